@@ -1,0 +1,98 @@
+"""Who is acting, and which customers they may see and change.
+
+A :class:`Principal` is attached to every CRM call. Its *scope* decides which
+customers are visible: ``own`` (owned, or linked by an active customer->staff
+relationship), ``team`` (owned or linked by anyone in the same team), ``all``.
+The filter is applied by the query layer (:mod:`crmcore.db`) to every statement
+that touches a table with a ``customer_id`` column, so a plugin's listing,
+report or export is filtered the same way as the core's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+
+from crmcore.schema import customers, relationships, staff
+
+PERMISSIONS = ("read", "write", "pii", "export", "admin", "audit")
+
+
+@attrs.frozen(kw_only=True)
+class Principal:
+    """The acting staff member (or the system), with resolved scope and permissions."""
+
+    staff_id: int | None
+    key: str
+    roles: tuple[str, ...] = ()
+    team: str | None = None
+    scope: str = "own"
+    permissions: frozenset[str] = frozenset()
+    active: bool = True
+
+    def can(self, permission: str) -> bool:
+        return self.active and permission in self.permissions
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.scope == "all"
+
+
+SYSTEM = Principal(
+    staff_id=None, key="system", roles=("admin",), scope="all", permissions=frozenset(PERMISSIONS)
+)
+
+
+def resolve(row: Any, roles_config: dict[str, dict[str, Any]]) -> Principal:
+    """Build a Principal from a staff row and the configured roles.
+
+    The widest scope among the staff member's roles wins; permissions are the
+    union. A departed member gets no scope and no permission at all.
+    """
+    order = {"own": 0, "team": 1, "all": 2}
+    scope, perms = "own", set()
+    for role in row.roles or ():
+        spec = roles_config.get(role)
+        if spec is None:
+            continue
+        perms.update(spec.get("permissions", ()))
+        if order[spec["scope"]] > order[scope]:
+            scope = spec["scope"]
+    active = bool(row.active)
+    return Principal(
+        staff_id=row.id,
+        key=row.key,
+        roles=tuple(row.roles or ()),
+        team=row.team,
+        scope=scope if active else "own",
+        permissions=frozenset(perms) if active else frozenset(),
+        active=active,
+    )
+
+
+def customer_condition(principal: Principal, id_col: Any, owner_col: Any = None) -> ColumnElement:
+    """SQL condition: the customer whose id is ``id_col`` is visible to ``principal``.
+
+    ``owner_col`` (customers.owner_id) is given when the statement reads
+    ``customers`` itself, to avoid one subquery.
+    """
+    if principal.unrestricted:
+        return true()
+    if not principal.active or principal.staff_id is None:
+        return false()
+    if principal.scope == "team" and principal.team is not None:
+        team = select(staff.c.id).where(staff.c.team == principal.team).scalar_subquery()
+        is_owner = lambda col: col.in_(team)  # noqa: E731
+        is_linked_staff = relationships.c.to_staff_id.in_(team)
+    else:
+        is_owner = lambda col: col == principal.staff_id  # noqa: E731
+        is_linked_staff = relationships.c.to_staff_id == principal.staff_id
+    linked = select(relationships.c.from_customer_id).where(
+        and_(is_linked_staff, relationships.c.active == true())
+    )
+    if owner_col is not None:
+        return or_(is_owner(owner_col), id_col.in_(linked))
+    owned = select(customers.c.id).where(is_owner(customers.c.owner_id))
+    return or_(id_col.in_(owned), id_col.in_(linked))

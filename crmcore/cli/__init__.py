@@ -1,0 +1,10 @@
+"""The ``crm`` command line. Plugins add groups through ``crm_cli_commands`` and
+get the CRM with :func:`pass_crm`; ``JSON_OPTION`` and :func:`emit` give them the
+same ``--json`` behaviour as the core's commands."""
+
+from __future__ import annotations
+
+from crmcore.cli import _admin, _customers, _records  # noqa: F401  (register commands)
+from crmcore.cli._app import JSON_OPTION, cli, emit, main, parse_at, pass_crm, to_plain
+
+__all__ = ["JSON_OPTION", "cli", "emit", "main", "parse_at", "pass_crm", "to_plain"]

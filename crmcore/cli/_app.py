@@ -1,0 +1,179 @@
+"""The ``crm`` group, its context, output helpers and error handling.
+
+Plugin commands are found lazily: ``crm retail ...`` loads the config and the
+enabled plugins only when a command that is not built in is asked for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import click
+
+from crmcore.errors import CRMError
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print only JSON on stdout.")
+
+
+def to_plain(value: Any) -> Any:
+    """JSON-able form of entities, datetimes, dicts and lists."""
+    if attrs.has(type(value)):
+        return {k: to_plain(v) for k, v in attrs.asdict(value, recurse=False).items()}
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], str] | str | None = None) -> None:
+    """Print ``data`` as JSON (``--json``) or as the human text ``human`` makes of it."""
+    if as_json:
+        click.echo(json.dumps(to_plain(data), ensure_ascii=False, indent=2, sort_keys=False))
+        return
+    if human is None:
+        click.echo(json.dumps(to_plain(data), ensure_ascii=False, indent=2))
+    elif isinstance(human, str):
+        click.echo(human)
+    else:
+        click.echo(human(data))
+
+
+def parse_at(value: str | None) -> dt.datetime | None:
+    from crmcore.clock import parse_when
+
+    return None if value is None else parse_when(value, what="--at")
+
+
+@attrs.define
+class AppContext:
+    """What the ``crm`` group parsed; builds the CRM on first use."""
+
+    config_path: str | None
+    database: str | None
+    principal: str | None
+    command: str = "crm"
+    _crm: Any = None
+
+    def config(self) -> Any:
+        from crmcore import config
+
+        return config.load(self.config_path, database=self.database)
+
+    def crm(self) -> Any:
+        if self._crm is not None and self.principal:  # a preset CRM (tests) acting as --as
+            return self._crm.as_(self.principal, command=self.command)
+        if self._crm is not None:
+            return self._crm._clone(command=self.command)
+        if self._crm is None:
+            from crmcore.service import CRM
+
+            cfg = self.config()
+            self._crm = CRM(cfg, principal=self.principal, command=self.command)
+        return self._crm
+
+
+def pass_crm(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a click command the CRM as its first argument (plugins use this too)."""
+
+    @functools.wraps(fn)
+    @click.pass_context
+    def inner(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
+        app: AppContext = ctx.find_object(AppContext)
+        app.command = ctx.command_path
+        crm = app.crm()
+        try:
+            return fn(crm, *args, **kwargs)
+        except CRMError as e:
+            click.echo(f"error: {e}", err=True)
+            raise click.exceptions.Exit(1) from None
+
+    return inner
+
+
+class CRMGroup(click.Group):
+    """Built-in commands plus those of the enabled plugins; a CRMError anywhere
+    becomes one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CRMError as e:
+            click.echo(f"error: {e}", err=True)
+            raise click.exceptions.Exit(1) from None
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        app = ctx.find_object(AppContext)
+        if app is None:
+            return {}
+        try:
+            return {name: cmd for name, cmd in app.crm().plugins.declared.get("command", {}).items()}
+        except CRMError:
+            return {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._plugin_commands(ctx)))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, name)
+        if cmd is not None:
+            return cmd
+        app = ctx.find_object(AppContext)
+        if app is None:
+            return None
+        plugin_cmds = app.crm().plugins.declared.get("command", {})  # errors surface here, clearly
+        return plugin_cmds.get(name)
+
+
+@click.group(cls=CRMGroup)
+@click.option("--config", "config_path", envvar="CRM_CONFIG", metavar="PATH",
+              help="Configuration file (default ./crm.toml; env CRM_CONFIG).")
+@click.option("--db", "database", envvar="CRM_DATABASE_URL", metavar="URL",
+              help="Database URL, e.g. sqlite:///crm.db or postgresql://host/db (env CRM_DATABASE_URL).")
+@click.option("--as", "principal", envvar="CRM_AS", metavar="STAFF",
+              help="Act as this member of staff (env CRM_AS; default: the config's default_principal).")
+@click.version_option(package_name="crmcore")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, database: str | None, principal: str | None) -> None:
+    """crm: customers, relationships and lifecycle, with industry plugins."""
+    if isinstance(ctx.obj, AppContext):  # preset by a test harness
+        ctx.obj.principal = principal or ctx.obj.principal
+        return
+    ctx.obj = AppContext(config_path=config_path, database=database, principal=principal)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: CRM errors become one line on stderr and exit status 1."""
+    try:
+        rv = cli.main(args=argv, prog_name="crm", standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except CRMError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    except (UnicodeDecodeError, UnicodeEncodeError) as e:
+        click.echo(f"error: text is not valid UTF-8 ({e.reason})", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:  # a bug, not a user mistake: one line unless debugging
+        if os.environ.get("CRM_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(e).__name__}: {e} (set CRM_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)

@@ -1,0 +1,221 @@
+"""crm interaction / ticket / reminder / jobs / outbox / sms / audit commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from crmcore.cli._app import JSON_OPTION, cli, emit, parse_at, pass_crm
+
+
+@cli.group()
+def interaction() -> None:
+    """Visits, calls, SMS, e-mails, complaints, surveys, notes."""
+
+
+@interaction.command("add")
+@click.argument("ref")
+@click.option("--kind", required=True, help="visit, call, sms, email, complaint, survey, note")
+@click.option("--text", required=True)
+@click.option("--at", help="ISO date-time (default: now).")
+@click.option("--staff", metavar="STAFF")
+@JSON_OPTION
+@pass_crm
+def interaction_add(crm: Any, ref: str, kind: str, text: str, at: str | None, staff: str | None,
+                    as_json: bool) -> None:
+    """Record an interaction with customer REF."""
+    i = crm.record_interaction(ref, kind, text, at=parse_at(at), staff=staff)
+    emit(i, as_json, lambda i: f"recorded {i.kind} {i.id} for customer {i.customer_id}")
+
+
+@cli.group()
+def ticket() -> None:
+    """Complaints and service requests through a workflow."""
+
+
+def _ticket_line(t: Any) -> str:
+    due = t.due_at.isoformat(sep=" ", timespec="minutes") if t.due_at else "-"
+    return f"{t.id:>5}  {t.kind:<12} {t.state:<10} customer {t.customer_id:<6} due {due}  {t.subject}"
+
+
+@ticket.command("open")
+@click.argument("ref")
+@click.option("--subject", required=True)
+@click.option("--kind", default="complaint", show_default=True)
+@click.option("--workflow", default="default", show_default=True)
+@click.option("--owner", metavar="STAFF")
+@JSON_OPTION
+@pass_crm
+def ticket_open(crm: Any, ref: str, subject: str, kind: str, workflow: str, owner: str | None,
+                as_json: bool) -> None:
+    """Open a ticket for customer REF."""
+    emit(crm.open_ticket(ref, subject, kind=kind, workflow=workflow, owner=owner), as_json, _ticket_line)
+
+
+@ticket.command("move")
+@click.argument("ticket_id")
+@click.argument("state")
+@click.option("--owner", metavar="STAFF")
+@click.option("--note")
+@JSON_OPTION
+@pass_crm
+def ticket_move(crm: Any, ticket_id: str, state: str, owner: str | None, note: str | None, as_json: bool) -> None:
+    """Move a ticket to STATE (only the moves its workflow allows)."""
+    emit(crm.move_ticket(ticket_id, state, owner=owner, note=note), as_json, _ticket_line)
+
+
+@ticket.command("show")
+@click.argument("ticket_id")
+@JSON_OPTION
+@pass_crm
+def ticket_show(crm: Any, ticket_id: str, as_json: bool) -> None:
+    """A ticket and its history."""
+    with crm.transaction(write=False):
+        t = crm.get_ticket(ticket_id)
+        data = {"ticket": t, "history": crm.ticket_history(ticket_id)}
+    emit(data, as_json, lambda d: _ticket_line(d["ticket"]) + "".join(
+        f"\n       {m.at:%Y-%m-%d %H:%M}  {m.from_state or '(opened)'} -> {m.to_state}"
+        + (f"  {m.note}" if m.note else "") for m in d["history"]))
+
+
+@ticket.command("list")
+@click.option("--state")
+@click.option("--open", "open_only", is_flag=True)
+@JSON_OPTION
+@pass_crm
+def ticket_list(crm: Any, state: str | None, open_only: bool, as_json: bool) -> None:
+    """Tickets you may see."""
+    emit(crm.list_tickets(state=state, open_only=open_only), as_json,
+         lambda ts: "\n".join(map(_ticket_line, ts)) or "no tickets")
+
+
+@cli.group()
+def reminder() -> None:
+    """Follow-ups that fire on time."""
+
+
+def _reminder_line(r: Any) -> str:
+    return f"{r.id:>5}  due {r.due_at:%Y-%m-%d %H:%M}  staff {r.staff_id}  customer {r.customer_id}  {r.text}"
+
+
+@reminder.command("add")
+@click.option("--staff", "staff_key", required=True, metavar="STAFF")
+@click.option("--text", required=True)
+@click.option("--due", required=True, help="ISO date-time.")
+@click.option("--customer", metavar="REF")
+@JSON_OPTION
+@pass_crm
+def reminder_add(crm: Any, staff_key: str, text: str, due: str, customer: str | None, as_json: bool) -> None:
+    """Add a follow-up reminder."""
+    emit(crm.add_reminder(staff_key, text, parse_at(due), customer=customer), as_json, _reminder_line)
+
+
+@reminder.command("due")
+@click.option("--at", help="ISO date-time (default: now).")
+@click.option("--staff", "staff_key", metavar="STAFF")
+@JSON_OPTION
+@pass_crm
+def reminder_due(crm: Any, at: str | None, staff_key: str | None, as_json: bool) -> None:
+    """Open reminders due by --at."""
+    emit(crm.due_reminders(at=parse_at(at), staff=staff_key), as_json,
+         lambda rs: "\n".join(map(_reminder_line, rs)) or "nothing due")
+
+
+@reminder.command("done")
+@click.argument("reminder_id", type=int)
+@click.option("--outcome", help="What came of it (recorded on the customer's timeline).")
+@JSON_OPTION
+@pass_crm
+def reminder_done(crm: Any, reminder_id: int, outcome: str | None, as_json: bool) -> None:
+    """Mark a reminder done."""
+    emit(crm.complete_reminder(reminder_id, outcome=outcome), as_json, lambda r: f"reminder {r.id} done")
+
+
+@cli.group()
+def jobs() -> None:
+    """Scheduled jobs of the enabled plugins."""
+
+
+@jobs.command("list")
+@JSON_OPTION
+@pass_crm
+def jobs_list(crm: Any, as_json: bool) -> None:
+    """Every job, its plugin and schedule."""
+    data = [{"name": n, "plugin": crm.plugins.owners[("job", n)], "schedule": j.schedule,
+             "description": j.description} for n, j in crm.jobs().items()]
+    emit(data, as_json, lambda d: "\n".join(
+        f"{j['name']:<32} {j['plugin']:<12} {j['schedule']:<8} {j['description']}" for j in d) or "no jobs")
+
+
+@jobs.command("run")
+@click.argument("names", nargs=-1)
+@click.option("--at", help="Run as of this ISO date-time (default: now).")
+@JSON_OPTION
+@pass_crm
+def jobs_run(crm: Any, names: tuple[str, ...], at: str | None, as_json: bool) -> None:
+    """Run jobs (all, or NAMES) as of --at, one transaction each."""
+    results = crm.run_jobs(names or None, at=parse_at(at))
+    emit(results, as_json, lambda rs: "\n".join(f"{r['job']}: {r['summary']}" for r in rs) or "no jobs")
+
+
+@cli.group()
+def outbox() -> None:
+    """Outbound messages, delivered after commit."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["queued", "sent", "failed"]))
+@JSON_OPTION
+@pass_crm
+def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
+    """Messages in the outbox."""
+    with crm.transaction(write=False):
+        data = [{"id": m.id, "channel": m.channel, "to": crm.show_phone(m.to_address) if m.channel == "sms"
+                 else crm.show_email(m.to_address), "body": m.body, "status": m.status,
+                 "attempts": m.attempts, "customer_id": m.customer_id, "source": m.source,
+                 "key": m.idempotency_key} for m in crm.outbox(status=status)]
+    emit(data, as_json, lambda ms: "\n".join(
+        f"{m['id']:>5}  {m['channel']:<6} {m['status']:<7} {m['to'] or '-':<16} {m['body']}" for m in ms)
+        or "outbox is empty")
+
+
+@outbox.command("send")
+@click.option("--limit", type=click.IntRange(min=1))
+@JSON_OPTION
+@pass_crm
+def outbox_send(crm: Any, limit: int | None, as_json: bool) -> None:
+    """Deliver queued messages through their channels (default: the log file)."""
+    emit(crm.send_outbox(limit=limit), as_json, lambda d: f"sent {d['sent']}, failed {d['failed']}")
+
+
+@cli.group()
+def sms() -> None:
+    """Inbound SMS."""
+
+
+@sms.command("receive")
+@click.option("--from", "from_phone", required=True, metavar="PHONE")
+@click.option("--text", required=True)
+@click.option("--at", help="ISO date-time the message arrived (default: now).")
+@JSON_OPTION
+@pass_crm
+def sms_receive(crm: Any, from_phone: str, text: str, at: str | None, as_json: bool) -> None:
+    """Receive an SMS and route it to the plugins."""
+    result = crm.receive_sms(from_phone, text, at=parse_at(at))
+    emit(result, as_json, lambda r: f"stored message {r['id']}; "
+         + ("; ".join(r["routed"]) if r["routed"] else "no plugin claimed it"))
+
+
+@cli.command()
+@click.argument("ref", required=False)
+@click.option("--entity", help="Only rows about this entity kind (table name).")
+@JSON_OPTION
+@pass_crm
+def audit(crm: Any, ref: str | None, entity: str | None, as_json: bool) -> None:
+    """The audit trail of customer REF (or of everything): who, when, what, before -> after."""
+    rows = crm.audit_trail(ref, entity=entity)
+    emit(rows, as_json, lambda rs: "\n".join(
+        f"{r['at']:%Y-%m-%d %H:%M}  staff {r['staff_id'] or 'system':<6} {r['command']:<24} "
+        f"{r['action']:<7} {r['entity']} {r['entity_id'] or ''}  {r['before'] or ''} -> {r['after'] or ''}"
+        for r in rs) or "no audit rows")

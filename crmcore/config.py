@@ -1,0 +1,205 @@
+"""crm.toml: the core's settings, which plugins are enabled, and each plugin's section.
+
+Order of precedence: command-line flags > ``CRM_*`` environment > the file >
+defaults. Every error names the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from crmcore import jsonschemas
+from crmcore.errors import ConfigError
+
+DEFAULT_PATH = "crm.toml"
+DEFAULT_STAGES = ["prospect", "new", "developing", "stable", "declining", "lost"]
+DEFAULT_TRANSITIONS = {
+    "prospect": ["new", "lost"],
+    "new": ["developing", "declining", "lost"],
+    "developing": ["stable", "declining", "lost"],
+    "stable": ["declining", "lost"],
+    "declining": ["developing", "stable", "lost"],  # win-back
+    "lost": ["developing"],  # win-back
+}
+DEFAULT_ROLES = {
+    "rep": {"scope": "own", "permissions": ["read", "write", "pii"]},
+    "supervisor": {"scope": "team", "permissions": ["read", "write", "pii", "export"]},
+    "admin": {"scope": "all", "permissions": ["read", "write", "pii", "export", "admin", "audit"]},
+    "auditor": {"scope": "all", "permissions": ["read", "audit"]},
+}
+
+CORE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "database": {"type": "string", "default": "sqlite:///crm.db"},
+        "plugins": {"type": "array", "items": {"type": "string"}, "default": []},
+        "default_principal": {"type": ["string", "null"], "default": None},
+        "outbox_path": {"type": "string", "default": "outbox.log"},
+        "outbox_max_attempts": {"type": "integer", "minimum": 1, "default": 5},
+        "country_code": {"type": "string", "pattern": "^[0-9]{1,4}$", "default": "86"},
+        "lifecycle": {
+            "type": "object",
+            "additionalProperties": False,
+            "default": {},
+            "properties": {
+                "stages": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "minItems": 1,
+                    "default": DEFAULT_STAGES,
+                },
+                "initial": {"type": "string", "default": "prospect"},
+                "transitions": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    "default": DEFAULT_TRANSITIONS,
+                },
+            },
+        },
+        "roles": {
+            "type": "object",
+            "default": DEFAULT_ROLES,
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["scope"],
+                "properties": {
+                    "scope": {"enum": ["own", "team", "all"]},
+                    "permissions": {"type": "array", "items": {"type": "string"}, "default": []},
+                },
+            },
+        },
+        "workflows": {
+            "type": "object",
+            "default": {},
+            "additionalProperties": {
+                "type": "object",
+                "required": ["states"],
+                "properties": {
+                    "states": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+                    "transitions": {"type": "object"},
+                    "due_hours": {"type": "object", "additionalProperties": {"type": "number"}},
+                },
+            },
+        },
+    },
+}
+
+
+@attrs.define
+class Config:
+    """The loaded configuration. ``core`` has defaults filled in; ``plugins`` holds
+    each ``[plugins.NAME]`` section as written (the plugin manager validates them)."""
+
+    path: Path | None
+    core: dict[str, Any]
+    plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+
+    @property
+    def where(self) -> str:
+        return str(self.path) if self.path else "configuration"
+
+    @property
+    def database(self) -> str:
+        return self.core["database"]
+
+    @property
+    def enabled(self) -> list[str]:
+        return list(self.core["plugins"])
+
+
+def load(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    database: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Load crm.toml (``path``, else ``$CRM_CONFIG``, else ./crm.toml if present).
+
+    A missing default file is fine (all defaults); a missing named file is an error.
+    """
+    env = os.environ if env is None else env
+    explicit = path or env.get("CRM_CONFIG")
+    file = Path(explicit) if explicit else Path(DEFAULT_PATH)
+    raw: dict[str, Any] = {}
+    if file.exists():
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{file}: not valid TOML: {e}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{file}: not UTF-8 text") from None
+        except OSError as e:
+            raise ConfigError(f"{file}: cannot read: {e.strerror}") from None
+    elif explicit:
+        raise ConfigError(f"{file}: configuration file not found")
+    else:
+        file = None  # type: ignore[assignment]
+    return from_dict(raw, path=file, database=database, overrides=overrides, env=env)
+
+
+def from_dict(
+    raw: dict[str, Any],
+    *,
+    path: Path | None = None,
+    database: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Build a Config from an already-parsed document (used by tests and ``load``)."""
+    env = {} if env is None else env
+    where = str(path) if path else "configuration"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table at the top level")
+    unknown = set(raw) - {"crm", "plugins"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown top-level table(s) {sorted(unknown)}; use [crm] and [plugins.NAME]")
+    core = dict(raw.get("crm", {}))
+    if not isinstance(raw.get("crm", {}), dict):
+        raise ConfigError(f"{where}: crm: expected a table")
+    core.update(overrides or {})
+    if env.get("CRM_DATABASE_URL"):
+        core["database"] = env["CRM_DATABASE_URL"]
+    if database:
+        core["database"] = database
+    try:
+        core = jsonschemas.validate(core, CORE_SCHEMA, where=where, prefix="crm")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    _check_lifecycle(core["lifecycle"], where)
+    plugins = raw.get("plugins", {})
+    if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
+        raise ConfigError(f"{where}: plugins: expected [plugins.NAME] tables")
+    return Config(path=path, core=core, plugins=dict(plugins))
+
+
+def _check_lifecycle(lc: dict[str, Any], where: str) -> None:
+    stages = lc["stages"]
+    if lc["initial"] not in stages:
+        raise ConfigError(f"{where}: crm.lifecycle.initial: {lc['initial']!r} is not one of the stages {stages}")
+    for src, dests in lc["transitions"].items():
+        for s in (src, *dests):
+            if s not in stages:
+                raise ConfigError(
+                    f"{where}: crm.lifecycle.transitions.{src}: unknown stage {s!r}; stages are {stages}"
+                )
+
+
+def render_default(database: str, plugins: list[str]) -> str:
+    """The crm.toml that ``crm init`` writes."""
+    names = ", ".join(f'"{p}"' for p in plugins)
+    return (
+        "# crmcore configuration; see README.md, 'Configuration reference'.\n"
+        "[crm]\n"
+        f'database = "{database}"\n'
+        f"plugins = [{names}]\n"
+        "# The principal CLI commands act as when --as / CRM_AS is not given.\n"
+        'default_principal = "admin"\n'
+    )

@@ -1,0 +1,339 @@
+"""Storage: the engine, and the one query layer that core and plugins share.
+
+Every statement a CRM call runs goes through :class:`DB`. It
+
+- filters every table that has a ``customer_id`` column (and ``customers``
+  itself) to the customers the acting principal may see, in every nested
+  SELECT, UPDATE and DELETE;
+- refuses writes by a principal without the ``write`` permission, and inserts
+  for customers the principal may not see;
+- writes the audit row of every change in the same transaction.
+
+Raw SQL text runs only for unrestricted principals (the system, admins), so a
+plugin cannot skip the filter by accident.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Delete,
+    Insert,
+    Select,
+    Table,
+    TextClause,
+    Update,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.selectable import Alias, Join
+
+from crmcore.access import Principal, customer_condition
+from crmcore.errors import AccessDenied
+from crmcore.schema import audit_log, customers
+
+SQLITE_BUSY_MS = 10_000
+AUDIT_ROW_LIMIT = 1000  # above this many rows a set-based change is audited as one summary row
+UNAUDITED = {"audit_log", "customer_stats", "job_runs", "inbound_messages"}
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and
+    ``BEGIN IMMEDIATE`` for write transactions (no lock-upgrade deadlocks)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("crm_write") else "BEGIN")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _from_tables(froms: Iterable[Any]) -> list[Any]:
+    """Tables (or aliases of tables) among a statement's FROM objects."""
+    out: list[Any] = []
+
+    def walk(f: Any) -> None:
+        if isinstance(f, Join):
+            walk(f.left)
+            walk(f.right)
+        elif isinstance(f, Table):
+            out.append(f)
+        elif isinstance(f, Alias) and isinstance(f.element, Table):
+            out.append(f)
+
+    for f in froms:
+        walk(f)
+    return out
+
+
+def _table_of(f: Any) -> Table:
+    return f.element if isinstance(f, Alias) else f
+
+
+def _condition_for(principal: Principal, f: Any) -> Any:
+    table = _table_of(f)
+    if table.name == customers.name:
+        return customer_condition(principal, f.c.id, f.c.owner_id)
+    if "customer_id" in f.c:
+        cond = customer_condition(principal, f.c.customer_id)
+        if "staff_id" in f.c and principal.staff_id is not None:
+            cond = cond | (f.c.staff_id == principal.staff_id)  # what is assigned to me
+        return cond
+    return None
+
+
+def scope_statement(stmt: Any, principal: Principal) -> Any:
+    """Return ``stmt`` with the principal's visibility filter added to every
+    SELECT, UPDATE and DELETE inside it that reads customer data."""
+    if principal.unrestricted:
+        return stmt
+
+    def on_select(sel: Any) -> None:
+        for f in _from_tables(sel.get_final_froms()):
+            cond = _condition_for(principal, f)
+            if cond is not None:
+                sel._where_criteria += (cond,)
+
+    def on_dml(dml: Any) -> None:
+        cond = _condition_for(principal, dml.table)
+        if cond is not None:
+            dml._where_criteria += (cond,)
+
+    return visitors.cloned_traverse(
+        stmt, {}, {"select": on_select, "update": on_dml, "delete": on_dml}
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+class DB:
+    """The query layer bound to one open transaction and one principal."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        principal: Principal,
+        *,
+        now: dt.datetime,
+        command: str,
+    ) -> None:
+        self.conn = conn
+        self.principal = principal
+        self.now = now
+        self.command = command
+
+    # -- reading -------------------------------------------------------------
+    def execute(self, stmt: Any, params: Any = None) -> Any:
+        """Execute a SQLAlchemy statement, scoped, checked and audited."""
+        if isinstance(stmt, str | TextClause):
+            if not self.principal.unrestricted:
+                raise AccessDenied(
+                    f"{self.principal.key}: raw SQL needs an unrestricted principal; "
+                    "build the statement with SQLAlchemy Core instead"
+                )
+            return self.conn.execute(stmt if isinstance(stmt, TextClause) else _text(stmt), params)
+        if isinstance(stmt, Select):
+            return self.conn.execute(scope_statement(stmt, self.principal), params)
+        if isinstance(stmt, Insert | Update | Delete):
+            return self._write(stmt, params)
+        return self.conn.execute(stmt, params)
+
+    def scalar(self, stmt: Any, params: Any = None) -> Any:
+        return self.execute(stmt, params).scalar()
+
+    def first(self, stmt: Any, params: Any = None) -> Any:
+        return self.execute(stmt, params).first()
+
+    def all(self, stmt: Any, params: Any = None) -> list[Any]:
+        return list(self.execute(stmt, params).all())
+
+    def can_see(self, customer_id: int) -> bool:
+        if self.principal.unrestricted:
+            return True
+        stmt = select(customers.c.id).where(customers.c.id == customer_id)
+        return self.conn.execute(scope_statement(stmt, self.principal)).first() is not None
+
+    # -- writing -------------------------------------------------------------
+    def require_write(self) -> None:
+        if not self.principal.can("write"):
+            who = self.principal.key
+            why = "has departed" if not self.principal.active else "lacks the 'write' permission"
+            raise AccessDenied(f"{who} {why}; the change was refused")
+
+    def require_customer(self, customer_id: int, *, write: bool = False) -> None:
+        if write:
+            self.require_write()
+        if not self.can_see(customer_id):
+            raise AccessDenied(
+                f"{self.principal.key} may not {'change' if write else 'see'} customer {customer_id}"
+            )
+
+    def _write(self, stmt: Any, params: Any) -> Any:
+        self.require_write()
+        table: Table = stmt.table
+        if isinstance(stmt, Insert):
+            return self._insert(stmt, params)
+        audited = table.name not in UNAUDITED
+        scoped = scope_statement(stmt, self.principal)
+        before: list[dict[str, Any]] = []
+        if audited:
+            pk = list(table.primary_key.columns)
+            probe = select(table).where(*scoped._where_criteria).limit(AUDIT_ROW_LIMIT + 1)
+            before = [dict(r._mapping) for r in self.conn.execute(probe, params)]
+        result = self.conn.execute(scoped, params)
+        if audited and result.rowcount:
+            action = "update" if isinstance(stmt, Update) else "delete"
+            if len(before) > AUDIT_ROW_LIMIT:
+                self.audit(table.name, None, action, None, {"rows": result.rowcount}, customer_id=None)
+            else:
+                for row in before:
+                    after = None
+                    if action == "update":
+                        key = [c == row[c.name] for c in pk]
+                        got = self.conn.execute(select(table).where(*key)).first()
+                        after = dict(got._mapping) if got else None
+                    self.audit(
+                        table.name,
+                        _pk_text(row, pk),
+                        action,
+                        _diff(row, after)[0] if after else row,
+                        _diff(row, after)[1] if after else None,
+                        customer_id=row.get("customer_id", row.get("id") if table is customers else None),
+                    )
+        return result
+
+    def _insert(self, stmt: Any, params: Any) -> Any:
+        table: Table = stmt.table
+        from_select = getattr(stmt, "select", None) is not None
+        rows: list[Mapping[str, Any]]
+        if params is None:
+            rows = [] if from_select else [dict(stmt.compile().params)]
+        elif isinstance(params, Mapping):
+            rows = [params]
+        else:
+            rows = list(params)
+        if not self.principal.unrestricted and "customer_id" in table.c:
+            for cid in {r.get("customer_id") for r in rows if r.get("customer_id") is not None}:
+                self.require_customer(cid, write=True)
+        if from_select:
+            stmt = scope_statement(stmt, self.principal)
+        result = self.conn.execute(stmt, params)
+        if table.name in UNAUDITED:
+            return result
+        if len(rows) == 1:
+            row = dict(rows[0])
+            pk = result.inserted_primary_key
+            ident = str(pk[0]) if pk and pk[0] is not None else None
+            cid = row.get("customer_id", int(ident) if table is customers and ident else None)
+            self.audit(table.name, ident, "insert", None, row, customer_id=cid)
+        else:
+            self.audit(table.name, None, "insert", None, {"rows": result.rowcount}, customer_id=None)
+        return result
+
+    def audit(
+        self,
+        entity: str,
+        entity_id: str | None,
+        action: str,
+        before: Any,
+        after: Any,
+        *,
+        customer_id: int | None,
+    ) -> None:
+        """Append one audit row in the current transaction."""
+        self.conn.execute(
+            audit_log.insert().values(
+                at=self.now,
+                staff_id=self.principal.staff_id,
+                command=self.command,
+                entity=entity,
+                entity_id=entity_id,
+                customer_id=customer_id,
+                action=action,
+                before=_jsonable(before),
+                after=_jsonable(after),
+            )
+        )
+
+    def audit_redact(self, customer_id: int) -> int:
+        """Replace the recorded values of a forgotten customer's audit rows; the
+        rows themselves (who, when, what, which command) stay. The redaction is
+        itself audited."""
+        from sqlalchemy import update
+
+        n = self.conn.execute(
+            update(audit_log)
+            .where(audit_log.c.customer_id == customer_id)
+            .values(before={"redacted": True}, after={"redacted": True})
+        ).rowcount
+        self.audit("customers", str(customer_id), "forget", None, {"audit_rows_redacted": n},
+                   customer_id=customer_id)
+        return n
+
+    def insert_rows(
+        self, table: Table, rows: Sequence[Mapping[str, Any]], *, what: str = ""
+    ) -> int:
+        """Bulk insert (executemany) with one summary audit row; for set-based paths."""
+        if not rows:
+            return 0
+        self.require_write()
+        if not self.principal.unrestricted and "customer_id" in table.c:
+            for cid in {r["customer_id"] for r in rows}:
+                self.require_customer(cid, write=True)
+        self.conn.execute(table.insert(), list(rows))
+        if table.name not in UNAUDITED:
+            self.audit(table.name, None, "insert", None, {"rows": len(rows), "what": what}, customer_id=None)
+        return len(rows)
+
+
+def _text(sql: str) -> TextClause:
+    from sqlalchemy import text
+
+    return text(sql)
+
+
+def _pk_text(row: Mapping[str, Any], pk: list[Any]) -> str:
+    return ",".join(str(row[c.name]) for c in pk)
+
+
+def _diff(before: Mapping[str, Any], after: Mapping[str, Any] | None) -> tuple[dict, dict]:
+    if after is None:
+        return dict(before), {}
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(_jsonable(value), ensure_ascii=False, sort_keys=True)

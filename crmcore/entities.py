@@ -1,0 +1,224 @@
+"""The core's value objects, handed to hooks and returned by the API.
+
+They are frozen: a hook cannot corrupt state by mutating what it was given; it
+returns a value or raises. Bulk paths stream tuples instead (see PERFORMANCE.md):
+an entity costs about a microsecond to build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import attrs
+
+frozen = attrs.frozen(slots=True, kw_only=True)
+
+
+@frozen
+class Staff:
+    """A member of staff: the actor behind every call and the owner of customers."""
+
+    id: int
+    key: str
+    name: str
+    roles: tuple[str, ...] = ()
+    team: str | None = None
+    active: bool = True
+    departed_at: dt.datetime | None = None
+
+
+@frozen
+class ContactPoint:
+    """One way to reach a customer; values are stored normalised."""
+
+    kind: str  # phone | email | other channel name
+    value: str
+    primary: bool = False
+
+
+@frozen
+class Customer:
+    """A person or organisation served. ``attributes`` hold plugin-declared fields."""
+
+    id: int
+    name: str
+    external_id: str | None = None
+    kind: str = "person"
+    phone: str | None = None
+    email: str | None = None
+    consent_sms: bool = True
+    consent_email: bool = True
+    owner_id: int | None = None
+    stage: str = "prospect"
+    attributes: dict[str, Any] = attrs.field(factory=dict)
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+@frozen
+class StageChange:
+    """A recorded lifecycle transition."""
+
+    customer_id: int
+    from_stage: str | None
+    to_stage: str
+    reason: str
+    at: dt.datetime
+    by_staff_id: int | None = None
+
+
+@frozen
+class Relationship:
+    """A typed, directed link from a customer to another customer or to staff."""
+
+    id: int
+    kind: str
+    from_customer_id: int
+    to_customer_id: int | None = None
+    to_staff_id: int | None = None
+    since: dt.datetime | None = None
+    active: bool = True
+    note: str | None = None
+
+
+@frozen
+class Interaction:
+    """A touch: visit, call, SMS, email, complaint, survey or note."""
+
+    id: int | None
+    customer_id: int
+    kind: str
+    text: str
+    at: dt.datetime
+    staff_id: int | None = None
+    channel: str | None = None
+    data: dict[str, Any] = attrs.field(factory=dict)
+    source: str = "core"
+
+
+@frozen
+class Transaction:
+    """A purchase or payment; ``amount_cents`` is integer money (never float)."""
+
+    id: int | None
+    customer_id: int
+    occurred_at: dt.datetime
+    amount_cents: int
+    channel: str | None = None
+    external_id: str | None = None
+
+
+@frozen
+class TransactionBatch:
+    """Transactions written by one bulk call, for set-based plugin reactions.
+
+    ``first_id``..``last_id`` is the id range of the rows written (ids are
+    contiguous within a batch); ``customer_ids`` the distinct customers touched.
+    Query ``crmcore.store.schema.transactions`` with that range to react in SQL.
+    """
+
+    first_id: int
+    last_id: int
+    count: int
+    customer_ids: tuple[int, ...]
+
+
+@frozen
+class CustomerBatch:
+    """Customers created by one bulk call (contiguous id range)."""
+
+    first_id: int
+    last_id: int
+    count: int
+
+
+@frozen
+class Ticket:
+    """A complaint or service request moving through a configured workflow."""
+
+    id: int
+    customer_id: int
+    kind: str
+    workflow: str
+    state: str
+    subject: str
+    owner_id: int | None
+    due_at: dt.datetime | None
+    opened_at: dt.datetime
+    closed_at: dt.datetime | None = None
+    data: dict[str, Any] = attrs.field(factory=dict)
+    source: str = "core"
+
+
+@frozen
+class TicketMove:
+    """One step of a ticket, with who owns the new step and when it is due."""
+
+    ticket_id: int
+    from_state: str | None
+    to_state: str
+    at: dt.datetime
+    owner_id: int | None = None
+    due_at: dt.datetime | None = None
+    note: str | None = None
+
+
+@frozen
+class Reminder:
+    """A follow-up for a member of staff, due at a time."""
+
+    id: int
+    staff_id: int | None
+    customer_id: int | None
+    due_at: dt.datetime
+    text: str
+    done_at: dt.datetime | None = None
+    source: str = "core"
+
+
+@frozen
+class Message:
+    """An outbound SMS/email/event in the outbox, delivered after commit."""
+
+    id: int
+    channel: str
+    to_address: str | None
+    body: str
+    idempotency_key: str
+    customer_id: int | None = None
+    template: str | None = None
+    status: str = "queued"
+    attempts: int = 0
+    source: str = "core"
+
+
+@frozen
+class InboundMessage:
+    """A message received from outside (e.g. an SMS reply), before routing."""
+
+    id: int
+    channel: str
+    from_address: str
+    text: str
+    received_at: dt.datetime
+
+
+@frozen
+class TimelineEntry:
+    """One line of a customer's 360 timeline."""
+
+    at: dt.datetime
+    kind: str
+    source: str
+    summary: str
+    data: dict[str, Any] = attrs.field(factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "kind": self.kind,
+            "source": self.source,
+            "summary": self.summary,
+            "data": self.data,
+        }

@@ -1,0 +1,126 @@
+"""Start-up hooks: what a plugin is and what it declares.
+
+Called once when the CRM is built, outside any transaction, for enabled
+plugins only. The core records which plugin returned each name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from crmcore.hooks.markers import hookspec
+
+if TYPE_CHECKING:
+    import click
+    from sqlalchemy import Table
+
+    from crmcore.registry import Attribute, Channel, Job, PluginInfo, Template, Workflow
+
+
+@hookspec
+def crm_plugin_info() -> PluginInfo:
+    """Return the plugin's :class:`~crmcore.registry.PluginInfo` (version, ``requires``,
+    description).
+
+    Called for every *installed* plugin while the manager resolves what to enable,
+    before any is registered. ``requires`` names other plugins (entry-point names)
+    that must be enabled too and are set up first; a missing or cyclic requirement
+    is a start-up error naming them.
+    """
+
+
+@hookspec
+def crm_config_schema() -> dict[str, Any]:
+    """Return the JSON Schema of the plugin's section ``[plugins.NAME]`` in crm.toml.
+
+    Called at start-up for each enabled plugin; the section (``{}`` when absent) is
+    validated against it and the error names the file, key and expectation. Fill
+    defaults in the schema with ``"default"``: the core applies them, so
+    ``crm.plugin_config(NAME)`` always holds every key.
+    """
+
+
+@hookspec
+def crm_customer_attributes() -> Iterable[Attribute]:
+    """Return the customer attributes the plugin declares.
+
+    Each :class:`~crmcore.registry.Attribute` has a name and a JSON Schema; the
+    customer's attribute document is validated against the merged schema on every
+    write. Two plugins declaring one name is a start-up error.
+    """
+
+
+@hookspec
+def crm_tables() -> Iterable[Table]:
+    """Return the SQLAlchemy ``Table`` objects the plugin owns.
+
+    Build them on a ``MetaData`` of your own. A column named ``customer_id`` marks
+    the table as customer data: the query layer filters it by the acting
+    principal's access, merge moves it, and ``crm plugins purge`` counts it.
+    Table names must not clash with the core's or another plugin's.
+    """
+
+
+@hookspec
+def crm_migrations() -> str:
+    """Return the directory of the plugin's Alembic revision files.
+
+    The directory is one version branch: its first revision has
+    ``branch_labels = ("NAME",)``, ``down_revision = None`` and
+    ``depends_on = "crmcore_0001"``. ``crm db upgrade`` upgrades the core and each
+    enabled plugin's branch only, so enabling a plugin later adds just its tables.
+    """
+
+
+@hookspec
+def crm_cli_commands() -> Iterable[click.Command]:
+    """Return click commands or groups to add under ``crm``.
+
+    Conventionally one group named after the plugin (``crm retail ...``). The
+    command gets the CRM through ``crmcore.cli.pass_crm``. Names must be unique.
+    """
+
+
+@hookspec
+def crm_jobs() -> Iterable[Job]:
+    """Return the plugin's scheduled jobs (:class:`~crmcore.registry.Job`).
+
+    ``crm jobs run [NAME ...] --at ISO`` runs them in one transaction each, as of
+    that time. A job must be idempotent for the same ``at``.
+    """
+
+
+@hookspec
+def crm_message_templates() -> Iterable[Template]:
+    """Return message templates (:class:`~crmcore.registry.Template`) the plugin
+    sends with ``crm.enqueue_message(template=...)``. Names must be unique."""
+
+
+@hookspec
+def crm_delivery_channels() -> Iterable[Channel]:
+    """Return outbound delivery channels (:class:`~crmcore.registry.Channel`).
+
+    ``crm outbox send`` delivers each queued message through the channel of its
+    name, after commit, with retries. The core's ``log`` channel is the fallback
+    for every message whose channel nobody provides (a file sink).
+    """
+
+
+@hookspec
+def crm_ticket_workflows() -> Iterable[Workflow]:
+    """Return ticket workflows (:class:`~crmcore.registry.Workflow`) the plugin adds.
+
+    A ticket opened with ``workflow=NAME`` moves through its states. The core's
+    ``default`` workflow is verify -> review -> rectify -> revisit -> archive.
+    """
+
+
+@hookspec
+def crm_demo(crm: Any) -> str | None:
+    """Load the plugin's sample data into the demo database; return a short text
+    to print (what a person would want to see), or None.
+
+    Called by ``crm demo`` once per enabled plugin, in dependency order, inside
+    one transaction per plugin, with the clock fixed at the demo's date.
+    """

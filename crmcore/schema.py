@@ -1,0 +1,273 @@
+"""The core's tables (SQLAlchemy Core). Plugins may read them and join to them;
+they write through the CRM service so hooks, access control and audit apply.
+
+Money is integer cents. Times are naive local datetimes (see docs/architecture.md).
+A ``customer_id`` column marks a table as customer data (see the query layer).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+# BIGINT on PostgreSQL, INTEGER (rowid alias) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("roles", JSON, nullable=False, default=list),
+    Column("team", String(64)),
+    Column("supervisor_id", Id, ForeignKey("staff.id")),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("departed_at", DateTime),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("external_id", String(128), unique=True),
+    Column("name", String(300), nullable=False),
+    Column("kind", String(32), nullable=False, default="person"),
+    Column("phone", String(32)),
+    Column("email", String(254)),
+    Column("consent_sms", Boolean, nullable=False, default=True),
+    Column("consent_email", Boolean, nullable=False, default=True),
+    Column("owner_id", Id, ForeignKey("staff.id")),
+    Column("stage", String(32), nullable=False),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("merged_into_id", Id, ForeignKey("customers.id")),
+    Column("forgotten_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_customers_phone", "phone"),
+    Index("ix_customers_email", "email"),
+    Index("ix_customers_owner_id", "owner_id"),
+)
+
+contact_points = Table(
+    "contact_points",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("value", String(254), nullable=False),
+    Column("consent", Boolean, nullable=False, default=True),
+    UniqueConstraint("customer_id", "kind", "value", name="uq_contact_points_value"),
+    Index("ix_contact_points_kind_value", "kind", "value"),
+)
+
+stage_changes = Table(
+    "stage_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("from_stage", String(32)),
+    Column("to_stage", String(32), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("at", DateTime, nullable=False),
+    Column("by_staff_id", Id, ForeignKey("staff.id")),
+)
+
+relationships = Table(
+    "relationships",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("from_customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("to_customer_id", Id, ForeignKey("customers.id"), index=True),
+    Column("to_staff_id", Id, ForeignKey("staff.id"), index=True),
+    Column("since", DateTime),
+    Column("until", DateTime),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("note", Text),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("text", Text, nullable=False, default=""),
+    Column("at", DateTime, nullable=False),
+    Column("staff_id", Id, ForeignKey("staff.id")),
+    Column("channel", String(32)),
+    Column("data", JSON, nullable=False, default=dict),
+    Column("source", String(64), nullable=False, default="core"),
+    Index("ix_interactions_customer_at", "customer_id", "at"),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("external_id", String(128), unique=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("channel", String(32)),
+    # covering index: per-customer history and analytics read only the index
+    Index("ix_transactions_customer_at", "customer_id", "occurred_at", "amount_cents"),
+)
+
+customer_stats = Table(
+    "customer_stats",
+    metadata,
+    Column("customer_id", Id, ForeignKey("customers.id"), primary_key=True),
+    Column("first_at", DateTime, nullable=False),
+    Column("last_at", DateTime, nullable=False),
+    Column("tx_count", Integer, nullable=False),
+    Column("spend_cents", BigInteger, nullable=False),
+)
+
+customer_labels = Table(
+    "customer_labels",
+    metadata,
+    Column("customer_id", Id, ForeignKey("customers.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", String(64), nullable=False),
+    Column("source", String(64), nullable=False, default="core"),
+    Column("as_of", DateTime, nullable=False),
+    Index("ix_customer_labels_name_value", "name", "value"),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("workflow", String(64), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("owner_id", Id, ForeignKey("staff.id"), index=True),
+    Column("due_at", DateTime),
+    Column("opened_at", DateTime, nullable=False),
+    Column("closed_at", DateTime),
+    Column("data", JSON, nullable=False, default=dict),
+    Column("source", String(64), nullable=False, default="core"),
+)
+
+ticket_events = Table(
+    "ticket_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("from_state", String(32)),
+    Column("to_state", String(32), nullable=False),
+    Column("owner_id", Id, ForeignKey("staff.id")),
+    Column("due_at", DateTime),
+    Column("at", DateTime, nullable=False),
+    Column("note", Text),
+    Column("by_staff_id", Id, ForeignKey("staff.id")),
+)
+
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("staff_id", Id, ForeignKey("staff.id"), index=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), index=True),
+    Column("due_at", DateTime, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("done_at", DateTime),
+    Column("key", String(200), unique=True),
+    Column("source", String(64), nullable=False, default="core"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), index=True),
+    Column("channel", String(32), nullable=False),
+    Column("to_address", String(254)),
+    Column("template", String(64)),
+    Column("body", Text, nullable=False),
+    Column("payload", JSON),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("status", String(16), nullable=False, default="queued"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    Column("source", String(64), nullable=False, default="core"),
+    Index("ix_messages_status", "status"),
+)
+
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False),
+    Column("from_address", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Column("routed", JSON, nullable=False, default=list),
+)
+
+timeline_entries = Table(
+    "timeline_entries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("data", JSON, nullable=False, default=dict),
+    Index("ix_timeline_entries_customer_at", "customer_id", "at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("staff_id", Id),
+    Column("command", String(200)),
+    Column("entity", String(64), nullable=False),
+    Column("entity_id", String(64)),
+    Column("customer_id", Id, index=True),
+    Column("action", String(32), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("job", String(128), nullable=False),
+    Column("as_of", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=False),
+    Column("summary", JSON, nullable=False, default=dict),
+)
+
+CORE_TABLES = tuple(metadata.tables)

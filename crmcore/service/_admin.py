@@ -1,0 +1,146 @@
+"""Jobs, the audit trail, schema upgrade and plugin data purge."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, inspect, select, text
+
+from crmcore import migrate
+from crmcore.clock import FixedClock
+from crmcore.errors import AccessDenied, NotFound, PluginError
+from crmcore.registry import Job
+from crmcore.schema import audit_log, customer_labels, job_runs
+from crmcore.service._base import CRMBase, operation
+
+
+class AdminMixin(CRMBase):
+    # -- schema ----------------------------------------------------------------
+    def upgrade(self) -> list[str]:
+        """Create or upgrade the schema of the core and every enabled plugin."""
+        return migrate.upgrade(self.engine, self.plugins, all_version_dirs=installed_version_dirs())
+
+    # -- jobs -------------------------------------------------------------------
+    def jobs(self) -> dict[str, Job]:
+        return dict(sorted(self.plugins.declared.get("job", {}).items()))
+
+    def run_jobs(self, names: Iterable[str] | None = None, *, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """Run jobs (all, or those named) as of ``at``, each in its own transaction.
+
+        A job that fails rolls back alone and is reported; the others still run.
+        Re-running a job for the same ``at`` must not duplicate its effects (jobs
+        use keys), so a killed run can simply be run again.
+        """
+        available = self.jobs()
+        names = list(names or available)
+        unknown = [n for n in names if n not in available]
+        if unknown:
+            raise NotFound(f"unknown job(s) {unknown}; jobs: {sorted(available) or 'none'}")
+        when = at or self.now()
+        at_crm = self._clone(clock=FixedClock(when))
+        results = []
+        for name in names:
+            job = available[name]
+            with at_crm.transaction(command=f"jobs run {name}"):
+                summary = job.run(at_crm, when) or {}
+                at_crm.db.conn.execute(job_runs.insert().values(
+                    job=name, as_of=when, finished_at=when, summary=_plain(summary)))
+            results.append({"job": name, "at": when.isoformat(), "owner": self.plugins.owners[("job", name)],
+                            "summary": _plain(summary)})
+        return results
+
+    def at(self, when: dt.datetime) -> Any:
+        """This CRM with a clock fixed at ``when``."""
+        return self._clone(clock=FixedClock(when))
+
+    # -- audit ------------------------------------------------------------------
+    @operation(write=False)
+    def audit_trail(self, customer: Any = None, *, entity: str | None = None, limit: int = 1000) -> list[dict]:
+        """Audit rows for one customer (or one entity kind), oldest first."""
+        if not self.db.principal.can("audit") and not self.db.principal.can("admin"):
+            raise AccessDenied(f"{self.db.principal.key} may not read the audit trail: needs 'audit'")
+        stmt = select(audit_log).order_by(audit_log.c.id).limit(limit)
+        if customer is not None:
+            stmt = stmt.where(audit_log.c.customer_id == self._customer_row(customer).id)
+        if entity is not None:
+            stmt = stmt.where(audit_log.c.entity == entity)
+        return [dict(r._mapping) for r in self.db.conn.execute(stmt)]
+
+    # -- purge ------------------------------------------------------------------
+    def purge_plan(self, name: str) -> dict[str, Any]:
+        """What ``purge_plugin(name)`` would delete: tables with row counts, labels."""
+        if name in self.plugins.order:
+            raise PluginError(f"plugin {name!r} is enabled; disable it in the config before purging its data")
+        plugin = _installed_plugin(name)
+        tables = list(getattr(plugin, "crm_tables", lambda: [])() or [])
+        attrs_ = [a.name for a in getattr(plugin, "crm_customer_attributes", lambda: [])() or []]
+        with self.transaction(write=False, command="plugins purge"):
+            if not self.db.principal.can("admin"):
+                raise AccessDenied(f"{self.db.principal.key} may not purge: needs 'admin'")
+            existing = set(inspect(self.db.conn).get_table_names())
+            counts = {t.name: self.db.conn.execute(select(func.count()).select_from(t)).scalar()
+                      for t in tables if t.name in existing}
+            labels = self.db.conn.execute(select(func.count()).select_from(customer_labels)
+                                          .where(customer_labels.c.source == name)).scalar()
+        return {"plugin": name, "tables": counts, "attributes": attrs_, "labels": labels}
+
+    def purge_plugin(self, name: str) -> dict[str, Any]:
+        """Delete a disabled plugin's tables, labels, attribute values and schema branch."""
+        plan = self.purge_plan(name)
+        plugin = _installed_plugin(name)
+        tables = [t for t in getattr(plugin, "crm_tables", lambda: [])() or [] if t.name in plan["tables"]]
+        with self.transaction(command="plugins purge"):
+            conn = self.db.conn
+            for t in sorted(tables, key=lambda t: -len(t.foreign_keys)):
+                t.drop(conn)
+            conn.execute(customer_labels.delete().where(customer_labels.c.source == name))
+            for attr in plan["attributes"]:
+                conn.execute(_remove_attribute_sql(conn.dialect.name), {"path": f"$.{attr}", "key": attr})
+            if inspect(conn).has_table("alembic_version"):
+                # plugin revision ids start with "NAME_" (see README, "Migrations")
+                conn.execute(text("DELETE FROM alembic_version WHERE version_num LIKE :p"), {"p": f"{name}_%"})
+            self.db.audit("plugin", name, "purge", plan, None, customer_id=None)
+        return plan
+
+
+def _remove_attribute_sql(dialect: str) -> Any:
+    if dialect == "sqlite":
+        return text("UPDATE customers SET attributes = json_remove(attributes, :path) "
+                    "WHERE json_extract(attributes, :path) IS NOT NULL")
+    return text("UPDATE customers SET attributes = (attributes::jsonb - :key)::json "
+                "WHERE (attributes::jsonb) ? :key")
+
+
+def _installed_plugin(name: str) -> Any:
+    from crmcore.plugins import _load, installed
+
+    eps = installed()
+    if name not in eps:
+        raise NotFound(f"plugin {name!r} is not installed")
+    return _load(name, eps[name])
+
+
+def installed_version_dirs() -> dict[str, str]:
+    """Migration directories of every installed plugin (enabled or not), so
+    Alembic can always locate revisions already applied to the database."""
+    from crmcore.plugins import _load, installed
+
+    dirs: dict[str, str] = {}
+    for name, ep in installed().items():
+        try:
+            plugin = _load(name, ep)
+        except PluginError:
+            continue
+        fn = getattr(plugin, "crm_migrations", None)
+        if callable(fn):
+            dirs[name] = str(fn())
+    return dirs
+
+
+def _plain(value: Any) -> Any:
+    from crmcore.db import _jsonable
+
+    return _jsonable(value)
+

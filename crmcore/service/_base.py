@@ -1,0 +1,278 @@
+"""The CRM object: configuration, plugins, clock, engine and the transaction.
+
+Every public operation is one database transaction. Calls made while a
+transaction is open (from a hook, or inside ``with crm.transaction():``) join
+it, so a plugin's writes commit or roll back with the operation that caused them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from crmcore import access, config as config_mod, jsonschemas
+from crmcore.access import Principal
+from crmcore.clock import Clock, SystemClock
+from crmcore.db import DB, make_engine
+from crmcore.errors import AccessDenied, Conflict, CRMError, NotFound, RetryableError, ValidationError
+from crmcore.plugins import Plugins, build
+from crmcore.schema import customers, staff
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def operation(*, write: bool = True) -> Callable[[F], F]:
+    """Run the decorated method in one transaction (joining an open one)."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(self: CRMBase, *args: Any, **kwargs: Any) -> Any:
+            with self.transaction(write=write, command=fn.__name__):
+                return fn(self, *args, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+class CRMBase:
+    """Shared state and plumbing; the operations live in the mixins."""
+
+    def __init__(
+        self,
+        config: config_mod.Config,
+        *,
+        clock: Clock | None = None,
+        engine: Engine | None = None,
+        plugins: Plugins | None = None,
+        extra_plugins: Mapping[str, object] | None = None,
+        principal: str | Principal | None = None,
+        command: str | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.plugins = plugins or build(config, extra=extra_plugins)
+        self.engine = engine or make_engine(config.database)
+        if principal is None:
+            principal = config.core.get("default_principal")
+        self._principal_ref: str | Principal = principal or access.SYSTEM
+        self.command = command or "api"
+        self._db: DB | None = None
+        self._after_commit: list[Callable[[], None]] = []
+        self._attribute_schema: dict[str, Any] | None = None
+
+    # -- construction helpers ------------------------------------------------
+    @property
+    def hook(self) -> Any:
+        return self.plugins.pm.hook
+
+    def as_(self, principal: str | Principal, *, command: str | None = None) -> Any:
+        """The same CRM (engine, plugins, clock) acting as another principal."""
+        return self._clone(principal=principal, command=command or self.command)
+
+    def _clone(self, **changes: Any) -> Any:
+        return type(self)(
+            self.config,
+            clock=changes.get("clock", self.clock),
+            engine=self.engine,
+            plugins=self.plugins,
+            principal=changes.get("principal", self._principal_ref),
+            command=changes.get("command", self.command),
+        )
+
+    def plugin_config(self, name: str) -> dict[str, Any]:
+        """The validated ``[plugins.NAME]`` section, defaults filled in."""
+        try:
+            return self.plugins.configs[name]
+        except KeyError:
+            raise NotFound(f"plugin {name!r} is not enabled") from None
+
+    def may_see_pii(self) -> bool:
+        """Whether the acting principal may see personal data unmasked."""
+        principal = self._db.principal if self._db is not None else None
+        if principal is None:
+            with self.transaction(write=False):
+                return self.db.principal.can("pii")
+        return principal.can("pii")
+
+    def show_phone(self, value: str | None) -> str | None:
+        """A phone number as the acting principal may see it (masked without 'pii')."""
+        from crmcore.contacts import mask_phone
+
+        return value if self.may_see_pii() else mask_phone(value)
+
+    def show_email(self, value: str | None) -> str | None:
+        from crmcore.contacts import mask_email
+
+        return value if self.may_see_pii() else mask_email(value)
+
+    def show_id_number(self, value: str | None) -> str | None:
+        from crmcore.contacts import mask_id_number
+
+        return value if self.may_see_pii() else mask_id_number(value)
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    # -- the transaction -----------------------------------------------------
+    @property
+    def db(self) -> DB:
+        """The query layer of the open transaction."""
+        if self._db is None:
+            raise CRMError("no open transaction: use 'with crm.transaction():' or a CRM operation")
+        return self._db
+
+    @property
+    def principal(self) -> Principal:
+        return self.db.principal
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = True, command: str | None = None) -> Iterator[DB]:
+        """Open (or join) the transaction; commit on success, roll back on any error."""
+        if self._db is not None:
+            yield self._db
+            return
+        self._after_commit = []
+        try:
+            with self.engine.connect() as conn:
+                conn.info["crm_write"] = write
+                with conn.begin():
+                    principal = self._resolve_principal(conn)
+                    self._db = DB(conn, principal, now=self.now(), command=self._command(command))
+                    try:
+                        yield self._db
+                    finally:
+                        self._db = None
+        except sa_exc.OperationalError as e:
+            text = str(e.orig).lower()
+            if "locked" in text or "busy" in text or "could not serialize" in text or "deadlock" in text:
+                raise RetryableError(
+                    "the database is busy (another process is writing); retry the operation"
+                ) from None
+            raise CRMError(f"database error: {str(e.orig).splitlines()[0]}") from None
+        except sa_exc.IntegrityError as e:
+            raise Conflict(f"conflicts with existing data: {str(e.orig).splitlines()[0]}") from None
+        except sa_exc.DataError as e:
+            raise ValidationError(f"value rejected by the database: {str(e.orig).splitlines()[0]}") from None
+        callbacks, self._after_commit = self._after_commit, []
+        for cb in callbacks:
+            cb()
+
+    def _command(self, op: str | None) -> str:
+        return self.command if self.command != "api" or not op else f"api:{op}"
+
+    def _resolve_principal(self, conn: Any) -> Principal:
+        ref = self._principal_ref
+        if isinstance(ref, Principal):
+            return ref
+        row = conn.execute(select(staff).where(staff.c.key == ref)).first()
+        if row is None:
+            raise AccessDenied(f"unknown staff member {ref!r}: add them with 'crm staff add' or use --as")
+        return access.resolve(row, self.config.core["roles"])
+
+    # -- references ------------------------------------------------------------
+    def _customer_row(self, ref: Any, *, write: bool = False) -> Any:
+        """Find a customer by id, external id or entity; check the principal may see it."""
+        ref_id = getattr(ref, "id", None)
+        cond = None
+        if ref_id is not None:
+            cond = customers.c.id == ref_id
+        elif isinstance(ref, int):
+            cond = customers.c.id == ref
+        elif isinstance(ref, str) and ref.strip():
+            text = ref.strip()
+            by_ext = customers.c.external_id == text
+            cond = (customers.c.id == int(text)) | by_ext if text.isdigit() and len(text) < 18 else by_ext
+        if cond is None:
+            raise NotFound(f"customer {ref!r}: give an id or an external id")
+        rows = self.db.conn.execute(select(customers).where(cond)).all()
+        if not rows:
+            raise NotFound(f"customer {ref!r} not found")
+        row = rows[0] if len(rows) == 1 else next(r for r in rows if str(r.id) == str(ref).strip())
+        if row.merged_into_id is not None:
+            return self._customer_row(row.merged_into_id, write=write)
+        self.db.require_customer(row.id, write=write)
+        return row
+
+    def _staff_row(self, ref: Any) -> Any:
+        if ref is None:
+            return None
+        ref_id = getattr(ref, "id", None)
+        if ref_id is not None:
+            cond = staff.c.id == ref_id
+        elif isinstance(ref, int):
+            cond = staff.c.id == ref
+        else:
+            cond = staff.c.key == str(ref)
+        row = self.db.conn.execute(select(staff).where(cond)).first()
+        if row is None:
+            raise NotFound(f"staff member {ref!r} not found")
+        return row
+
+    def _staff_id(self, ref: Any) -> int | None:
+        row = self._staff_row(ref)
+        return None if row is None else row.id
+
+    # -- attribute schema --------------------------------------------------------
+    def attribute_schema(self) -> dict[str, Any]:
+        """The merged JSON Schema of all enabled plugins' customer attributes."""
+        if self._attribute_schema is None:
+            declared = self.plugins.declared.get("attribute", {})
+            self._attribute_schema = {
+                "type": "object",
+                "properties": {name: a.schema for name, a in declared.items()},
+            }
+        return self._attribute_schema
+
+    def validate_attributes(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        declared = self.plugins.declared.get("attribute", {})
+        for key in values:
+            if key not in declared:
+                names = ", ".join(sorted(declared)) or "(none: no enabled plugin declares any)"
+                raise ValidationError(f"attribute {key!r} is not declared; declared: {names}")
+        try:
+            return jsonschemas.validate(
+                dict(values), self.attribute_schema(), where="attributes", defaults=False
+            )
+        except ValueError as e:
+            raise ValidationError(str(e)) from None
+
+    def coerce_attribute(self, name: str, text: str) -> Any:
+        """Turn ``--attr name=text`` into the declared type."""
+        declared = self.plugins.declared.get("attribute", {})
+        if name not in declared:
+            names = ", ".join(sorted(declared)) or "(none)"
+            raise ValidationError(f"attribute {name!r} is not declared; declared: {names}")
+        kind = declared[name].schema.get("type")
+        try:
+            if kind == "integer":
+                return int(text)
+            if kind == "number":
+                return float(text)
+            if kind == "boolean":
+                if text.lower() in {"true", "yes", "1"}:
+                    return True
+                if text.lower() in {"false", "no", "0"}:
+                    return False
+                raise ValueError
+        except ValueError:
+            raise ValidationError(f"attribute {name}: {text!r} is not a valid {kind}") from None
+        if kind in ("array", "object"):
+            import json
+
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ValidationError(f"attribute {name}: {text!r} is not JSON") from None
+        return text
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the open transaction commits (never if it rolls back)."""
+        self._after_commit.append(callback)

@@ -1,0 +1,560 @@
+"""Staff, customers, lifecycle stages, relationships, labels, merge and forget."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+
+from crmcore import contacts
+from crmcore.entities import Customer, Relationship, Staff, StageChange
+from crmcore.errors import Conflict, NotFound, TransitionError, ValidationError
+from crmcore.schema import (
+    contact_points,
+    customer_labels,
+    customer_stats,
+    customers,
+    inbound_messages,
+    interactions,
+    messages,
+    relationships,
+    reminders,
+    staff,
+    stage_changes,
+    tickets,
+    timeline_entries,
+    transactions,
+)
+from crmcore.service import _rows
+from crmcore.service._base import CRMBase, operation
+
+MAX_NAME = 300
+CUSTOMER_KINDS = ("person", "organisation")
+# customer->staff relationship kinds that give the staff member access to the customer
+STAFF_RELATIONSHIPS = ("owner", "account_manager", "agent", "sales")
+
+
+def _clean_text(value: Any, what: str, *, max_len: int, required: bool = True) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValidationError(f"{what}: required")
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{what}: expected text, got {type(value).__name__}")
+    text = value.strip()
+    if len(text) > max_len:
+        raise ValidationError(f"{what}: {len(text)} characters; at most {max_len}")
+    if any(ord(c) < 32 and c not in "\t" for c in text) or "\x7f" in text:
+        raise ValidationError(f"{what}: contains control characters")
+    return text
+
+
+class CustomersMixin(CRMBase):
+    # -- staff -----------------------------------------------------------------
+    @operation()
+    def add_staff(
+        self,
+        key: str,
+        name: str,
+        *,
+        roles: Iterable[str] = ("rep",),
+        team: str | None = None,
+        supervisor: Any = None,
+    ) -> Staff:
+        """Add a member of staff; ``roles`` must be configured roles."""
+        key = _clean_text(key, "staff key", max_len=64) or ""
+        name = _clean_text(name, "staff name", max_len=200) or ""
+        roles = list(roles)
+        unknown = [r for r in roles if r not in self.config.core["roles"]]
+        if unknown:
+            raise ValidationError(
+                f"role(s) {unknown} not configured; roles: {sorted(self.config.core['roles'])}"
+            )
+        if self.db.conn.execute(select(staff.c.id).where(staff.c.key == key)).first():
+            raise Conflict(f"staff member {key!r} already exists")
+        sup = self._staff_id(supervisor)
+        self._require_admin("add staff")
+        res = self.db.execute(
+            staff.insert().values(key=key, name=name, roles=roles, team=team, supervisor_id=sup, active=True)
+        )
+        return self.get_staff(res.inserted_primary_key[0])
+
+    def _require_admin(self, what: str) -> None:
+        from crmcore.errors import AccessDenied
+
+        if not self.db.principal.can("admin"):
+            raise AccessDenied(f"{self.db.principal.key} may not {what}: needs the 'admin' permission")
+
+    @operation(write=False)
+    def get_staff(self, ref: Any) -> Staff:
+        return _rows.staff(self._staff_row(ref))
+
+    @operation(write=False)
+    def list_staff(self, *, active_only: bool = False) -> list[Staff]:
+        stmt = select(staff).order_by(staff.c.id)
+        if active_only:
+            stmt = stmt.where(staff.c.active.is_(True))
+        return [_rows.staff(r) for r in self.db.conn.execute(stmt)]
+
+    @operation()
+    def staff_leave(self, ref: Any, *, handover_to: Any = None) -> dict[str, Any]:
+        """A member of staff departs: access revoked at once; customers, open
+        tickets and open reminders move to ``handover_to`` (default: their
+        supervisor, else the active team member with the fewest customers)."""
+        self._require_admin("record a departure")
+        leaver = self._staff_row(ref)
+        if not leaver.active:
+            raise Conflict(f"staff member {leaver.key!r} has already left")
+        heir = self._staff_row(handover_to) if handover_to is not None else self._default_heir(leaver)
+        if heir is None:
+            raise ValidationError(
+                f"nobody to hand {leaver.key!r}'s customers to: give --handover-to STAFF"
+            )
+        if heir.id == leaver.id or not heir.active:
+            raise ValidationError(f"cannot hand over to {heir.key!r}: not an active other member")
+        now = self.now()
+        db = self.db
+        moved = {
+            "customers": db.execute(
+                update(customers).where(customers.c.owner_id == leaver.id).values(owner_id=heir.id, updated_at=now)
+            ).rowcount,
+            "tickets": db.execute(
+                update(tickets)
+                .where(tickets.c.owner_id == leaver.id, tickets.c.closed_at.is_(None))
+                .values(owner_id=heir.id)
+            ).rowcount,
+            "reminders": db.execute(
+                update(reminders)
+                .where(reminders.c.staff_id == leaver.id, reminders.c.done_at.is_(None))
+                .values(staff_id=heir.id)
+            ).rowcount,
+            "relationships": db.execute(
+                update(relationships)
+                .where(relationships.c.to_staff_id == leaver.id, relationships.c.active.is_(True))
+                .values(to_staff_id=heir.id)
+            ).rowcount,
+        }
+        db.execute(update(staff).where(staff.c.id == leaver.id).values(active=False, departed_at=now))
+        left = _rows.staff(self._staff_row(leaver.id))
+        self.hook.crm_staff_departed(crm=self, staff=left, handover_to=_rows.staff(heir))
+        return {"staff": leaver.key, "handover_to": heir.key, "moved": moved}
+
+    def _default_heir(self, leaver: Any) -> Any:
+        if leaver.supervisor_id is not None:
+            sup = self._staff_row(leaver.supervisor_id)
+            if sup.active:
+                return sup
+        if leaver.team is None:
+            return None
+        load = (
+            select(customers.c.owner_id, func.count().label("n"))
+            .group_by(customers.c.owner_id)
+            .subquery()
+        )
+        stmt = (
+            select(staff)
+            .outerjoin(load, load.c.owner_id == staff.c.id)
+            .where(staff.c.team == leaver.team, staff.c.active.is_(True), staff.c.id != leaver.id)
+            .order_by(func.coalesce(load.c.n, 0), staff.c.id)
+            .limit(1)
+        )
+        return self.db.conn.execute(stmt).first()
+
+    # -- customers ---------------------------------------------------------------
+    def _norm_contacts(self, phone: Any, email: Any) -> tuple[str | None, str | None]:
+        cc = self.config.core["country_code"]
+        p = contacts.normalise_phone(phone, cc) if phone not in (None, "") else None
+        e = contacts.normalise_email(email) if email not in (None, "") else None
+        return p, e
+
+    @operation(write=False)
+    def match_customer(
+        self, *, phone: str | None = None, email: str | None = None, external_id: str | None = None
+    ) -> tuple[Customer, str] | None:
+        """An existing customer with this external id, phone or email (normalised),
+        and which of them matched; None if there is none."""
+        p, e = self._norm_contacts(phone, email)
+        checks = [("external_id", customers.c.external_id, external_id), ("phone", customers.c.phone, p),
+                  ("email", customers.c.email, e)]
+        for what, col, value in checks:
+            if value:
+                row = self.db.conn.execute(
+                    select(customers).where(col == value, customers.c.merged_into_id.is_(None)).limit(1)
+                ).first()
+                if row is None and what != "external_id":
+                    cp = self.db.conn.execute(
+                        select(contact_points.c.customer_id)
+                        .where(contact_points.c.kind == what, contact_points.c.value == value)
+                        .limit(1)
+                    ).first()
+                    if cp is not None:
+                        row = self._customer_row(cp.customer_id)
+                if row is not None:
+                    self.db.require_customer(row.id)
+                    return _rows.customer(row), what
+        return None
+
+    @operation()
+    def add_customer(
+        self,
+        name: str,
+        *,
+        phone: str | None = None,
+        email: str | None = None,
+        external_id: str | None = None,
+        owner: Any = None,
+        kind: str = "person",
+        attributes: Mapping[str, Any] | None = None,
+        consent_sms: bool = True,
+        consent_email: bool = True,
+        stage: str | None = None,
+        on_match: str = "return",
+    ) -> Customer:
+        """Create a customer, or return the existing one with the same external
+        id, phone or email (``on_match="error"`` refuses instead)."""
+        self.db.require_write()
+        name = _clean_text(name, "name", max_len=MAX_NAME) or ""
+        external_id = _clean_text(external_id, "external id", max_len=128, required=False)
+        if kind not in CUSTOMER_KINDS:
+            raise ValidationError(f"kind: {kind!r}; expected one of {CUSTOMER_KINDS}")
+        p, e = self._norm_contacts(phone, email)
+        found = self.match_customer(phone=p, email=e, external_id=external_id)
+        if found is not None:
+            if on_match == "error":
+                raise Conflict(f"customer {found[0].id} already has this {found[1]}")
+            return found[0]
+        lc = self.config.core["lifecycle"]
+        stage = stage or lc["initial"]
+        if stage not in lc["stages"]:
+            raise ValidationError(f"stage {stage!r} is not configured; stages: {lc['stages']}")
+        attrs_ = self.validate_attributes(attributes or {})
+        owner_id = self._staff_id(owner) if owner is not None else self.db.principal.staff_id
+        if owner_id is not None and not self._staff_row(owner_id).active:
+            raise ValidationError(f"owner {owner!r} has left; choose an active member of staff")
+        now = self.now()
+        draft = Customer(
+            id=0, name=name, external_id=external_id, kind=kind, phone=p, email=e,
+            consent_sms=bool(consent_sms), consent_email=bool(consent_email), owner_id=owner_id,
+            stage=stage, attributes=attrs_, created_at=now, updated_at=now,
+        )
+        self.hook.crm_validate_customer(crm=self, customer=draft, before=None)
+        res = self.db.conn.execute(
+            customers.insert().values(
+                name=name, external_id=external_id, kind=kind, phone=p, email=e,
+                consent_sms=bool(consent_sms), consent_email=bool(consent_email), owner_id=owner_id,
+                stage=stage, attributes=attrs_, created_at=now, updated_at=now,
+            )
+        )
+        cid = res.inserted_primary_key[0]
+        customer = Customer(**{**_asdict(draft), "id": cid})
+        self.db.audit("customers", str(cid), "insert", None, _asdict(customer), customer_id=cid)
+        self.db.conn.execute(
+            stage_changes.insert().values(
+                customer_id=cid, from_stage=None, to_stage=stage, reason="created", at=now,
+                by_staff_id=self.db.principal.staff_id,
+            )
+        )
+        self.hook.crm_customer_created(crm=self, customer=customer)
+        return customer
+
+    @operation(write=False)
+    def get_customer(self, ref: Any) -> Customer:
+        """A customer by id, external id or entity (merged records resolve to the survivor)."""
+        return _rows.customer(self._customer_row(ref))
+
+    @operation(write=False)
+    def list_customers(
+        self, *, stage: str | None = None, owner: Any = None, limit: int | None = None, offset: int = 0
+    ) -> list[Customer]:
+        stmt = select(customers).where(customers.c.merged_into_id.is_(None)).order_by(customers.c.id)
+        if stage is not None:
+            if stage not in self.config.core["lifecycle"]["stages"]:
+                raise ValidationError(f"stage {stage!r} is not configured")
+            stmt = stmt.where(customers.c.stage == stage)
+        if owner is not None:
+            stmt = stmt.where(customers.c.owner_id == self._staff_id(owner))
+        if limit is not None:
+            stmt = stmt.limit(limit).offset(offset)
+        return [_rows.customer(r) for r in self.db.execute(stmt)]
+
+    @operation()
+    def update_customer(self, ref: Any, **changes: Any) -> Customer:
+        """Change fields (name, phone, email, external_id, owner, kind, consent_sms,
+        consent_email) and/or ``attributes`` (merged; a None value removes a key)."""
+        row = self._customer_row(ref, write=True)
+        before = _rows.customer(row)
+        allowed = {"name", "phone", "email", "external_id", "owner", "kind", "consent_sms",
+                   "consent_email", "attributes"}
+        bad = set(changes) - allowed
+        if bad:
+            raise ValidationError(f"cannot change {sorted(bad)}; changeable: {sorted(allowed)}")
+        values: dict[str, Any] = {}
+        if "name" in changes:
+            values["name"] = _clean_text(changes["name"], "name", max_len=MAX_NAME)
+        if "phone" in changes or "email" in changes:
+            p, e = self._norm_contacts(changes.get("phone"), changes.get("email"))
+            for field, val in (("phone", p), ("email", e)):
+                if field in changes:
+                    clash = self.match_customer(**{field: val}) if val else None
+                    if clash and clash[0].id != row.id:
+                        raise Conflict(f"{field} belongs to customer {clash[0].id}; merge them instead")
+                    values[field] = val
+        if "external_id" in changes:
+            values["external_id"] = _clean_text(changes["external_id"], "external id", max_len=128, required=False)
+        if "owner" in changes:
+            values["owner_id"] = self._staff_id(changes["owner"])
+        if "kind" in changes:
+            if changes["kind"] not in CUSTOMER_KINDS:
+                raise ValidationError(f"kind: expected one of {CUSTOMER_KINDS}")
+            values["kind"] = changes["kind"]
+        for flag in ("consent_sms", "consent_email"):
+            if flag in changes:
+                values[flag] = bool(changes[flag])
+        if "attributes" in changes:
+            patch = dict(changes["attributes"] or {})
+            self.validate_attributes({k: v for k, v in patch.items() if v is not None})
+            merged = dict(before.attributes)
+            for k, v in patch.items():
+                if v is None:
+                    merged.pop(k, None)
+                else:
+                    merged[k] = v
+            values["attributes"] = merged
+        if not values:
+            return before
+        values["updated_at"] = self.now()
+        after = Customer(**{**_asdict(before), **values})
+        self.hook.crm_validate_customer(crm=self, customer=after, before=before)
+        self.db.execute(update(customers).where(customers.c.id == row.id).values(**values))
+        self.hook.crm_customer_updated(crm=self, before=before, after=after)
+        return after
+
+    # -- lifecycle -------------------------------------------------------------------
+    @operation()
+    def change_stage(self, ref: Any, stage: str, *, reason: str = "") -> StageChange:
+        """Move a customer to another lifecycle stage; forbidden moves are refused."""
+        row = self._customer_row(ref, write=True)
+        lc = self.config.core["lifecycle"]
+        if stage not in lc["stages"]:
+            raise ValidationError(f"stage {stage!r} is not configured; stages: {lc['stages']}")
+        allowed = lc["transitions"].get(row.stage, [])
+        if stage not in allowed:
+            raise TransitionError(
+                f"customer {row.id}: cannot move from {row.stage!r} to {stage!r}; "
+                f"allowed from {row.stage!r}: {allowed or 'none'}"
+            )
+        now = self.now()
+        reason = _clean_text(reason, "reason", max_len=2000, required=False) or ""
+        change = StageChange(customer_id=row.id, from_stage=row.stage, to_stage=stage, reason=reason,
+                             at=now, by_staff_id=self.db.principal.staff_id)
+        self.db.execute(update(customers).where(customers.c.id == row.id).values(stage=stage, updated_at=now))
+        self.db.execute(stage_changes.insert().values(
+            customer_id=row.id, from_stage=row.stage, to_stage=stage, reason=reason, at=now,
+            by_staff_id=self.db.principal.staff_id))
+        self.hook.crm_stage_changed(crm=self, customer=self.get_customer(row.id), change=change)
+        return change
+
+    @operation(write=False)
+    def stage_history(self, ref: Any) -> list[StageChange]:
+        row = self._customer_row(ref)
+        rows = self.db.execute(
+            select(stage_changes).where(stage_changes.c.customer_id == row.id).order_by(stage_changes.c.id)
+        )
+        return [StageChange(customer_id=r.customer_id, from_stage=r.from_stage, to_stage=r.to_stage,
+                            reason=r.reason, at=r.at, by_staff_id=r.by_staff_id) for r in rows]
+
+    # -- relationships -----------------------------------------------------------------
+    @operation()
+    def add_relationship(
+        self,
+        kind: str,
+        customer: Any,
+        *,
+        to_customer: Any = None,
+        to_staff: Any = None,
+        note: str | None = None,
+        since: dt.datetime | None = None,
+    ) -> Relationship:
+        """Link a customer to another customer (household, referral, company_contact,
+        ...) or to staff (owner, account_manager, agent, ...). Directed: from ``customer``."""
+        kind = _clean_text(kind, "relationship kind", max_len=64) or ""
+        if (to_customer is None) == (to_staff is None):
+            raise ValidationError("a relationship links to exactly one of: a customer, a member of staff")
+        src = self._customer_row(customer, write=True)
+        to_c = self._customer_row(to_customer).id if to_customer is not None else None
+        to_s = self._staff_row(to_staff) if to_staff is not None else None
+        if to_c == src.id:
+            raise ValidationError("a customer cannot be related to itself")
+        if to_s is not None and not to_s.active:
+            raise ValidationError(f"staff member {to_s.key!r} has left")
+        dup = self.db.conn.execute(select(relationships.c.id).where(
+            relationships.c.kind == kind, relationships.c.from_customer_id == src.id,
+            relationships.c.to_customer_id.is_(None) if to_c is None else relationships.c.to_customer_id == to_c,
+            relationships.c.to_staff_id.is_(None) if to_s is None else relationships.c.to_staff_id == to_s.id,
+            relationships.c.active.is_(True))).first()
+        if dup:
+            raise Conflict(f"relationship {kind!r} already exists (id {dup.id})")
+        res = self.db.execute(relationships.insert().values(
+            kind=kind, from_customer_id=src.id, to_customer_id=to_c,
+            to_staff_id=to_s.id if to_s is not None else None,
+            since=since or self.now(), active=True, note=note))
+        rel = _rows.relationship(self.db.conn.execute(
+            select(relationships).where(relationships.c.id == res.inserted_primary_key[0])).one())
+        self.hook.crm_relationship_changed(crm=self, relationship=rel, action="added")
+        return rel
+
+    @operation()
+    def end_relationship(self, rel_id: int) -> Relationship:
+        row = self.db.conn.execute(select(relationships).where(relationships.c.id == rel_id)).first()
+        if row is None or not row.active:
+            raise NotFound(f"active relationship {rel_id} not found")
+        self._customer_row(row.from_customer_id, write=True)
+        self.db.execute(update(relationships).where(relationships.c.id == rel_id).values(
+            active=False, until=self.now()))
+        rel = _rows.relationship(self.db.conn.execute(
+            select(relationships).where(relationships.c.id == rel_id)).one())
+        self.hook.crm_relationship_changed(crm=self, relationship=rel, action="ended")
+        return rel
+
+    @operation(write=False)
+    def relationships_of(self, ref: Any, *, active_only: bool = True) -> list[Relationship]:
+        cid = self._customer_row(ref).id
+        stmt = select(relationships).where(or_(relationships.c.from_customer_id == cid,
+                                               relationships.c.to_customer_id == cid))
+        if active_only:
+            stmt = stmt.where(relationships.c.active.is_(True))
+        return [_rows.relationship(r) for r in self.db.conn.execute(stmt.order_by(relationships.c.id))]
+
+    # -- labels (segments, tiers) -------------------------------------------------------
+    @operation()
+    def set_label(self, ref: Any, name: str, value: str | None, *, source: str = "core") -> None:
+        """Set (or with None, clear) a classification label such as ``abc`` = ``A``."""
+        cid = self._customer_row(ref, write=True).id
+        self.db.execute(customer_labels.delete().where(
+            customer_labels.c.customer_id == cid, customer_labels.c.name == name))
+        if value is not None:
+            self.db.execute(customer_labels.insert().values(
+                customer_id=cid, name=name, value=str(value), source=source, as_of=self.now()))
+
+    @operation(write=False)
+    def labels(self, ref: Any) -> dict[str, str]:
+        cid = self._customer_row(ref).id
+        rows = self.db.conn.execute(select(customer_labels.c.name, customer_labels.c.value)
+                                    .where(customer_labels.c.customer_id == cid))
+        return {r.name: r.value for r in rows}
+
+    # -- merge and forget -----------------------------------------------------------------
+    @operation()
+    def merge_customers(self, keep: Any, other: Any) -> Customer:
+        """Merge ``other`` into ``keep`` in one transaction: every record of
+        ``other`` (core and plugins) moves to ``keep``; ``other`` then resolves to ``keep``."""
+        k = self._customer_row(keep, write=True)
+        o = self._customer_row(other, write=True)
+        if k.id == o.id:
+            raise ValidationError("cannot merge a customer into itself")
+        self.hook.crm_customers_merged(crm=self, keep=_rows.customer(k), other=_rows.customer(o))
+        db = self.db
+        # contact points: carry over other's phone/email and extras, skipping duplicates
+        have = {(r.kind, r.value) for r in db.conn.execute(
+            select(contact_points.c.kind, contact_points.c.value).where(contact_points.c.customer_id == k.id))}
+        have |= {("phone", k.phone), ("email", k.email)}
+        extra = [(r.kind, r.value) for r in db.conn.execute(
+            select(contact_points.c.kind, contact_points.c.value).where(contact_points.c.customer_id == o.id))]
+        extra += [("phone", o.phone), ("email", o.email)]
+        db.execute(contact_points.delete().where(contact_points.c.customer_id == o.id))
+        for kind_, value in dict.fromkeys(extra):
+            if value and (kind_, value) not in have:
+                db.execute(contact_points.insert().values(customer_id=k.id, kind=kind_, value=value, consent=True))
+        db.execute(customer_labels.delete().where(customer_labels.c.customer_id == o.id))
+        db.execute(customer_stats.delete().where(customer_stats.c.customer_id == o.id))
+        skip = {"customers", "contact_points", "customer_labels", "customer_stats", "audit_log"}
+        for name, table in self._customer_tables().items():
+            if name not in skip:
+                db.execute(update(table).where(table.c.customer_id == o.id).values(customer_id=k.id))
+        db.execute(update(relationships).where(relationships.c.from_customer_id == o.id)
+                   .values(from_customer_id=k.id))
+        db.execute(update(relationships).where(relationships.c.to_customer_id == o.id)
+                   .values(to_customer_id=k.id))
+        db.execute(relationships.delete().where(relationships.c.from_customer_id == k.id,
+                                                relationships.c.to_customer_id == k.id))
+        merged_attrs = {**(o.attributes or {}), **(k.attributes or {})}
+        db.execute(update(customers).where(customers.c.id == o.id).values(
+            merged_into_id=k.id, external_id=None, phone=None, email=None, updated_at=self.now()))
+        fill = {"attributes": merged_attrs, "updated_at": self.now()}
+        if not k.phone and o.phone:
+            fill["phone"] = o.phone
+        if not k.email and o.email:
+            fill["email"] = o.email
+        db.execute(update(customers).where(customers.c.id == k.id).values(**fill))
+        self.refresh_stats([k.id])
+        self.add_timeline_entry(k.id, "merge", f"merged customer {o.id} ({o.name}) into this record",
+                                data={"merged_id": o.id})
+        return self.get_customer(k.id)
+
+    def _customer_tables(self) -> dict[str, Any]:
+        """Every core and plugin table with a customer_id column."""
+        from crmcore.schema import metadata
+
+        tables = {t.name: t for t in metadata.tables.values() if "customer_id" in t.c}
+        for name, table in self.plugins.declared.get("table", {}).items():
+            if table is not None and "customer_id" in table.c:
+                tables[name] = table
+        return tables
+
+    @operation()
+    def forget_customer(self, ref: Any) -> dict[str, Any]:
+        """Erase a customer's personal data everywhere (core and, through the
+        hook, plugins); transactions stay, anonymous, for the statistics."""
+        row = self._customer_row(ref, write=True)
+        if not self.db.principal.can("pii"):
+            from crmcore.errors import AccessDenied
+
+            raise AccessDenied(f"{self.db.principal.key} may not erase personal data: needs 'pii'")
+        cid, now, gone = row.id, self.now(), "[erased]"
+        self.hook.crm_forget_customer(crm=self, customer=_rows.customer(row))
+        db = self.db
+        if row.phone:
+            db.execute(update(inbound_messages).where(inbound_messages.c.from_address == row.phone)
+                       .values(from_address=gone, text=gone))
+        db.execute(contact_points.delete().where(contact_points.c.customer_id == cid))
+        db.execute(update(interactions).where(interactions.c.customer_id == cid).values(text=gone, data={}))
+        db.execute(update(messages).where(messages.c.customer_id == cid)
+                   .values(to_address=None, body=gone, payload=None))
+        db.execute(update(tickets).where(tickets.c.customer_id == cid).values(subject=gone, data={}))
+        db.execute(update(timeline_entries).where(timeline_entries.c.customer_id == cid)
+                   .values(summary=gone, data={}))
+        db.execute(update(relationships).where(relationships.c.from_customer_id == cid).values(note=None))
+        db.execute(update(customers).where(customers.c.id == cid).values(
+            name=f"forgotten customer {cid}", phone=None, email=None, external_id=None, attributes={},
+            consent_sms=False, consent_email=False, forgotten_at=now, updated_at=now))
+        db.audit_redact(cid)
+        return {"customer": cid, "forgotten_at": now.isoformat()}
+
+    # -- statistics ---------------------------------------------------------------------
+    def refresh_stats(self, customer_ids: Iterable[int] | None = None) -> None:
+        """Recompute per-customer aggregates (first/last purchase, count, spend)
+        set-based, for the given customers or for everyone."""
+        db = self.db
+        t = transactions
+        agg = select(t.c.customer_id, func.min(t.c.occurred_at), func.max(t.c.occurred_at),
+                     func.count(), func.sum(t.c.amount_cents)).group_by(t.c.customer_id)
+        dele = customer_stats.delete()
+        if customer_ids is not None:
+            ids = list(customer_ids)
+            if not ids:
+                return
+            agg = agg.where(t.c.customer_id.in_(ids))
+            dele = dele.where(customer_stats.c.customer_id.in_(ids))
+        db.conn.execute(dele)
+        db.conn.execute(customer_stats.insert().from_select(
+            ["customer_id", "first_at", "last_at", "tx_count", "spend_cents"], agg))
+
+
+def _asdict(entity: Any) -> dict[str, Any]:
+    import attrs
+
+    return attrs.asdict(entity, recurse=False)
+
+

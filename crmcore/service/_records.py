@@ -1,0 +1,248 @@
+"""Interactions, transactions, stored timeline entries, the timeline and the card."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from sqlalchemy import func, select
+
+from crmcore.entities import Interaction, TimelineEntry, Transaction
+from crmcore.errors import ValidationError
+from crmcore.schema import (
+    customer_labels,
+    customer_stats,
+    customers,
+    interactions,
+    messages,
+    stage_changes,
+    ticket_events,
+    tickets,
+    timeline_entries,
+    transactions,
+)
+from crmcore.service import _rows
+from crmcore.service._base import CRMBase, operation
+from crmcore.service._customers import _clean_text
+
+INTERACTION_KINDS = ("visit", "call", "sms", "email", "complaint", "survey", "note", "purchase")
+MAX_AMOUNT_CENTS = 10**13  # 100 billion: anything larger is a typing error
+EARLIEST = dt.datetime(1900, 1, 1)
+
+
+def check_time(at: Any, what: str) -> dt.datetime:
+    if isinstance(at, dt.date) and not isinstance(at, dt.datetime):
+        at = dt.datetime.combine(at, dt.time())
+    if not isinstance(at, dt.datetime):
+        raise ValidationError(f"{what}: expected a date-time, got {type(at).__name__}")
+    if at.tzinfo is not None:
+        at = at.astimezone().replace(tzinfo=None)
+    if not EARLIEST <= at <= dt.datetime(2999, 12, 31):
+        raise ValidationError(f"{what}: {at.isoformat()} is out of range (1900..2999)")
+    return at
+
+
+def check_amount(amount_cents: Any) -> int:
+    if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
+        raise ValidationError(f"amount: expected integer cents, got {amount_cents!r}")
+    if abs(amount_cents) > MAX_AMOUNT_CENTS:
+        raise ValidationError(f"amount: {amount_cents} cents is out of range")
+    return amount_cents
+
+
+class RecordsMixin(CRMBase):
+    @operation()
+    def record_interaction(
+        self,
+        customer: Any,
+        kind: str,
+        text: str = "",
+        *,
+        at: dt.datetime | None = None,
+        staff: Any = None,
+        channel: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        source: str = "core",
+    ) -> Interaction:
+        """Record a touch (visit, call, sms, email, complaint, survey, note, purchase)."""
+        row = self._customer_row(customer, write=True)
+        if kind not in INTERACTION_KINDS:
+            raise ValidationError(f"interaction kind {kind!r}; expected one of {INTERACTION_KINDS}")
+        text = _clean_text(text, "text", max_len=10_000, required=False) or ""
+        draft = Interaction(
+            id=None, customer_id=row.id, kind=kind, text=text,
+            at=check_time(at or self.now(), "at"),
+            staff_id=self._staff_id(staff) if staff is not None else self.db.principal.staff_id,
+            channel=channel, data=dict(data or {}), source=source,
+        )
+        self.hook.crm_validate_interaction(crm=self, interaction=draft)
+        values = attrs.asdict(draft)
+        values.pop("id")
+        res = self.db.execute(interactions.insert().values(**values))
+        done = attrs.evolve(draft, id=res.inserted_primary_key[0])
+        self.hook.crm_interaction_recorded(crm=self, interaction=done)
+        return done
+
+    @operation(write=False)
+    def interactions_of(self, customer: Any, *, kind: str | None = None) -> list[Interaction]:
+        cid = self._customer_row(customer).id
+        stmt = select(interactions).where(interactions.c.customer_id == cid)
+        if kind:
+            stmt = stmt.where(interactions.c.kind == kind)
+        return [_rows.interaction(r) for r in self.db.execute(stmt.order_by(interactions.c.at, interactions.c.id))]
+
+    @operation()
+    def record_transaction(
+        self,
+        customer: Any,
+        amount_cents: int,
+        *,
+        occurred_at: dt.datetime | None = None,
+        channel: str | None = None,
+        external_id: str | None = None,
+    ) -> Transaction:
+        """Record a purchase/payment in integer cents. The same ``external_id``
+        never counts twice: a repeat returns the stored transaction unchanged."""
+        row = self._customer_row(customer, write=True)
+        external_id = _clean_text(external_id, "external id", max_len=128, required=False)
+        if external_id:
+            seen = self.db.conn.execute(
+                select(transactions).where(transactions.c.external_id == external_id)
+            ).first()
+            if seen is not None:
+                return _rows.transaction(seen)
+        draft = Transaction(
+            id=None, customer_id=row.id, amount_cents=check_amount(amount_cents),
+            occurred_at=check_time(occurred_at or self.now(), "occurred_at"),
+            channel=_clean_text(channel, "channel", max_len=32, required=False),
+            external_id=external_id,
+        )
+        self.hook.crm_validate_transaction(crm=self, transaction=draft)
+        values = attrs.asdict(draft)
+        values.pop("id")
+        res = self.db.execute(transactions.insert().values(**values))
+        done = attrs.evolve(draft, id=res.inserted_primary_key[0])
+        self._bump_stats(done)
+        self.hook.crm_transaction_recorded(crm=self, transaction=done)
+        return done
+
+    def _bump_stats(self, t: Transaction) -> None:
+        cs = customer_stats
+        row = self.db.conn.execute(select(cs).where(cs.c.customer_id == t.customer_id)).first()
+        if row is None:
+            self.db.conn.execute(cs.insert().values(
+                customer_id=t.customer_id, first_at=t.occurred_at, last_at=t.occurred_at,
+                tx_count=1, spend_cents=t.amount_cents))
+        else:
+            self.db.conn.execute(cs.update().where(cs.c.customer_id == t.customer_id).values(
+                first_at=min(row.first_at, t.occurred_at), last_at=max(row.last_at, t.occurred_at),
+                tx_count=row.tx_count + 1, spend_cents=row.spend_cents + t.amount_cents))
+
+    @operation(write=False)
+    def transactions_of(self, customer: Any, *, limit: int | None = None) -> list[Transaction]:
+        cid = self._customer_row(customer).id
+        stmt = (select(transactions).where(transactions.c.customer_id == cid)
+                .order_by(transactions.c.occurred_at.desc(), transactions.c.id.desc()))
+        if limit:
+            stmt = stmt.limit(limit)
+        return [_rows.transaction(r) for r in self.db.execute(stmt)]
+
+    # -- timeline ---------------------------------------------------------------------
+    @operation()
+    def add_timeline_entry(
+        self,
+        customer: Any,
+        kind: str,
+        summary: str,
+        *,
+        at: dt.datetime | None = None,
+        data: Mapping[str, Any] | None = None,
+        source: str = "core",
+    ) -> TimelineEntry:
+        """Store an entry on the customer's timeline (e.g. a tier change with its reason)."""
+        cid = self._customer_row(customer, write=True).id
+        entry = TimelineEntry(at=check_time(at or self.now(), "at"), kind=kind, source=source,
+                              summary=summary, data=dict(data or {}))
+        self.db.execute(timeline_entries.insert().values(
+            customer_id=cid, at=entry.at, kind=kind, source=source, summary=summary, data=entry.data))
+        return entry
+
+    @operation(write=False)
+    def timeline(self, customer: Any, *, limit: int | None = None) -> list[TimelineEntry]:
+        """Everything about one customer, core and plugins, oldest first."""
+        row = self._customer_row(customer)
+        cid, db = row.id, self.db
+        out: list[TimelineEntry] = []
+        for r in db.execute(select(stage_changes).where(stage_changes.c.customer_id == cid)):
+            summary = (f"created as {r.to_stage}" if r.from_stage is None
+                       else f"stage {r.from_stage} -> {r.to_stage}" + (f": {r.reason}" if r.reason else ""))
+            out.append(TimelineEntry(at=r.at, kind="stage", source="core", summary=summary,
+                                     data={"from": r.from_stage, "to": r.to_stage}))
+        for r in db.execute(select(interactions).where(interactions.c.customer_id == cid)):
+            out.append(TimelineEntry(at=r.at, kind=r.kind, source=r.source,
+                                     summary=r.text or r.kind, data={"interaction_id": r.id}))
+        for r in db.execute(select(transactions).where(transactions.c.customer_id == cid)):
+            out.append(TimelineEntry(at=r.occurred_at, kind="transaction", source="core",
+                                     summary=f"purchase {r.amount_cents / 100:.2f}"
+                                     + (f" ({r.channel})" if r.channel else ""),
+                                     data={"transaction_id": r.id, "amount_cents": r.amount_cents}))
+        evs = select(ticket_events, tickets.c.subject, tickets.c.source).join(
+            tickets, tickets.c.id == ticket_events.c.ticket_id).where(tickets.c.customer_id == cid)
+        for r in db.execute(evs):
+            what = "opened" if r.from_state is None else f"{r.from_state} -> {r.to_state}"
+            out.append(TimelineEntry(at=r.at, kind="ticket", source=r.source,
+                                     summary=f"ticket {r.ticket_id} {what}: {r.subject}",
+                                     data={"ticket_id": r.ticket_id, "state": r.to_state}))
+        for r in db.execute(select(messages).where(messages.c.customer_id == cid,
+                                                   messages.c.channel != "event")):
+            out.append(TimelineEntry(at=r.created_at, kind=f"message.{r.channel}", source=r.source,
+                                     summary=f"{r.channel} {r.status}: {r.body}", data={"message_id": r.id}))
+        for r in db.execute(select(timeline_entries).where(timeline_entries.c.customer_id == cid)):
+            out.append(TimelineEntry(at=r.at, kind=r.kind, source=r.source, summary=r.summary,
+                                     data=dict(r.data or {})))
+        customer_entity = _rows.customer(row)
+        for entries in self.hook.crm_timeline(crm=self, customer=customer_entity):
+            out.extend(entries or ())
+        out.sort(key=lambda e: e.at)  # stable: same-time entries keep source order
+        return out[-limit:] if limit else out
+
+    # -- the customer card -----------------------------------------------------------
+    @operation(write=False)
+    def card(self, customer: Any = None, *, phone: str | None = None, transactions_limit: int = 50) -> dict[str, Any]:
+        """A customer card: the customer, labels (segment, tier), plugin
+        classifications, aggregates and the last ``transactions_limit`` purchases.
+        Look up by reference or by phone."""
+        if phone is not None:
+            found = self.match_customer(phone=phone)
+            if found is None:
+                from crmcore.errors import NotFound
+
+                raise NotFound(f"no customer with phone {phone!r}")
+            row = self._customer_row(found[0].id)
+        else:
+            row = self._customer_row(customer)
+        cid = row.id
+        labels = {r.name: r.value for r in self.db.conn.execute(
+            select(customer_labels.c.name, customer_labels.c.value).where(customer_labels.c.customer_id == cid))}
+        entity = _rows.customer(row)
+        for extra in self.hook.crm_classify_customer(crm=self, customer=entity):
+            labels.update(extra or {})
+        stats = self.db.conn.execute(select(customer_stats).where(customer_stats.c.customer_id == cid)).first()
+        recent = self.db.conn.execute(
+            select(transactions.c.id, transactions.c.occurred_at, transactions.c.amount_cents,
+                   transactions.c.channel)
+            .where(transactions.c.customer_id == cid)
+            .order_by(transactions.c.occurred_at.desc()).limit(transactions_limit)).all()
+        return {
+            "customer": entity,
+            "labels": labels,
+            "stats": dict(stats._mapping) if stats else None,
+            "transactions": [dict(r._mapping) for r in recent],
+        }
+
+    @operation(write=False)
+    def count_customers(self) -> int:
+        return self.db.scalar(select(func.count()).select_from(customers)
+                              .where(customers.c.merged_into_id.is_(None)))
