@@ -34,7 +34,7 @@ def operation(*, write: bool = True) -> Callable[[F], F]:
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def inner(self: CRMBase, *args: Any, **kwargs: Any) -> Any:
-            with self.transaction(write=write, command=fn.__name__):
+            with self.transaction(write=write, op=fn.__name__):
                 return fn(self, *args, **kwargs)
 
         return inner  # type: ignore[return-value]
@@ -134,8 +134,14 @@ class CRMBase:
         return self.db.principal
 
     @contextlib.contextmanager
-    def transaction(self, *, write: bool = True, command: str | None = None) -> Iterator[DB]:
-        """Open (or join) the transaction; commit on success, roll back on any error."""
+    def transaction(
+        self, *, write: bool = True, command: str | None = None, op: str | None = None
+    ) -> Iterator[DB]:
+        """Open (or join) the transaction; commit on success, roll back on any error.
+
+        ``command`` names what the audit trail records as the cause (default:
+        the CLI command, else ``api:<operation>``).
+        """
         if self._db is not None:
             yield self._db
             return
@@ -145,7 +151,7 @@ class CRMBase:
                 conn.info["crm_write"] = write
                 with conn.begin():
                     principal = self._resolve_principal(conn)
-                    self._db = DB(conn, principal, now=self.now(), command=self._command(command))
+                    self._db = DB(conn, principal, now=self.now(), command=self._command(command, op))
                     try:
                         yield self._db
                     finally:
@@ -165,7 +171,9 @@ class CRMBase:
         for cb in callbacks:
             cb()
 
-    def _command(self, op: str | None) -> str:
+    def _command(self, command: str | None, op: str | None) -> str:
+        if command:
+            return command
         return self.command if self.command != "api" or not op else f"api:{op}"
 
     def _resolve_principal(self, conn: Any) -> Principal:

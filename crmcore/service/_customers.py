@@ -180,9 +180,9 @@ class CustomersMixin(CRMBase):
                   ("email", customers.c.email, e)]
         for what, col, value in checks:
             if value:
-                row = self.db.conn.execute(
-                    select(customers).where(col == value, customers.c.merged_into_id.is_(None)).limit(1)
-                ).first()
+                row = self.db.conn.execute(select(customers).where(col == value).limit(1)).first()
+                if row is not None and row.merged_into_id is not None:
+                    row = self._customer_row(row.merged_into_id)
                 if row is None and what != "external_id":
                     cp = self.db.conn.execute(
                         select(contact_points.c.customer_id)
@@ -481,7 +481,7 @@ class CustomersMixin(CRMBase):
                                                 relationships.c.to_customer_id == k.id))
         merged_attrs = {**(o.attributes or {}), **(k.attributes or {})}
         db.execute(update(customers).where(customers.c.id == o.id).values(
-            merged_into_id=k.id, external_id=None, phone=None, email=None, updated_at=self.now()))
+            merged_into_id=k.id, phone=None, email=None, updated_at=self.now()))
         fill = {"attributes": merged_attrs, "updated_at": self.now()}
         if not k.phone and o.phone:
             fill["phone"] = o.phone

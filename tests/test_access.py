@@ -1,0 +1,145 @@
+"""Who sees what: reps their own, supervisors their team's, admins all; departed nobody."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from crmcore import AccessDenied, hookimpl
+from crmcore.schema import customers, transactions
+
+
+@pytest.fixture
+def shop(crm):
+    crm.add_staff("li", "Li", roles=["supervisor"], team="north")
+    crm.add_staff("zhang", "Zhang", roles=["rep"], team="north", supervisor="li")
+    crm.add_staff("chen", "Chen", roles=["rep"], team="north", supervisor="li")
+    crm.add_staff("wang", "Wang", roles=["rep"], team="south")
+    crm.add_staff("audit", "Auditor", roles=["auditor"])
+    zc = crm.add_customer("Z's customer", phone="13800000001", owner="zhang")
+    cc = crm.add_customer("C's customer", phone="13800000002", owner="chen")
+    wc = crm.add_customer("W's customer", phone="13800000003", owner="wang")
+    for c in (zc, cc, wc):
+        crm.record_transaction(c, 1000)
+    return crm, {"zhang": zc, "chen": cc, "wang": wc}
+
+
+def visible(crm, who):
+    return {c.name for c in crm.as_(who).list_customers()}
+
+
+def test_rep_sees_only_own_supervisor_team_admin_all(shop):
+    crm, _ = shop
+    assert visible(crm, "zhang") == {"Z's customer"}
+    assert visible(crm, "li") == {"Z's customer", "C's customer"}
+    assert visible(crm, "admin" if False else "audit") == {"Z's customer", "C's customer", "W's customer"}
+
+
+def test_rep_cannot_read_or_write_another_reps_customer(shop):
+    crm, cs = shop
+    zhang = crm.as_("zhang")
+    with pytest.raises(AccessDenied, match="zhang may not see customer"):
+        zhang.get_customer(cs["chen"].id)
+    with pytest.raises(AccessDenied):
+        zhang.record_interaction(cs["chen"].id, "note", "snooping")
+    with pytest.raises(AccessDenied):
+        zhang.timeline(cs["chen"].id)
+    assert crm.interactions_of(cs["chen"]) == []
+
+
+def test_relationship_to_staff_grants_access(shop):
+    crm, cs = shop
+    crm.add_relationship("account_manager", cs["wang"], to_staff="zhang")
+    assert "W's customer" in visible(crm, "zhang")
+
+
+def test_filter_applies_to_any_statement_touching_customer_data(shop):
+    crm, cs = shop
+    zhang = crm.as_("zhang")
+    with zhang.transaction(write=False):
+        total = zhang.db.scalar(sa.select(sa.func.sum(transactions.c.amount_cents)))
+        joined = zhang.db.all(sa.select(customers.c.name).join(transactions,
+                                                               transactions.c.customer_id == customers.c.id))
+        nested = zhang.db.scalar(sa.select(sa.func.count()).select_from(
+            sa.select(transactions.c.customer_id).subquery()))
+    assert total == 1000 and [r.name for r in joined] == ["Z's customer"] and nested == 1
+
+
+def test_raw_sql_needs_an_unrestricted_principal(shop):
+    crm, _ = shop
+    with crm.as_("zhang").transaction(write=False) as db:
+        with pytest.raises(AccessDenied, match="raw SQL"):
+            db.execute("SELECT * FROM customers")
+
+
+def test_update_through_the_query_layer_cannot_touch_invisible_rows(shop):
+    crm, cs = shop
+    zhang = crm.as_("zhang")
+    with zhang.transaction() as db:
+        n = db.execute(sa.update(customers).values(name="hijacked")).rowcount
+    assert n == 1
+    assert crm.get_customer(cs["chen"].id).name == "C's customer"
+
+
+def test_plugin_listing_is_filtered_too(crm_factory):
+    class Report:
+        @hookimpl
+        def crm_timeline(self, crm, customer):
+            return []
+
+    crm = crm_factory(plugins=["report"], extra_plugins={"report": Report()})
+    crm.add_staff("zhang", "Zhang", roles=["rep"])
+    crm.add_staff("chen", "Chen", roles=["rep"])
+    crm.add_customer("mine", owner="zhang")
+    crm.add_customer("theirs", owner="chen")
+    with crm.as_("zhang").transaction(write=False) as db:  # what a plugin's report would run
+        names = [r.name for r in db.execute(sa.select(customers.c.name))]
+    assert names == ["mine"]
+
+
+def test_auditor_cannot_write_and_sees_masked_phones(shop, crm_cli):
+    crm, cs = shop
+    with pytest.raises(AccessDenied, match="lacks the 'write' permission"):
+        crm.as_("audit").record_interaction(cs["zhang"], "note", "x")
+    result = crm_cli("--as", "audit", "customer", "show", str(cs["zhang"].id), "--json")
+    assert result.json()["phone"] == "+86138****0001"
+    result = crm_cli("--as", "zhang", "customer", "show", str(cs["zhang"].id), "--json")
+    assert result.json()["phone"] == "+8613800000001"
+
+
+def test_departed_staff_lose_access_at_once_and_customers_move(shop):
+    crm, cs = shop
+    zhang = crm.as_("zhang")
+    crm.add_reminder("zhang", "call back", crm.now(), customer=cs["zhang"])
+    crm.open_ticket(cs["zhang"], "complaint")
+    result = crm.staff_leave("zhang", handover_to="chen")
+    assert result["moved"] == {"customers": 1, "tickets": 1, "reminders": 1, "relationships": 0}
+    assert zhang.list_customers() == []
+    with pytest.raises(AccessDenied, match="zhang has departed"):
+        zhang.add_customer("new one")
+    assert visible(crm, "chen") == {"Z's customer", "C's customer"}
+    assert crm.due_reminders(staff="chen")[0].text == "call back"
+
+
+def test_leave_without_handover_goes_to_the_supervisor(shop):
+    crm, _ = shop
+    assert crm.staff_leave("zhang")["handover_to"] == "li"
+
+
+def test_leave_with_nobody_to_take_over_is_refused(shop):
+    crm, _ = shop
+    from crmcore import ValidationError
+
+    with pytest.raises(ValidationError, match="nobody to hand"):
+        crm.staff_leave("audit")
+
+
+def test_only_admins_add_staff(shop):
+    crm, _ = shop
+    with pytest.raises(AccessDenied, match="needs the 'admin' permission"):
+        crm.as_("li").add_staff("x", "X")
+
+
+def test_unknown_principal_is_refused(crm):
+    with pytest.raises(AccessDenied, match="unknown staff member 'ghost'"):
+        crm.as_("ghost").list_customers()

@@ -1,0 +1,70 @@
+"""One transaction per operation: a raising hook leaves nothing behind."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from crmcore import ValidationError, hookimpl
+from crmcore.schema import audit_log, customers, messages, stage_changes, timeline_entries
+
+
+class Exploding:
+    """Writes through the CRM (outbox, timeline), then raises."""
+
+    @hookimpl
+    def crm_customer_created(self, crm, customer):
+        crm.enqueue_message("sms", body="welcome", customer=customer, key=f"welcome-{customer.id}")
+        crm.add_timeline_entry(customer, "note", "welcomed")
+        raise RuntimeError("plugin bug")
+
+
+def counts(crm):
+    with crm.transaction(write=False):
+        return {t.name: crm.db.scalar(select(func.count()).select_from(t))
+                for t in (customers, messages, stage_changes, timeline_entries, audit_log)}
+
+
+def test_a_raising_after_write_hook_rolls_back_everything(crm_factory):
+    crm = crm_factory(plugins=["exploding"], extra_plugins={"exploding": Exploding()})
+    before = counts(crm)
+    with pytest.raises(RuntimeError, match="plugin bug"):
+        crm.add_customer("Ann", phone="13800000001")
+    assert counts(crm) == before
+    assert before["customers"] == 0
+
+
+def test_a_validation_hook_refuses_before_anything_is_written(crm_factory):
+    class Strict:
+        @hookimpl
+        def crm_validate_transaction(self, crm, transaction):
+            if transaction.amount_cents > 100_00:
+                raise ValidationError("amount above the till limit")
+
+    crm = crm_factory(plugins=["strict"], extra_plugins={"strict": Strict()})
+    c = crm.add_customer("Bo")
+    with pytest.raises(ValidationError, match="till limit"):
+        crm.record_transaction(c, 500_00)
+    assert crm.transactions_of(c) == []
+    crm.record_transaction(c, 50_00)
+    assert [t.amount_cents for t in crm.transactions_of(c)] == [50_00]
+
+
+def test_operations_inside_one_transaction_block_commit_or_fail_together(crm):
+    with pytest.raises(ValidationError):
+        with crm.transaction():
+            crm.add_customer("First")
+            crm.add_customer("")  # refused: name required
+    assert crm.list_customers() == []
+
+
+def test_after_commit_callbacks_run_only_on_commit(crm):
+    ran = []
+    with crm.transaction():
+        crm.after_commit(lambda: ran.append("committed"))
+    assert ran == ["committed"]
+    with pytest.raises(ValidationError):
+        with crm.transaction():
+            crm.after_commit(lambda: ran.append("rolled back"))
+            raise ValidationError("no")
+    assert ran == ["committed"]

@@ -1,0 +1,167 @@
+"""Customers: normalised contacts, matching instead of twins, attributes, merge, forget."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from conftest import Loyalty
+
+from crmcore import Conflict, NotFound, ValidationError, hookimpl
+from crmcore.contacts import mask_phone, normalise_email, normalise_phone
+from crmcore.schema import customers
+
+
+@pytest.mark.parametrize("typed", ["138 1234 5678", "+86 138-1234-5678", "0086 13812345678",
+                                   "8613812345678", "(138) 1234.5678"])
+def test_phone_forms_normalise_to_one(typed):
+    assert normalise_phone(typed) == "+8613812345678"
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "12", "+86 138 1234 5678 9999 1", "１３８１２３４５６７８"])
+def test_bad_phones_are_refused(bad):
+    with pytest.raises(ValidationError, match="phone"):
+        normalise_phone(bad)
+
+
+def test_email_normalised_and_validated():
+    assert normalise_email("  Wu.Fang@Example.CN ") == "wu.fang@example.cn"
+    with pytest.raises(ValidationError, match="not an e-mail"):
+        normalise_email("wu@")
+
+
+def test_mask_phone():
+    assert mask_phone("+8613812345678") == "+86138****5678"
+
+
+def test_add_matches_existing_by_phone_email_or_external_id(crm):
+    c = crm.add_customer("Wu Fang", phone="138 1234 5678", email="wu@example.cn", external_id="C1")
+    assert crm.add_customer("W. Fang", phone="+86-138-1234-5678").id == c.id
+    assert crm.add_customer("Fang", email="WU@example.cn").id == c.id
+    assert crm.add_customer("F", external_id="C1").id == c.id
+    assert crm.count_customers() == 1
+    with pytest.raises(Conflict, match="already has this phone"):
+        crm.add_customer("Twin", phone="13812345678", on_match="error")
+
+
+def test_cli_add_reports_the_match(crm, crm_cli):
+    first = crm_cli("customer", "add", "--name", "Wu Fang", "--phone", "13812345678", "--json")
+    assert first.exit_code == 0 and first.json()["created"] is True
+    again = crm_cli("customer", "add", "--name", "Wu F", "--phone", "+86 138 1234 5678", "--json")
+    assert again.json() | {} == again.json()
+    assert again.json()["created"] is False and again.json()["matched_by"] == "phone"
+    assert again.json()["id"] == first.json()["id"]
+
+
+def test_get_by_id_or_external_id_and_not_found(crm):
+    c = crm.add_customer("A", external_id="EXT-9")
+    assert crm.get_customer("EXT-9").id == c.id
+    assert crm.get_customer(str(c.id)).id == c.id
+    with pytest.raises(NotFound, match="customer 'nope' not found"):
+        crm.get_customer("nope")
+
+
+def test_name_validation(crm):
+    with pytest.raises(ValidationError, match="name: required"):
+        crm.add_customer("  ")
+    with pytest.raises(ValidationError, match="at most 300"):
+        crm.add_customer("x" * 301)
+    with pytest.raises(ValidationError, match="control characters"):
+        crm.add_customer("a\x00b")
+
+
+@pytest.mark.crm(plugins=["loyalty"], extra_plugins={"loyalty": Loyalty()})
+def test_declared_attributes_are_validated(crm):
+    c = crm.add_customer("A", attributes={"loyalty.level": 2})
+    assert c.attributes == {"loyalty.level": 2}
+    with pytest.raises(ValidationError, match="attribute 'colour' is not declared; declared: loyalty.id_number"):
+        crm.add_customer("B", attributes={"colour": "red"})
+    with pytest.raises(ValidationError, match="expected integer"):
+        crm.add_customer("C", attributes={"loyalty.level": "two"})
+    with pytest.raises(ValidationError, match="above the maximum"):
+        crm.update_customer(c, attributes={"loyalty.level": 9})
+    assert crm.update_customer(c, attributes={"loyalty.level": None}).attributes == {}
+
+
+def test_update_refuses_a_phone_of_another_customer(crm):
+    a = crm.add_customer("A", phone="13800000001")
+    crm.add_customer("B", phone="13800000002")
+    with pytest.raises(Conflict, match="merge them instead"):
+        crm.update_customer(a, phone="13800000002")
+
+
+class Points:
+    metadata = sa.MetaData()
+    table = sa.Table("points_ledger", metadata, sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("customer_id", sa.Integer, sa.ForeignKey(customers.c.id)),
+                     sa.Column("delta", sa.Integer))
+
+    def __init__(self):
+        self.merged = []
+
+    @hookimpl
+    def crm_tables(self):
+        return [self.table]
+
+    @hookimpl
+    def crm_customers_merged(self, crm, keep, other):
+        self.merged.append((keep.id, other.id))
+
+
+def test_merge_moves_every_record_including_plugin_tables(crm_factory):
+    points = Points()
+    crm = crm_factory(plugins=["points"], extra_plugins={"points": points})
+    keep = crm.add_customer("Wu Fang", phone="13800000001", external_id="K")
+    other = crm.add_customer("Fang Wu", email="fang@example.cn", external_id="O")
+    crm.record_transaction(keep, 100)
+    crm.record_transaction(other, 250)
+    crm.record_interaction(other, "call", "duplicate record")
+    crm.open_ticket(other, "late delivery")
+    with crm.transaction():
+        crm.db.execute(Points.table.insert().values(customer_id=other.id, delta=7))
+    merged = crm.merge_customers(keep, other)
+    assert points.merged == [(keep.id, other.id)]
+    assert merged.email == "fang@example.cn"
+    assert sorted(t.amount_cents for t in crm.transactions_of(keep)) == [100, 250]
+    assert crm.get_customer("O").id == keep.id  # the old reference resolves to the survivor
+    assert len(crm.list_tickets(customer=keep)) == 1
+    with crm.transaction():
+        assert crm.db.scalar(sa.select(Points.table.c.customer_id)) == keep.id
+    assert crm.card(keep)["stats"]["spend_cents"] == 350
+    assert crm.count_customers() == 1
+    assert any(e.kind == "merge" for e in crm.timeline(keep))
+
+
+def test_merge_refused_by_a_plugin_rolls_back(crm_factory):
+    class Refuse:
+        @hookimpl
+        def crm_customers_merged(self, crm, keep, other):
+            raise ValidationError("open policies on both records")
+
+    crm = crm_factory(plugins=["refuse"], extra_plugins={"refuse": Refuse()})
+    a, b = crm.add_customer("A"), crm.add_customer("B")
+    crm.record_transaction(b, 5)
+    with pytest.raises(ValidationError, match="open policies"):
+        crm.merge_customers(a, b)
+    assert crm.count_customers() == 2 and len(crm.transactions_of(b)) == 1
+
+
+def test_merge_into_itself_is_refused(crm):
+    a = crm.add_customer("A")
+    with pytest.raises(ValidationError, match="into itself"):
+        crm.merge_customers(a, a)
+
+
+def test_relationships_typed_and_directed(crm):
+    crm.add_staff("zhang", "Zhang", roles=["rep"])
+    parent = crm.add_customer("Parent")
+    child = crm.add_customer("Child")
+    rel = crm.add_relationship("household", child, to_customer=parent)
+    crm.add_relationship("account_manager", parent, to_staff="zhang")
+    assert rel.from_customer_id == child.id and rel.to_customer_id == parent.id
+    assert {r.kind for r in crm.relationships_of(parent)} == {"household", "account_manager"}
+    with pytest.raises(Conflict, match="already exists"):
+        crm.add_relationship("household", child, to_customer=parent)
+    with pytest.raises(ValidationError, match="exactly one"):
+        crm.add_relationship("household", child)
+    crm.end_relationship(rel.id)
+    assert [r.kind for r in crm.relationships_of(child)] == []

@@ -1,0 +1,44 @@
+"""The 360 timeline: core and plugin entries merged in time order."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from crmcore import TimelineEntry, hookimpl
+
+
+class Visits:
+    @hookimpl
+    def crm_timeline(self, crm, customer):
+        return [TimelineEntry(at=dt.datetime(2026, 1, 3, 12), kind="visit", source="visits",
+                              summary="visited the store")]
+
+
+def test_entries_of_every_source_are_merged_in_time_order(crm_factory, crm_clock):
+    crm = crm_factory(plugins=["visits"], extra_plugins={"visits": Visits()})
+    crm_clock.set(dt.datetime(2026, 1, 1, 8))
+    c = crm.add_customer("Ann", phone="13800000001")
+    crm.record_transaction(c, 1999, occurred_at=dt.datetime(2026, 1, 4, 10))
+    crm.record_interaction(c, "call", "asked for a refund", at=dt.datetime(2026, 1, 2, 9))
+    crm_clock.set(dt.datetime(2026, 1, 5, 9))
+    t = crm.open_ticket(c, "broken kettle", at=dt.datetime(2026, 1, 2, 10))
+    crm.move_ticket(t, "review")
+    crm.add_timeline_entry(c, "tier", "upgraded to gold", at=dt.datetime(2026, 1, 4, 11), source="retail")
+    crm.enqueue_message("sms", body="sorry about the kettle", customer=c)
+    entries = crm.timeline(c)
+    summaries = [(e.at, e.source, e.kind) for e in entries]
+    assert summaries == sorted(summaries, key=lambda s: s[0])
+    kinds = [e.kind for e in entries]
+    assert kinds == ["stage", "call", "ticket", "visit", "transaction", "tier", "ticket", "message.sms"]
+    assert entries[3].source == "visits"
+    assert entries[4].summary == "purchase 19.99"
+
+
+def test_timeline_json_shape(crm_cli, crm):
+    c = crm.add_customer("Ann", external_id="A1")
+    crm.record_interaction(c, "note", "likes green tea")
+    result = crm_cli("timeline", "A1", "--json")
+    assert result.exit_code == 0, result
+    data = result.json()
+    assert {"at", "kind", "source", "summary"} <= set(data[0])
+    assert data[-1]["summary"] == "likes green tea" and data[-1]["source"] == "core"
