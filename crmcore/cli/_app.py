@@ -111,10 +111,17 @@ class CRMGroup(click.Group):
             click.echo(f"error: {e}", err=True)
             raise click.exceptions.Exit(1) from None
 
+    @staticmethod
+    def _app(ctx: click.Context) -> AppContext:
+        # click resolves the subcommand before running the group's callback
+        if not isinstance(ctx.obj, AppContext):
+            ctx.obj = AppContext(config_path=ctx.params.get("config_path"),
+                                 database=ctx.params.get("database"),
+                                 principal=ctx.params.get("principal"))
+        return ctx.obj
+
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
-        app = ctx.find_object(AppContext)
-        if app is None:
-            return {}
+        app = self._app(ctx)
         try:
             return {name: cmd for name, cmd in app.crm().plugins.declared.get("command", {}).items()}
         except CRMError:
@@ -127,9 +134,7 @@ class CRMGroup(click.Group):
         cmd = super().get_command(ctx, name)
         if cmd is not None:
             return cmd
-        app = ctx.find_object(AppContext)
-        if app is None:
-            return None
+        app = self._app(ctx)
         plugin_cmds = app.crm().plugins.declared.get("command", {})  # errors surface here, clearly
         return plugin_cmds.get(name)
 

@@ -1,0 +1,257 @@
+"""What both imports share: the summary, the rejects file, value parsers, the
+staging-table plumbing per dialect, and the hook fallback rule."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+from crmcore.errors import AccessDenied, ValidationError
+
+MAX_ERRORS = 1000  # errors kept in the summary; every rejected row is still counted
+MAX_AMOUNT_CENTS = 10**13
+DEFAULT_BATCH = 50_000
+
+_AMOUNT = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]*))?", re.ASCII)
+_fromiso = dt.datetime.fromisoformat
+
+
+class ImportFailed(ValidationError):
+    """All-or-nothing import with invalid rows: nothing was written."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        n = summary["rejected"]
+        first = summary["errors"][0] if summary["errors"] else {"line": "?", "message": "?"}
+        super().__init__(
+            f"{n} invalid row{'s' if n != 1 else ''}, nothing imported (first: line {first['line']}: "
+            f"{first['message']}); fix them or use --skip-invalid")
+        self.summary = summary
+
+
+class Summary:
+    """Counts and line-numbered errors of one import; JSON-able via :meth:`as_dict`."""
+
+    def __init__(self, kind: str, path: str) -> None:
+        self.kind = kind
+        self.path = path
+        self.rows = 0
+        self.imported = 0
+        self.rejected = 0
+        self.duplicates = 0
+        self.matched = 0
+        self.batches = 0
+        self.errors: list[dict[str, Any]] = []
+        self.started = time.perf_counter()
+        self.first_id: int | None = None
+        self.last_id: int | None = None
+
+    def error(self, line: int, message: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append({"line": line, "message": message})
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind, "file": self.path, "rows": self.rows, "imported": self.imported,
+            "rejected": self.rejected, "duplicates": self.duplicates,
+        }
+        if self.kind == "customers":
+            out["matched"] = self.matched
+        out["batches"] = self.batches
+        out["first_id"] = self.first_id
+        out["last_id"] = self.last_id
+        out["seconds"] = round(time.perf_counter() - self.started, 3)
+        out["errors"] = self.errors
+        if self.rejected > len(self.errors):
+            out["errors_truncated"] = True
+        return out
+
+
+class Rejects:
+    """The rejects file: every refused row with its line number and reason.
+
+    CSV input gives CSV (``line,error`` then the original columns); JSON lines
+    give JSON lines ``{"line", "error", "record"}``.
+    """
+
+    def __init__(self, path: str | None, fmt: str, columns: Sequence[str]) -> None:
+        self.fmt = fmt
+        self.columns = list(columns)
+        self.fh: IO[str] | None = None
+        self.path = path
+        if path:
+            self.fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            if fmt == "csv":
+                self.writer = csv.writer(self.fh)
+                self.writer.writerow(["line", "error", *self.columns])
+
+    def write(self, line: int, message: str, fields: Sequence[Any]) -> None:
+        if self.fh is None:
+            return
+        if self.fmt == "csv":
+            self.writer.writerow([line, message, *fields])
+        else:
+            record: Any = (dict(zip(self.columns, fields, strict=False))
+                           if len(fields) == len(self.columns) else (fields[0] if fields else None))
+            self.fh.write(json.dumps({"line": line, "error": message, "record": record},
+                                     ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+# -- values ---------------------------------------------------------------------------
+def parse_amount(text: str) -> int | str:
+    """Decimal text -> integer cents, exactly (no float); an error message otherwise."""
+    m = _AMOUNT.fullmatch(text.strip())
+    if m is None:
+        return f"amount {text[:40]!r} is not a decimal number like 12.34"
+    sign, whole, frac = m.groups()
+    if frac:
+        if len(frac) > 2:
+            if frac[2:].strip("0"):
+                return f"amount {text[:40]!r} has more than 2 decimal places"
+            frac = frac[:2]
+        cents = int(whole) * 100 + int(frac.ljust(2, "0"))
+    else:
+        cents = int(whole) * 100
+    if cents > MAX_AMOUNT_CENTS:
+        return f"amount {text[:40]!r} is out of range"
+    return -cents if sign == "-" else cents
+
+
+def parse_time(text: str) -> tuple[str, dt.datetime | None] | str:
+    """An ISO date or date-time -> the exact text SQLAlchemy stores on SQLite
+    ('YYYY-MM-DD HH:MM:SS.ffffff'); an error message otherwise."""
+    s = text.strip()
+    try:
+        d = _fromiso(s)
+    except ValueError:
+        return f"date {text[:40]!r} is not an ISO date or date-time (e.g. 2026-01-31 09:30:00)"
+    if not 1900 <= d.year <= 2999:
+        return f"date {text[:40]!r} is out of range (1900..2999)"
+    n = len(s)
+    if d.tzinfo is not None:
+        d = d.astimezone().replace(tzinfo=None)
+        return d.isoformat(" ", "microseconds"), d
+    if n == 19 and s[4] == "-" and s[7] == "-" and s[13] == ":" and s[16] == ":":
+        return s[:10] + " " + s[11:] + ".000000", None
+    if n == 10 and s[4] == "-" and s[7] == "-":
+        return s + " 00:00:00.000000", None
+    return d.isoformat(" ", "microseconds"), d
+
+
+def iso(value: dt.datetime) -> str:
+    """A datetime as SQLAlchemy's DateTime stores it on SQLite."""
+    return value.isoformat(" ", "microseconds")
+
+
+def clean(value: str | None, what: str, max_len: int, *, required: bool = False) -> str | None:
+    """Stripped text or None; ValidationError for missing, too long or control characters."""
+    if value is None or not value.strip():
+        if required:
+            raise ValidationError(f"{what}: required")
+        return None
+    text = value.strip()
+    if len(text) > max_len:
+        raise ValidationError(f"{what}: {len(text)} characters; at most {max_len}")
+    if not text.isprintable() and any(ord(c) < 32 and c != "\t" for c in text):
+        raise ValidationError(f"{what}: contains control characters")
+    return text
+
+
+# -- access, dialect and hooks ----------------------------------------------------------
+def require_import(crm: Any) -> None:
+    p = crm.db.principal
+    if not p.unrestricted:
+        raise AccessDenied(f"{p.key} may not import: imports need an unrestricted principal (admin)")
+    crm.db.require_write()
+
+
+def driver(crm: Any) -> Any:
+    """The DBAPI connection of the open transaction."""
+    return crm.db.conn.connection.driver_connection
+
+
+def copy_text(value: Any) -> str:
+    """One value in PostgreSQL COPY text format."""
+    if value is None:
+        return "\\N"
+    s = str(value)
+    if "\\" in s or "\t" in s or "\n" in s or "\r" in s:
+        s = s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return s
+
+
+def copy_rows(crm: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """COPY ``rows`` into ``table`` (PostgreSQL), streamed in chunks."""
+    cur = driver(crm).cursor()
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    with cur.copy(sql) as cp:
+        buf: list[str] = []
+        for row in rows:
+            buf.append("\t".join([copy_text(v) for v in row]))
+            if len(buf) >= 5000:
+                cp.write("\n".join(buf) + "\n")
+                buf = []
+        if buf:
+            cp.write("\n".join(buf) + "\n")
+    cur.close()
+
+
+def bulk_load(crm: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Load plain tuples into a staging table: executemany (SQLite) or COPY (PostgreSQL)."""
+    if not rows:
+        return
+    if crm.db.conn.dialect.name == "sqlite":
+        marks = ",".join("?" * len(columns))
+        driver(crm).executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+    else:
+        copy_rows(crm, table, columns, rows)
+
+
+def singular_caller(crm: Any, singular: str, batch: str) -> Callable[..., Any] | None:
+    """The hook caller for plugins that implement ``singular`` but not ``batch``
+    (they are called once per row on bulk paths); None when there are none."""
+    plugins = crm.plugins
+    batch_impls = set(plugins.implementers(batch))
+    single = plugins.implementers(singular)
+    only = [n for n in single if n not in batch_impls]
+    if not only:
+        return None
+    pm = plugins.pm
+    remove = [pm.get_plugin(n) for n in single if n not in only]
+    return pm.subset_hook_caller(singular, remove_plugins=[p for p in remove if p is not None])
+
+
+def has_impl(crm: Any, hook: str) -> bool:
+    return bool(crm.plugins.implementers(hook))
+
+
+def drop_lines(crm: Any, table: str, lines: Sequence[int]) -> None:
+    if not lines:
+        return
+    if crm.db.conn.dialect.name == "sqlite":
+        driver(crm).executemany(f"DELETE FROM {table} WHERE line = ?", [(n,) for n in lines])
+    else:
+        cur = driver(crm).cursor()
+        cur.execute(f"DELETE FROM {table} WHERE line = ANY(%s)", (list(lines),))
+        cur.close()
+
+
+def query(crm: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run driver-level SQL (``?`` placeholders; rewritten for psycopg) and fetch all."""
+    conn = driver(crm)
+    if crm.db.conn.dialect.name == "sqlite":
+        return conn.execute(sql, params).fetchall()
+    cur = conn.cursor()
+    cur.execute(sql.replace("?", "%s"), params)
+    rows = cur.fetchall() if cur.description else []
+    cur.close()
+    return rows
