@@ -66,7 +66,7 @@ class Summary:
         out["first_id"] = self.first_id
         out["last_id"] = self.last_id
         out["seconds"] = round(time.perf_counter() - self.started, 3)
-        out["errors"] = self.errors
+        out["errors"] = sorted(self.errors, key=lambda e: e["line"])
         if self.rejected > len(self.errors):
             out["errors_truncated"] = True
         return out

@@ -244,5 +244,3 @@ class _CuImport:
                 bad.append(line)
         return bad
 
-
-Customer  # re-exported for type checkers
