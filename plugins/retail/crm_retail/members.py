@@ -1,0 +1,401 @@
+"""Membership, tiers and the points a purchase earns.
+
+Tiers are recomputed from the rolling spend (``tier_window_days``, default 365)
+when a transaction is recorded (single and batch) and by the nightly job
+``retail.tiers``. Upgrades apply at once; downgrades only at a tier review
+(``tier_review_date``), i.e. in the first ``retail.tiers`` run on or after the
+review date since the member's last review (or joining).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import and_, case, func, insert, or_, select, update
+
+from crm_retail import _util
+from crm_retail import points as points_mod
+from crm_retail.settings import Settings, is_member_day, settings
+from crm_retail.tables import member_day_benefits, members
+from crmcore import Conflict, ValidationError
+from crmcore.schema import customers, transactions
+
+TIER_LABEL = "retail.tier"
+
+
+def _spend(s: Settings, at: dt.datetime, ids: Iterable[int] | None) -> Any:
+    start = at - dt.timedelta(days=s["tier_window_days"])
+    t = transactions
+    q = select(t.c.customer_id, func.sum(t.c.amount_cents).label("spend")).where(
+        t.c.occurred_at > start, t.c.occurred_at <= at
+    )
+    if ids is not None:
+        q = q.where(t.c.customer_id.in_(list(ids)))
+    return q.group_by(t.c.customer_id).subquery()
+
+
+def spend_of(crm: Any, customer_id: int, at: dt.datetime) -> int:
+    sp = _spend(settings(crm), at, [customer_id])
+    return int(crm.db.execute(select(func.coalesce(func.sum(sp.c.spend), 0))).scalar() or 0)
+
+
+def tier_changes(
+    crm: Any,
+    at: dt.datetime,
+    *,
+    ids: Iterable[int] | None = None,
+    review_before: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Members whose tier must change as of ``at`` (set-based): upgrades always,
+    downgrades only for members last reviewed before ``review_before``."""
+    s = settings(crm)
+    ids = None if ids is None else list(ids)
+    sp = _spend(s, at, ids)
+    spend = func.coalesce(sp.c.spend, 0)
+    target = case(*[(spend >= t.min_spend_cents, t.rank) for t in reversed(s.tiers[1:])], else_=0)
+    current = case(*[(members.c.tier == t.name, t.rank) for t in s.tiers], else_=-1)
+    change = target > current
+    if review_before is not None:
+        change = or_(change, and_(target < current, members.c.reviewed_at < review_before))
+    q = (
+        select(members.c.customer_id, members.c.tier, spend.label("spend"), target.label("target"))
+        .select_from(members.outerjoin(sp, sp.c.customer_id == members.c.customer_id))
+        .where(change)
+        .order_by(members.c.customer_id)
+    )
+    if ids is not None:
+        q = q.where(members.c.customer_id.in_(ids))
+    return [
+        {
+            "customer_id": r.customer_id,
+            "from": r.tier,
+            "to": s.tiers[int(r.target)].name,
+            "spend_cents": int(r.spend),
+        }
+        for r in crm.db.execute(q)
+    ]
+
+
+def apply_change(
+    crm: Any, change: dict[str, Any], at: dt.datetime, *, review: dt.date | None = None
+) -> None:
+    """Write one tier change: the member row, a timeline entry with the reason, the label."""
+    s = settings(crm)
+    old, new = s.tier(change["from"]), s.tier(change["to"])
+    assert new is not None
+    spend = _util.yuan(change["spend_cents"])
+    window = s["tier_window_days"]
+    if old is None:
+        summary = (
+            f"tier {change['from']} (no longer configured) -> {new.name}: "
+            f"{window}-day spend {spend}"
+        )
+        direction = "reassigned"
+    elif new.rank > old.rank:
+        summary = (
+            f"tier {old.name} -> {new.name} (upgrade): {window}-day spend {spend} reached "
+            f"the {new.name} threshold {_util.yuan(new.min_spend_cents)}"
+        )
+        direction = "upgrade"
+    else:
+        when = f" at the {review.isoformat()} review" if review else ""
+        summary = (
+            f"tier {old.name} -> {new.name} (downgrade{when}): {window}-day spend {spend} "
+            f"is below the {old.name} threshold {_util.yuan(old.min_spend_cents)}"
+        )
+        direction = "downgrade"
+    crm.db.execute(
+        update(members)
+        .where(members.c.customer_id == change["customer_id"])
+        .values(tier=new.name, tier_since=at)
+    )
+    crm.add_timeline_entry(
+        change["customer_id"],
+        "retail.tier",
+        summary,
+        at=at,
+        source=_util.SOURCE,
+        data={
+            "from": change["from"],
+            "to": new.name,
+            "direction": direction,
+            "spend_cents": change["spend_cents"],
+            "window_days": window,
+        },
+    )
+    crm.set_label(change["customer_id"], TIER_LABEL, new.name, source=_util.SOURCE)
+
+
+def join(
+    crm: Any,
+    customer: Any,
+    *,
+    member_no: str | None = None,
+    birthday: dt.date | None = None,
+    at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Make a customer a member (member card number ``member_no``, generated as
+    PREFIX + 8-digit customer id when not given). The starting tier is the one
+    the rolling spend already qualifies for."""
+    with crm.transaction(command="retail member join"):
+        c = _util.customer_row(crm, customer)
+        s = settings(crm)
+        when = at or crm.now()
+        existing = crm.db.execute(select(members).where(members.c.customer_id == c.id)).first()
+        if existing is not None:
+            raise Conflict(f"customer {c.id} ({c.name}) is already member {existing.member_no}")
+        number = _util.text(member_no, "member number", max_len=32, required=False)
+        if number is None:
+            number = f"{s['member_no_prefix']}{c.id:08d}"
+        elif not all(ch.isalnum() or ch in "-_" for ch in number):
+            raise ValidationError(f"member number {number!r}: letters, digits, '-' and '_' only")
+        clash = crm.db.conn.execute(
+            select(members.c.customer_id).where(members.c.member_no == number)
+        ).first()
+        if clash is not None:
+            raise Conflict(
+                f"member number {number} is already used by customer {clash.customer_id}"
+            )
+        bday = check_birthday(birthday, when)
+        spend = spend_of(crm, c.id, when)
+        tier = s.qualifying(spend)
+        crm.db.execute(
+            insert(members).values(
+                customer_id=c.id,
+                member_no=number,
+                joined_at=when,
+                tier=tier.name,
+                tier_since=when,
+                reviewed_at=when,
+                points_balance=0,
+                birthday=bday,
+            )
+        )
+        crm.add_timeline_entry(
+            c.id,
+            "retail.member",
+            f"joined as member {number}, tier {tier.name} "
+            f"({s['tier_window_days']}-day spend {_util.yuan(spend)})",
+            at=when,
+            source=_util.SOURCE,
+            data={"member_no": number, "tier": tier.name, "spend_cents": spend},
+        )
+        crm.set_label(c.id, TIER_LABEL, tier.name, source=_util.SOURCE)
+    return member_info(crm, c.id)
+
+
+def check_birthday(value: Any, now: dt.datetime) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValidationError(f"birthday: {value!r} is not a date (YYYY-MM-DD)") from None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if not isinstance(value, dt.date):
+        raise ValidationError(f"birthday: expected a date, got {type(value).__name__}")
+    if not dt.date(1900, 1, 1) <= value <= now.date():
+        raise ValidationError(f"birthday: {value.isoformat()} is not between 1900-01-01 and today")
+    return value
+
+
+def set_birthday(crm: Any, customer: Any, birthday: Any) -> dict[str, Any]:
+    with crm.transaction(command="retail member birthday"):
+        c = _util.customer_row(crm, customer)
+        if points_mod.member_row(crm, c.id) is None:
+            raise ValidationError(f"customer {c.id} ({c.name}) is not a member: join first")
+        crm.db.execute(
+            update(members)
+            .where(members.c.customer_id == c.id)
+            .values(birthday=check_birthday(birthday, crm.now()))
+        )
+    return member_info(crm, c.id)
+
+
+def member_info(crm: Any, customer: Any) -> dict[str, Any]:
+    with crm.transaction(write=False):
+        c = _util.customer_row(crm, customer)
+        m = points_mod.member_row(crm, c.id)
+        if m is None:
+            raise ValidationError(f"customer {c.id} ({c.name}) is not a member")
+        s = settings(crm)
+        tier = s.tier(m.tier)
+        now = crm.now()
+        spend = spend_of(crm, c.id, now)
+        nxt = next((t for t in s.tiers if tier is not None and t.rank == tier.rank + 1), None)
+    return {
+        "customer_id": c.id,
+        "name": c.name,
+        "member_no": m.member_no,
+        "joined_at": m.joined_at,
+        "tier": m.tier,
+        "tier_since": m.tier_since,
+        "multiplier": tier.multiplier if tier else None,
+        "benefits": list(tier.benefits) if tier else [],
+        "points_balance": int(m.points_balance),
+        "birthday": m.birthday,
+        "rolling_spend_cents": spend,
+        "next_tier": nxt.name if nxt else None,
+        "to_next_tier_cents": max(nxt.min_spend_cents - spend, 0) if nxt else None,
+    }
+
+
+def list_members(crm: Any, *, tier: str | None = None) -> list[dict[str, Any]]:
+    with crm.transaction(write=False):
+        q = (
+            select(members, customers.c.name)
+            .join(customers, customers.c.id == members.c.customer_id)
+            .order_by(members.c.member_no)
+        )
+        if tier is not None:
+            q = q.where(members.c.tier == tier)
+        rows = crm.db.execute(q).all()
+    return [
+        {
+            "customer_id": r.customer_id,
+            "name": r.name,
+            "member_no": r.member_no,
+            "tier": r.tier,
+            "points_balance": int(r.points_balance),
+            "joined_at": r.joined_at,
+        }
+        for r in rows
+    ]
+
+
+# -- reacting to purchases -----------------------------------------------------------------
+def on_transaction(crm: Any, tx: Any) -> None:
+    """A purchase by a member: upgrade if it qualifies, then accrue points (at
+    the tier held after the upgrade; member-day bonus recorded)."""
+    m = points_mod.member_row(crm, tx.customer_id)
+    if m is None:
+        return
+    now = crm.now()
+    for change in tier_changes(crm, now, ids=[tx.customer_id]):
+        apply_change(crm, change, now)
+    if tx.occurred_at < m.joined_at:
+        return  # bought before joining: counts for the tier, earns no points
+    s = settings(crm)
+    tier = s.tier(points_mod.member_row(crm, tx.customer_id).tier) or s.tiers[0]
+    md = is_member_day(s, tx.occurred_at.date())
+    pts, extra = points_mod.accrual(s, tx.amount_cents, tier, md)
+    if md and tx.amount_cents > 0:
+        crm.db.execute(
+            insert(member_day_benefits).values(
+                customer_id=tx.customer_id,
+                transaction_id=tx.id,
+                day=tx.occurred_at.date(),
+                amount_cents=tx.amount_cents,
+                discount_cents=_discount(s, tx.amount_cents),
+                extra_points=extra,
+            )
+        )
+    points_mod.credit(
+        crm,
+        tx.customer_id,
+        pts,
+        kind="accrual",
+        ref=f"tx:{tx.id}",
+        at=tx.occurred_at,
+        reason=_accrual_reason(tx.amount_cents, tier, md, s),
+    )
+
+
+def on_batch(crm: Any, batch: Any) -> None:
+    """An import: upgrades for the batch's members in one statement, then the
+    points of every member purchase of the batch, inserted in bulk."""
+    t = transactions
+    ids = [
+        r.customer_id
+        for r in crm.db.execute(
+            select(members.c.customer_id).where(members.c.customer_id.in_(list(batch.customer_ids)))
+        )
+    ]
+    if not ids:
+        return
+    now = crm.now()
+    for change in tier_changes(crm, now, ids=ids):
+        apply_change(crm, change, now)
+    s = settings(crm)
+    rows = crm.db.execute(
+        select(t.c.id, t.c.customer_id, t.c.occurred_at, t.c.amount_cents, members.c.tier)
+        .join(members, members.c.customer_id == t.c.customer_id)
+        .where(
+            t.c.id >= batch.first_id,
+            t.c.id <= batch.last_id,
+            t.c.amount_cents > 0,
+            t.c.occurred_at >= members.c.joined_at,
+        )
+        .order_by(t.c.id)
+    ).all()
+    lots, benefits = [], []
+    for r in rows:
+        tier = s.tier(r.tier) or s.tiers[0]
+        md = is_member_day(s, r.occurred_at.date())
+        pts, extra = points_mod.accrual(s, r.amount_cents, tier, md)
+        if md:
+            benefits.append(
+                {
+                    "customer_id": r.customer_id,
+                    "transaction_id": r.id,
+                    "day": r.occurred_at.date(),
+                    "amount_cents": r.amount_cents,
+                    "discount_cents": _discount(s, r.amount_cents),
+                    "extra_points": extra,
+                }
+            )
+        if pts > 0:
+            lots.append(
+                {
+                    "customer_id": r.customer_id,
+                    "at": r.occurred_at,
+                    "delta": pts,
+                    "kind": "accrual",
+                    "reason": _accrual_reason(r.amount_cents, tier, md, s),
+                    "ref": f"tx:{r.id}",
+                    "expires_at": points_mod.expires_at(s, r.occurred_at),
+                    "remaining": pts,
+                }
+            )
+    crm.db.insert_rows(member_day_benefits, benefits, what="retail member-day benefits")
+    crm.db.insert_rows(points_mod.points, lots, what="retail points accrual (import)")
+    points_mod.sync_balances(crm, ids)
+
+
+def _discount(s: Settings, amount_cents: int) -> int:
+    bp = round(s["member_day"]["discount"] * 10_000)
+    return max(amount_cents, 0) * bp // 10_000
+
+
+def _accrual_reason(amount_cents: int, tier: Any, md: bool, s: Settings) -> str:
+    text = f"purchase {_util.yuan(amount_cents)} at {tier.name} x{tier.multiplier:g}"
+    if md:
+        text += f", member day x{s['member_day']['points_multiplier']:g}"
+    return text
+
+
+# -- the nightly job --------------------------------------------------------------------------
+def run_tiers(crm: Any, at: dt.datetime) -> dict[str, Any]:
+    """Job ``retail.tiers``: upgrades for everyone who qualifies; downgrades for
+    members not yet reviewed at the latest review date; then marks them reviewed."""
+    s = settings(crm)
+    review = s.last_review(at.date())
+    review_at = dt.datetime.combine(review, dt.time())
+    changes = tier_changes(crm, at, review_before=review_at)
+    for change in changes:
+        apply_change(crm, change, at, review=review)
+    reviewed = crm.db.execute(
+        update(members).where(members.c.reviewed_at < review_at).values(reviewed_at=review_at)
+    ).rowcount
+    ups = sum(1 for c in changes if s.rank(c["to"]) > s.rank(c["from"]))
+    return {
+        "review_date": review.isoformat(),
+        "upgrades": ups,
+        "downgrades": len(changes) - ups,
+        "reviewed": reviewed,
+        "changes": changes,
+    }

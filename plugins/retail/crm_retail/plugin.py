@@ -1,0 +1,224 @@
+"""The retail plugin's hook implementations (the ``crmcore.plugins`` entry point)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from crm_retail import (
+    __version__,
+    callbacks,
+    members,
+    messaging,
+    points,
+    segments,
+)
+from crm_retail.settings import SCHEMA
+from crm_retail.tables import (
+    TABLES,
+    dm_reports,
+    fuel_profiles,
+    service_plans,
+    survey_answers,
+    survey_invites,
+    waitlist,
+)
+from crm_retail.tables import callbacks as callbacks_table
+from crm_retail.tables import members as members_table
+from crm_retail.tables import points as points_table
+from crmcore import Job, PluginInfo, TimelineEntry, hookimpl
+
+
+@hookimpl
+def crm_plugin_info() -> PluginInfo:
+    return PluginInfo(
+        version=__version__,
+        description=(
+            "Retail: members, tiers, points, member day, birthday greetings, ABC service levels, "
+            "DM price error reports, out-of-stock waiting lists, after-sale surveys, fuel-station "
+            "profiling, 1:15 and overdue call-backs"
+        ),
+    )
+
+
+@hookimpl
+def crm_config_schema() -> dict[str, Any]:
+    return SCHEMA
+
+
+@hookimpl
+def crm_tables() -> tuple[Any, ...]:
+    return TABLES
+
+
+@hookimpl
+def crm_migrations() -> str:
+    return str(Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def crm_cli_commands() -> list[Any]:
+    from crm_retail.cli import retail
+
+    return [retail]
+
+
+@hookimpl
+def crm_jobs() -> list[Job]:
+    return [
+        Job(
+            name="retail.tiers",
+            run=members.run_tiers,
+            schedule="daily",
+            description="tier upgrades; downgrades at the configured review date",
+        ),
+        Job(
+            name="retail.points_expiry",
+            run=points.run_expiry,
+            schedule="daily",
+            description="expire unredeemed points older than points_expiry_days (FIFO)",
+        ),
+        Job(
+            name="retail.member_day_reminder",
+            run=messaging.run_member_day_reminder,
+            schedule="daily",
+            description="SMS to members the day before member day",
+        ),
+        Job(
+            name="retail.birthdays",
+            run=messaging.run_birthdays,
+            schedule="daily",
+            description="one birthday greeting per member per year",
+        ),
+        Job(
+            name="retail.abc_service",
+            run=segments.run_abc_service,
+            schedule="monthly",
+            description="ABC classification and the service level of each class",
+        ),
+        Job(
+            name="retail.overdue",
+            run=callbacks.run_overdue,
+            schedule="daily",
+            description="flag overdue regular customers; call-back reminders",
+        ),
+    ]
+
+
+@hookimpl
+def crm_message_templates() -> list[Any]:
+    return messaging.TEMPLATES
+
+
+@hookimpl
+def crm_transaction_recorded(crm: Any, transaction: Any) -> None:
+    members.on_transaction(crm, transaction)
+
+
+@hookimpl
+def crm_transactions_recorded_batch(crm: Any, batch: Any) -> None:
+    members.on_batch(crm, batch)
+
+
+@hookimpl
+def crm_timeline(crm: Any, customer: Any) -> list[TimelineEntry]:
+    rows = crm.db.execute(
+        select(points_table)
+        .where(points_table.c.customer_id == customer.id)
+        .order_by(points_table.c.at, points_table.c.id)
+    ).all()
+    return [
+        TimelineEntry(
+            at=r.at,
+            kind="retail.points",
+            source="retail",
+            summary=f"{int(r.delta):+d} points ({r.kind}: {r.reason})",
+            data={"ledger_id": r.id, "delta": int(r.delta), "ref": r.ref},
+        )
+        for r in rows
+    ]
+
+
+@hookimpl
+def crm_classify_customer(crm: Any, customer: Any) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    m = points.member_row(crm, customer.id)
+    if m is not None:
+        out |= {"retail.member_no": m.member_no, "retail.points": str(int(m.points_balance))}
+    level = segments.service_level(crm, customer.id)
+    if level is not None:
+        out["retail.service"] = level
+    return out or None
+
+
+@hookimpl
+def crm_customers_merged(crm: Any, keep: Any, other: Any) -> None:
+    """Fold ``other``'s membership into ``keep``'s (the core then moves the
+    ledger rows; the sum of balances equals the moved ledger's sum) and drop
+    rows that would clash on a per-customer unique key."""
+    k, o = points.member_row(crm, keep.id), points.member_row(crm, other.id)
+    if k is not None and o is not None:
+        from crm_retail.settings import settings
+
+        s = settings(crm)
+        tier = k.tier if s.rank(k.tier) >= s.rank(o.tier) else o.tier
+        crm.db.execute(
+            update(members_table)
+            .where(members_table.c.customer_id == keep.id)
+            .values(
+                points_balance=k.points_balance + o.points_balance,
+                tier=tier,
+                joined_at=min(k.joined_at, o.joined_at),
+                birthday=k.birthday or o.birthday,
+            )
+        )
+        crm.db.execute(delete(members_table).where(members_table.c.customer_id == other.id))
+    for table in (fuel_profiles, service_plans):
+        if crm.db.execute(select(table.c.id).where(table.c.customer_id == keep.id)).first():
+            crm.db.execute(delete(table).where(table.c.customer_id == other.id))
+    keep_surveys = select(survey_invites.c.survey_id).where(survey_invites.c.customer_id == keep.id)
+    crm.db.execute(
+        delete(survey_invites).where(
+            survey_invites.c.customer_id == other.id, survey_invites.c.survey_id.in_(keep_surveys)
+        )
+    )
+
+
+@hookimpl
+def crm_forget_customer(crm: Any, customer: Any) -> None:
+    """Blank personal data; keep amounts, dates and points for the statistics."""
+    cid = customer.id
+    gone = "[erased]"
+    crm.db.execute(
+        update(members_table).where(members_table.c.customer_id == cid).values(birthday=None)
+    )
+    crm.db.execute(
+        update(fuel_profiles)
+        .where(fuel_profiles.c.customer_id == cid)
+        .values(plate=None, car_model=None, employer=None, details={})
+    )
+    crm.db.execute(update(waitlist).where(waitlist.c.customer_id == cid).values(contact_phone=None))
+    crm.db.execute(
+        update(dm_reports)
+        .where(dm_reports.c.customer_id == cid, dm_reports.c.note.isnot(None))
+        .values(note=gone)
+    )
+    crm.db.execute(
+        update(survey_answers)
+        .where(survey_answers.c.customer_id == cid, survey_answers.c.comment.isnot(None))
+        .values(comment=gone)
+    )
+    crm.db.execute(
+        update(callbacks_table)
+        .where(callbacks_table.c.customer_id == cid, callbacks_table.c.outcome.isnot(None))
+        .values(outcome=gone)
+    )
+
+
+@hookimpl
+def crm_demo(crm: Any) -> str | None:
+    from crm_retail.demo import load
+
+    return load(crm)
