@@ -1,0 +1,254 @@
+"""The utility plugin's hook implementations (entry point ``utility``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from crm_utility import __version__, accounts, advice, arrears, equipment, tickets
+from crm_utility.config import NAME, SCHEMA
+from crm_utility.tables import (
+    TABLES,
+    devices,
+    dunning_steps,
+    escalations,
+    inspections,
+    payments,
+    service_points,
+)
+from crm_utility.tables import advice as advice_table
+from crm_utility.tables import bills as bills_table
+from crmcore import Job, PluginInfo, Template, TimelineEntry, hookimpl
+
+
+@hookimpl
+def crm_plugin_info() -> PluginInfo:
+    return PluginInfo(
+        version=__version__,
+        description="power supply: service points, fast-response tickets, load curves and advice, "
+        "equipment register, arrears dunning",
+    )
+
+
+@hookimpl
+def crm_config_schema() -> dict[str, Any]:
+    return SCHEMA
+
+
+@hookimpl
+def crm_tables() -> list[Any]:
+    return list(TABLES)
+
+
+@hookimpl
+def crm_migrations() -> str:
+    return str(Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def crm_cli_commands() -> list[Any]:
+    from crm_utility.cli import utility
+
+    return [utility]
+
+
+@hookimpl
+def crm_ticket_workflows() -> list[Any]:
+    return [tickets.SERVICE_WORKFLOW]
+
+
+@hookimpl
+def crm_jobs() -> list[Job]:
+    return [
+        Job(
+            name="utility.escalate",
+            run=tickets.escalate,
+            schedule="every 5 minutes",
+            description="escalate service tickets past their response/on-site deadline up the supervisor chain",
+        ),
+        Job(
+            name="utility.advise",
+            run=advice.advise_job,
+            schedule="daily",
+            description="energy-saving and upgrade advice from key customers' load curves of the day before",
+        ),
+        Job(
+            name="utility.inspections",
+            run=equipment.reminders_job,
+            schedule="daily",
+            description="reminders for equipment inspections falling due",
+        ),
+        Job(
+            name="utility.dunning",
+            run=arrears.dunning_job,
+            schedule="daily",
+            description="take the next due step of the arrears dunning ladder for each overdue bill",
+        ),
+    ]
+
+
+@hookimpl
+def crm_message_templates() -> list[Template]:
+    return [
+        Template(
+            name="utility.dunning_reminder",
+            channel="sms",
+            text="Dear {name}, your electricity bill {bill_no} ({period}) of {amount} yuan was due on "
+            "{due_on}; {outstanding} yuan is outstanding. Please pay soon. Hotline 95598.",
+        ),
+        Template(
+            name="utility.formal_notice",
+            channel="sms",
+            text="FORMAL NOTICE to {name}: bill {bill_no} ({period}) is {days} days overdue with "
+            "{outstanding} yuan outstanding. Unpaid arrears lead to restricted supply and "
+            "disconnection under the power supply regulations. Hotline 95598.",
+        ),
+        Template(
+            name="utility.disconnection_notice",
+            channel="sms",
+            text="NOTICE OF DISCONNECTION to {name}: unless the {outstanding} yuan outstanding on bill "
+            "{bill_no} is paid, supply to {address} will be disconnected on or after "
+            "{disconnect_on}. Hotline 95598.",
+        ),
+    ]
+
+
+# -- tickets ---------------------------------------------------------------------------------
+@hookimpl
+def crm_ticket_opened(crm: Any, ticket: Any) -> None:
+    if ticket.workflow == tickets.WORKFLOW:
+        tickets.on_opened(crm, ticket)
+
+
+@hookimpl
+def crm_ticket_moved(crm: Any, ticket: Any, move: Any) -> None:
+    if ticket.workflow == tickets.WORKFLOW:
+        tickets.on_moved(crm, ticket, move)
+
+
+# -- the customer's card and timeline ------------------------------------------------------------
+@hookimpl
+def crm_classify_customer(crm: Any, customer: Any) -> dict[str, Any] | None:
+    rows = crm.db.execute(
+        select(service_points).where(service_points.c.customer_id == customer.id)
+    ).all()
+    if not rows:
+        return None
+    order = ("residential", "commercial", "large_industrial")
+    top = max((r.customer_class for r in rows), key=order.index)
+    key = any(accounts.point_is_key(crm, r) for r in rows)
+    return {
+        "utility.class": top,
+        "utility.key": "yes" if key else "no",
+        "utility.points": str(len(rows)),
+    }
+
+
+@hookimpl
+def crm_timeline(crm: Any, customer: Any) -> list[TimelineEntry]:
+    cid, db, out = customer.id, crm.db, []
+    for r in db.execute(select(service_points).where(service_points.c.customer_id == cid)):
+        out.append(
+            TimelineEntry(
+                at=r.created_at,
+                kind="utility.point",
+                source=NAME,
+                summary=f"service point {r.meter_no} ({r.customer_class}, {r.voltage_level}, "
+                f"{r.area}) registered",
+                data={"meter_no": r.meter_no},
+            )
+        )
+    for r in db.execute(select(advice_table).where(advice_table.c.customer_id == cid)):
+        saving = f" [est. saving {r.saving_cents / 100:,.2f} yuan/month]" if r.saving_cents else ""
+        out.append(
+            TimelineEntry(
+                at=r.created_at,
+                kind="utility.advice",
+                source=NAME,
+                summary=f"advice ({r.rule}): {r.summary}{saving}",
+                data={"advice_id": r.id, "rule": r.rule, "saving_cents": r.saving_cents},
+            )
+        )
+    for r in db.execute(select(escalations).where(escalations.c.customer_id == cid)):
+        out.append(
+            TimelineEntry(
+                at=r.at,
+                kind="utility.escalation",
+                source=NAME,
+                summary=f"ticket {r.ticket_id} escalated to level {r.level} "
+                f"({r.deadline.replace('_', '-')} deadline {r.due_at:%Y-%m-%d %H:%M} missed)",
+                data={"ticket_id": r.ticket_id, "level": r.level, "to_staff_id": r.to_staff_id},
+            )
+        )
+    for r in db.execute(
+        select(inspections, devices.c.name)
+        .join(devices, devices.c.id == inspections.c.device_id)
+        .where(inspections.c.customer_id == cid)
+    ):
+        out.append(
+            TimelineEntry(
+                at=r.at,
+                kind="utility.inspection",
+                source=NAME,
+                summary=f"inspection of {r.name}: {r.result}"
+                + (f" — {r.notes}" if r.notes else ""),
+                data={"device_id": r.device_id, "result": r.result},
+            )
+        )
+    for r in db.execute(
+        select(payments, bills_table.c.bill_no)
+        .join(bills_table, bills_table.c.id == payments.c.bill_id)
+        .where(payments.c.customer_id == cid)
+    ):
+        out.append(
+            TimelineEntry(
+                at=r.at,
+                kind="utility.payment",
+                source=NAME,
+                summary=f"paid {r.amount_cents / 100:,.2f} yuan on bill {r.bill_no}",
+                data={"bill_no": r.bill_no, "amount_cents": r.amount_cents},
+            )
+        )
+    for r in db.execute(
+        select(dunning_steps, bills_table.c.bill_no)
+        .join(bills_table, bills_table.c.id == dunning_steps.c.bill_id)
+        .where(dunning_steps.c.customer_id == cid)
+    ):
+        label = arrears.STEP_LABEL.get(r.name, r.name)
+        extra = f", disconnection on {r.disconnect_on}" if r.disconnect_on else ""
+        gone = f" (withdrawn {r.withdrawn_at:%Y-%m-%d}: paid in full)" if r.withdrawn_at else ""
+        out.append(
+            TimelineEntry(
+                at=r.at,
+                kind="utility.dunning",
+                source=NAME,
+                summary=f"dunning step {r.step}: {label} for bill {r.bill_no}{extra}{gone}",
+                data={"bill_no": r.bill_no, "step": r.step, "name": r.name},
+            )
+        )
+    return out
+
+
+@hookimpl
+def crm_forget_customer(crm: Any, customer: Any) -> None:
+    """Addresses and inspection notes are personal; meters, energy and money stay."""
+    crm.db.execute(
+        update(service_points)
+        .where(service_points.c.customer_id == customer.id)
+        .values(address="[erased]")
+    )
+    crm.db.execute(
+        update(inspections).where(inspections.c.customer_id == customer.id).values(notes="")
+    )
+    crm.db.execute(
+        update(dunning_steps).where(dunning_steps.c.customer_id == customer.id).values(note="")
+    )
+
+
+@hookimpl
+def crm_demo(crm: Any) -> str | None:
+    from crm_utility.demo import load
+
+    return load(crm)
