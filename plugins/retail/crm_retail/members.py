@@ -274,7 +274,7 @@ def on_transaction(crm: Any, tx: Any) -> None:
     m = points_mod.member_row(crm, tx.customer_id)
     if m is None:
         return
-    now = crm.now()
+    now = max(crm.now(), tx.occurred_at)  # a till clock ahead of ours still counts
     for change in tier_changes(crm, now, ids=[tx.customer_id]):
         apply_change(crm, change, now)
     if tx.occurred_at < m.joined_at:
@@ -317,7 +317,10 @@ def on_batch(crm: Any, batch: Any) -> None:
     ]
     if not ids:
         return
-    now = crm.now()
+    latest = crm.db.execute(
+        select(func.max(t.c.occurred_at)).where(t.c.id >= batch.first_id, t.c.id <= batch.last_id)
+    ).scalar()
+    now = max(crm.now(), latest) if latest is not None else crm.now()
     for change in tier_changes(crm, now, ids=ids):
         apply_change(crm, change, now)
     s = settings(crm)
