@@ -5,12 +5,51 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import text
-
-from crmcore.analytics._sql import require_unrestricted
+from crmcore.analytics import _sql
 from crmcore.errors import ValidationError
 
 BASIS = 10_000  # cut-offs in basis points keep the comparison in integers
+
+
+def window_spend(crm: Any, start: dt.datetime, end: dt.datetime) -> tuple[Any, Any]:
+    """Spend per customer in ``(start, end]`` as numpy arrays (ids, cents), set-based.
+
+    Customers whose whole history lies in the window come from
+    ``customer_stats``; those with purchases on both sides of an edge are summed
+    from their own transactions in the window (a range of the covering index
+    per customer); customers whose last purchase is before the window are not
+    read at all.
+    """
+    import numpy as np
+
+    s, e = _sql.bind_time(crm, start), _sql.bind_time(crm, end)
+    rows = _sql.fetch(crm, """
+        SELECT customer_id, spend_cents FROM customer_stats WHERE first_at > ? AND last_at <= ?
+        UNION ALL
+        SELECT customer_id, CAST(SUM(amount_cents) AS BIGINT) FROM transactions
+        WHERE customer_id IN (SELECT customer_id FROM customer_stats
+                              WHERE last_at > ? AND (first_at <= ? OR last_at > ?))
+          AND occurred_at > ? AND occurred_at <= ?
+        GROUP BY customer_id""", (s, e, s, s, e, s, e))
+    ids, spend = _sql.columns(rows, 2)
+    return np.asarray(ids, dtype=np.int64), np.asarray(spend, dtype=np.int64)
+
+
+def classify(ids: Any, spend: Any, a_share: float, b_share: float) -> Any:
+    """Classes (array of 'A'/'B'/'C') for customers with positive spend: ranked by
+    spend (ties by id), A while the spend ranked above is under ``a_share`` of
+    the total, B while under ``a_share + b_share``, else C."""
+    import numpy as np
+
+    order = np.lexsort((ids, -spend))
+    s = spend[order]
+    before = np.cumsum(s) - s
+    total = int(s.sum())
+    a, ab = round(a_share * BASIS), round((a_share + b_share) * BASIS)
+    cls_sorted = np.where(before * BASIS < total * a, "A", np.where(before * BASIS < total * ab, "B", "C"))
+    out = np.empty(len(ids), dtype="<U1")
+    out[order] = cls_sorted
+    return out
 
 
 def abc(
@@ -26,7 +65,9 @@ def abc(
     Customers are ranked by spend (ties by id); a customer is A while the spend
     of those ranked above them is under ``cutoffs[0]`` of the total, B while
     under ``cutoffs[0] + cutoffs[1]``, else C. Customers with no spend in the
-    window are C. Labels ``abc`` are replaced set-based.
+    window are C. Label ``abc`` holds the class (written where it changed).
+    Returns per class the customer count, spend and spend share, and per
+    customer the class (``"customers": {id: "A"}``).
     """
     a_share, b_share = cutoffs
     if not (0 < a_share < 1 and 0 <= b_share < 1 and a_share + b_share <= 1):
@@ -34,62 +75,29 @@ def abc(
     if window_days < 1:
         raise ValidationError("window_days must be at least 1")
     with crm.transaction(command="analytics abc"):
-        require_unrestricted(crm, "ABC classification")
+        _sql.require_unrestricted(crm, "ABC classification")
         end = as_of or crm.now()
         start = end - dt.timedelta(days=window_days)
-        params = {"start": start, "end": end, "a": round(a_share * BASIS),
-                  "ab": round((a_share + b_share) * BASIS), "basis": BASIS, "now": end}
-        classified = f"""
-            WITH spend AS (
-                SELECT customer_id, SUM(amount_cents) AS s FROM transactions
-                WHERE occurred_at > :start AND occurred_at <= :end
-                GROUP BY customer_id HAVING SUM(amount_cents) > 0),
-            ranked AS (
-                SELECT customer_id, s,
-                       COALESCE(SUM(s) OVER (ORDER BY s DESC, customer_id
-                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before,
-                       SUM(s) OVER () AS total
-                FROM spend)
-            SELECT customer_id, s,
-                   CASE WHEN before * :basis < total * :a THEN 'A'
-                        WHEN before * :basis < total * :ab THEN 'B' ELSE 'C' END AS cls
-            FROM ranked"""
-        db = crm.db
+        ids, spend = window_spend(crm, start, end)
+        keep = spend > 0
+        ids, spend = ids[keep], spend[keep]
+        cls = classify(ids, spend, a_share, b_share)
+        classes: dict[str, dict[str, Any]] = {}
+        total = int(spend.sum()) or 1
+        per: dict[int, str] = dict(zip(ids.tolist(), cls.tolist(), strict=True))
+        everyone = _sql.live_customer_ids(crm)
+        for cid in everyone:
+            if cid not in per:
+                per[cid] = "C"
+        for k in "ABC":
+            mask = cls == k
+            s = int(spend[mask].sum())
+            n = int(mask.sum()) + (len(per) - len(ids) if k == "C" else 0)
+            classes[k] = {"customers": n, "spend_cents": s, "spend_share": round(s / total, 6)}
+        summary: dict[str, Any] = {"as_of": end.isoformat(), "window_days": window_days,
+                                   "cutoffs": {"A": a_share, "B": b_share}, "classes": classes}
         if store:
-            db.execute(text("DELETE FROM customer_labels WHERE name = 'abc'"))
-            db.execute(text(f"""
-                INSERT INTO customer_labels (customer_id, name, value, source, as_of)
-                SELECT customer_id, 'abc', cls, 'core', :now FROM ({classified}) AS c"""), params)
-            db.execute(text("""
-                INSERT INTO customer_labels (customer_id, name, value, source, as_of)
-                SELECT id, 'abc', 'C', 'core', :now FROM customers
-                WHERE merged_into_id IS NULL
-                  AND id NOT IN (SELECT customer_id FROM customer_labels WHERE name = 'abc')"""),
-                       {"now": end})
-            per_class = db.all(text("""
-                SELECT l.value AS cls, COUNT(*) AS n, COALESCE(SUM(sp.s), 0) AS spend
-                FROM customer_labels l LEFT JOIN (
-                    SELECT customer_id, SUM(amount_cents) AS s FROM transactions
-                    WHERE occurred_at > :start AND occurred_at <= :end GROUP BY customer_id) sp
-                  ON sp.customer_id = l.customer_id
-                WHERE l.name = 'abc' GROUP BY l.value"""), params)
-            customers = db.all(text("SELECT customer_id, value FROM customer_labels WHERE name = 'abc' "
-                                    "ORDER BY customer_id"))
-        else:
-            rows = db.all(text(classified), params)
-            agg: dict[str, list[int]] = {}
-            for _, s, cls in rows:
-                agg.setdefault(cls, [0, 0])
-                agg[cls][0] += 1
-                agg[cls][1] += int(s)
-            per_class = [(k, v[0], v[1]) for k, v in agg.items()]
-            customers = [(cid, cls) for cid, _, cls in rows]
-        total = sum(int(r[2]) for r in per_class) or 1
-        classes = {c: {"customers": 0, "spend_cents": 0, "spend_share": 0.0} for c in "ABC"}
-        for cls, n, spend in per_class:
-            classes[cls] = {"customers": int(n), "spend_cents": int(spend),
-                            "spend_share": round(int(spend) / total, 6)}
-        summary = {"as_of": end.isoformat(), "window_days": window_days,
-                   "cutoffs": {"A": a_share, "B": b_share}, "classes": classes}
+            summary["labels"] = _sql.store_labels(crm, "abc", per, end)
+            _sql.record_run(crm, "abc", end, summary)
         crm.hook.crm_analytics_computed(crm=crm, name="abc", as_of=end, summary=summary)
-        return summary | {"customers": {int(cid): cls for cid, cls in customers}}
+        return summary | {"customers": dict(sorted(per.items()))}

@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import text
-
-from crmcore.analytics._sql import days_between, require_unrestricted
+from crmcore.analytics import _sql
 from crmcore.errors import ValidationError
 
 
@@ -22,34 +20,37 @@ def overdue(
     """Customers with at least ``min_purchases`` purchases (up to ``as_of``) whose
     time since the last one exceeds their average inter-purchase interval
     ``(last - first) / (n - 1)`` plus ``grace_days``. Stored as label ``overdue``
-    (value: days overdue, rounded down) replacing the previous run's."""
+    (value: days overdue, rounded down) replacing the previous run's.
+
+    Read from the per-customer aggregates (``customer_stats``), not by scanning
+    every transaction: the average interval needs only first, last and count.
+    """
+    import numpy as np
+
     if grace_days < 0 or min_purchases < 2:
         raise ValidationError("grace_days must be >= 0 and min_purchases >= 2")
     with crm.transaction(command="analytics overdue"):
-        require_unrestricted(crm, "overdue detection")
+        _sql.require_unrestricted(crm, "overdue detection")
         end = as_of or crm.now()
-        d = crm.db.conn.dialect.name
-        span = days_between(d, "MAX(occurred_at)", "MIN(occurred_at)")
-        since = days_between(d, ":end", "MAX(occurred_at)")
-        query = f"""
-            SELECT customer_id, COUNT(*) AS n, MAX(occurred_at) AS last_at,
-                   {span} / (COUNT(*) - 1) AS avg_gap, {since} AS since_last
-            FROM transactions WHERE occurred_at <= :end
-            GROUP BY customer_id
-            HAVING COUNT(*) >= :min_n AND {since} > {span} / (COUNT(*) - 1) + :grace"""
-        params = {"end": end, "min_n": min_purchases, "grace": grace_days}
-        rows = crm.db.all(text(query + " ORDER BY customer_id"), params)
+        ids, first, last, n, _spend = _sql.features(crm, end)
+        enough = n >= min_purchases
+        ids, first, last, n = ids[enough], first[enough], last[enough], n[enough]
+        gap = (last - first) / (n - 1)
+        since = _sql.to_julian(end) - last
+        late = since > gap + grace_days
+        order = np.argsort(ids[late], kind="stable")
+        ids, last, n, gap, since = (x[late][order] for x in (ids, last, n, gap, since))
+        days_late = np.floor(since - gap - grace_days).astype(np.int64)
+        found = [{"customer_id": cid, "purchases": k, "last_purchase": _sql.from_julian(lj).isoformat(),
+                  "average_interval_days": round(g, 3), "days_since_last": round(s, 3),
+                  "days_overdue": dl}
+                 for cid, k, lj, g, s, dl in zip(ids.tolist(), n.tolist(), last.tolist(), gap.tolist(),
+                                                 since.tolist(), days_late.tolist(), strict=True)]
+        summary: dict[str, Any] = {"as_of": end.isoformat(), "grace_days": grace_days,
+                                   "min_purchases": min_purchases, "count": len(found)}
         if store:
-            crm.db.execute(text("DELETE FROM customer_labels WHERE name = 'overdue'"))
-            crm.db.execute(text(f"""
-                INSERT INTO customer_labels (customer_id, name, value, source, as_of)
-                SELECT customer_id, 'overdue',
-                       CAST(CAST(since_last - avg_gap - :grace AS INTEGER) AS VARCHAR(16)), 'core', :end
-                FROM ({query}) AS o"""), params)
-        found = [{"customer_id": int(r.customer_id), "purchases": int(r.n),
-                  "last_purchase": r.last_at if isinstance(r.last_at, str) else r.last_at.isoformat(),
-                  "average_interval_days": round(float(r.avg_gap), 3),
-                  "days_since_last": round(float(r.since_last), 3)} for r in rows]
-        summary = {"as_of": end.isoformat(), "grace_days": grace_days, "count": len(found)}
+            labels = dict(zip(ids.tolist(), days_late.astype(str).tolist(), strict=True))
+            summary["labels"] = _sql.store_labels(crm, "overdue", labels, end)
+            _sql.record_run(crm, "overdue", end, summary)
         crm.hook.crm_analytics_computed(crm=crm, name="overdue", as_of=end, summary=summary)
         return summary | {"customers": found}
