@@ -25,6 +25,30 @@ class Recorder:
         self.calls.append(("customer_created", customer.id))
 
     @hookimpl
+    def crm_validate_customer(self, crm, customer, before):
+        self.calls.append(("validate_customer", before is None))
+
+    @hookimpl
+    def crm_customer_updated(self, crm, before, after):
+        self.calls.append(("customer_updated", (before.name, after.name)))
+
+    @hookimpl
+    def crm_validate_interaction(self, crm, interaction):
+        self.calls.append(("validate_interaction", interaction.id))
+
+    @hookimpl
+    def crm_validate_transaction(self, crm, transaction):
+        self.calls.append(("validate_transaction", transaction.id))
+
+    @hookimpl
+    def crm_ticket_opened(self, crm, ticket):
+        self.calls.append(("ticket_opened", ticket.state))
+
+    @hookimpl
+    def crm_analytics_computed(self, crm, name, as_of, summary):
+        self.calls.append(("analytics_computed", name))
+
+    @hookimpl
     def crm_stage_changed(self, crm, customer, change):
         self.calls.append(("stage_changed", (change.from_stage, change.to_stage)))
 

@@ -6,113 +6,51 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
+import re
 from pathlib import Path
 
-PYPROJECT = """
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
+import pytest
 
-[project]
-name = "crm-greeter"
-version = "0.3.0"
-dependencies = ["crmcore"]
-
-[project.entry-points."crmcore.plugins"]
-greeter = "crm_greeter"
-
-[tool.setuptools]
-packages = ["crm_greeter"]
-"""
-
-PLUGIN = '''
-"""A stranger's plugin: a nickname attribute, a hook and a command."""
-from __future__ import annotations
-
-import click
-import sqlalchemy as sa
-
-from crmcore import Attribute, PluginInfo, ValidationError, hookimpl
-from crmcore.cli import JSON_OPTION, emit, pass_crm
-from crmcore.schema import customers
-
-metadata = sa.MetaData()
-greetings = sa.Table(
-    "greeter_greetings", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("customer_id", sa.Integer, sa.ForeignKey(customers.c.id), nullable=False),
-    sa.Column("text", sa.String(200), nullable=False),
-)
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-@hookimpl
-def crm_plugin_info():
-    return PluginInfo(version="0.3.0", description="greets new customers")
+def readme_blocks(section: str, lang: str) -> list[str]:
+    """The ``lang`` code blocks of a README section (up to the next heading of that level)."""
+    text = README.read_text(encoding="utf-8")
+    body = text.split(section, 1)[1]
+    level = section.split(" ")[0]
+    body = re.split(rf"\n{level} ", body, maxsplit=1)[0]
+    return re.findall(rf"```{lang}\n(.*?)```", body, flags=re.S)
 
 
-@hookimpl
-def crm_config_schema():
-    return {"type": "object", "additionalProperties": False,
-            "properties": {"salutation": {"type": "string", "default": "Hello"}}}
-
-
-@hookimpl
-def crm_customer_attributes():
-    return [Attribute(name="greeter.nickname", schema={"type": "string", "maxLength": 20})]
-
-
-@hookimpl
-def crm_tables():
-    return [greetings]
-
-
-@hookimpl
-def crm_customer_created(crm, customer):
-    salutation = crm.plugin_config("greeter")["salutation"]
-    nickname = customer.attributes.get("greeter.nickname", customer.name)
-    crm.db.execute(greetings.insert().values(customer_id=customer.id, text=f"{salutation}, {nickname}!"))
-    crm.add_timeline_entry(customer, "greeting", f"{salutation}, {nickname}!", source="greeter")
-
-
-@hookimpl
-def crm_cli_commands():
-    @click.group("greeter")
-    def group():
-        """Greetings."""
-
-    @group.command("show")
-    @click.argument("ref")
-    @JSON_OPTION
-    @pass_crm
-    def show(crm, ref, as_json):
-        """The greeting of customer REF."""
-        with crm.transaction(write=False):
-            c = crm.get_customer(ref)
-            text = crm.db.scalar(sa.select(greetings.c.text).where(greetings.c.customer_id == c.id))
-        if text is None:
-            raise ValidationError(f"customer {ref} has no greeting")
-        emit({"customer": c.id, "greeting": text}, as_json, text)
-
-    return [group]
-'''
+PYPROJECT = readme_blocks("## Writing a plugin", "toml")[0]
+PLUGIN = readme_blocks("## Writing a plugin", "python")[0]
+PLUGIN_TEST = readme_blocks("### Testing a plugin", "python")[0]
 
 
 def sh(args, cwd, env):
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_a_stranger_plugin_installs_enables_and_works(tmp_path: Path):
-    src = tmp_path / "crm-greeter"
+@pytest.fixture(scope="module")
+def greeter_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The README's plugin, built and installed with pip into a directory of its own."""
+    tmp = tmp_path_factory.mktemp("greeter")
+    src = tmp / "crm-greeter"
     (src / "crm_greeter").mkdir(parents=True)
     (src / "pyproject.toml").write_text(PYPROJECT)
-    (src / "crm_greeter" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
-    site = tmp_path / "site"
+    (src / "crm_greeter" / "__init__.py").write_text(PLUGIN)
+    site = tmp / "site"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     installed = sh([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(src)], tmp_path, env)
+                    "--target", str(site), str(src)], tmp, env)
     assert installed.returncode == 0, installed.stderr
     env["PYTHONPATH"] = str(site) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def test_a_stranger_plugin_installs_enables_and_works(tmp_path: Path, greeter_env: dict[str, str]):
+    env = greeter_env
     work = tmp_path / "work"
     work.mkdir()
     crm = [sys.executable, "-m", "crmcore"]
@@ -142,3 +80,14 @@ def test_a_stranger_plugin_installs_enables_and_works(tmp_path: Path):
     assert too_long.returncode == 1 and "greeter.nickname" in too_long.stderr
     hooks = json.loads(sh([*crm, "plugins", "hooks", "--json"], work, env).stdout)
     assert hooks["crm_customer_created"] == ["greeter"]
+
+
+def test_the_readme_plugin_test_passes_against_the_installed_plugin(
+    tmp_path: Path, greeter_env: dict[str, str]
+):
+    (tmp_path / "test_greeter.py").write_text(PLUGIN_TEST)
+    env = greeter_env
+    result = sh([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_greeter.py"],
+                tmp_path, env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "1 passed" in result.stdout

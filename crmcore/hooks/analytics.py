@@ -12,7 +12,14 @@ if TYPE_CHECKING:
 
 @hookspec
 def crm_analytics_computed(crm: CRM, name: str, as_of: Any, summary: dict[str, Any]) -> None:
-    """An analytics run (``name`` = "abc", "rfm", "overdue", "clv") stored its
-    results as of ``as_of``. Inside the run's transaction; labels are in
-    ``customer_labels`` (e.g. label "abc"). React set-based (e.g. create
-    follow-ups per class)."""
+    """An analytics run stored its results.
+
+    :param crm: the CRM bound to the run's transaction.
+    :param name: ``"abc"``, ``"rfm"``, ``"overdue"`` or ``"clv"``.
+    :param as_of: the time the run was computed as of.
+    :param summary: the run's JSON-able summary.
+
+    Fires inside the run's transaction; per-customer results are in
+    ``customer_labels`` (e.g. label ``abc``). React set-based, e.g. create
+    follow-ups per class. Raising rolls the run back.
+    """

@@ -31,10 +31,13 @@ def crm_validate_customer(crm: CRM, customer: Customer, before: Customer | None)
 
 @hookspec
 def crm_customer_created(crm: CRM, customer: Customer) -> None:
-    """A customer was created (``customer.id`` is set).
+    """A customer was created.
 
-    Fires inside the creating transaction, after the insert. Write your own
-    records through ``crm``; raising rolls the creation back.
+    :param crm: the CRM bound to the creating transaction; write through it.
+    :param customer: the new customer (``id`` set).
+
+    Fires inside the creating transaction, after the insert. Your writes commit
+    with it; raising rolls the creation back. Return value ignored.
     """
 
 
@@ -42,22 +45,34 @@ def crm_customer_created(crm: CRM, customer: Customer) -> None:
 def crm_customers_imported(crm: CRM, batch: CustomerBatch) -> None:
     """Many customers were created by a bulk import (one call per batch).
 
-    :param batch: the id range of the new customers.
+    :param crm: the CRM bound to the import's transaction.
+    :param batch: the id range of the new customers (:class:`CustomerBatch`).
 
     Fires inside the import's transaction. React with set-based SQL over the id
     range. A plugin that implements only ``crm_customer_created`` is called once
-    per customer instead (correct, but slow).
+    per customer instead (correct, but slow). Raising rolls the batch back.
     """
 
 
 @hookspec
 def crm_customer_updated(crm: CRM, before: Customer, after: Customer) -> None:
-    """A customer's fields or attributes changed. Fires inside the transaction."""
+    """A customer's fields or attributes changed.
+
+    :param crm: the CRM bound to the open transaction.
+    :param before: the customer as it was.
+    :param after: the customer as written.
+
+    Fires inside the updating transaction, after the write; raising rolls it back.
+    """
 
 
 @hookspec
 def crm_stage_changed(crm: CRM, customer: Customer, change: StageChange) -> None:
     """A customer moved lifecycle stage (the change is already recorded).
+
+    :param crm: the CRM bound to the open transaction.
+    :param customer: the customer after the move.
+    :param change: the :class:`StageChange` (from, to, reason, time, by whom).
 
     Fires inside the transaction; raise to refuse the move after the fact (the
     whole call rolls back).
@@ -66,17 +81,26 @@ def crm_stage_changed(crm: CRM, customer: Customer, change: StageChange) -> None
 
 @hookspec
 def crm_relationship_changed(crm: CRM, relationship: Relationship, action: str) -> None:
-    """A relationship was added (``action="added"``) or ended (``"ended"``).
-    Fires inside the transaction."""
+    """A relationship was added or ended.
+
+    :param crm: the CRM bound to the open transaction.
+    :param relationship: the relationship after the change.
+    :param action: ``"added"`` or ``"ended"``.
+
+    Fires inside the transaction; raising rolls the change back.
+    """
 
 
 @hookspec
 def crm_classify_customer(crm: CRM, customer: Customer) -> dict[str, Any] | None:
-    """Return the plugin's classification labels for a customer card, e.g.
-    ``{"retail.tier": "gold"}``, or ``None``.
+    """Return the plugin's classification labels for a customer card.
 
-    Called when a customer card is read (``crm customer show``); read-only, in
-    the read's transaction. Results from all plugins are merged.
+    :param crm: the CRM bound to the read transaction.
+    :param customer: the customer whose card is read.
+
+    Called when a customer card is read (``crm customer show``); read-only.
+    Return e.g. ``{"retail.tier": "gold"}`` or ``None``; results of all plugins
+    are merged over the stored labels.
     """
 
 
@@ -95,9 +119,12 @@ def crm_customers_merged(crm: CRM, keep: Customer, other: Customer) -> None:
 def crm_forget_customer(crm: CRM, customer: Customer) -> None:
     """Erase the customer's personal data from your tables (right to be forgotten).
 
-    Fires inside the ``crm customer forget`` transaction. Keep anonymous facts
-    needed for statistics (amounts, dates); blank names, phones, plates, free
-    text. The core erases its own tables.
+    :param crm: the CRM bound to the ``crm customer forget`` transaction.
+    :param customer: the customer as stored before erasure.
+
+    Fires inside that transaction, before the core erases its own tables. Keep
+    anonymous facts needed for statistics (amounts, dates); blank names, phones,
+    plates, free text. Raising aborts the erasure.
     """
 
 

@@ -15,9 +15,12 @@ if TYPE_CHECKING:
 def crm_route_inbound(crm: CRM, message: InboundMessage) -> str | None:
     """An inbound message (e.g. an SMS reply) arrived; claim it if it is yours.
 
-    Fires inside the transaction that stores the message. Return a short
-    description of what you did with it (``"verified visit 12"``) or ``None`` if
-    it is not for you. All plugins are asked; every non-None answer is stored.
+    :param crm: the CRM bound to the transaction that stores the message.
+    :param message: the :class:`InboundMessage` (sender normalised to E.164).
+
+    All plugins are asked. Return a short description of what you did with it
+    (``"verified visit 12"``) or ``None`` if it is not for you; every non-None
+    answer is stored with the message. Raising rolls the receipt back.
     """
 
 
@@ -25,8 +28,11 @@ def crm_route_inbound(crm: CRM, message: InboundMessage) -> str | None:
 def crm_after_commit(event: Message, payload: dict[str, Any]) -> None:
     """An after-commit event (queued with ``crm.emit_after_commit``) is delivered.
 
+    :param event: the outbox row (:class:`Message`; ``body`` is the topic,
+        ``idempotency_key`` stable across retries).
+    :param payload: the event's JSON payload.
+
     Runs from ``crm outbox send`` *outside* any transaction, after the change
-    committed — the place to notify another system. It may be retried:
-    ``event.idempotency_key`` is stable across retries, so a retry never sends
-    twice if the receiver dedupes on it. Raise to have it retried later.
+    committed — the place to notify another system. Raise to have it retried on
+    the next run; a retry never sends twice if the receiver dedupes on the key.
     """

@@ -19,26 +19,47 @@ if TYPE_CHECKING:
 
 @hookspec
 def crm_validate_interaction(crm: CRM, interaction: Interaction) -> None:
-    """Validate an interaction before it is written (``interaction.id`` is None).
-    Raise ``ValidationError`` to refuse. Inside the transaction."""
+    """Validate an interaction before it is written.
+
+    :param crm: the CRM bound to the open transaction.
+    :param interaction: the interaction to write (``id`` is None).
+
+    Raise ``ValidationError`` to refuse: nothing is written. Return value ignored.
+    """
 
 
 @hookspec
 def crm_interaction_recorded(crm: CRM, interaction: Interaction) -> None:
-    """An interaction was written (``id`` set). Inside the transaction."""
+    """An interaction was written.
+
+    :param crm: the CRM bound to the open transaction.
+    :param interaction: the stored interaction (``id`` set).
+
+    Fires inside the transaction; raising rolls the write back.
+    """
 
 
 @hookspec
 def crm_validate_transaction(crm: CRM, transaction: Transaction) -> None:
-    """Validate a transaction before it is written (``id`` is None).
-    Raise ``ValidationError`` to refuse. Inside the transaction."""
+    """Validate a transaction before it is written.
+
+    :param crm: the CRM bound to the open transaction.
+    :param transaction: the transaction to write (``id`` is None).
+
+    Raise ``ValidationError`` to refuse: nothing is written. Return value ignored.
+    """
 
 
 @hookspec
 def crm_transaction_recorded(crm: CRM, transaction: Transaction) -> Transaction | None:
-    """A transaction was written (``id`` set). Inside the transaction.
+    """A single transaction was written (``record_transaction``).
 
-    Return value ignored; write your own effects (points, tiers) through ``crm``.
+    :param crm: the CRM bound to the open transaction.
+    :param transaction: the stored transaction (``id`` set).
+
+    Fires inside the transaction, after the per-customer aggregates were updated.
+    Write your own effects (points, tiers) through ``crm``; raising rolls the
+    write back. Return value ignored.
     """
 
 
@@ -46,8 +67,9 @@ def crm_transaction_recorded(crm: CRM, transaction: Transaction) -> Transaction 
 def crm_transactions_recorded_batch(crm: CRM, batch: TransactionBatch) -> None:
     """Many transactions were written by a bulk import; one call per batch.
 
-    :param batch: the id range and the customers touched. Select the rows from
-        ``crmcore.schema.transactions`` where ``id`` is in the range.
+    :param crm: the CRM bound to the import's transaction.
+    :param batch: the id range and the customers touched (:class:`TransactionBatch`);
+        select the rows from ``crmcore.schema.transactions`` by ``id`` in the range.
 
     Fires inside the import's transaction; raising rolls the batch (and, in
     all-or-nothing mode, the whole import) back.

@@ -118,9 +118,11 @@ def crm_ticket_workflows() -> Iterable[Workflow]:
 
 @hookspec
 def crm_demo(crm: Any) -> str | None:
-    """Load the plugin's sample data into the demo database; return a short text
-    to print (what a person would want to see), or None.
+    """Load the plugin's sample data into the demo database.
 
-    Called by ``crm demo`` once per enabled plugin, in dependency order, inside
-    one transaction per plugin, with the clock fixed at the demo's date.
+    :param crm: the CRM of the demo (the system principal, clock fixed at the
+        demo's date), bound to one transaction per plugin.
+
+    Called by ``crm demo`` once per enabled plugin, in dependency order. Return
+    a short text to print (what a person would want to see), or None.
     """

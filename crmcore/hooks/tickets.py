@@ -13,11 +13,23 @@ if TYPE_CHECKING:
 
 @hookspec
 def crm_ticket_opened(crm: CRM, ticket: Ticket) -> None:
-    """A ticket was opened in its workflow's first state. Inside the transaction;
-    a plugin may set deadlines or route it (``crm.move_ticket`` / ``crm.update_ticket``)."""
+    """A ticket was opened in its workflow's first state.
+
+    :param crm: the CRM bound to the open transaction.
+    :param ticket: the new ticket.
+
+    Fires inside the transaction; a plugin may set deadlines or route it
+    (``crm.update_ticket``). Raising rolls the opening back.
+    """
 
 
 @hookspec
 def crm_ticket_moved(crm: CRM, ticket: Ticket, move: TicketMove) -> None:
-    """A ticket moved from ``move.from_state`` to ``move.to_state`` (``ticket`` is
-    after the move). Inside the transaction; raise to refuse the move."""
+    """A ticket moved to another state.
+
+    :param crm: the CRM bound to the open transaction.
+    :param ticket: the ticket after the move.
+    :param move: the :class:`TicketMove` (from, to, owner, due time, note).
+
+    Fires inside the transaction; raise to refuse the move.
+    """

@@ -14,10 +14,13 @@ if TYPE_CHECKING:
 
 @hookspec
 def crm_timeline(crm: CRM, customer: Customer) -> Iterable[TimelineEntry]:
-    """Return timeline entries from the plugin's own records for ``customer``.
+    """Return timeline entries from the plugin's own records.
 
-    Called by ``crm timeline`` in a read transaction. Entries are merged with the
-    core's (interactions, transactions, stage changes, tickets, messages and the
-    stored ``crm.add_timeline_entry`` rows) in time order; set ``source`` to your
+    :param crm: the CRM bound to the read transaction.
+    :param customer: the customer whose timeline is read.
+
+    Called by ``crm timeline``. Entries are merged with the core's
+    (interactions, transactions, stage changes, tickets, messages and stored
+    ``crm.add_timeline_entry`` rows) in time order; set ``source`` to your
     plugin's name. Entries written with ``crm.add_timeline_entry`` need no hook.
     """
