@@ -94,6 +94,9 @@ def import_readings(
     with crm.transaction(command="utility readings import"):
         points: dict[str, Any] = {}
         parsed: dict[str, list[tuple[int, dt.datetime, int, int | None]]] = defaultdict(list)
+        times: dict[str, list[tuple[int, dt.datetime]]] = defaultdict(
+            list
+        )  # every parsable time, for detection
         for line_no, fields in enumerate(reader, start=2):
             if not fields or all(not f.strip() for f in fields):
                 continue
@@ -121,6 +124,7 @@ def import_readings(
                     (line_no, f"bad date {rec['at'].strip()!r}; expected e.g. 2026-01-05 00:15")
                 )
                 continue
+            times[meter].append((line_no, at))
             try:
                 wh = _parse_energy(rec["kwh"], "kwh")
                 varh = (
@@ -133,24 +137,27 @@ def import_readings(
 
         rows: list[dict[str, Any]] = []
         summary: dict[str, Any] = {}
-        for meter, items in parsed.items():
+        for meter, stamped in times.items():
             point = points[meter]
-            step = interval or _stored_interval(crm, point.id) or _detect(items)
+            step = interval or _stored_interval(crm, point.id) or _detect([t for _, t in stamped])
             if step not in INTERVALS:
                 errors.append(
                     (
-                        items[0][0],
+                        stamped[0][0],
                         f"meter {meter}: readings every {step} minutes; expected 15 or 60",
                     )
                 )
                 continue
+            # time checks over every line with a readable time, so one bad value
+            # is reported once and does not also show up as a gap
             first_line: dict[dt.datetime, int] = {}
-            good: list[tuple[int, dt.datetime, int, int | None]] = []
-            for line_no, at, wh, varh in items:
+            bad_lines: set[int] = set()
+            for line_no, at in stamped:
                 if at.second or at.microsecond or (at.hour * 60 + at.minute) % step:
                     errors.append(
                         (line_no, f"{at:%Y-%m-%d %H:%M:%S} is not on the {step}-minute grid")
                     )
+                    bad_lines.add(line_no)
                 elif at in first_line:
                     errors.append(
                         (
@@ -159,11 +166,11 @@ def import_readings(
                             f"(first on line {first_line[at]})",
                         )
                     )
+                    bad_lines.add(line_no)
                 else:
                     first_line[at] = line_no
-                    good.append((line_no, at, wh, varh))
-            good.sort(key=lambda r: r[1])
-            for (prev_line, prev_at, *_), (line_no, at, *_) in zip(good, good[1:], strict=False):
+            ordered = sorted((at, line_no) for at, line_no in first_line.items())
+            for (prev_at, prev_line), (at, line_no) in zip(ordered, ordered[1:], strict=False):
                 missing = int((at - prev_at) / dt.timedelta(minutes=step)) - 1
                 if missing > 0:
                     errors.append(
@@ -173,6 +180,7 @@ def import_readings(
                             f"{prev_at:%Y-%m-%d %H:%M} (line {prev_line}) and {at:%Y-%m-%d %H:%M}",
                         )
                     )
+            good = sorted((r for r in parsed[meter] if r[0] not in bad_lines), key=lambda r: r[1])
             if good:
                 stored = crm.db.execute(
                     select(readings.c.at).where(
@@ -227,11 +235,13 @@ def _stored_interval(crm: Any, point_id: int) -> int | None:
     return None if row is None else int(row.interval_min)
 
 
-def _detect(items: list[tuple[int, dt.datetime, int, int | None]]) -> int:
-    times = sorted({at for _, at, _, _ in items})
-    steps = [int((b - a).total_seconds() // 60) for a, b in zip(times, times[1:], strict=False)]
+def _detect(times: list[dt.datetime]) -> int:
+    """The smallest step between timestamps on the 15-minute grid (a single
+    reading: 15 unless it is on the hour)."""
+    grid = sorted({t for t in times if not t.second and not t.microsecond and t.minute % 15 == 0})
+    steps = [int((b - a).total_seconds() // 60) for a, b in zip(grid, grid[1:], strict=False)]
     if not steps:
-        return 60 if times and times[0].minute == 0 else 15
+        return 60 if grid and grid[0].minute == 0 else 15
     return min(steps)
 
 

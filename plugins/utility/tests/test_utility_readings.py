@@ -1,0 +1,218 @@
+"""Load curves: CSV import (all or nothing, line-numbered errors), daily statistics, export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+import zlib
+from xml.dom import minidom
+
+import pytest
+from crmcore import NotFound, ValidationError
+from utility_testkit import DAY, csv_text, mill, staff, two_level
+
+from crm_utility import readings
+from crm_utility.readings import ReadingsRejected
+
+pytestmark = pytest.mark.crm(plugins=["utility"])
+
+
+def _count(crm, meter="M1") -> int:
+    return readings.count_readings(crm, meter)
+
+
+def test_import_15_minute_day_and_statistics(crm):
+    mill(crm)
+    result = readings.import_readings(crm, csv_text("M1", DAY, two_level))
+    assert result["stored"] == 96
+    assert result["meters"]["M1"]["interval_minutes"] == 15
+    s = readings.day_stats(crm, "M1", DAY)
+    assert s["complete"] and s["readings"] == 96
+    assert s["peak_kw"] == 400.0 and s["peak_at"] == dt.datetime(2026, 1, 4, 8, 0)
+    assert s["valley_kw"] == 100.0 and s["valley_at"] == dt.datetime(2026, 1, 4, 0, 0)
+    assert s["total_kwh"] == 3300.0
+    assert s["average_kw"] == 137.5
+    assert s["load_factor"] == pytest.approx(137.5 / 400, abs=1e-4)
+    assert s["peak_valley_ratio"] == 4.0
+    assert s["power_factor"] is None  # no kvarh read
+    assert len(s["curve"]) == 96 and s["curve"][32]["kw"] == 400.0
+    # peak tariff hours 08-11 and 18-23, valley 23-07
+    assert s["band_kwh"] == {"peak": 1700.0, "flat": 800.0, "valley": 800.0}
+
+
+def test_import_hourly_with_power_factor(crm):
+    mill(crm)
+    text = csv_text("M1", DAY, lambda t: 300.0, step=60, pf_kvar=lambda t: 400.0 * 0.75)
+    assert readings.import_readings(crm, text)["meters"]["M1"]["interval_minutes"] == 60
+    s = readings.day_stats(crm, "M1", DAY)
+    assert s["readings"] == 24 and s["complete"] and s["expected"] == 24
+    assert s["power_factor"] == pytest.approx(300 / (300**2 + 300**2) ** 0.5, abs=1e-4)
+    assert s["load_factor"] == 1.0 and s["peak_valley_ratio"] == 1.0
+
+
+def test_meter_from_option_when_file_has_no_meter_column(crm):
+    mill(crm)
+    assert (
+        readings.import_readings(crm, csv_text(None, DAY, two_level), meter_no="M1")["stored"] == 96
+    )
+    with pytest.raises(ReadingsRejected, match="no meter_no column"):
+        readings.import_readings(crm, csv_text(None, DAY, two_level))
+
+
+BAD = """meter_no,at,kwh
+M1,2026-01-04 00:00,10
+M1,2026-01-04 00:15,-2.5
+M1,2026-01-04 00:30,10
+M1,2026-01-04 00:30,11
+M1,2026-01-04 01:30,10
+M1,2026-01-04 25:00,10
+M1,2026-01-04 01:45,ten
+M1,2026-01-04 02:07,10
+M9,2026-01-04 02:15,10
+M1,2026-01-04 02:30
+"""
+
+
+def test_bad_readings_are_reported_with_line_numbers_and_nothing_is_stored(crm):
+    mill(crm)
+    with pytest.raises(ReadingsRejected) as err:
+        readings.import_readings(crm, BAD, source="bad.csv")
+    lines = dict(err.value.errors)
+    assert "negative kwh -2.5" in lines[3]
+    assert "duplicate timestamp 2026-01-04 00:30" in lines[5] and "first on line 4" in lines[5]
+    assert "gap for meter M1: 3 reading(s) missing" in lines[6]
+    assert "bad date" in lines[7]
+    assert "'ten' is not a number" in lines[8]
+    assert "not on the 15-minute grid" in lines[9]
+    assert "unknown meter 'M9'" in lines[10]
+    assert "2 fields; expected 3" in lines[11]
+    assert str(err.value).startswith("bad.csv: ")
+    assert "nothing stored" in str(err.value)
+    assert _count(crm) == 0
+
+
+def test_one_bad_line_rejects_the_whole_file(crm):
+    mill(crm)
+    text = csv_text("M1", DAY, two_level).replace("2026-01-04 12:00,25.000", "2026-01-04 12:00,-1")
+    with pytest.raises(ReadingsRejected) as err:
+        readings.import_readings(crm, text)
+    assert err.value.errors == [(50, "negative kwh -1")]
+    assert _count(crm) == 0
+
+
+def test_readings_already_stored_are_refused_not_replaced(crm):
+    mill(crm)
+    readings.import_readings(crm, csv_text("M1", DAY, two_level))
+    with pytest.raises(ReadingsRejected, match="already has a reading at 2026-01-04 00:00"):
+        readings.import_readings(crm, csv_text("M1", DAY, lambda t: 1.0))
+    assert _count(crm) == 96
+    assert readings.day_stats(crm, "M1", DAY)["peak_kw"] == 400.0
+
+
+def test_bad_header_and_empty_file(crm):
+    mill(crm)
+    with pytest.raises(ReadingsRejected, match="line 1: header"):
+        readings.import_readings(crm, "meter,when,energy\nM1,2026-01-04 00:00,1\n")
+    with pytest.raises(ValidationError, match="empty file"):
+        readings.import_readings(crm, "")
+
+
+def test_interval_that_is_neither_15_nor_60_is_refused(crm):
+    mill(crm)
+    text = csv_text("M1", DAY, lambda t: 10.0, step=30)
+    with pytest.raises(ReadingsRejected, match="every 30 minutes; expected 15 or 60"):
+        readings.import_readings(crm, text)
+
+
+def test_incomplete_day_is_flagged(crm):
+    mill(crm)
+    text = "\n".join(csv_text("M1", DAY, two_level).splitlines()[:41]) + "\n"  # 00:00 .. 09:45
+    readings.import_readings(crm, text)
+    s = readings.day_stats(crm, "M1", DAY)
+    assert s["readings"] == 40 and not s["complete"]
+
+
+def test_day_without_readings(crm):
+    mill(crm)
+    with pytest.raises(NotFound, match="no readings for meter M1 on 2026-01-04"):
+        readings.day_stats(crm, "M1", DAY)
+
+
+def test_days_statistics_over_a_period(crm):
+    mill(crm)
+    readings.import_readings(crm, csv_text("M1", DAY, two_level, days=3))
+    rows = readings.days_stats(crm, "M1", DAY, DAY + dt.timedelta(days=6))
+    assert [r["day"] for r in rows] == ["2026-01-04", "2026-01-05", "2026-01-06"]
+    assert all("curve" not in r and r["peak_valley_ratio"] == 4.0 for r in rows)
+
+
+def test_cli_import_reports_errors_as_json_with_line_numbers(crm, crm_cli, tmp_path):
+    mill(crm)
+    path = tmp_path / "bad.csv"
+    path.write_text(BAD, encoding="utf-8")
+    r = crm_cli("utility", "readings", "import", str(path), "--json")
+    assert r.exit_code == 1
+    data = r.json()
+    assert data["stored"] == 0
+    assert {e["line"] for e in data["errors"]} == {3, 5, 6, 7, 8, 9, 10, 11}
+    human = crm_cli("utility", "readings", "import", str(path))
+    assert human.exit_code == 1 and "line 3: negative kwh -2.5" in human.stderr
+    good = tmp_path / "good.csv"
+    good.write_text(csv_text("M1", DAY, two_level), encoding="utf-8")
+    ok = crm_cli("utility", "readings", "import", str(good), "--json")
+    assert ok.exit_code == 0 and ok.json()["stored"] == 96
+
+
+def _png_pixels(data: bytes) -> tuple[int, int, bytes]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    w = h = 0
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(kind + body)
+        if kind == b"IHDR":
+            w, h = struct.unpack(">II", body[:8])
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    return w, h, zlib.decompress(idat)
+
+
+def test_export_csv_svg_and_png(crm, crm_cli, tmp_path):
+    mill(crm)
+    readings.import_readings(crm, csv_text("M1", DAY, two_level))
+    r = crm_cli("utility", "export", "M1", "2026-01-04", "--format", "csv", "--out", "-")
+    assert r.exit_code == 0
+    rows = r.stdout.splitlines()
+    assert rows[0] == "meter_no,at,kwh,kw,kvarh" and len(rows) == 97
+    assert rows[33] == "M1,2026-01-04 08:00,100.000,400.000,"
+    svg_path = tmp_path / "c.svg"
+    r = crm_cli(
+        "utility", "export", "M1", "2026-01-04", "--format", "svg", "--out", str(svg_path), "--json"
+    )
+    assert r.exit_code == 0 and r.json()["points"] == 96
+    doc = minidom.parse(str(svg_path))
+    poly = doc.getElementsByTagName("polyline")[0].getAttribute("points").split()
+    assert len(poly) == 96
+    assert "peak 400 kW 08:00" in svg_path.read_text(encoding="utf-8")
+    png_path = tmp_path / "c.png"
+    r = crm_cli("utility", "export", "M1", "2026-01-04", "--format", "png", "--out", str(png_path))
+    assert r.exit_code == 0
+    w, h, raw = _png_pixels(png_path.read_bytes())
+    assert (w, h) == (800, 360) and len(raw) == h * (1 + 3 * w)
+    assert bytes((31, 95, 191)) in raw  # the curve's colour was drawn
+
+
+def test_readings_of_another_reps_customer_are_invisible(crm):
+    staff(crm)
+    mill(crm, owner="chen")
+    readings.import_readings(crm, csv_text("M1", DAY, two_level))
+    zhang = crm.as_("zhang")
+    with pytest.raises(NotFound):
+        readings.day_stats(zhang, "M1", DAY)
+    with pytest.raises(ReadingsRejected, match="unknown meter 'M1'"):
+        readings.import_readings(zhang, csv_text("M1", DAY + dt.timedelta(days=1), two_level))
+    assert readings.day_stats(crm.as_("chen"), "M1", DAY)["readings"] == 96
