@@ -28,7 +28,12 @@ def world(crm: Any) -> dict[str, Any]:
 
 def add_policy(crm: Any, customer: Any, no: str, agent: str = "zhang", **kw: Any) -> dict:
     values: dict[str, Any] = {
-        "product_line": "life", "term": "long", "sum_at_risk_cents": 10_000_000,
-        "premium_cents": 500_000, "start_at": d("2020-01-01"), "agent": agent}
+        "product_line": "life",
+        "term": "long",
+        "sum_at_risk_cents": 10_000_000,
+        "premium_cents": 500_000,
+        "start_at": d("2020-01-01"),
+        "agent": agent,
+    }
     values.update(kw)
     return policies.add_policy(crm, customer, no, **values)
