@@ -160,7 +160,9 @@ def from_dict(
         raise ConfigError(f"{where}: expected a table at the top level")
     unknown = set(raw) - {"crm", "plugins"}
     if unknown:
-        raise ConfigError(f"{where}: unknown top-level table(s) {sorted(unknown)}; use [crm] and [plugins.NAME]")
+        raise ConfigError(
+            f"{where}: unknown top-level table(s) {sorted(unknown)}; use [crm] and [plugins.NAME]"
+        )
     core = dict(raw.get("crm", {}))
     if not isinstance(raw.get("crm", {}), dict):
         raise ConfigError(f"{where}: crm: expected a table")
@@ -183,7 +185,9 @@ def from_dict(
 def _check_lifecycle(lc: dict[str, Any], where: str) -> None:
     stages = lc["stages"]
     if lc["initial"] not in stages:
-        raise ConfigError(f"{where}: crm.lifecycle.initial: {lc['initial']!r} is not one of the stages {stages}")
+        raise ConfigError(
+            f"{where}: crm.lifecycle.initial: {lc['initial']!r} is not one of the stages {stages}"
+        )
     for src, dests in lc["transitions"].items():
         for s in (src, *dests):
             if s not in stages:

@@ -11,7 +11,9 @@ import re
 from crmcore.errors import ValidationError
 
 _SEPARATORS = re.compile(r"[\s\-().\u00a0/]")
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
 
 def normalise_phone(text: str, country_code: str = "86") -> str:
@@ -27,7 +29,9 @@ def normalise_phone(text: str, country_code: str = "86") -> str:
     else:
         digits, international = compact, False
     if not digits.isascii() or not digits.isdigit():
-        raise ValidationError(f"phone: {text[:40]!r} is not a phone number (digits, spaces, dashes, +)")
+        raise ValidationError(
+            f"phone: {text[:40]!r} is not a phone number (digits, spaces, dashes, +)"
+        )
     if not international:
         if digits.startswith(country_code) and len(digits) > 11:
             international = True

@@ -216,7 +216,9 @@ class DB:
         if audited and result.rowcount:
             action = "update" if isinstance(stmt, Update) else "delete"
             if len(before) > AUDIT_ROW_LIMIT:
-                self.audit(table.name, None, action, None, {"rows": result.rowcount}, customer_id=None)
+                self.audit(
+                    table.name, None, action, None, {"rows": result.rowcount}, customer_id=None
+                )
             else:
                 for row in before:
                     after = None
@@ -230,7 +232,9 @@ class DB:
                         action,
                         _diff(row, after)[0] if after else row,
                         _diff(row, after)[1] if after else None,
-                        customer_id=row.get("customer_id", row.get("id") if table is customers else None),
+                        customer_id=row.get(
+                            "customer_id", row.get("id") if table is customers else None
+                        ),
                     )
         return result
 
@@ -259,7 +263,9 @@ class DB:
             cid = row.get("customer_id", int(ident) if table is customers and ident else None)
             self.audit(table.name, ident, "insert", None, row, customer_id=cid)
         else:
-            self.audit(table.name, None, "insert", None, {"rows": result.rowcount}, customer_id=None)
+            self.audit(
+                table.name, None, "insert", None, {"rows": result.rowcount}, customer_id=None
+            )
         return result
 
     def audit(
@@ -298,8 +304,14 @@ class DB:
             .where(audit_log.c.customer_id == customer_id)
             .values(before={"redacted": True}, after={"redacted": True})
         ).rowcount
-        self.audit("customers", str(customer_id), "forget", None, {"audit_rows_redacted": n},
-                   customer_id=customer_id)
+        self.audit(
+            "customers",
+            str(customer_id),
+            "forget",
+            None,
+            {"audit_rows_redacted": n},
+            customer_id=customer_id,
+        )
         return n
 
     def insert_rows(
@@ -314,7 +326,14 @@ class DB:
                 self.require_customer(cid, write=True)
         self.conn.execute(table.insert(), list(rows))
         if table.name not in UNAUDITED:
-            self.audit(table.name, None, "insert", None, {"rows": len(rows), "what": what}, customer_id=None)
+            self.audit(
+                table.name,
+                None,
+                "insert",
+                None,
+                {"rows": len(rows), "what": what},
+                customer_id=None,
+            )
         return len(rows)
 
 

@@ -11,10 +11,14 @@ from crmcore.hooks import SPEC_MODULES
 
 
 def render() -> str:
-    out = ["# Hook reference", "",
-           "Generated from `crmcore/hooks/*.py` by `python -m crmcore.hookdoc > docs/hooks.md`;",
-           "do not edit by hand. Implement a hook with `from crmcore import hookimpl`; the",
-           "parameter names must match, and you may accept only the ones you need.", ""]
+    out = [
+        "# Hook reference",
+        "",
+        "Generated from `crmcore/hooks/*.py` by `python -m crmcore.hookdoc > docs/hooks.md`;",
+        "do not edit by hand. Implement a hook with `from crmcore import hookimpl`; the",
+        "parameter names must match, and you may accept only the ones you need.",
+        "",
+    ]
     for module in SPEC_MODULES:
         group = module.__name__.rsplit(".", 1)[-1]
         out += [f"## {group}", "", inspect.getdoc(module) or "", ""]

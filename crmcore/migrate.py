@@ -38,7 +38,9 @@ def _alembic_config(connection: Any, version_dirs: list[str]) -> AlembicConfig:
     return cfg
 
 
-def upgrade(engine: Engine, plugins: Any, *, all_version_dirs: dict[str, str] | None = None) -> list[str]:
+def upgrade(
+    engine: Engine, plugins: Any, *, all_version_dirs: dict[str, str] | None = None
+) -> list[str]:
     """Upgrade the core and every enabled plugin; return the branches upgraded."""
     enabled_dirs = {name: str(path) for name, path in plugins.each("crm_migrations") if path}
     dirs = dict(all_version_dirs or {})

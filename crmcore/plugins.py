@@ -35,7 +35,9 @@ def _load(name: str, ep: importlib.metadata.EntryPoint) -> object:
     try:
         return ep.load()
     except Exception as e:  # a broken plugin must fail with its name and the cause
-        raise PluginError(f"plugin {name!r} ({ep.value}) failed to load: {type(e).__name__}: {e}") from e
+        raise PluginError(
+            f"plugin {name!r} ({ep.value}) failed to load: {type(e).__name__}: {e}"
+        ) from e
 
 
 def _call_one(plugin: object, hook: str, default: Any = None) -> Any:

@@ -47,7 +47,9 @@ class CapturedOutbox:
         self.path = path
 
     def queued(self, channel: str | None = None) -> list[Any]:
-        return [m for m in self.crm.outbox(status="queued") if channel is None or m.channel == channel]
+        return [
+            m for m in self.crm.outbox(status="queued") if channel is None or m.channel == channel
+        ]
 
     def send(self) -> list[dict[str, Any]]:
         """Deliver everything queued (through the log channel unless a plugin
@@ -68,8 +70,9 @@ class _Templates:
         self.root = root
         self.made: dict[str, str] = {}
 
-    def database(self, backend: str, plugins: tuple[str, ...], extra: Mapping[str, object],
-                 target: Path) -> str:
+    def database(
+        self, backend: str, plugins: tuple[str, ...], extra: Mapping[str, object], target: Path
+    ) -> str:
         from crmcore.service import CRM
 
         key = hashlib.sha1(repr((backend, plugins, sorted(extra))).encode()).hexdigest()[:10]
@@ -123,12 +126,18 @@ def _truncate(url: str) -> None:
     with engine.begin() as conn:
         names = [n for n in inspect(conn).get_table_names() if n != "alembic_version"]
         if names:
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
+            conn.execute(
+                text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
+            )
     engine.dispose()
 
 
-def _config(url: str, plugins: tuple[str, ...], extra_config: Mapping[str, Any],
-            outbox_path: Path | None = None) -> config_mod.Config:
+def _config(
+    url: str,
+    plugins: tuple[str, ...],
+    extra_config: Mapping[str, Any],
+    outbox_path: Path | None = None,
+) -> config_mod.Config:
     raw: dict[str, Any] = {"crm": {"database": url, "plugins": list(plugins)}}
     crm_section = dict(extra_config.get("crm", {}))
     raw["crm"].update(crm_section)
@@ -167,8 +176,11 @@ def crm_factory(
     """
     made: list[Any] = []
 
-    def make(plugins: tuple[str, ...] | list[str] = (), config: Mapping[str, Any] | None = None,
-             extra_plugins: Mapping[str, object] | None = None) -> Any:
+    def make(
+        plugins: tuple[str, ...] | list[str] = (),
+        config: Mapping[str, Any] | None = None,
+        extra_plugins: Mapping[str, object] | None = None,
+    ) -> Any:
         from crmcore.service import CRM
 
         plugins = tuple(plugins)

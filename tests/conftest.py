@@ -78,13 +78,18 @@ class Loyalty:
 
     @hookimpl
     def crm_config_schema(self):
-        return {"type": "object", "additionalProperties": False,
-                "properties": {"max_level": {"type": "integer", "minimum": 1, "default": 3}}}
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"max_level": {"type": "integer", "minimum": 1, "default": 3}},
+        }
 
     @hookimpl
     def crm_customer_attributes(self):
-        return [Attribute(name="loyalty.level", schema={"type": "integer", "minimum": 0}),
-                Attribute(name="loyalty.id_number", schema={"type": "string"}, pii=True)]
+        return [
+            Attribute(name="loyalty.level", schema={"type": "integer", "minimum": 0}),
+            Attribute(name="loyalty.id_number", schema={"type": "string"}, pii=True),
+        ]
 
     @hookimpl
     def crm_validate_customer(self, crm, customer, before):

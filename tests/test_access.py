@@ -58,10 +58,14 @@ def test_filter_applies_to_any_statement_touching_customer_data(shop):
     zhang = crm.as_("zhang")
     with zhang.transaction(write=False):
         total = zhang.db.scalar(sa.select(sa.func.sum(transactions.c.amount_cents)))
-        joined = zhang.db.all(sa.select(customers.c.name).join(transactions,
-                                                               transactions.c.customer_id == customers.c.id))
-        nested = zhang.db.scalar(sa.select(sa.func.count()).select_from(
-            sa.select(transactions.c.customer_id).subquery()))
+        joined = zhang.db.all(
+            sa.select(customers.c.name).join(
+                transactions, transactions.c.customer_id == customers.c.id
+            )
+        )
+        nested = zhang.db.scalar(
+            sa.select(sa.func.count()).select_from(sa.select(transactions.c.customer_id).subquery())
+        )
     assert total == 1000 and [r.name for r in joined] == ["Z's customer"] and nested == 1
 
 

@@ -21,8 +21,10 @@ class Exploding:
 
 def counts(crm):
     with crm.transaction(write=False):
-        return {t.name: crm.db.scalar(select(func.count()).select_from(t))
-                for t in (customers, messages, stage_changes, timeline_entries, audit_log)}
+        return {
+            t.name: crm.db.scalar(select(func.count()).select_from(t))
+            for t in (customers, messages, stage_changes, timeline_entries, audit_log)
+        }
 
 
 def test_a_raising_after_write_hook_rolls_back_everything(crm_factory):

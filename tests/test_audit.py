@@ -24,8 +24,13 @@ def test_changes_are_audited_with_who_what_before_after_and_command(crm):
 
 
 def test_plugin_writes_are_audited_too(crm_factory):
-    table = sa.Table("notes_x", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
-                     sa.Column("customer_id", sa.Integer), sa.Column("text", sa.String(50)))
+    table = sa.Table(
+        "notes_x",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("customer_id", sa.Integer),
+        sa.Column("text", sa.String(50)),
+    )
 
     class Notes:
         @hookimpl
@@ -39,7 +44,10 @@ def test_plugin_writes_are_audited_too(crm_factory):
     with crm.transaction(command="notes edit"):
         crm.db.execute(sa.update(table).where(table.c.customer_id == c.id).values(text="bye"))
     rows = crm.audit_trail(c, entity="notes_x")
-    assert [(r["action"], r["command"]) for r in rows] == [("insert", "notes add"), ("update", "notes edit")]
+    assert [(r["action"], r["command"]) for r in rows] == [
+        ("insert", "notes add"),
+        ("update", "notes edit"),
+    ]
     assert rows[1]["before"] == {"text": "hello"} and rows[1]["after"] == {"text": "bye"}
 
 

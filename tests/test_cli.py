@@ -18,8 +18,14 @@ def run(args, cwd, env_extra=None):
     env.pop("CRM_CONFIG", None)
     env.pop("CRM_DATABASE_URL", None)
     env.pop("CRM_AS", None)
-    return subprocess.run([sys.executable, "-m", "crmcore", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "crmcore", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_init_twice_changes_nothing(tmp_path):
@@ -38,13 +44,17 @@ def test_init_twice_changes_nothing(tmp_path):
 
 def test_json_output_is_only_json_and_errors_are_one_line(tmp_path):
     assert run(["init"], tmp_path).returncode == 0
-    added = run(["customer", "add", "--name", "Wu Fang", "--phone", "13812345678", "--json"], tmp_path)
+    added = run(
+        ["customer", "add", "--name", "Wu Fang", "--phone", "13812345678", "--json"], tmp_path
+    )
     assert added.returncode == 0, added.stderr
     data = json.loads(added.stdout)
     assert data["id"] == 1 and data["phone"] == "+8613812345678"
     refused = run(["customer", "stage", "1", "stable"], tmp_path)
     assert refused.returncode == 1
-    assert refused.stderr.strip().count("\n") == 0 and "cannot move from 'prospect'" in refused.stderr
+    assert (
+        refused.stderr.strip().count("\n") == 0 and "cannot move from 'prospect'" in refused.stderr
+    )
     assert "Traceback" not in refused.stderr
     missing = run(["customer", "show", "42"], tmp_path)
     assert missing.returncode == 1 and missing.stderr.startswith("error: customer '42' not found")
@@ -85,11 +95,19 @@ def test_every_builtin_command_has_help():
         assert "Usage:" in result.output
 
 
-@pytest.mark.parametrize("args", [
-    ["customer", "list", "--json"], ["staff", "list", "--json"], ["ticket", "list", "--json"],
-    ["reminder", "due", "--json"], ["outbox", "list", "--json"], ["jobs", "list", "--json"],
-    ["plugins", "hooks", "--json"], ["audit", "--json"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["customer", "list", "--json"],
+        ["staff", "list", "--json"],
+        ["ticket", "list", "--json"],
+        ["reminder", "due", "--json"],
+        ["outbox", "list", "--json"],
+        ["jobs", "list", "--json"],
+        ["plugins", "hooks", "--json"],
+        ["audit", "--json"],
+    ],
+)
 def test_listing_commands_print_json(crm, crm_cli, args):
     result = crm_cli(*args)
     assert result.exit_code == 0, result
@@ -98,7 +116,18 @@ def test_listing_commands_print_json(crm, crm_cli, args):
 
 def test_cli_ticket_and_reminder_and_sms(crm, crm_cli):
     crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm_cli("customer", "add", "--name", "Ann", "--external-id", "A1", "--owner", "zhang", "--phone", "13800000001")
+    crm_cli(
+        "customer",
+        "add",
+        "--name",
+        "Ann",
+        "--external-id",
+        "A1",
+        "--owner",
+        "zhang",
+        "--phone",
+        "13800000001",
+    )
     t = crm_cli("ticket", "open", "A1", "--subject", "late", "--json").json()
     assert t["state"] == "verify"
     moved = crm_cli("ticket", "move", str(t["id"]), "rectify")
@@ -106,14 +135,27 @@ def test_cli_ticket_and_reminder_and_sms(crm, crm_cli):
     assert crm_cli("ticket", "move", str(t["id"]), "review", "--json").json()["state"] == "review"
     shown = crm_cli("ticket", "show", str(t["id"]), "--json").json()
     assert [h["to_state"] for h in shown["history"]] == ["verify", "review"]
-    r = crm_cli("reminder", "add", "--staff", "zhang", "--text", "call", "--due", "2026-01-05T08:00",
-                "--customer", "A1", "--json").json()
+    r = crm_cli(
+        "reminder",
+        "add",
+        "--staff",
+        "zhang",
+        "--text",
+        "call",
+        "--due",
+        "2026-01-05T08:00",
+        "--customer",
+        "A1",
+        "--json",
+    ).json()
     assert [x["id"] for x in crm_cli("reminder", "due", "--json").json()] == [r["id"]]
     bad_at = crm_cli("reminder", "add", "--staff", "zhang", "--text", "x", "--due", "tomorrow")
     assert bad_at.exit_code == 1 and "'tomorrow' is not an ISO date" in bad_at.stderr
     sms = crm_cli("sms", "receive", "--from", "138-0000-0001", "--text", "5", "--json").json()
     assert sms["from"] == "+8613800000001" and sms["customer_id"] == 1
-    i = crm_cli("interaction", "add", "A1", "--kind", "visit", "--text", "shop visit", "--json").json()
+    i = crm_cli(
+        "interaction", "add", "A1", "--kind", "visit", "--text", "shop visit", "--json"
+    ).json()
     assert i["kind"] == "visit"
     bad_kind = crm_cli("interaction", "add", "A1", "--kind", "telepathy", "--text", "x")
     assert bad_kind.exit_code == 1 and "interaction kind 'telepathy'" in bad_kind.stderr

@@ -11,13 +11,17 @@ from crmcore.contacts import mask_phone, normalise_email, normalise_phone
 from crmcore.schema import customers
 
 
-@pytest.mark.parametrize("typed", ["138 1234 5678", "+86 138-1234-5678", "0086 13812345678",
-                                   "8613812345678", "(138) 1234.5678"])
+@pytest.mark.parametrize(
+    "typed",
+    ["138 1234 5678", "+86 138-1234-5678", "0086 13812345678", "8613812345678", "(138) 1234.5678"],
+)
 def test_phone_forms_normalise_to_one(typed):
     assert normalise_phone(typed) == "+8613812345678"
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "12", "+86 138 1234 5678 9999 1", "１３８１２３４５６７８"])
+@pytest.mark.parametrize(
+    "bad", ["", "abc", "12", "+86 138 1234 5678 9999 1", "１３８１２３４５６７８"]
+)
 def test_bad_phones_are_refused(bad):
     with pytest.raises(ValidationError, match="phone"):
         normalise_phone(bad)
@@ -73,7 +77,9 @@ def test_name_validation(crm):
 def test_declared_attributes_are_validated(crm):
     c = crm.add_customer("A", attributes={"loyalty.level": 2})
     assert c.attributes == {"loyalty.level": 2}
-    with pytest.raises(ValidationError, match="attribute 'colour' is not declared; declared: loyalty.id_number"):
+    with pytest.raises(
+        ValidationError, match="attribute 'colour' is not declared; declared: loyalty.id_number"
+    ):
         crm.add_customer("B", attributes={"colour": "red"})
     with pytest.raises(ValidationError, match="expected integer"):
         crm.add_customer("C", attributes={"loyalty.level": "two"})
@@ -91,9 +97,13 @@ def test_update_refuses_a_phone_of_another_customer(crm):
 
 class Points:
     metadata = sa.MetaData()
-    table = sa.Table("points_ledger", metadata, sa.Column("id", sa.Integer, primary_key=True),
-                     sa.Column("customer_id", sa.Integer, sa.ForeignKey(customers.c.id)),
-                     sa.Column("delta", sa.Integer))
+    table = sa.Table(
+        "points_ledger",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("customer_id", sa.Integer, sa.ForeignKey(customers.c.id)),
+        sa.Column("delta", sa.Integer),
+    )
 
     def __init__(self):
         self.merged = []

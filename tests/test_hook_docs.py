@@ -12,13 +12,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def all_hooks() -> list[str]:
-    return [name for m in SPEC_MODULES for name, fn in inspect.getmembers(m, inspect.isfunction)
-            if name.startswith("crm_") and fn.__module__ == m.__name__]
+    return [
+        name
+        for m in SPEC_MODULES
+        for name, fn in inspect.getmembers(m, inspect.isfunction)
+        if name.startswith("crm_") and fn.__module__ == m.__name__
+    ]
 
 
 def test_docs_hooks_md_is_current():
     assert (ROOT / "docs" / "hooks.md").read_text() == render(), (
-        "docs/hooks.md is stale: run python -m crmcore.hookdoc > docs/hooks.md")
+        "docs/hooks.md is stale: run python -m crmcore.hookdoc > docs/hooks.md"
+    )
 
 
 def test_every_hook_documents_its_arguments_and_timing():
@@ -32,7 +37,13 @@ def test_every_hook_documents_its_arguments_and_timing():
 
 
 def test_every_hook_is_exercised_by_some_test():
-    sources = "".join(p.read_text() for p in [*ROOT.glob("tests/**/*.py"), *ROOT.glob("plugins/*/tests/**/*.py"),
-                                              *ROOT.glob("plugins/*/crm_*/**/*.py")])
+    sources = "".join(
+        p.read_text()
+        for p in [
+            *ROOT.glob("tests/**/*.py"),
+            *ROOT.glob("plugins/*/tests/**/*.py"),
+            *ROOT.glob("plugins/*/crm_*/**/*.py"),
+        ]
+    )
     missing = [h for h in all_hooks() if f"def {h}(" not in sources]
     assert missing == []

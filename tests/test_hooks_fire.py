@@ -22,13 +22,20 @@ def test_event_hooks_fire_in_order(crm_factory):
     crm.move_ticket(t, "review")
     analytics.abc(crm)
     assert rec.calls == [
-        ("validate_customer", True), ("customer_created", c.id),
-        ("validate_customer", False), ("customer_updated", ("Ann", "Anne")),
+        ("validate_customer", True),
+        ("customer_created", c.id),
+        ("validate_customer", False),
+        ("customer_updated", ("Ann", "Anne")),
         ("stage_changed", ("prospect", "new")),
-        ("validate_customer", True), ("customer_created", other.id),
-        ("relationship_changed", "added"), ("relationship_changed", "ended"),
-        ("validate_interaction", None), ("interaction_recorded", "visit"),
-        ("validate_transaction", None), ("transaction_recorded", 1234),
-        ("ticket_opened", "verify"), ("ticket_moved", ("verify", "review")),
+        ("validate_customer", True),
+        ("customer_created", other.id),
+        ("relationship_changed", "added"),
+        ("relationship_changed", "ended"),
+        ("validate_interaction", None),
+        ("interaction_recorded", "visit"),
+        ("validate_transaction", None),
+        ("transaction_recorded", 1234),
+        ("ticket_opened", "verify"),
+        ("ticket_moved", ("verify", "review")),
         ("analytics_computed", "abc"),
     ]

@@ -20,10 +20,14 @@ def test_default_path_and_win_back(crm):
     assert crm.get_customer(c.id).stage == "developing"
 
 
-@pytest.mark.parametrize(("start", "target"), [("prospect", "stable"), ("new", "prospect"), ("stable", "new")])
+@pytest.mark.parametrize(
+    ("start", "target"), [("prospect", "stable"), ("new", "prospect"), ("stable", "new")]
+)
 def test_forbidden_transitions_are_refused_and_change_nothing(crm, start, target):
     c = crm.add_customer("Ann", stage=start)
-    with pytest.raises(TransitionError, match=f"cannot move from '{start}' to '{target}'; allowed from"):
+    with pytest.raises(
+        TransitionError, match=f"cannot move from '{start}' to '{target}'; allowed from"
+    ):
         crm.change_stage(c, target)
     assert crm.get_customer(c.id).stage == start
     assert len(crm.stage_history(c)) == 1
@@ -44,9 +48,16 @@ def test_stage_change_fires_the_hook_with_the_change(crm_factory):
 
 
 def test_configured_lifecycle(crm_factory):
-    lifecycle = {"stages": ["exploration", "formation", "stability", "decline"], "initial": "exploration",
-                 "transitions": {"exploration": ["formation"], "formation": ["stability"],
-                                 "stability": ["decline"], "decline": ["stability"]}}
+    lifecycle = {
+        "stages": ["exploration", "formation", "stability", "decline"],
+        "initial": "exploration",
+        "transitions": {
+            "exploration": ["formation"],
+            "formation": ["stability"],
+            "stability": ["decline"],
+            "decline": ["stability"],
+        },
+    }
     crm = crm_factory(config={"crm": {"lifecycle": lifecycle}})
     c = crm.add_customer("Plant")
     assert c.stage == "exploration"
@@ -57,5 +68,14 @@ def test_configured_lifecycle(crm_factory):
 
 def test_lifecycle_config_naming_an_unknown_stage_is_refused():
     with pytest.raises(ConfigError, match=r"crm.lifecycle.transitions.a: unknown stage 'zz'"):
-        from_dict({"crm": {"lifecycle": {"stages": ["a", "b"], "initial": "a",
-                                         "transitions": {"a": ["zz"]}}}})
+        from_dict(
+            {
+                "crm": {
+                    "lifecycle": {
+                        "stages": ["a", "b"],
+                        "initial": "a",
+                        "transitions": {"a": ["zz"]},
+                    }
+                }
+            }
+        )

@@ -51,14 +51,19 @@ def tables(engine):
 def test_enabling_a_plugin_later_upgrades_only_its_branch(tmp_path):
     url = f"sqlite:///{tmp_path}/m.db"
     widgets = make_widgets(tmp_path)
-    bare = CRM(from_dict({"crm": {"database": url}}), extra_plugins={"widgets": widgets}, principal=SYSTEM)
+    bare = CRM(
+        from_dict({"crm": {"database": url}}), extra_plugins={"widgets": widgets}, principal=SYSTEM
+    )
     assert bare.upgrade() == ["crmcore"]
     assert current_heads(bare.engine) == {"crmcore_0001"}
     assert "widgets_items" not in tables(bare.engine)
     before = tables(bare.engine)
 
-    enabled = CRM(from_dict({"crm": {"database": url, "plugins": ["widgets"]}}),
-                  extra_plugins={"widgets": widgets}, principal=SYSTEM)
+    enabled = CRM(
+        from_dict({"crm": {"database": url, "plugins": ["widgets"]}}),
+        extra_plugins={"widgets": widgets},
+        principal=SYSTEM,
+    )
     assert enabled.upgrade() == ["crmcore", "widgets"]
     assert tables(enabled.engine) - before == {"widgets_items"}
     assert current_heads(enabled.engine) == {"widgets_0001"}  # it depends on crmcore_0001
@@ -66,8 +71,12 @@ def test_enabling_a_plugin_later_upgrades_only_its_branch(tmp_path):
 
 
 def test_disabling_keeps_the_data_and_purge_shows_then_deletes(crm_factory):
-    greet = sa.Table("greet_log", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
-                     sa.Column("customer_id", sa.Integer))
+    greet = sa.Table(
+        "greet_log",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("customer_id", sa.Integer),
+    )
 
     class Greet:
         @hookimpl
@@ -89,4 +98,6 @@ def test_core_migration_matches_the_metadata(crm):
 
     with crm.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    assert [d for d in diff if d[0] in ("add_table", "remove_table", "add_column", "remove_column")] == []
+    assert [
+        d for d in diff if d[0] in ("add_table", "remove_table", "add_column", "remove_column")
+    ] == []

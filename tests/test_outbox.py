@@ -77,7 +77,9 @@ def test_after_commit_events_run_outside_the_transaction_with_a_stable_key(crm_f
     class Notify:
         @hookimpl
         def crm_customer_created(self, crm, customer):
-            crm.emit_after_commit("customer.created", {"id": customer.id}, key=f"created:{customer.id}")
+            crm.emit_after_commit(
+                "customer.created", {"id": customer.id}, key=f"created:{customer.id}"
+            )
 
         @hookimpl
         def crm_after_commit(self, event, payload):
@@ -105,8 +107,9 @@ def test_message_given_up_after_max_attempts(crm_factory):
 
             return [Channel(name="sms", send=send)]
 
-    crm = crm_factory(plugins=["down"], extra_plugins={"down": Down()},
-                      config={"crm": {"outbox_max_attempts": 2}})
+    crm = crm_factory(
+        plugins=["down"], extra_plugins={"down": Down()}, config={"crm": {"outbox_max_attempts": 2}}
+    )
     crm.enqueue_message("sms", body="x", to="+8613800000001")
     crm.send_outbox()
     crm.send_outbox()
@@ -119,7 +122,11 @@ def test_inbound_sms_is_stored_and_routed(crm_factory):
     class Router:
         @hookimpl
         def crm_route_inbound(self, crm, message):
-            return f"got {message.text!r} from {message.from_address}" if "yes" in message.text else None
+            return (
+                f"got {message.text!r} from {message.from_address}"
+                if "yes" in message.text
+                else None
+            )
 
     crm = crm_factory(plugins=["router"], extra_plugins={"router": Router()})
     r = crm.receive_sms("138 0000 0001", "yes please")

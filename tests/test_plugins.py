@@ -11,8 +11,9 @@ from crmcore.plugins import build, resolve_order
 
 
 def cfg(plugins=(), **sections):
-    return from_dict({"crm": {"database": "sqlite://", "plugins": list(plugins)},
-                      "plugins": sections})
+    return from_dict(
+        {"crm": {"database": "sqlite://", "plugins": list(plugins)}, "plugins": sections}
+    )
 
 
 class Needs:
@@ -82,14 +83,18 @@ def test_required_plugin_hooks_run_before_dependants(crm_factory):
         def crm_customer_created(self, crm, customer):
             order.append("dependant")
 
-    crm = crm_factory(plugins=["dependant", "base"], extra_plugins={"base": Base(), "dependant": Dependant()})
+    crm = crm_factory(
+        plugins=["dependant", "base"], extra_plugins={"base": Base(), "dependant": Dependant()}
+    )
     crm.add_customer("X")
     assert order == ["base", "dependant"]
     assert crm.plugins.implementers("crm_customer_created") == ["base", "dependant"]
 
 
 def test_bad_plugin_config_names_file_key_and_expectation():
-    with pytest.raises(ConfigError, match=r"plugins\.loyalty\.max_level: expected integer, got 'x'"):
+    with pytest.raises(
+        ConfigError, match=r"plugins\.loyalty\.max_level: expected integer, got 'x'"
+    ):
         build(cfg(["loyalty"], loyalty={"max_level": "x"}), extra={"loyalty": Loyalty()})
 
 
@@ -104,7 +109,9 @@ def test_plugin_config_defaults_are_filled():
 
 
 def test_config_for_a_plugin_that_is_not_enabled_is_refused():
-    with pytest.raises(ConfigError, match=r"\[plugins.loyalty\] is configured but the plugin is not enabled"):
+    with pytest.raises(
+        ConfigError, match=r"\[plugins.loyalty\] is configured but the plugin is not enabled"
+    ):
         build(cfg([], loyalty={}), extra={"loyalty": Loyalty()})
 
 
@@ -134,8 +141,11 @@ def test_two_plugins_declaring_one_name_is_an_error_naming_both():
         def crm_customer_attributes(self):
             return [Attribute(name="loyalty.level")]
 
-    with pytest.raises(PluginError, match=r"attribute 'loyalty.level' is declared by both 'loyalty' and 'other'|"
-                                          r"attribute 'loyalty.level' is declared by both 'other' and 'loyalty'"):
+    with pytest.raises(
+        PluginError,
+        match=r"attribute 'loyalty.level' is declared by both 'loyalty' and 'other'|"
+        r"attribute 'loyalty.level' is declared by both 'other' and 'loyalty'",
+    ):
         build(cfg(["loyalty", "other"]), extra={"loyalty": Loyalty(), "other": Other()})
 
 
@@ -145,9 +155,13 @@ def test_plugin_table_may_not_reuse_a_core_table_name():
     class Clash:
         @hookimpl
         def crm_tables(self):
-            return [sa.Table("customers", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))]
+            return [
+                sa.Table("customers", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))
+            ]
 
-    with pytest.raises(PluginError, match=r"table 'customers' is declared by both 'core' and 'clash'"):
+    with pytest.raises(
+        PluginError, match=r"table 'customers' is declared by both 'core' and 'clash'"
+    ):
         build(cfg(["clash"]), extra={"clash": Clash()})
 
 
@@ -170,7 +184,9 @@ def test_a_plugin_that_fails_to_import_is_named(monkeypatch):
 
     ep = md.EntryPoint(name="broken", value="no_such_module_xyz:plugin", group="crmcore.plugins")
     monkeypatch.setattr(plugins_mod, "installed", lambda: {"broken": ep})
-    with pytest.raises(PluginError, match=r"plugin 'broken' \(no_such_module_xyz:plugin\) failed to load"):
+    with pytest.raises(
+        PluginError, match=r"plugin 'broken' \(no_such_module_xyz:plugin\) failed to load"
+    ):
         build(cfg(["broken"]))
 
 
@@ -189,7 +205,12 @@ def test_jobs_run_with_the_clock_at_the_given_time(crm_factory, at):
     class Nightly:
         @hookimpl
         def crm_jobs(self):
-            return [Job(name="nightly.count", run=lambda crm, when: seen.append((crm.now(), when)) or {"n": 1})]
+            return [
+                Job(
+                    name="nightly.count",
+                    run=lambda crm, when: seen.append((crm.now(), when)) or {"n": 1},
+                )
+            ]
 
     crm = crm_factory(plugins=["nightly"], extra_plugins={"nightly": Nightly()})
     when = dt.datetime(2030, 2, 3, 4, 5)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-import re
 from pathlib import Path
 
 import pytest
@@ -42,8 +42,22 @@ def greeter_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (src / "crm_greeter" / "__init__.py").write_text(PLUGIN)
     site = tmp / "site"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
-    installed = sh([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(src)], tmp, env)
+    installed = sh(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(src),
+        ],
+        tmp,
+        env,
+    )
     assert installed.returncode == 0, installed.stderr
     env["PYTHONPATH"] = str(site) + os.pathsep + env.get("PYTHONPATH", "")
     return env
@@ -61,13 +75,27 @@ def test_a_stranger_plugin_installs_enables_and_works(tmp_path: Path, greeter_en
     assert "crm_customer_created" in greeter["hooks"]
 
     assert sh([*crm, "init"], work, env).returncode == 0
-    (work / "crm.toml").write_text((work / "crm.toml").read_text().replace(
-        "plugins = []", 'plugins = ["greeter"]') + '\n[plugins.greeter]\nsalutation = "Ni hao"\n')
+    (work / "crm.toml").write_text(
+        (work / "crm.toml").read_text().replace("plugins = []", 'plugins = ["greeter"]')
+        + '\n[plugins.greeter]\nsalutation = "Ni hao"\n'
+    )
     upgraded = sh([*crm, "db", "upgrade", "--json"], work, env)
     assert upgraded.returncode == 0, upgraded.stderr
 
-    added = sh([*crm, "customer", "add", "--name", "Wu Fang", "--attr", "greeter.nickname=Fangfang",
-                "--json"], work, env)
+    added = sh(
+        [
+            *crm,
+            "customer",
+            "add",
+            "--name",
+            "Wu Fang",
+            "--attr",
+            "greeter.nickname=Fangfang",
+            "--json",
+        ],
+        work,
+        env,
+    )
     assert added.returncode == 0, added.stderr
     shown = sh([*crm, "greeter", "show", "1", "--json"], work, env)
     assert shown.returncode == 0, shown.stderr
@@ -75,8 +103,11 @@ def test_a_stranger_plugin_installs_enables_and_works(tmp_path: Path, greeter_en
     timeline = json.loads(sh([*crm, "timeline", "1", "--json"], work, env).stdout)
     assert any(e["source"] == "greeter" and e["kind"] == "greeting" for e in timeline)
 
-    too_long = sh([*crm, "customer", "add", "--name", "X", "--attr", "greeter.nickname=" + "x" * 21],
-                  work, env)
+    too_long = sh(
+        [*crm, "customer", "add", "--name", "X", "--attr", "greeter.nickname=" + "x" * 21],
+        work,
+        env,
+    )
     assert too_long.returncode == 1 and "greeter.nickname" in too_long.stderr
     hooks = json.loads(sh([*crm, "plugins", "hooks", "--json"], work, env).stdout)
     assert hooks["crm_customer_created"] == ["greeter"]
@@ -87,7 +118,10 @@ def test_the_readme_plugin_test_passes_against_the_installed_plugin(
 ):
     (tmp_path / "test_greeter.py").write_text(PLUGIN_TEST)
     env = greeter_env
-    result = sh([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_greeter.py"],
-                tmp_path, env)
+    result = sh(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_greeter.py"],
+        tmp_path,
+        env,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "1 passed" in result.stdout

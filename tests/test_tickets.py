@@ -16,20 +16,31 @@ def test_default_workflow_verify_to_archive_with_owners_and_due_times(crm, crm_c
     t = crm.open_ticket(c, "rude cashier")
     assert (t.state, t.owner_id) == ("verify", crm.get_staff("zhang").id)
     assert t.due_at == crm_clock.now() + dt.timedelta(hours=24)
-    for state, owner in [("review", "li"), ("rectify", "zhang"), ("revisit", "zhang"), ("archive", None)]:
+    for state, owner in [
+        ("review", "li"),
+        ("rectify", "zhang"),
+        ("revisit", "zhang"),
+        ("archive", None),
+    ]:
         t = crm.move_ticket(t, state, owner=owner)
     assert t.state == "archive" and t.closed_at is not None
     history = crm.ticket_history(t)
     assert [(m.from_state, m.to_state) for m in history] == [
-        (None, "verify"), ("verify", "review"), ("review", "rectify"), ("rectify", "revisit"),
-        ("revisit", "archive")]
+        (None, "verify"),
+        ("verify", "review"),
+        ("review", "rectify"),
+        ("rectify", "revisit"),
+        ("revisit", "archive"),
+    ]
     assert history[1].owner_id == crm.get_staff("li").id
 
 
 def test_skipping_a_step_is_refused(crm):
     c = crm.add_customer("Ann")
     t = crm.open_ticket(c, "x")
-    with pytest.raises(TransitionError, match=r"cannot move from 'verify' to 'rectify'; allowed: \['review'\]"):
+    with pytest.raises(
+        TransitionError, match=r"cannot move from 'verify' to 'rectify'; allowed: \['review'\]"
+    ):
         crm.move_ticket(t, "rectify")
     assert crm.get_ticket(t.id).state == "verify"
 
@@ -44,8 +55,11 @@ def test_closed_ticket_cannot_move(crm):
 
 
 def test_configured_workflow(crm_factory):
-    crm = crm_factory(config={"crm": {"workflows": {"quick": {"states": ["open", "done"],
-                                                              "due_hours": {"open": 2}}}}})
+    crm = crm_factory(
+        config={
+            "crm": {"workflows": {"quick": {"states": ["open", "done"], "due_hours": {"open": 2}}}}
+        }
+    )
     c = crm.add_customer("Ann")
     t = crm.open_ticket(c, "question", workflow="quick", kind="enquiry")
     assert crm.move_ticket(t, "done").closed_at is not None

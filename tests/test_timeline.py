@@ -10,8 +10,14 @@ from crmcore import TimelineEntry, hookimpl
 class Visits:
     @hookimpl
     def crm_timeline(self, crm, customer):
-        return [TimelineEntry(at=dt.datetime(2026, 1, 3, 12), kind="visit", source="visits",
-                              summary="visited the store")]
+        return [
+            TimelineEntry(
+                at=dt.datetime(2026, 1, 3, 12),
+                kind="visit",
+                source="visits",
+                summary="visited the store",
+            )
+        ]
 
 
 def test_entries_of_every_source_are_merged_in_time_order(crm_factory, crm_clock):
@@ -23,13 +29,24 @@ def test_entries_of_every_source_are_merged_in_time_order(crm_factory, crm_clock
     crm_clock.set(dt.datetime(2026, 1, 5, 9))
     t = crm.open_ticket(c, "broken kettle", at=dt.datetime(2026, 1, 2, 10))
     crm.move_ticket(t, "review")
-    crm.add_timeline_entry(c, "tier", "upgraded to gold", at=dt.datetime(2026, 1, 4, 11), source="retail")
+    crm.add_timeline_entry(
+        c, "tier", "upgraded to gold", at=dt.datetime(2026, 1, 4, 11), source="retail"
+    )
     crm.enqueue_message("sms", body="sorry about the kettle", customer=c)
     entries = crm.timeline(c)
     summaries = [(e.at, e.source, e.kind) for e in entries]
     assert summaries == sorted(summaries, key=lambda s: s[0])
     kinds = [e.kind for e in entries]
-    assert kinds == ["stage", "call", "ticket", "visit", "transaction", "tier", "ticket", "message.sms"]
+    assert kinds == [
+        "stage",
+        "call",
+        "ticket",
+        "visit",
+        "transaction",
+        "tier",
+        "ticket",
+        "message.sms",
+    ]
     assert entries[3].source == "visits"
     assert entries[4].summary == "purchase 19.99"
 

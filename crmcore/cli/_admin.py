@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +42,27 @@ def init(ctx: click.Context, plugins: tuple[str, ...], as_json: bool) -> None:
         wrote = True
     cfg = config_mod.load(path, database=app.database)
     if plugins and not wrote and set(plugins) - set(cfg.enabled):
-        click.echo(f"note: {path} exists and was kept; add plugins to [crm] plugins there", err=True)
+        click.echo(
+            f"note: {path} exists and was kept; add plugins to [crm] plugins there", err=True
+        )
     crm = CRM(cfg, command="crm init")
     branches = _bootstrap(crm)
-    data = {"config": str(path), "config_written": wrote, "database": cfg.database,
-            "plugins": crm.plugins.order, "schema": branches}
-    emit(data, as_json, lambda d: (f"{'wrote' if d['config_written'] else 'kept'} {d['config']}; "
-                                   f"database {d['database']} is up to date "
-                                   f"(core + {', '.join(d['plugins']) or 'no plugins'})"))
+    data = {
+        "config": str(path),
+        "config_written": wrote,
+        "database": cfg.database,
+        "plugins": crm.plugins.order,
+        "schema": branches,
+    }
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            f"{'wrote' if d['config_written'] else 'kept'} {d['config']}; "
+            f"database {d['database']} is up to date "
+            f"(core + {', '.join(d['plugins']) or 'no plugins'})"
+        ),
+    )
 
 
 @cli.group()
@@ -64,6 +76,37 @@ def db() -> None:
 def db_upgrade(crm: Any, as_json: bool) -> None:
     """Upgrade the schema of the core and each enabled plugin."""
     emit({"upgraded": crm.upgrade()}, as_json, lambda d: "upgraded: " + ", ".join(d["upgraded"]))
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+@JSON_OPTION
+@pass_crm
+def db_backup(crm: Any, path: str, as_json: bool) -> None:
+    """Back the database up to PATH (SQLite: online backup; PostgreSQL: pg_dump)."""
+    from crmcore.backup import backup
+
+    crm.require_admin_outside("back up the database")
+    emit(
+        backup(crm.engine, path),
+        as_json,
+        lambda d: f"backed up to {d['path']} ({d['bytes']} bytes)",
+    )
+
+
+@db.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Replace the database without asking.")
+@JSON_OPTION
+@pass_crm
+def db_restore(crm: Any, path: str, yes: bool, as_json: bool) -> None:
+    """Replace the database's content with the backup in PATH."""
+    from crmcore.backup import restore
+
+    crm.require_admin_outside("restore the database")
+    if not yes and not as_json:
+        click.confirm(f"Replace everything in {crm.config.database} with {path}?", abort=True)
+    emit(restore(crm.engine, path), as_json, lambda d: f"restored from {d['restored_from']}")
 
 
 @cli.group()
@@ -85,13 +128,32 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
     for name, ep in sorted(plugins_mod.installed().items()):
         module = plugins_mod._load(name, ep)
         info = plugins_mod.plugin_info(module)
-        hooks = sorted(n for n in dir(module) if n.startswith("crm_") and callable(getattr(module, n)))
-        data.append({"name": name, "version": info.version, "enabled": name in enabled,
-                     "requires": list(info.requires), "description": info.description,
-                     "source": ep.value, "hooks": hooks})
-    emit(data, as_json, lambda d: "\n".join(
-        f"{p['name']:<14} {p['version']:<8} {'enabled' if p['enabled'] else 'disabled':<9} "
-        f"{len(p['hooks'])} hooks  {p['description']}" for p in d) or "no plugins installed")
+        hooks = sorted(
+            n for n in dir(module) if n.startswith("crm_") and callable(getattr(module, n))
+        )
+        data.append(
+            {
+                "name": name,
+                "version": info.version,
+                "enabled": name in enabled,
+                "requires": list(info.requires),
+                "description": info.description,
+                "source": ep.value,
+                "hooks": hooks,
+            }
+        )
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            "\n".join(
+                f"{p['name']:<14} {p['version']:<8} {'enabled' if p['enabled'] else 'disabled':<9} "
+                f"{len(p['hooks'])} hooks  {p['description']}"
+                for p in d
+            )
+            or "no plugins installed"
+        ),
+    )
 
 
 @plugins.command("hooks")
@@ -117,7 +179,9 @@ def plugins_purge(crm: Any, name: str, yes: bool, as_json: bool) -> None:
         click.echo(f"purging {name} would delete:")
         for table, n in plan["tables"].items():
             click.echo(f"  table {table}: {n} rows")
-        click.echo(f"  labels: {plan['labels']}; attribute keys: {', '.join(plan['attributes']) or '-'}")
+        click.echo(
+            f"  labels: {plan['labels']}; attribute keys: {', '.join(plan['attributes']) or '-'}"
+        )
     if not yes:
         if as_json:
             emit({"plan": plan, "purged": False}, True)
@@ -128,8 +192,14 @@ def plugins_purge(crm: Any, name: str, yes: bool, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--dir", "directory", default="crm-demo", show_default=True, type=click.Path(file_okay=False),
-              help="Where to create the demo database and config.")
+@click.option(
+    "--dir",
+    "directory",
+    default="crm-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to create the demo database and config.",
+)
 @JSON_OPTION
 def demo(directory: str, as_json: bool) -> None:
     """Create a demo CRM with every installed plugin enabled, load sample data, show it."""
@@ -137,6 +207,3 @@ def demo(directory: str, as_json: bool) -> None:
 
     out = run_demo(Path(directory))
     emit(out, as_json, lambda d: d["text"])
-
-
-

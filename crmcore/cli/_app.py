@@ -115,15 +115,19 @@ class CRMGroup(click.Group):
     def _app(ctx: click.Context) -> AppContext:
         # click resolves the subcommand before running the group's callback
         if not isinstance(ctx.obj, AppContext):
-            ctx.obj = AppContext(config_path=ctx.params.get("config_path"),
-                                 database=ctx.params.get("database"),
-                                 principal=ctx.params.get("principal"))
+            ctx.obj = AppContext(
+                config_path=ctx.params.get("config_path"),
+                database=ctx.params.get("database"),
+                principal=ctx.params.get("principal"),
+            )
         return ctx.obj
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         app = self._app(ctx)
         try:
-            return {name: cmd for name, cmd in app.crm().plugins.declared.get("command", {}).items()}
+            return {
+                name: cmd for name, cmd in app.crm().plugins.declared.get("command", {}).items()
+            }
         except CRMError:
             return {}
 
@@ -140,15 +144,32 @@ class CRMGroup(click.Group):
 
 
 @click.group(cls=CRMGroup)
-@click.option("--config", "config_path", envvar="CRM_CONFIG", metavar="PATH",
-              help="Configuration file (default ./crm.toml; env CRM_CONFIG).")
-@click.option("--db", "database", envvar="CRM_DATABASE_URL", metavar="URL",
-              help="Database URL, e.g. sqlite:///crm.db or postgresql://host/db (env CRM_DATABASE_URL).")
-@click.option("--as", "principal", envvar="CRM_AS", metavar="STAFF",
-              help="Act as this member of staff (env CRM_AS; default: the config's default_principal).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="CRM_CONFIG",
+    metavar="PATH",
+    help="Configuration file (default ./crm.toml; env CRM_CONFIG).",
+)
+@click.option(
+    "--db",
+    "database",
+    envvar="CRM_DATABASE_URL",
+    metavar="URL",
+    help="Database URL, e.g. sqlite:///crm.db or postgresql://host/db (env CRM_DATABASE_URL).",
+)
+@click.option(
+    "--as",
+    "principal",
+    envvar="CRM_AS",
+    metavar="STAFF",
+    help="Act as this member of staff (env CRM_AS; default: the config's default_principal).",
+)
 @click.version_option(package_name="crmcore")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, database: str | None, principal: str | None) -> None:
+def cli(
+    ctx: click.Context, config_path: str | None, database: str | None, principal: str | None
+) -> None:
     """crm: customers, relationships and lifecycle, with industry plugins."""
     if isinstance(ctx.obj, AppContext):  # preset by a test harness
         ctx.obj.principal = principal or ctx.obj.principal
@@ -180,5 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # a bug, not a user mistake: one line unless debugging
         if os.environ.get("CRM_DEBUG"):
             raise
-        click.echo(f"internal error: {type(e).__name__}: {e} (set CRM_DEBUG=1 for the traceback)", err=True)
+        click.echo(
+            f"internal error: {type(e).__name__}: {e} (set CRM_DEBUG=1 for the traceback)", err=True
+        )
         sys.exit(1)

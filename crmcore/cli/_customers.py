@@ -12,12 +12,21 @@ from crmcore.cli._app import JSON_OPTION, cli, emit, pass_crm
 def customer_json(crm: Any, c: Any) -> dict[str, Any]:
     """A customer as output: personal data masked for principals without 'pii'."""
     pii = {a.name for a in crm.plugins.declared.get("attribute", {}).values() if a.pii}
-    attrs_ = {k: ("****" if k in pii and not crm.may_see_pii() else v) for k, v in c.attributes.items()}
+    attrs_ = {
+        k: ("****" if k in pii and not crm.may_see_pii() else v) for k, v in c.attributes.items()
+    }
     return {
-        "id": c.id, "external_id": c.external_id, "name": c.name, "kind": c.kind,
-        "phone": crm.show_phone(c.phone), "email": crm.show_email(c.email),
-        "consent_sms": c.consent_sms, "consent_email": c.consent_email, "owner_id": c.owner_id,
-        "stage": c.stage, "attributes": attrs_,
+        "id": c.id,
+        "external_id": c.external_id,
+        "name": c.name,
+        "kind": c.kind,
+        "phone": crm.show_phone(c.phone),
+        "email": crm.show_email(c.email),
+        "consent_sms": c.consent_sms,
+        "consent_email": c.consent_email,
+        "owner_id": c.owner_id,
+        "stage": c.stage,
+        "attributes": attrs_,
         "created_at": c.created_at.isoformat() if c.created_at else None,
     }
 
@@ -44,9 +53,19 @@ def customer() -> None:
 @click.option("--no-email", is_flag=True, help="The customer does not consent to e-mail.")
 @JSON_OPTION
 @pass_crm
-def customer_add(crm: Any, name: str, phone: str | None, email: str | None, external_id: str | None,
-                 owner: str | None, kind: str, attrs_: tuple[str, ...], no_sms: bool, no_email: bool,
-                 as_json: bool) -> None:
+def customer_add(
+    crm: Any,
+    name: str,
+    phone: str | None,
+    email: str | None,
+    external_id: str | None,
+    owner: str | None,
+    kind: str,
+    attrs_: tuple[str, ...],
+    no_sms: bool,
+    no_email: bool,
+    as_json: bool,
+) -> None:
     """Add a customer, or report the existing one with the same phone, email or external id."""
     from crmcore.errors import ValidationError
 
@@ -58,13 +77,35 @@ def customer_add(crm: Any, name: str, phone: str | None, email: str | None, exte
         attributes[key.strip()] = crm.coerce_attribute(key.strip(), value)
     with crm.transaction():
         found = crm.match_customer(phone=phone, email=email, external_id=external_id)
-        c = found[0] if found else crm.add_customer(
-            name, phone=phone, email=email, external_id=external_id, owner=owner, kind=kind,
-            attributes=attributes, consent_sms=not no_sms, consent_email=not no_email)
-        data = customer_json(crm, c) | {"created": found is None, "matched_by": found[1] if found else None}
-    emit(data, as_json, lambda d: (f"added customer {d['id']}: {d['name']}" if d["created"] else
-                                   f"matched existing customer {d['id']} ({d['name']}) by {d['matched_by']}; "
-                                   "nothing added"))
+        c = (
+            found[0]
+            if found
+            else crm.add_customer(
+                name,
+                phone=phone,
+                email=email,
+                external_id=external_id,
+                owner=owner,
+                kind=kind,
+                attributes=attributes,
+                consent_sms=not no_sms,
+                consent_email=not no_email,
+            )
+        )
+        data = customer_json(crm, c) | {
+            "created": found is None,
+            "matched_by": found[1] if found else None,
+        }
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            f"added customer {d['id']}: {d['name']}"
+            if d["created"]
+            else f"matched existing customer {d['id']} ({d['name']}) by {d['matched_by']}; "
+            "nothing added"
+        ),
+    )
 
 
 @customer.command("show")
@@ -76,18 +117,25 @@ def customer_show(crm: Any, ref: str, as_json: bool) -> None:
     with crm.transaction(write=False):
         card = crm.card(ref, transactions_limit=10)
         data = customer_json(crm, card["customer"]) | {
-            "labels": card["labels"], "stats": card["stats"], "recent_transactions": card["transactions"],
-            "relationships": crm.relationships_of(ref)}
+            "labels": card["labels"],
+            "stats": card["stats"],
+            "recent_transactions": card["transactions"],
+            "relationships": crm.relationships_of(ref),
+        }
 
     def human(d: dict[str, Any]) -> str:
         lines = [_line(d), f"        owner: {d['owner_id']}  kind: {d['kind']}"]
         if d["labels"]:
             lines.append("        labels: " + ", ".join(f"{k}={v}" for k, v in d["labels"].items()))
         if d["attributes"]:
-            lines.append("        attributes: " + ", ".join(f"{k}={v}" for k, v in d["attributes"].items()))
+            lines.append(
+                "        attributes: " + ", ".join(f"{k}={v}" for k, v in d["attributes"].items())
+            )
         if d["stats"]:
             s = d["stats"]
-            lines.append(f"        purchases: {s['tx_count']}, spend {s['spend_cents'] / 100:.2f}, last {s['last_at']}")
+            lines.append(
+                f"        purchases: {s['tx_count']}, spend {s['spend_cents'] / 100:.2f}, last {s['last_at']}"
+            )
         return "\n".join(lines)
 
     emit(data, as_json, human)
@@ -99,10 +147,14 @@ def customer_show(crm: Any, ref: str, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None)
 @JSON_OPTION
 @pass_crm
-def customer_list(crm: Any, stage: str | None, owner: str | None, limit: int | None, as_json: bool) -> None:
+def customer_list(
+    crm: Any, stage: str | None, owner: str | None, limit: int | None, as_json: bool
+) -> None:
     """List the customers you may see."""
     with crm.transaction(write=False):
-        data = [customer_json(crm, c) for c in crm.list_customers(stage=stage, owner=owner, limit=limit)]
+        data = [
+            customer_json(crm, c) for c in crm.list_customers(stage=stage, owner=owner, limit=limit)
+        ]
     emit(data, as_json, lambda d: "\n".join(map(_line, d)) or "no customers")
 
 
@@ -127,11 +179,15 @@ def customer_stage(crm: Any, ref: str, stage: str, reason: str, as_json: bool) -
 @click.option("--attr", "attrs_", multiple=True, metavar="KEY=VALUE")
 @JSON_OPTION
 @pass_crm
-def customer_update(crm: Any, ref: str, attrs_: tuple[str, ...], as_json: bool, **fields: Any) -> None:
+def customer_update(
+    crm: Any, ref: str, attrs_: tuple[str, ...], as_json: bool, **fields: Any
+) -> None:
     """Change a customer's fields or attributes."""
     changes = {k: v for k, v in fields.items() if v is not None}
     if attrs_:
-        changes["attributes"] = {k: crm.coerce_attribute(k, v) for k, v in (a.split("=", 1) for a in attrs_)}
+        changes["attributes"] = {
+            k: crm.coerce_attribute(k, v) for k, v in (a.split("=", 1) for a in attrs_)
+        }
     with crm.transaction():
         data = customer_json(crm, crm.update_customer(ref, **changes))
     emit(data, as_json, _line)
@@ -158,7 +214,30 @@ def customer_forget(crm: Any, ref: str, yes: bool, as_json: bool) -> None:
     """Erase a customer's personal data everywhere (transactions stay, anonymous)."""
     if not yes and not as_json:
         click.confirm(f"Erase all personal data of customer {ref}?", abort=True)
-    emit(crm.forget_customer(ref), as_json, lambda d: f"customer {d['customer']}: personal data erased")
+    emit(
+        crm.forget_customer(ref),
+        as_json,
+        lambda d: f"customer {d['customer']}: personal data erased",
+    )
+
+
+@customer.command("export")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+)
+@JSON_OPTION
+@pass_crm
+def customer_export(crm: Any, path: str, fmt: str, as_json: bool) -> None:
+    """Export the customers you may see (needs 'export'; personal data needs 'pii'); audited."""
+    emit(
+        crm.export_customers(path, fmt=fmt),
+        as_json,
+        lambda d: (
+            f"exported {d['rows']} customers to {d['path']}"
+            + ("" if d["personal_data"] else " (phones and e-mails masked)")
+        ),
+    )
 
 
 @customer.command("timeline")
@@ -178,9 +257,17 @@ def customer_timeline(ctx: click.Context, ref: str, as_json: bool) -> None:
 def timeline(crm: Any, ref: str, as_json: bool, limit: int | None = None) -> None:
     """A customer's 360 timeline: core and plugin records in time order."""
     entries = [e.to_json() for e in crm.timeline(ref, limit=limit)]
-    emit(entries, as_json, lambda es: "\n".join(
-        f"{e['at'][:16].replace('T', ' ')}  {e['source']:<12} {e['kind']:<14} {e['summary']}" for e in es)
-        or "no entries")
+    emit(
+        entries,
+        as_json,
+        lambda es: (
+            "\n".join(
+                f"{e['at'][:16].replace('T', ' ')}  {e['source']:<12} {e['kind']:<14} {e['summary']}"
+                for e in es
+            )
+            or "no entries"
+        ),
+    )
 
 
 # -- staff -------------------------------------------------------------------
@@ -197,8 +284,15 @@ def staff() -> None:
 @click.option("--supervisor", metavar="STAFF")
 @JSON_OPTION
 @pass_crm
-def staff_add(crm: Any, key: str, name: str, roles: tuple[str, ...], team: str | None,
-              supervisor: str | None, as_json: bool) -> None:
+def staff_add(
+    crm: Any,
+    key: str,
+    name: str,
+    roles: tuple[str, ...],
+    team: str | None,
+    supervisor: str | None,
+    as_json: bool,
+) -> None:
     """Add a member of staff (KEY is their login, e.g. 'alice')."""
     s = crm.add_staff(key, name, roles=roles, team=team, supervisor=supervisor)
     emit(s, as_json, lambda s: f"added staff {s.key} ({s.name}), id {s.id}")
@@ -209,21 +303,36 @@ def staff_add(crm: Any, key: str, name: str, roles: tuple[str, ...], team: str |
 @pass_crm
 def staff_list(crm: Any, as_json: bool) -> None:
     """List staff."""
-    emit(crm.list_staff(), as_json, lambda ss: "\n".join(
-        f"{s.id:>4}  {s.key:<12} {s.name:<20} {','.join(s.roles):<18} {s.team or '-':<10} "
-        f"{'active' if s.active else 'left'}" for s in ss))
+    emit(
+        crm.list_staff(),
+        as_json,
+        lambda ss: "\n".join(
+            f"{s.id:>4}  {s.key:<12} {s.name:<20} {','.join(s.roles):<18} {s.team or '-':<10} "
+            f"{'active' if s.active else 'left'}"
+            for s in ss
+        ),
+    )
 
 
 @staff.command("leave")
 @click.argument("key")
-@click.option("--handover-to", metavar="STAFF", help="Default: their supervisor, else the least-loaded team member.")
+@click.option(
+    "--handover-to",
+    metavar="STAFF",
+    help="Default: their supervisor, else the least-loaded team member.",
+)
 @JSON_OPTION
 @pass_crm
 def staff_leave(crm: Any, key: str, handover_to: str | None, as_json: bool) -> None:
     """A member of staff leaves: access revoked, everything handed over."""
-    emit(crm.staff_leave(key, handover_to=handover_to), as_json,
-         lambda d: f"{d['staff']} left; handed to {d['handover_to']}: "
-         + ", ".join(f"{n} {k}" for k, n in d["moved"].items()))
+    emit(
+        crm.staff_leave(key, handover_to=handover_to),
+        as_json,
+        lambda d: (
+            f"{d['staff']} left; handed to {d['handover_to']}: "
+            + ", ".join(f"{n} {k}" for k, n in d["moved"].items())
+        ),
+    )
 
 
 # -- relationships ------------------------------------------------------------
@@ -234,17 +343,30 @@ def relationship() -> None:
 
 @relationship.command("add")
 @click.argument("ref")
-@click.option("--kind", required=True, help="household, referral, company_contact, account_manager, agent, ...")
+@click.option(
+    "--kind",
+    required=True,
+    help="household, referral, company_contact, account_manager, agent, ...",
+)
 @click.option("--to-customer", metavar="REF")
 @click.option("--to-staff", metavar="STAFF")
 @click.option("--note")
 @JSON_OPTION
 @pass_crm
-def relationship_add(crm: Any, ref: str, kind: str, to_customer: str | None, to_staff: str | None,
-                     note: str | None, as_json: bool) -> None:
+def relationship_add(
+    crm: Any,
+    ref: str,
+    kind: str,
+    to_customer: str | None,
+    to_staff: str | None,
+    note: str | None,
+    as_json: bool,
+) -> None:
     """Link customer REF to another customer or to a member of staff."""
     rel = crm.add_relationship(kind, ref, to_customer=to_customer, to_staff=to_staff, note=note)
-    emit(rel, as_json, lambda r: f"relationship {r.id}: {r.kind} from customer {r.from_customer_id}")
+    emit(
+        rel, as_json, lambda r: f"relationship {r.id}: {r.kind} from customer {r.from_customer_id}"
+    )
 
 
 @relationship.command("end")
@@ -262,7 +384,15 @@ def relationship_end(crm: Any, rel_id: int, as_json: bool) -> None:
 @pass_crm
 def relationship_list(crm: Any, ref: str, as_json: bool) -> None:
     """A customer's active relationships."""
-    emit(crm.relationships_of(ref), as_json, lambda rs: "\n".join(
-        f"{r.id:>4}  {r.kind:<16} customer {r.from_customer_id} -> "
-        + (f"customer {r.to_customer_id}" if r.to_customer_id else f"staff {r.to_staff_id}") for r in rs)
-        or "no relationships")
+    emit(
+        crm.relationships_of(ref),
+        as_json,
+        lambda rs: (
+            "\n".join(
+                f"{r.id:>4}  {r.kind:<16} customer {r.from_customer_id} -> "
+                + (f"customer {r.to_customer_id}" if r.to_customer_id else f"staff {r.to_staff_id}")
+                for r in rs
+            )
+            or "no relationships"
+        ),
+    )

@@ -22,8 +22,9 @@ def interaction() -> None:
 @click.option("--staff", metavar="STAFF")
 @JSON_OPTION
 @pass_crm
-def interaction_add(crm: Any, ref: str, kind: str, text: str, at: str | None, staff: str | None,
-                    as_json: bool) -> None:
+def interaction_add(
+    crm: Any, ref: str, kind: str, text: str, at: str | None, staff: str | None, as_json: bool
+) -> None:
     """Record an interaction with customer REF."""
     i = crm.record_interaction(ref, kind, text, at=parse_at(at), staff=staff)
     emit(i, as_json, lambda i: f"recorded {i.kind} {i.id} for customer {i.customer_id}")
@@ -36,7 +37,9 @@ def ticket() -> None:
 
 def _ticket_line(t: Any) -> str:
     due = t.due_at.isoformat(sep=" ", timespec="minutes") if t.due_at else "-"
-    return f"{t.id:>5}  {t.kind:<12} {t.state:<10} customer {t.customer_id:<6} due {due}  {t.subject}"
+    return (
+        f"{t.id:>5}  {t.kind:<12} {t.state:<10} customer {t.customer_id:<6} due {due}  {t.subject}"
+    )
 
 
 @ticket.command("open")
@@ -47,10 +50,15 @@ def _ticket_line(t: Any) -> str:
 @click.option("--owner", metavar="STAFF")
 @JSON_OPTION
 @pass_crm
-def ticket_open(crm: Any, ref: str, subject: str, kind: str, workflow: str, owner: str | None,
-                as_json: bool) -> None:
+def ticket_open(
+    crm: Any, ref: str, subject: str, kind: str, workflow: str, owner: str | None, as_json: bool
+) -> None:
     """Open a ticket for customer REF."""
-    emit(crm.open_ticket(ref, subject, kind=kind, workflow=workflow, owner=owner), as_json, _ticket_line)
+    emit(
+        crm.open_ticket(ref, subject, kind=kind, workflow=workflow, owner=owner),
+        as_json,
+        _ticket_line,
+    )
 
 
 @ticket.command("move")
@@ -60,7 +68,9 @@ def ticket_open(crm: Any, ref: str, subject: str, kind: str, workflow: str, owne
 @click.option("--note")
 @JSON_OPTION
 @pass_crm
-def ticket_move(crm: Any, ticket_id: str, state: str, owner: str | None, note: str | None, as_json: bool) -> None:
+def ticket_move(
+    crm: Any, ticket_id: str, state: str, owner: str | None, note: str | None, as_json: bool
+) -> None:
     """Move a ticket to STATE (only the moves its workflow allows)."""
     emit(crm.move_ticket(ticket_id, state, owner=owner, note=note), as_json, _ticket_line)
 
@@ -74,9 +84,18 @@ def ticket_show(crm: Any, ticket_id: str, as_json: bool) -> None:
     with crm.transaction(write=False):
         t = crm.get_ticket(ticket_id)
         data = {"ticket": t, "history": crm.ticket_history(ticket_id)}
-    emit(data, as_json, lambda d: _ticket_line(d["ticket"]) + "".join(
-        f"\n       {m.at:%Y-%m-%d %H:%M}  {m.from_state or '(opened)'} -> {m.to_state}"
-        + (f"  {m.note}" if m.note else "") for m in d["history"]))
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            _ticket_line(d["ticket"])
+            + "".join(
+                f"\n       {m.at:%Y-%m-%d %H:%M}  {m.from_state or '(opened)'} -> {m.to_state}"
+                + (f"  {m.note}" if m.note else "")
+                for m in d["history"]
+            )
+        ),
+    )
 
 
 @ticket.command("list")
@@ -86,8 +105,11 @@ def ticket_show(crm: Any, ticket_id: str, as_json: bool) -> None:
 @pass_crm
 def ticket_list(crm: Any, state: str | None, open_only: bool, as_json: bool) -> None:
     """Tickets you may see."""
-    emit(crm.list_tickets(state=state, open_only=open_only), as_json,
-         lambda ts: "\n".join(map(_ticket_line, ts)) or "no tickets")
+    emit(
+        crm.list_tickets(state=state, open_only=open_only),
+        as_json,
+        lambda ts: "\n".join(map(_ticket_line, ts)) or "no tickets",
+    )
 
 
 @cli.group()
@@ -106,9 +128,13 @@ def _reminder_line(r: Any) -> str:
 @click.option("--customer", metavar="REF")
 @JSON_OPTION
 @pass_crm
-def reminder_add(crm: Any, staff_key: str, text: str, due: str, customer: str | None, as_json: bool) -> None:
+def reminder_add(
+    crm: Any, staff_key: str, text: str, due: str, customer: str | None, as_json: bool
+) -> None:
     """Add a follow-up reminder."""
-    emit(crm.add_reminder(staff_key, text, parse_at(due), customer=customer), as_json, _reminder_line)
+    emit(
+        crm.add_reminder(staff_key, text, parse_at(due), customer=customer), as_json, _reminder_line
+    )
 
 
 @reminder.command("due")
@@ -118,8 +144,11 @@ def reminder_add(crm: Any, staff_key: str, text: str, due: str, customer: str | 
 @pass_crm
 def reminder_due(crm: Any, at: str | None, staff_key: str | None, as_json: bool) -> None:
     """Open reminders due by --at."""
-    emit(crm.due_reminders(at=parse_at(at), staff=staff_key), as_json,
-         lambda rs: "\n".join(map(_reminder_line, rs)) or "nothing due")
+    emit(
+        crm.due_reminders(at=parse_at(at), staff=staff_key),
+        as_json,
+        lambda rs: "\n".join(map(_reminder_line, rs)) or "nothing due",
+    )
 
 
 @reminder.command("done")
@@ -129,7 +158,11 @@ def reminder_due(crm: Any, at: str | None, staff_key: str | None, as_json: bool)
 @pass_crm
 def reminder_done(crm: Any, reminder_id: int, outcome: str | None, as_json: bool) -> None:
     """Mark a reminder done."""
-    emit(crm.complete_reminder(reminder_id, outcome=outcome), as_json, lambda r: f"reminder {r.id} done")
+    emit(
+        crm.complete_reminder(reminder_id, outcome=outcome),
+        as_json,
+        lambda r: f"reminder {r.id} done",
+    )
 
 
 @cli.group()
@@ -142,10 +175,26 @@ def jobs() -> None:
 @pass_crm
 def jobs_list(crm: Any, as_json: bool) -> None:
     """Every job, its plugin and schedule."""
-    data = [{"name": n, "plugin": crm.plugins.owners[("job", n)], "schedule": j.schedule,
-             "description": j.description} for n, j in crm.jobs().items()]
-    emit(data, as_json, lambda d: "\n".join(
-        f"{j['name']:<32} {j['plugin']:<12} {j['schedule']:<8} {j['description']}" for j in d) or "no jobs")
+    data = [
+        {
+            "name": n,
+            "plugin": crm.plugins.owners[("job", n)],
+            "schedule": j.schedule,
+            "description": j.description,
+        }
+        for n, j in crm.jobs().items()
+    ]
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            "\n".join(
+                f"{j['name']:<32} {j['plugin']:<12} {j['schedule']:<8} {j['description']}"
+                for j in d
+            )
+            or "no jobs"
+        ),
+    )
 
 
 @jobs.command("run")
@@ -156,7 +205,11 @@ def jobs_list(crm: Any, as_json: bool) -> None:
 def jobs_run(crm: Any, names: tuple[str, ...], at: str | None, as_json: bool) -> None:
     """Run jobs (all, or NAMES) as of --at, one transaction each."""
     results = crm.run_jobs(names or None, at=parse_at(at))
-    emit(results, as_json, lambda rs: "\n".join(f"{r['job']}: {r['summary']}" for r in rs) or "no jobs")
+    emit(
+        results,
+        as_json,
+        lambda rs: "\n".join(f"{r['job']}: {r['summary']}" for r in rs) or "no jobs",
+    )
 
 
 @cli.group()
@@ -171,13 +224,33 @@ def outbox() -> None:
 def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
     """Messages in the outbox."""
     with crm.transaction(write=False):
-        data = [{"id": m.id, "channel": m.channel, "to": crm.show_phone(m.to_address) if m.channel == "sms"
-                 else crm.show_email(m.to_address), "body": m.body, "status": m.status,
-                 "attempts": m.attempts, "customer_id": m.customer_id, "source": m.source,
-                 "key": m.idempotency_key} for m in crm.outbox(status=status)]
-    emit(data, as_json, lambda ms: "\n".join(
-        f"{m['id']:>5}  {m['channel']:<6} {m['status']:<7} {m['to'] or '-':<16} {m['body']}" for m in ms)
-        or "outbox is empty")
+        data = [
+            {
+                "id": m.id,
+                "channel": m.channel,
+                "to": crm.show_phone(m.to_address)
+                if m.channel == "sms"
+                else crm.show_email(m.to_address),
+                "body": m.body,
+                "status": m.status,
+                "attempts": m.attempts,
+                "customer_id": m.customer_id,
+                "source": m.source,
+                "key": m.idempotency_key,
+            }
+            for m in crm.outbox(status=status)
+        ]
+    emit(
+        data,
+        as_json,
+        lambda ms: (
+            "\n".join(
+                f"{m['id']:>5}  {m['channel']:<6} {m['status']:<7} {m['to'] or '-':<16} {m['body']}"
+                for m in ms
+            )
+            or "outbox is empty"
+        ),
+    )
 
 
 @outbox.command("send")
@@ -203,8 +276,14 @@ def sms() -> None:
 def sms_receive(crm: Any, from_phone: str, text: str, at: str | None, as_json: bool) -> None:
     """Receive an SMS and route it to the plugins."""
     result = crm.receive_sms(from_phone, text, at=parse_at(at))
-    emit(result, as_json, lambda r: f"stored message {r['id']}; "
-         + ("; ".join(r["routed"]) if r["routed"] else "no plugin claimed it"))
+    emit(
+        result,
+        as_json,
+        lambda r: (
+            f"stored message {r['id']}; "
+            + ("; ".join(r["routed"]) if r["routed"] else "no plugin claimed it")
+        ),
+    )
 
 
 @cli.command()
@@ -215,7 +294,15 @@ def sms_receive(crm: Any, from_phone: str, text: str, at: str | None, as_json: b
 def audit(crm: Any, ref: str | None, entity: str | None, as_json: bool) -> None:
     """The audit trail of customer REF (or of everything): who, when, what, before -> after."""
     rows = crm.audit_trail(ref, entity=entity)
-    emit(rows, as_json, lambda rs: "\n".join(
-        f"{r['at']:%Y-%m-%d %H:%M}  staff {r['staff_id'] or 'system':<6} {r['command']:<24} "
-        f"{r['action']:<7} {r['entity']} {r['entity_id'] or ''}  {r['before'] or ''} -> {r['after'] or ''}"
-        for r in rs) or "no audit rows")
+    emit(
+        rows,
+        as_json,
+        lambda rs: (
+            "\n".join(
+                f"{r['at']:%Y-%m-%d %H:%M}  staff {r['staff_id'] or 'system':<6} {r['command']:<24} "
+                f"{r['action']:<7} {r['entity']} {r['entity_id'] or ''}  {r['before'] or ''} -> {r['after'] or ''}"
+                for r in rs
+            )
+            or "no audit rows"
+        ),
+    )

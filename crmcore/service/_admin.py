@@ -26,7 +26,9 @@ class AdminMixin(CRMBase):
     def jobs(self) -> dict[str, Job]:
         return dict(sorted(self.plugins.declared.get("job", {}).items()))
 
-    def run_jobs(self, names: Iterable[str] | None = None, *, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+    def run_jobs(
+        self, names: Iterable[str] | None = None, *, at: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
         """Run jobs (all, or those named) as of ``at``, each in its own transaction.
 
         A job that fails rolls back alone and is reported; the others still run.
@@ -45,10 +47,19 @@ class AdminMixin(CRMBase):
             job = available[name]
             with at_crm.transaction(command=f"jobs run {name}"):
                 summary = job.run(at_crm, when) or {}
-                at_crm.db.conn.execute(job_runs.insert().values(
-                    job=name, as_of=when, finished_at=when, summary=_plain(summary)))
-            results.append({"job": name, "at": when.isoformat(), "owner": self.plugins.owners[("job", name)],
-                            "summary": _plain(summary)})
+                at_crm.db.conn.execute(
+                    job_runs.insert().values(
+                        job=name, as_of=when, finished_at=when, summary=_plain(summary)
+                    )
+                )
+            results.append(
+                {
+                    "job": name,
+                    "at": when.isoformat(),
+                    "owner": self.plugins.owners[("job", name)],
+                    "summary": _plain(summary),
+                }
+            )
         return results
 
     def at(self, when: dt.datetime) -> Any:
@@ -57,10 +68,14 @@ class AdminMixin(CRMBase):
 
     # -- audit ------------------------------------------------------------------
     @operation(write=False)
-    def audit_trail(self, customer: Any = None, *, entity: str | None = None, limit: int = 1000) -> list[dict]:
+    def audit_trail(
+        self, customer: Any = None, *, entity: str | None = None, limit: int = 1000
+    ) -> list[dict]:
         """Audit rows for one customer (or one entity kind), oldest first."""
         if not self.db.principal.can("audit") and not self.db.principal.can("admin"):
-            raise AccessDenied(f"{self.db.principal.key} may not read the audit trail: needs 'audit'")
+            raise AccessDenied(
+                f"{self.db.principal.key} may not read the audit trail: needs 'audit'"
+            )
         stmt = select(audit_log).order_by(audit_log.c.id).limit(limit)
         if customer is not None:
             stmt = stmt.where(audit_log.c.customer_id == self._customer_row(customer).id)
@@ -72,7 +87,9 @@ class AdminMixin(CRMBase):
     def purge_plan(self, name: str) -> dict[str, Any]:
         """What ``purge_plugin(name)`` would delete: tables with row counts, labels."""
         if name in self.plugins.order:
-            raise PluginError(f"plugin {name!r} is enabled; disable it in the config before purging its data")
+            raise PluginError(
+                f"plugin {name!r} is enabled; disable it in the config before purging its data"
+            )
         plugin = _installed_plugin(name)
         tables = list(getattr(plugin, "crm_tables", lambda: [])() or [])
         attrs_ = [a.name for a in getattr(plugin, "crm_customer_attributes", lambda: [])() or []]
@@ -80,37 +97,54 @@ class AdminMixin(CRMBase):
             if not self.db.principal.can("admin"):
                 raise AccessDenied(f"{self.db.principal.key} may not purge: needs 'admin'")
             existing = set(inspect(self.db.conn).get_table_names())
-            counts = {t.name: self.db.conn.execute(select(func.count()).select_from(t)).scalar()
-                      for t in tables if t.name in existing}
-            labels = self.db.conn.execute(select(func.count()).select_from(customer_labels)
-                                          .where(customer_labels.c.source == name)).scalar()
+            counts = {
+                t.name: self.db.conn.execute(select(func.count()).select_from(t)).scalar()
+                for t in tables
+                if t.name in existing
+            }
+            labels = self.db.conn.execute(
+                select(func.count())
+                .select_from(customer_labels)
+                .where(customer_labels.c.source == name)
+            ).scalar()
         return {"plugin": name, "tables": counts, "attributes": attrs_, "labels": labels}
 
     def purge_plugin(self, name: str) -> dict[str, Any]:
         """Delete a disabled plugin's tables, labels, attribute values and schema branch."""
         plan = self.purge_plan(name)
         plugin = _installed_plugin(name)
-        tables = [t for t in getattr(plugin, "crm_tables", lambda: [])() or [] if t.name in plan["tables"]]
+        tables = [
+            t for t in getattr(plugin, "crm_tables", lambda: [])() or [] if t.name in plan["tables"]
+        ]
         with self.transaction(command="plugins purge"):
             conn = self.db.conn
             for t in sorted(tables, key=lambda t: -len(t.foreign_keys)):
                 t.drop(conn)
             conn.execute(customer_labels.delete().where(customer_labels.c.source == name))
             for attr in plan["attributes"]:
-                conn.execute(_remove_attribute_sql(conn.dialect.name), {"path": f"$.{attr}", "key": attr})
+                conn.execute(
+                    _remove_attribute_sql(conn.dialect.name), {"path": f"$.{attr}", "key": attr}
+                )
             if inspect(conn).has_table("alembic_version"):
                 # plugin revision ids start with "NAME_" (see README, "Migrations")
-                conn.execute(text("DELETE FROM alembic_version WHERE version_num LIKE :p"), {"p": f"{name}_%"})
+                conn.execute(
+                    text("DELETE FROM alembic_version WHERE version_num LIKE :p"),
+                    {"p": f"{name}_%"},
+                )
             self.db.audit("plugin", name, "purge", plan, None, customer_id=None)
         return plan
 
 
 def _remove_attribute_sql(dialect: str) -> Any:
     if dialect == "sqlite":
-        return text("UPDATE customers SET attributes = json_remove(attributes, :path) "
-                    "WHERE json_extract(attributes, :path) IS NOT NULL")
-    return text("UPDATE customers SET attributes = (attributes::jsonb - :key)::json "
-                "WHERE (attributes::jsonb) ? :key")
+        return text(
+            "UPDATE customers SET attributes = json_remove(attributes, :path) "
+            "WHERE json_extract(attributes, :path) IS NOT NULL"
+        )
+    return text(
+        "UPDATE customers SET attributes = (attributes::jsonb - :key)::json "
+        "WHERE (attributes::jsonb) ? :key"
+    )
 
 
 def _installed_plugin(name: str) -> Any:
@@ -143,4 +177,3 @@ def _plain(value: Any) -> Any:
     from crmcore.db import _jsonable
 
     return _jsonable(value)
-

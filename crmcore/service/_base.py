@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -17,11 +18,19 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from crmcore import access, config as config_mod, jsonschemas
+from crmcore import access, jsonschemas
+from crmcore import config as config_mod
 from crmcore.access import Principal
 from crmcore.clock import Clock, SystemClock
 from crmcore.db import DB, make_engine
-from crmcore.errors import AccessDenied, Conflict, CRMError, NotFound, RetryableError, ValidationError
+from crmcore.errors import (
+    AccessDenied,
+    Conflict,
+    CRMError,
+    NotFound,
+    RetryableError,
+    ValidationError,
+)
 from crmcore.plugins import Plugins, build
 from crmcore.schema import customers, staff
 
@@ -64,9 +73,26 @@ class CRMBase:
             principal = config.core.get("default_principal")
         self._principal_ref: str | Principal = principal or access.SYSTEM
         self.command = command or "api"
-        self._db: DB | None = None
-        self._after_commit: list[Callable[[], None]] = []
+        self._local = threading.local()  # each thread has its own open transaction
         self._attribute_schema: dict[str, Any] | None = None
+
+    @property
+    def _db(self) -> DB | None:
+        return getattr(self._local, "db", None)
+
+    @_db.setter
+    def _db(self, value: DB | None) -> None:
+        self._local.db = value
+
+    @property
+    def _after_commit(self) -> list[Callable[[], None]]:
+        if not hasattr(self._local, "after_commit"):
+            self._local.after_commit = []
+        return self._local.after_commit
+
+    @_after_commit.setter
+    def _after_commit(self, value: list[Callable[[], None]]) -> None:
+        self._local.after_commit = value
 
     # -- construction helpers ------------------------------------------------
     @property
@@ -151,14 +177,21 @@ class CRMBase:
                 conn.info["crm_write"] = write
                 with conn.begin():
                     principal = self._resolve_principal(conn)
-                    self._db = DB(conn, principal, now=self.now(), command=self._command(command, op))
+                    self._db = DB(
+                        conn, principal, now=self.now(), command=self._command(command, op)
+                    )
                     try:
                         yield self._db
                     finally:
                         self._db = None
         except sa_exc.OperationalError as e:
             text = str(e.orig).lower()
-            if "locked" in text or "busy" in text or "could not serialize" in text or "deadlock" in text:
+            if (
+                "locked" in text
+                or "busy" in text
+                or "could not serialize" in text
+                or "deadlock" in text
+            ):
                 raise RetryableError(
                     "the database is busy (another process is writing); retry the operation"
                 ) from None
@@ -166,7 +199,9 @@ class CRMBase:
         except sa_exc.IntegrityError as e:
             raise Conflict(f"conflicts with existing data: {str(e.orig).splitlines()[0]}") from None
         except sa_exc.DataError as e:
-            raise ValidationError(f"value rejected by the database: {str(e.orig).splitlines()[0]}") from None
+            raise ValidationError(
+                f"value rejected by the database: {str(e.orig).splitlines()[0]}"
+            ) from None
         callbacks, self._after_commit = self._after_commit, []
         for cb in callbacks:
             cb()
@@ -182,7 +217,9 @@ class CRMBase:
             return ref
         row = conn.execute(select(staff).where(staff.c.key == ref)).first()
         if row is None:
-            raise AccessDenied(f"unknown staff member {ref!r}: add them with 'crm staff add' or use --as")
+            raise AccessDenied(
+                f"unknown staff member {ref!r}: add them with 'crm staff add' or use --as"
+            )
         return access.resolve(row, self.config.core["roles"])
 
     # -- references ------------------------------------------------------------
@@ -197,7 +234,11 @@ class CRMBase:
         elif isinstance(ref, str) and ref.strip():
             text = ref.strip()
             by_ext = customers.c.external_id == text
-            cond = (customers.c.id == int(text)) | by_ext if text.isdigit() and len(text) < 18 else by_ext
+            cond = (
+                (customers.c.id == int(text)) | by_ext
+                if text.isdigit() and len(text) < 18
+                else by_ext
+            )
         if cond is None:
             raise NotFound(f"customer {ref!r}: give an id or an external id")
         rows = self.db.conn.execute(select(customers).where(cond)).all()

@@ -77,15 +77,24 @@ class CustomersMixin(CRMBase):
         sup = self._staff_id(supervisor)
         self._require_admin("add staff")
         res = self.db.execute(
-            staff.insert().values(key=key, name=name, roles=roles, team=team, supervisor_id=sup, active=True)
+            staff.insert().values(
+                key=key, name=name, roles=roles, team=team, supervisor_id=sup, active=True
+            )
         )
         return self.get_staff(res.inserted_primary_key[0])
+
+    def require_admin_outside(self, what: str) -> None:
+        """Refuse unless the acting principal has 'admin' (checked in its own read)."""
+        with self.transaction(write=False):
+            self._require_admin(what)
 
     def _require_admin(self, what: str) -> None:
         from crmcore.errors import AccessDenied
 
         if not self.db.principal.can("admin"):
-            raise AccessDenied(f"{self.db.principal.key} may not {what}: needs the 'admin' permission")
+            raise AccessDenied(
+                f"{self.db.principal.key} may not {what}: needs the 'admin' permission"
+            )
 
     @operation(write=False)
     def get_staff(self, ref: Any) -> Staff:
@@ -107,7 +116,9 @@ class CustomersMixin(CRMBase):
         leaver = self._staff_row(ref)
         if not leaver.active:
             raise Conflict(f"staff member {leaver.key!r} has already left")
-        heir = self._staff_row(handover_to) if handover_to is not None else self._default_heir(leaver)
+        heir = (
+            self._staff_row(handover_to) if handover_to is not None else self._default_heir(leaver)
+        )
         if heir is None:
             raise ValidationError(
                 f"nobody to hand {leaver.key!r}'s customers to: give --handover-to STAFF"
@@ -118,7 +129,9 @@ class CustomersMixin(CRMBase):
         db = self.db
         moved = {
             "customers": db.execute(
-                update(customers).where(customers.c.owner_id == leaver.id).values(owner_id=heir.id, updated_at=now)
+                update(customers)
+                .where(customers.c.owner_id == leaver.id)
+                .values(owner_id=heir.id, updated_at=now)
             ).rowcount,
             "tickets": db.execute(
                 update(tickets)
@@ -136,7 +149,9 @@ class CustomersMixin(CRMBase):
                 .values(to_staff_id=heir.id)
             ).rowcount,
         }
-        db.execute(update(staff).where(staff.c.id == leaver.id).values(active=False, departed_at=now))
+        db.execute(
+            update(staff).where(staff.c.id == leaver.id).values(active=False, departed_at=now)
+        )
         left = _rows.staff(self._staff_row(leaver.id))
         self.hook.crm_staff_departed(crm=self, staff=left, handover_to=_rows.staff(heir))
         return {"staff": leaver.key, "handover_to": heir.key, "moved": moved}
@@ -176,8 +191,11 @@ class CustomersMixin(CRMBase):
         """An existing customer with this external id, phone or email (normalised),
         and which of them matched; None if there is none."""
         p, e = self._norm_contacts(phone, email)
-        checks = [("external_id", customers.c.external_id, external_id), ("phone", customers.c.phone, p),
-                  ("email", customers.c.email, e)]
+        checks = [
+            ("external_id", customers.c.external_id, external_id),
+            ("phone", customers.c.phone, p),
+            ("email", customers.c.email, e),
+        ]
         for what, col, value in checks:
             if value:
                 row = self.db.conn.execute(select(customers).where(col == value).limit(1)).first()
@@ -235,16 +253,35 @@ class CustomersMixin(CRMBase):
             raise ValidationError(f"owner {owner!r} has left; choose an active member of staff")
         now = self.now()
         draft = Customer(
-            id=0, name=name, external_id=external_id, kind=kind, phone=p, email=e,
-            consent_sms=bool(consent_sms), consent_email=bool(consent_email), owner_id=owner_id,
-            stage=stage, attributes=attrs_, created_at=now, updated_at=now,
+            id=0,
+            name=name,
+            external_id=external_id,
+            kind=kind,
+            phone=p,
+            email=e,
+            consent_sms=bool(consent_sms),
+            consent_email=bool(consent_email),
+            owner_id=owner_id,
+            stage=stage,
+            attributes=attrs_,
+            created_at=now,
+            updated_at=now,
         )
         self.hook.crm_validate_customer(crm=self, customer=draft, before=None)
         res = self.db.conn.execute(
             customers.insert().values(
-                name=name, external_id=external_id, kind=kind, phone=p, email=e,
-                consent_sms=bool(consent_sms), consent_email=bool(consent_email), owner_id=owner_id,
-                stage=stage, attributes=attrs_, created_at=now, updated_at=now,
+                name=name,
+                external_id=external_id,
+                kind=kind,
+                phone=p,
+                email=e,
+                consent_sms=bool(consent_sms),
+                consent_email=bool(consent_email),
+                owner_id=owner_id,
+                stage=stage,
+                attributes=attrs_,
+                created_at=now,
+                updated_at=now,
             )
         )
         cid = res.inserted_primary_key[0]
@@ -252,7 +289,11 @@ class CustomersMixin(CRMBase):
         self.db.audit("customers", str(cid), "insert", None, _asdict(customer), customer_id=cid)
         self.db.conn.execute(
             stage_changes.insert().values(
-                customer_id=cid, from_stage=None, to_stage=stage, reason="created", at=now,
+                customer_id=cid,
+                from_stage=None,
+                to_stage=stage,
+                reason="created",
+                at=now,
                 by_staff_id=self.db.principal.staff_id,
             )
         )
@@ -266,9 +307,16 @@ class CustomersMixin(CRMBase):
 
     @operation(write=False)
     def list_customers(
-        self, *, stage: str | None = None, owner: Any = None, limit: int | None = None, offset: int = 0
+        self,
+        *,
+        stage: str | None = None,
+        owner: Any = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[Customer]:
-        stmt = select(customers).where(customers.c.merged_into_id.is_(None)).order_by(customers.c.id)
+        stmt = (
+            select(customers).where(customers.c.merged_into_id.is_(None)).order_by(customers.c.id)
+        )
         if stage is not None:
             if stage not in self.config.core["lifecycle"]["stages"]:
                 raise ValidationError(f"stage {stage!r} is not configured")
@@ -285,8 +333,17 @@ class CustomersMixin(CRMBase):
         consent_email) and/or ``attributes`` (merged; a None value removes a key)."""
         row = self._customer_row(ref, write=True)
         before = _rows.customer(row)
-        allowed = {"name", "phone", "email", "external_id", "owner", "kind", "consent_sms",
-                   "consent_email", "attributes"}
+        allowed = {
+            "name",
+            "phone",
+            "email",
+            "external_id",
+            "owner",
+            "kind",
+            "consent_sms",
+            "consent_email",
+            "attributes",
+        }
         bad = set(changes) - allowed
         if bad:
             raise ValidationError(f"cannot change {sorted(bad)}; changeable: {sorted(allowed)}")
@@ -299,10 +356,14 @@ class CustomersMixin(CRMBase):
                 if field in changes:
                     clash = self.match_customer(**{field: val}) if val else None
                     if clash and clash[0].id != row.id:
-                        raise Conflict(f"{field} belongs to customer {clash[0].id}; merge them instead")
+                        raise Conflict(
+                            f"{field} belongs to customer {clash[0].id}; merge them instead"
+                        )
                     values[field] = val
         if "external_id" in changes:
-            values["external_id"] = _clean_text(changes["external_id"], "external id", max_len=128, required=False)
+            values["external_id"] = _clean_text(
+                changes["external_id"], "external id", max_len=128, required=False
+            )
         if "owner" in changes:
             values["owner_id"] = self._staff_id(changes["owner"])
         if "kind" in changes:
@@ -347,12 +408,27 @@ class CustomersMixin(CRMBase):
             )
         now = self.now()
         reason = _clean_text(reason, "reason", max_len=2000, required=False) or ""
-        change = StageChange(customer_id=row.id, from_stage=row.stage, to_stage=stage, reason=reason,
-                             at=now, by_staff_id=self.db.principal.staff_id)
-        self.db.execute(update(customers).where(customers.c.id == row.id).values(stage=stage, updated_at=now))
-        self.db.execute(stage_changes.insert().values(
-            customer_id=row.id, from_stage=row.stage, to_stage=stage, reason=reason, at=now,
-            by_staff_id=self.db.principal.staff_id))
+        change = StageChange(
+            customer_id=row.id,
+            from_stage=row.stage,
+            to_stage=stage,
+            reason=reason,
+            at=now,
+            by_staff_id=self.db.principal.staff_id,
+        )
+        self.db.execute(
+            update(customers).where(customers.c.id == row.id).values(stage=stage, updated_at=now)
+        )
+        self.db.execute(
+            stage_changes.insert().values(
+                customer_id=row.id,
+                from_stage=row.stage,
+                to_stage=stage,
+                reason=reason,
+                at=now,
+                by_staff_id=self.db.principal.staff_id,
+            )
+        )
         self.hook.crm_stage_changed(crm=self, customer=self.get_customer(row.id), change=change)
         return change
 
@@ -360,10 +436,21 @@ class CustomersMixin(CRMBase):
     def stage_history(self, ref: Any) -> list[StageChange]:
         row = self._customer_row(ref)
         rows = self.db.execute(
-            select(stage_changes).where(stage_changes.c.customer_id == row.id).order_by(stage_changes.c.id)
+            select(stage_changes)
+            .where(stage_changes.c.customer_id == row.id)
+            .order_by(stage_changes.c.id)
         )
-        return [StageChange(customer_id=r.customer_id, from_stage=r.from_stage, to_stage=r.to_stage,
-                            reason=r.reason, at=r.at, by_staff_id=r.by_staff_id) for r in rows]
+        return [
+            StageChange(
+                customer_id=r.customer_id,
+                from_stage=r.from_stage,
+                to_stage=r.to_stage,
+                reason=r.reason,
+                at=r.at,
+                by_staff_id=r.by_staff_id,
+            )
+            for r in rows
+        ]
 
     # -- relationships -----------------------------------------------------------------
     @operation()
@@ -381,7 +468,9 @@ class CustomersMixin(CRMBase):
         ...) or to staff (owner, account_manager, agent, ...). Directed: from ``customer``."""
         kind = _clean_text(kind, "relationship kind", max_len=64) or ""
         if (to_customer is None) == (to_staff is None):
-            raise ValidationError("a relationship links to exactly one of: a customer, a member of staff")
+            raise ValidationError(
+                "a relationship links to exactly one of: a customer, a member of staff"
+            )
         src = self._customer_row(customer, write=True)
         to_c = self._customer_row(to_customer).id if to_customer is not None else None
         to_s = self._staff_row(to_staff) if to_staff is not None else None
@@ -389,60 +478,96 @@ class CustomersMixin(CRMBase):
             raise ValidationError("a customer cannot be related to itself")
         if to_s is not None and not to_s.active:
             raise ValidationError(f"staff member {to_s.key!r} has left")
-        dup = self.db.conn.execute(select(relationships.c.id).where(
-            relationships.c.kind == kind, relationships.c.from_customer_id == src.id,
-            relationships.c.to_customer_id.is_(None) if to_c is None else relationships.c.to_customer_id == to_c,
-            relationships.c.to_staff_id.is_(None) if to_s is None else relationships.c.to_staff_id == to_s.id,
-            relationships.c.active.is_(True))).first()
+        dup = self.db.conn.execute(
+            select(relationships.c.id).where(
+                relationships.c.kind == kind,
+                relationships.c.from_customer_id == src.id,
+                relationships.c.to_customer_id.is_(None)
+                if to_c is None
+                else relationships.c.to_customer_id == to_c,
+                relationships.c.to_staff_id.is_(None)
+                if to_s is None
+                else relationships.c.to_staff_id == to_s.id,
+                relationships.c.active.is_(True),
+            )
+        ).first()
         if dup:
             raise Conflict(f"relationship {kind!r} already exists (id {dup.id})")
-        res = self.db.execute(relationships.insert().values(
-            kind=kind, from_customer_id=src.id, to_customer_id=to_c,
-            to_staff_id=to_s.id if to_s is not None else None,
-            since=since or self.now(), active=True, note=note))
-        rel = _rows.relationship(self.db.conn.execute(
-            select(relationships).where(relationships.c.id == res.inserted_primary_key[0])).one())
+        res = self.db.execute(
+            relationships.insert().values(
+                kind=kind,
+                from_customer_id=src.id,
+                to_customer_id=to_c,
+                to_staff_id=to_s.id if to_s is not None else None,
+                since=since or self.now(),
+                active=True,
+                note=note,
+            )
+        )
+        rel = _rows.relationship(
+            self.db.conn.execute(
+                select(relationships).where(relationships.c.id == res.inserted_primary_key[0])
+            ).one()
+        )
         self.hook.crm_relationship_changed(crm=self, relationship=rel, action="added")
         return rel
 
     @operation()
     def end_relationship(self, rel_id: int) -> Relationship:
-        row = self.db.conn.execute(select(relationships).where(relationships.c.id == rel_id)).first()
+        row = self.db.conn.execute(
+            select(relationships).where(relationships.c.id == rel_id)
+        ).first()
         if row is None or not row.active:
             raise NotFound(f"active relationship {rel_id} not found")
         self._customer_row(row.from_customer_id, write=True)
-        self.db.execute(update(relationships).where(relationships.c.id == rel_id).values(
-            active=False, until=self.now()))
-        rel = _rows.relationship(self.db.conn.execute(
-            select(relationships).where(relationships.c.id == rel_id)).one())
+        self.db.execute(
+            update(relationships)
+            .where(relationships.c.id == rel_id)
+            .values(active=False, until=self.now())
+        )
+        rel = _rows.relationship(
+            self.db.conn.execute(select(relationships).where(relationships.c.id == rel_id)).one()
+        )
         self.hook.crm_relationship_changed(crm=self, relationship=rel, action="ended")
         return rel
 
     @operation(write=False)
     def relationships_of(self, ref: Any, *, active_only: bool = True) -> list[Relationship]:
         cid = self._customer_row(ref).id
-        stmt = select(relationships).where(or_(relationships.c.from_customer_id == cid,
-                                               relationships.c.to_customer_id == cid))
+        stmt = select(relationships).where(
+            or_(relationships.c.from_customer_id == cid, relationships.c.to_customer_id == cid)
+        )
         if active_only:
             stmt = stmt.where(relationships.c.active.is_(True))
-        return [_rows.relationship(r) for r in self.db.conn.execute(stmt.order_by(relationships.c.id))]
+        return [
+            _rows.relationship(r) for r in self.db.conn.execute(stmt.order_by(relationships.c.id))
+        ]
 
     # -- labels (segments, tiers) -------------------------------------------------------
     @operation()
     def set_label(self, ref: Any, name: str, value: str | None, *, source: str = "core") -> None:
         """Set (or with None, clear) a classification label such as ``abc`` = ``A``."""
         cid = self._customer_row(ref, write=True).id
-        self.db.execute(customer_labels.delete().where(
-            customer_labels.c.customer_id == cid, customer_labels.c.name == name))
+        self.db.execute(
+            customer_labels.delete().where(
+                customer_labels.c.customer_id == cid, customer_labels.c.name == name
+            )
+        )
         if value is not None:
-            self.db.execute(customer_labels.insert().values(
-                customer_id=cid, name=name, value=str(value), source=source, as_of=self.now()))
+            self.db.execute(
+                customer_labels.insert().values(
+                    customer_id=cid, name=name, value=str(value), source=source, as_of=self.now()
+                )
+            )
 
     @operation(write=False)
     def labels(self, ref: Any) -> dict[str, str]:
         cid = self._customer_row(ref).id
-        rows = self.db.conn.execute(select(customer_labels.c.name, customer_labels.c.value)
-                                    .where(customer_labels.c.customer_id == cid))
+        rows = self.db.conn.execute(
+            select(customer_labels.c.name, customer_labels.c.value).where(
+                customer_labels.c.customer_id == cid
+            )
+        )
         return {r.name: r.value for r in rows}
 
     # -- merge and forget -----------------------------------------------------------------
@@ -457,31 +582,61 @@ class CustomersMixin(CRMBase):
         self.hook.crm_customers_merged(crm=self, keep=_rows.customer(k), other=_rows.customer(o))
         db = self.db
         # contact points: carry over other's phone/email and extras, skipping duplicates
-        have = {(r.kind, r.value) for r in db.conn.execute(
-            select(contact_points.c.kind, contact_points.c.value).where(contact_points.c.customer_id == k.id))}
+        have = {
+            (r.kind, r.value)
+            for r in db.conn.execute(
+                select(contact_points.c.kind, contact_points.c.value).where(
+                    contact_points.c.customer_id == k.id
+                )
+            )
+        }
         have |= {("phone", k.phone), ("email", k.email)}
-        extra = [(r.kind, r.value) for r in db.conn.execute(
-            select(contact_points.c.kind, contact_points.c.value).where(contact_points.c.customer_id == o.id))]
+        extra = [
+            (r.kind, r.value)
+            for r in db.conn.execute(
+                select(contact_points.c.kind, contact_points.c.value).where(
+                    contact_points.c.customer_id == o.id
+                )
+            )
+        ]
         extra += [("phone", o.phone), ("email", o.email)]
         db.execute(contact_points.delete().where(contact_points.c.customer_id == o.id))
         for kind_, value in dict.fromkeys(extra):
             if value and (kind_, value) not in have:
-                db.execute(contact_points.insert().values(customer_id=k.id, kind=kind_, value=value, consent=True))
+                db.execute(
+                    contact_points.insert().values(
+                        customer_id=k.id, kind=kind_, value=value, consent=True
+                    )
+                )
         db.execute(customer_labels.delete().where(customer_labels.c.customer_id == o.id))
         db.execute(customer_stats.delete().where(customer_stats.c.customer_id == o.id))
         skip = {"customers", "contact_points", "customer_labels", "customer_stats", "audit_log"}
         for name, table in self._customer_tables().items():
             if name not in skip:
-                db.execute(update(table).where(table.c.customer_id == o.id).values(customer_id=k.id))
-        db.execute(update(relationships).where(relationships.c.from_customer_id == o.id)
-                   .values(from_customer_id=k.id))
-        db.execute(update(relationships).where(relationships.c.to_customer_id == o.id)
-                   .values(to_customer_id=k.id))
-        db.execute(relationships.delete().where(relationships.c.from_customer_id == k.id,
-                                                relationships.c.to_customer_id == k.id))
+                db.execute(
+                    update(table).where(table.c.customer_id == o.id).values(customer_id=k.id)
+                )
+        db.execute(
+            update(relationships)
+            .where(relationships.c.from_customer_id == o.id)
+            .values(from_customer_id=k.id)
+        )
+        db.execute(
+            update(relationships)
+            .where(relationships.c.to_customer_id == o.id)
+            .values(to_customer_id=k.id)
+        )
+        db.execute(
+            relationships.delete().where(
+                relationships.c.from_customer_id == k.id, relationships.c.to_customer_id == k.id
+            )
+        )
         merged_attrs = {**(o.attributes or {}), **(k.attributes or {})}
-        db.execute(update(customers).where(customers.c.id == o.id).values(
-            merged_into_id=k.id, phone=None, email=None, updated_at=self.now()))
+        db.execute(
+            update(customers)
+            .where(customers.c.id == o.id)
+            .values(merged_into_id=k.id, phone=None, email=None, updated_at=self.now())
+        )
         fill = {"attributes": merged_attrs, "updated_at": self.now()}
         if not k.phone and o.phone:
             fill["phone"] = o.phone
@@ -489,8 +644,12 @@ class CustomersMixin(CRMBase):
             fill["email"] = o.email
         db.execute(update(customers).where(customers.c.id == k.id).values(**fill))
         self.refresh_stats([k.id])
-        self.add_timeline_entry(k.id, "merge", f"merged customer {o.id} ({o.name}) into this record",
-                                data={"merged_id": o.id})
+        self.add_timeline_entry(
+            k.id,
+            "merge",
+            f"merged customer {o.id} ({o.name}) into this record",
+            data={"merged_id": o.id},
+        )
         return self.get_customer(k.id)
 
     def _customer_tables(self) -> dict[str, Any]:
@@ -516,21 +675,102 @@ class CustomersMixin(CRMBase):
         self.hook.crm_forget_customer(crm=self, customer=_rows.customer(row))
         db = self.db
         if row.phone:
-            db.execute(update(inbound_messages).where(inbound_messages.c.from_address == row.phone)
-                       .values(from_address=gone, text=gone))
+            db.execute(
+                update(inbound_messages)
+                .where(inbound_messages.c.from_address == row.phone)
+                .values(from_address=gone, text=gone)
+            )
         db.execute(contact_points.delete().where(contact_points.c.customer_id == cid))
-        db.execute(update(interactions).where(interactions.c.customer_id == cid).values(text=gone, data={}))
-        db.execute(update(messages).where(messages.c.customer_id == cid)
-                   .values(to_address=None, body=gone, payload=None))
-        db.execute(update(tickets).where(tickets.c.customer_id == cid).values(subject=gone, data={}))
-        db.execute(update(timeline_entries).where(timeline_entries.c.customer_id == cid)
-                   .values(summary=gone, data={}))
-        db.execute(update(relationships).where(relationships.c.from_customer_id == cid).values(note=None))
-        db.execute(update(customers).where(customers.c.id == cid).values(
-            name=f"forgotten customer {cid}", phone=None, email=None, external_id=None, attributes={},
-            consent_sms=False, consent_email=False, forgotten_at=now, updated_at=now))
+        db.execute(
+            update(interactions).where(interactions.c.customer_id == cid).values(text=gone, data={})
+        )
+        db.execute(
+            update(messages)
+            .where(messages.c.customer_id == cid)
+            .values(to_address=None, body=gone, payload=None)
+        )
+        db.execute(
+            update(tickets).where(tickets.c.customer_id == cid).values(subject=gone, data={})
+        )
+        db.execute(
+            update(timeline_entries)
+            .where(timeline_entries.c.customer_id == cid)
+            .values(summary=gone, data={})
+        )
+        db.execute(
+            update(relationships).where(relationships.c.from_customer_id == cid).values(note=None)
+        )
+        db.execute(
+            update(customers)
+            .where(customers.c.id == cid)
+            .values(
+                name=f"forgotten customer {cid}",
+                phone=None,
+                email=None,
+                external_id=None,
+                attributes={},
+                consent_sms=False,
+                consent_email=False,
+                forgotten_at=now,
+                updated_at=now,
+            )
+        )
         db.audit_redact(cid)
         return {"customer": cid, "forgotten_at": now.isoformat()}
+
+    # -- export ----------------------------------------------------------------------
+    def export_customers(self, path: str, *, fmt: str = "csv") -> dict[str, Any]:
+        """Write the customers the principal may see to ``path`` (CSV or JSON lines).
+
+        Needs the 'export' permission; phones and e-mails are masked unless the
+        principal also has 'pii'. The export itself is audited (who, how many, where).
+        """
+        import csv
+        import json
+        from pathlib import Path
+
+        from crmcore.errors import AccessDenied
+
+        if fmt not in ("csv", "jsonl"):
+            raise ValidationError(f"export format {fmt!r}; expected csv or jsonl")
+        target = Path(path)
+        if target.exists():
+            raise ValidationError(f"{target}: already exists; choose a new file")
+        with self.transaction(write=True, command=f"customer export {fmt}"):
+            principal = self.db.principal
+            if not principal.can("export"):
+                raise AccessDenied(f"{principal.key} may not export customer data: needs 'export'")
+            pii = principal.can("pii")
+            cols = ["id", "external_id", "name", "phone", "email", "stage", "owner_id"]
+            stmt = (
+                select(*(customers.c[c] for c in cols))
+                .where(customers.c.merged_into_id.is_(None))
+                .order_by(customers.c.id)
+            )
+            n = 0
+            with target.open("w", encoding="utf-8", newline="") as f:
+                writer = csv.writer(f) if fmt == "csv" else None
+                if writer:
+                    writer.writerow(cols)
+                for row in self.db.execute(stmt.execution_options(yield_per=5000)):
+                    values = dict(row._mapping)
+                    if not pii:
+                        values["phone"] = contacts.mask_phone(values["phone"])
+                        values["email"] = contacts.mask_email(values["email"])
+                    if writer:
+                        writer.writerow([values[c] for c in cols])
+                    else:
+                        f.write(json.dumps(values, ensure_ascii=False) + "\n")
+                    n += 1
+            self.db.audit(
+                "export",
+                None,
+                "export",
+                None,
+                {"path": str(target), "rows": n, "format": fmt, "personal_data": pii},
+                customer_id=None,
+            )
+        return {"path": str(target), "rows": n, "format": fmt, "personal_data": pii}
 
     # -- statistics ---------------------------------------------------------------------
     def refresh_stats(self, customer_ids: Iterable[int] | None = None) -> None:
@@ -538,8 +778,13 @@ class CustomersMixin(CRMBase):
         set-based, for the given customers or for everyone."""
         db = self.db
         t = transactions
-        agg = select(t.c.customer_id, func.min(t.c.occurred_at), func.max(t.c.occurred_at),
-                     func.count(), func.sum(t.c.amount_cents)).group_by(t.c.customer_id)
+        agg = select(
+            t.c.customer_id,
+            func.min(t.c.occurred_at),
+            func.max(t.c.occurred_at),
+            func.count(),
+            func.sum(t.c.amount_cents),
+        ).group_by(t.c.customer_id)
         dele = customer_stats.delete()
         if customer_ids is not None:
             ids = list(customer_ids)
@@ -548,13 +793,14 @@ class CustomersMixin(CRMBase):
             agg = agg.where(t.c.customer_id.in_(ids))
             dele = dele.where(customer_stats.c.customer_id.in_(ids))
         db.conn.execute(dele)
-        db.conn.execute(customer_stats.insert().from_select(
-            ["customer_id", "first_at", "last_at", "tx_count", "spend_cents"], agg))
+        db.conn.execute(
+            customer_stats.insert().from_select(
+                ["customer_id", "first_at", "last_at", "tx_count", "spend_cents"], agg
+            )
+        )
 
 
 def _asdict(entity: Any) -> dict[str, Any]:
     import attrs
 
     return attrs.asdict(entity, recurse=False)
-
-

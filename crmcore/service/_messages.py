@@ -27,8 +27,16 @@ def _log_channel(path: str) -> Channel:
     """The default channel: append each message as a JSON line to a file."""
 
     def send(message: Message) -> None:
-        line = json.dumps({"id": message.id, "channel": message.channel, "to": message.to_address,
-                           "body": message.body, "key": message.idempotency_key}, ensure_ascii=False)
+        line = json.dumps(
+            {
+                "id": message.id,
+                "channel": message.channel,
+                "to": message.to_address,
+                "body": message.body,
+                "key": message.idempotency_key,
+            },
+            ensure_ascii=False,
+        )
         with Path(path).open("a", encoding="utf-8") as f:
             f.write(line + "\n")
 
@@ -56,14 +64,21 @@ class MessagesMixin(CRMBase):
         same key returns the first message: a job run twice never sends twice.
         """
         if key is not None:
-            seen = self.db.conn.execute(select(messages).where(messages.c.idempotency_key == key)).first()
+            seen = self.db.conn.execute(
+                select(messages).where(messages.c.idempotency_key == key)
+            ).first()
             if seen is not None:
                 return _rows.message(seen)
         cid = None
         if customer is not None:
             row = self._customer_row(customer, write=True)
             cid = row.id
-            if channel == "sms" and not row.consent_sms or channel == "email" and not row.consent_email:
+            if (
+                channel == "sms"
+                and not row.consent_sms
+                or channel == "email"
+                and not row.consent_email
+            ):
                 return None
             if to is None:
                 to = row.phone if channel == "sms" else row.email if channel == "email" else None
@@ -72,34 +87,69 @@ class MessagesMixin(CRMBase):
         if template is not None:
             tpl = self.plugins.declared.get("template", {}).get(template)
             if tpl is None:
-                raise ValidationError(f"message template {template!r} is not declared by any enabled plugin")
+                raise ValidationError(
+                    f"message template {template!r} is not declared by any enabled plugin"
+                )
             try:
                 body = tpl.render(**dict(values or {}))
             except (KeyError, IndexError, ValueError) as e:
                 raise ValidationError(f"template {template!r}: missing or bad value {e}") from None
         if not body:
             raise ValidationError("message: a body or a template is required")
-        res = self.db.execute(messages.insert().values(
-            customer_id=cid, channel=channel, to_address=to, template=template, body=body,
-            idempotency_key=key or f"msg:{uuid.uuid4().hex}", status="queued", attempts=0,
-            created_at=self.now(), source=source))
-        return _rows.message(self.db.conn.execute(
-            select(messages).where(messages.c.id == res.inserted_primary_key[0])).one())
+        res = self.db.execute(
+            messages.insert().values(
+                customer_id=cid,
+                channel=channel,
+                to_address=to,
+                template=template,
+                body=body,
+                idempotency_key=key or f"msg:{uuid.uuid4().hex}",
+                status="queued",
+                attempts=0,
+                created_at=self.now(),
+                source=source,
+            )
+        )
+        return _rows.message(
+            self.db.conn.execute(
+                select(messages).where(messages.c.id == res.inserted_primary_key[0])
+            ).one()
+        )
 
     @operation()
-    def emit_after_commit(self, topic: str, payload: Mapping[str, Any], *, key: str | None = None,
-                          source: str = "core") -> Message:
+    def emit_after_commit(
+        self,
+        topic: str,
+        payload: Mapping[str, Any],
+        *,
+        key: str | None = None,
+        source: str = "core",
+    ) -> Message:
         """Queue an after-commit event: ``crm_after_commit`` hooks receive it from
         ``crm outbox send``, outside any transaction, retried until they succeed."""
         if key is not None:
-            seen = self.db.conn.execute(select(messages).where(messages.c.idempotency_key == key)).first()
+            seen = self.db.conn.execute(
+                select(messages).where(messages.c.idempotency_key == key)
+            ).first()
             if seen is not None:
                 return _rows.message(seen)
-        res = self.db.execute(messages.insert().values(
-            channel="event", body=topic, payload=dict(payload), idempotency_key=key or f"evt:{uuid.uuid4().hex}",
-            status="queued", attempts=0, created_at=self.now(), source=source))
-        return _rows.message(self.db.conn.execute(
-            select(messages).where(messages.c.id == res.inserted_primary_key[0])).one())
+        res = self.db.execute(
+            messages.insert().values(
+                channel="event",
+                body=topic,
+                payload=dict(payload),
+                idempotency_key=key or f"evt:{uuid.uuid4().hex}",
+                status="queued",
+                attempts=0,
+                created_at=self.now(),
+                source=source,
+            )
+        )
+        return _rows.message(
+            self.db.conn.execute(
+                select(messages).where(messages.c.id == res.inserted_primary_key[0])
+            ).one()
+        )
 
     @operation(write=False)
     def outbox(self, *, status: str | None = None) -> list[Message]:
@@ -114,7 +164,9 @@ class MessagesMixin(CRMBase):
         up to ``outbox_max_attempts``."""
         with self.transaction(write=False, command="outbox send"):
             if not self.db.principal.can("admin"):
-                raise AccessDenied(f"{self.db.principal.key} may not send the outbox: needs 'admin'")
+                raise AccessDenied(
+                    f"{self.db.principal.key} may not send the outbox: needs 'admin'"
+                )
             stmt = select(messages).where(messages.c.status == "queued").order_by(messages.c.id)
             if limit:
                 stmt = stmt.limit(limit)
@@ -132,20 +184,31 @@ class MessagesMixin(CRMBase):
             except Exception as e:  # a channel failure must not stop the others
                 attempts = msg.attempts + 1
                 with self.transaction(command="outbox send"):
-                    self.db.execute(update(messages).where(messages.c.id == msg.id).values(
-                        attempts=attempts, last_error=f"{type(e).__name__}: {e}"[:500],
-                        status="failed" if attempts >= max_attempts else "queued"))
+                    self.db.execute(
+                        update(messages)
+                        .where(messages.c.id == msg.id)
+                        .values(
+                            attempts=attempts,
+                            last_error=f"{type(e).__name__}: {e}"[:500],
+                            status="failed" if attempts >= max_attempts else "queued",
+                        )
+                    )
                 failed += 1
                 continue
             with self.transaction(command="outbox send"):
-                self.db.execute(update(messages).where(messages.c.id == msg.id).values(
-                    status="sent", attempts=msg.attempts + 1, sent_at=self.now()))
+                self.db.execute(
+                    update(messages)
+                    .where(messages.c.id == msg.id)
+                    .values(status="sent", attempts=msg.attempts + 1, sent_at=self.now())
+                )
             sent += 1
         return {"sent": sent, "failed": failed}
 
     # -- inbound -----------------------------------------------------------------
     @operation()
-    def receive_sms(self, from_phone: str, text: str, *, at: dt.datetime | None = None) -> dict[str, Any]:
+    def receive_sms(
+        self, from_phone: str, text: str, *, at: dt.datetime | None = None
+    ) -> dict[str, Any]:
         """Store an inbound SMS and offer it to every plugin (``crm_route_inbound``)."""
         phone = contacts.normalise_phone(from_phone, self.config.core["country_code"])
         if not isinstance(text, str):
@@ -155,12 +218,23 @@ class MessagesMixin(CRMBase):
         if "\x00" in text:
             raise ValidationError("sms text: contains a NUL character")
         when = check_time(at or self.now(), "at")
-        res = self.db.execute(inbound_messages.insert().values(
-            channel="sms", from_address=phone, text=text, received_at=when, routed=[]))
+        res = self.db.execute(
+            inbound_messages.insert().values(
+                channel="sms", from_address=phone, text=text, received_at=when, routed=[]
+            )
+        )
         mid = res.inserted_primary_key[0]
-        message = InboundMessage(id=mid, channel="sms", from_address=phone, text=text, received_at=when)
+        message = InboundMessage(
+            id=mid, channel="sms", from_address=phone, text=text, received_at=when
+        )
         routed = [r for r in self.hook.crm_route_inbound(crm=self, message=message) if r]
-        self.db.conn.execute(update(inbound_messages).where(inbound_messages.c.id == mid)
-                             .values(routed=list(routed)))
+        self.db.conn.execute(
+            update(inbound_messages).where(inbound_messages.c.id == mid).values(routed=list(routed))
+        )
         known = self.db.execute(select(customers.c.id).where(customers.c.phone == phone)).first()
-        return {"id": mid, "from": phone, "routed": routed, "customer_id": known.id if known else None}
+        return {
+            "id": mid,
+            "from": phone,
+            "routed": routed,
+            "customer_id": known.id if known else None,
+        }

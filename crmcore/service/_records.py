@@ -72,10 +72,15 @@ class RecordsMixin(CRMBase):
             raise ValidationError(f"interaction kind {kind!r}; expected one of {INTERACTION_KINDS}")
         text = _clean_text(text, "text", max_len=10_000, required=False) or ""
         draft = Interaction(
-            id=None, customer_id=row.id, kind=kind, text=text,
+            id=None,
+            customer_id=row.id,
+            kind=kind,
+            text=text,
             at=check_time(at or self.now(), "at"),
             staff_id=self._staff_id(staff) if staff is not None else self.db.principal.staff_id,
-            channel=channel, data=dict(data or {}), source=source,
+            channel=channel,
+            data=dict(data or {}),
+            source=source,
         )
         self.hook.crm_validate_interaction(crm=self, interaction=draft)
         values = attrs.asdict(draft)
@@ -91,7 +96,10 @@ class RecordsMixin(CRMBase):
         stmt = select(interactions).where(interactions.c.customer_id == cid)
         if kind:
             stmt = stmt.where(interactions.c.kind == kind)
-        return [_rows.interaction(r) for r in self.db.execute(stmt.order_by(interactions.c.at, interactions.c.id))]
+        return [
+            _rows.interaction(r)
+            for r in self.db.execute(stmt.order_by(interactions.c.at, interactions.c.id))
+        ]
 
     @operation()
     def record_transaction(
@@ -114,7 +122,9 @@ class RecordsMixin(CRMBase):
             if seen is not None:
                 return _rows.transaction(seen)
         draft = Transaction(
-            id=None, customer_id=row.id, amount_cents=check_amount(amount_cents),
+            id=None,
+            customer_id=row.id,
+            amount_cents=check_amount(amount_cents),
             occurred_at=check_time(occurred_at or self.now(), "occurred_at"),
             channel=_clean_text(channel, "channel", max_len=32, required=False),
             external_id=external_id,
@@ -132,19 +142,35 @@ class RecordsMixin(CRMBase):
         cs = customer_stats
         row = self.db.conn.execute(select(cs).where(cs.c.customer_id == t.customer_id)).first()
         if row is None:
-            self.db.conn.execute(cs.insert().values(
-                customer_id=t.customer_id, first_at=t.occurred_at, last_at=t.occurred_at,
-                tx_count=1, spend_cents=t.amount_cents))
+            self.db.conn.execute(
+                cs.insert().values(
+                    customer_id=t.customer_id,
+                    first_at=t.occurred_at,
+                    last_at=t.occurred_at,
+                    tx_count=1,
+                    spend_cents=t.amount_cents,
+                )
+            )
         else:
-            self.db.conn.execute(cs.update().where(cs.c.customer_id == t.customer_id).values(
-                first_at=min(row.first_at, t.occurred_at), last_at=max(row.last_at, t.occurred_at),
-                tx_count=row.tx_count + 1, spend_cents=row.spend_cents + t.amount_cents))
+            self.db.conn.execute(
+                cs.update()
+                .where(cs.c.customer_id == t.customer_id)
+                .values(
+                    first_at=min(row.first_at, t.occurred_at),
+                    last_at=max(row.last_at, t.occurred_at),
+                    tx_count=row.tx_count + 1,
+                    spend_cents=row.spend_cents + t.amount_cents,
+                )
+            )
 
     @operation(write=False)
     def transactions_of(self, customer: Any, *, limit: int | None = None) -> list[Transaction]:
         cid = self._customer_row(customer).id
-        stmt = (select(transactions).where(transactions.c.customer_id == cid)
-                .order_by(transactions.c.occurred_at.desc(), transactions.c.id.desc()))
+        stmt = (
+            select(transactions)
+            .where(transactions.c.customer_id == cid)
+            .order_by(transactions.c.occurred_at.desc(), transactions.c.id.desc())
+        )
         if limit:
             stmt = stmt.limit(limit)
         return [_rows.transaction(r) for r in self.db.execute(stmt)]
@@ -163,10 +189,23 @@ class RecordsMixin(CRMBase):
     ) -> TimelineEntry:
         """Store an entry on the customer's timeline (e.g. a tier change with its reason)."""
         cid = self._customer_row(customer, write=True).id
-        entry = TimelineEntry(at=check_time(at or self.now(), "at"), kind=kind, source=source,
-                              summary=summary, data=dict(data or {}))
-        self.db.execute(timeline_entries.insert().values(
-            customer_id=cid, at=entry.at, kind=kind, source=source, summary=summary, data=entry.data))
+        entry = TimelineEntry(
+            at=check_time(at or self.now(), "at"),
+            kind=kind,
+            source=source,
+            summary=summary,
+            data=dict(data or {}),
+        )
+        self.db.execute(
+            timeline_entries.insert().values(
+                customer_id=cid,
+                at=entry.at,
+                kind=kind,
+                source=source,
+                summary=summary,
+                data=entry.data,
+            )
+        )
         return entry
 
     @operation(write=False)
@@ -176,32 +215,79 @@ class RecordsMixin(CRMBase):
         cid, db = row.id, self.db
         out: list[TimelineEntry] = []
         for r in db.execute(select(stage_changes).where(stage_changes.c.customer_id == cid)):
-            summary = (f"created as {r.to_stage}" if r.from_stage is None
-                       else f"stage {r.from_stage} -> {r.to_stage}" + (f": {r.reason}" if r.reason else ""))
-            out.append(TimelineEntry(at=r.at, kind="stage", source="core", summary=summary,
-                                     data={"from": r.from_stage, "to": r.to_stage}))
+            summary = (
+                f"created as {r.to_stage}"
+                if r.from_stage is None
+                else f"stage {r.from_stage} -> {r.to_stage}" + (f": {r.reason}" if r.reason else "")
+            )
+            out.append(
+                TimelineEntry(
+                    at=r.at,
+                    kind="stage",
+                    source="core",
+                    summary=summary,
+                    data={"from": r.from_stage, "to": r.to_stage},
+                )
+            )
         for r in db.execute(select(interactions).where(interactions.c.customer_id == cid)):
-            out.append(TimelineEntry(at=r.at, kind=r.kind, source=r.source,
-                                     summary=r.text or r.kind, data={"interaction_id": r.id}))
+            out.append(
+                TimelineEntry(
+                    at=r.at,
+                    kind=r.kind,
+                    source=r.source,
+                    summary=r.text or r.kind,
+                    data={"interaction_id": r.id},
+                )
+            )
         for r in db.execute(select(transactions).where(transactions.c.customer_id == cid)):
-            out.append(TimelineEntry(at=r.occurred_at, kind="transaction", source="core",
-                                     summary=f"purchase {r.amount_cents / 100:.2f}"
-                                     + (f" ({r.channel})" if r.channel else ""),
-                                     data={"transaction_id": r.id, "amount_cents": r.amount_cents}))
-        evs = select(ticket_events, tickets.c.subject, tickets.c.source).join(
-            tickets, tickets.c.id == ticket_events.c.ticket_id).where(tickets.c.customer_id == cid)
+            out.append(
+                TimelineEntry(
+                    at=r.occurred_at,
+                    kind="transaction",
+                    source="core",
+                    summary=f"purchase {r.amount_cents / 100:.2f}"
+                    + (f" ({r.channel})" if r.channel else ""),
+                    data={"transaction_id": r.id, "amount_cents": r.amount_cents},
+                )
+            )
+        evs = (
+            select(ticket_events, tickets.c.subject, tickets.c.source)
+            .join(tickets, tickets.c.id == ticket_events.c.ticket_id)
+            .where(tickets.c.customer_id == cid)
+        )
         for r in db.execute(evs):
             what = "opened" if r.from_state is None else f"{r.from_state} -> {r.to_state}"
-            out.append(TimelineEntry(at=r.at, kind="ticket", source=r.source,
-                                     summary=f"ticket {r.ticket_id} {what}: {r.subject}",
-                                     data={"ticket_id": r.ticket_id, "state": r.to_state}))
-        for r in db.execute(select(messages).where(messages.c.customer_id == cid,
-                                                   messages.c.channel != "event")):
-            out.append(TimelineEntry(at=r.created_at, kind=f"message.{r.channel}", source=r.source,
-                                     summary=f"{r.channel} {r.status}: {r.body}", data={"message_id": r.id}))
+            out.append(
+                TimelineEntry(
+                    at=r.at,
+                    kind="ticket",
+                    source=r.source,
+                    summary=f"ticket {r.ticket_id} {what}: {r.subject}",
+                    data={"ticket_id": r.ticket_id, "state": r.to_state},
+                )
+            )
+        for r in db.execute(
+            select(messages).where(messages.c.customer_id == cid, messages.c.channel != "event")
+        ):
+            out.append(
+                TimelineEntry(
+                    at=r.created_at,
+                    kind=f"message.{r.channel}",
+                    source=r.source,
+                    summary=f"{r.channel} {r.status}: {r.body}",
+                    data={"message_id": r.id},
+                )
+            )
         for r in db.execute(select(timeline_entries).where(timeline_entries.c.customer_id == cid)):
-            out.append(TimelineEntry(at=r.at, kind=r.kind, source=r.source, summary=r.summary,
-                                     data=dict(r.data or {})))
+            out.append(
+                TimelineEntry(
+                    at=r.at,
+                    kind=r.kind,
+                    source=r.source,
+                    summary=r.summary,
+                    data=dict(r.data or {}),
+                )
+            )
         customer_entity = _rows.customer(row)
         for entries in self.hook.crm_timeline(crm=self, customer=customer_entity):
             out.extend(entries or ())
@@ -210,7 +296,9 @@ class RecordsMixin(CRMBase):
 
     # -- the customer card -----------------------------------------------------------
     @operation(write=False)
-    def card(self, customer: Any = None, *, phone: str | None = None, transactions_limit: int = 50) -> dict[str, Any]:
+    def card(
+        self, customer: Any = None, *, phone: str | None = None, transactions_limit: int = 50
+    ) -> dict[str, Any]:
         """A customer card: the customer, labels (segment, tier), plugin
         classifications, aggregates and the last ``transactions_limit`` purchases.
         Look up by reference or by phone."""
@@ -224,17 +312,31 @@ class RecordsMixin(CRMBase):
         else:
             row = self._customer_row(customer)
         cid = row.id
-        labels = {r.name: r.value for r in self.db.conn.execute(
-            select(customer_labels.c.name, customer_labels.c.value).where(customer_labels.c.customer_id == cid))}
+        labels = {
+            r.name: r.value
+            for r in self.db.conn.execute(
+                select(customer_labels.c.name, customer_labels.c.value).where(
+                    customer_labels.c.customer_id == cid
+                )
+            )
+        }
         entity = _rows.customer(row)
         for extra in self.hook.crm_classify_customer(crm=self, customer=entity):
             labels.update(extra or {})
-        stats = self.db.conn.execute(select(customer_stats).where(customer_stats.c.customer_id == cid)).first()
+        stats = self.db.conn.execute(
+            select(customer_stats).where(customer_stats.c.customer_id == cid)
+        ).first()
         recent = self.db.conn.execute(
-            select(transactions.c.id, transactions.c.occurred_at, transactions.c.amount_cents,
-                   transactions.c.channel)
+            select(
+                transactions.c.id,
+                transactions.c.occurred_at,
+                transactions.c.amount_cents,
+                transactions.c.channel,
+            )
             .where(transactions.c.customer_id == cid)
-            .order_by(transactions.c.occurred_at.desc()).limit(transactions_limit)).all()
+            .order_by(transactions.c.occurred_at.desc())
+            .limit(transactions_limit)
+        ).all()
         return {
             "customer": entity,
             "labels": labels,
@@ -244,5 +346,6 @@ class RecordsMixin(CRMBase):
 
     @operation(write=False)
     def count_customers(self) -> int:
-        return self.db.scalar(select(func.count()).select_from(customers)
-                              .where(customers.c.merged_into_id.is_(None)))
+        return self.db.scalar(
+            select(func.count()).select_from(customers).where(customers.c.merged_into_id.is_(None))
+        )

@@ -37,7 +37,9 @@ class TicketsMixin(CRMBase):
     def workflow(self, name: str) -> Workflow:
         flows = self.workflows()
         if name not in flows:
-            raise ValidationError(f"ticket workflow {name!r} is not defined; defined: {sorted(flows)}")
+            raise ValidationError(
+                f"ticket workflow {name!r} is not defined; defined: {sorted(flows)}"
+            )
         return flows[name]
 
     def _due(self, flow: Workflow, state: str, now: dt.datetime) -> dt.datetime | None:
@@ -68,13 +70,32 @@ class TicketsMixin(CRMBase):
         state = flow.states[0]
         owner_id = self._staff_id(owner) if owner is not None else row.owner_id
         due = due_at or self._due(flow, state, now)
-        res = self.db.execute(tickets.insert().values(
-            customer_id=row.id, kind=kind, workflow=flow.name, state=state, subject=subject,
-            owner_id=owner_id, due_at=due, opened_at=now, data=dict(data or {}), source=source))
+        res = self.db.execute(
+            tickets.insert().values(
+                customer_id=row.id,
+                kind=kind,
+                workflow=flow.name,
+                state=state,
+                subject=subject,
+                owner_id=owner_id,
+                due_at=due,
+                opened_at=now,
+                data=dict(data or {}),
+                source=source,
+            )
+        )
         tid = res.inserted_primary_key[0]
-        self.db.execute(ticket_events.insert().values(
-            ticket_id=tid, from_state=None, to_state=state, owner_id=owner_id, due_at=due, at=now,
-            by_staff_id=self.db.principal.staff_id))
+        self.db.execute(
+            ticket_events.insert().values(
+                ticket_id=tid,
+                from_state=None,
+                to_state=state,
+                owner_id=owner_id,
+                due_at=due,
+                at=now,
+                by_staff_id=self.db.principal.staff_id,
+            )
+        )
         ticket = self.get_ticket(tid)
         self.hook.crm_ticket_opened(crm=self, ticket=ticket)
         return self.get_ticket(tid)
@@ -121,13 +142,32 @@ class TicketsMixin(CRMBase):
         due = due_at or self._due(flow, to_state, now)
         closed = now if to_state == flow.final else None
         note = _clean_text(note, "note", max_len=4000, required=False)
-        self.db.execute(update(tickets).where(tickets.c.id == row.id).values(
-            state=to_state, owner_id=owner_id, due_at=due, closed_at=closed))
-        self.db.execute(ticket_events.insert().values(
-            ticket_id=row.id, from_state=row.state, to_state=to_state, owner_id=owner_id, due_at=due,
-            at=now, note=note, by_staff_id=self.db.principal.staff_id))
-        move = TicketMove(ticket_id=row.id, from_state=row.state, to_state=to_state, at=now,
-                          owner_id=owner_id, due_at=due, note=note)
+        self.db.execute(
+            update(tickets)
+            .where(tickets.c.id == row.id)
+            .values(state=to_state, owner_id=owner_id, due_at=due, closed_at=closed)
+        )
+        self.db.execute(
+            ticket_events.insert().values(
+                ticket_id=row.id,
+                from_state=row.state,
+                to_state=to_state,
+                owner_id=owner_id,
+                due_at=due,
+                at=now,
+                note=note,
+                by_staff_id=self.db.principal.staff_id,
+            )
+        )
+        move = TicketMove(
+            ticket_id=row.id,
+            from_state=row.state,
+            to_state=to_state,
+            at=now,
+            owner_id=owner_id,
+            due_at=due,
+            note=note,
+        )
         ticket = self.get_ticket(row.id)
         self.hook.crm_ticket_moved(crm=self, ticket=ticket, move=move)
         return self.get_ticket(row.id)
@@ -157,10 +197,23 @@ class TicketsMixin(CRMBase):
     @operation(write=False)
     def ticket_history(self, ticket_id: Any) -> list[TicketMove]:
         row = self._ticket_row(ticket_id)
-        rows = self.db.conn.execute(select(ticket_events).where(ticket_events.c.ticket_id == row.id)
-                                    .order_by(ticket_events.c.id))
-        return [TicketMove(ticket_id=r.ticket_id, from_state=r.from_state, to_state=r.to_state, at=r.at,
-                           owner_id=r.owner_id, due_at=r.due_at, note=r.note) for r in rows]
+        rows = self.db.conn.execute(
+            select(ticket_events)
+            .where(ticket_events.c.ticket_id == row.id)
+            .order_by(ticket_events.c.id)
+        )
+        return [
+            TicketMove(
+                ticket_id=r.ticket_id,
+                from_state=r.from_state,
+                to_state=r.to_state,
+                at=r.at,
+                owner_id=r.owner_id,
+                due_at=r.due_at,
+                note=r.note,
+            )
+            for r in rows
+        ]
 
     @operation(write=False)
     def list_tickets(
@@ -208,15 +261,31 @@ class TicketsMixin(CRMBase):
             raise ValidationError(f"reminder: staff member {staff!r} is not active")
         cid = self._customer_row(customer, write=True).id if customer is not None else None
         text = _clean_text(text, "text", max_len=2000) or ""
-        res = self.db.execute(reminders.insert().values(
-            staff_id=staff_row.id, customer_id=cid, due_at=check_time(due_at, "due_at"), text=text,
-            key=key, source=source))
-        return _rows.reminder(self.db.conn.execute(
-            select(reminders).where(reminders.c.id == res.inserted_primary_key[0])).one())
+        res = self.db.execute(
+            reminders.insert().values(
+                staff_id=staff_row.id,
+                customer_id=cid,
+                due_at=check_time(due_at, "due_at"),
+                text=text,
+                key=key,
+                source=source,
+            )
+        )
+        return _rows.reminder(
+            self.db.conn.execute(
+                select(reminders).where(reminders.c.id == res.inserted_primary_key[0])
+            ).one()
+        )
 
     @operation(write=False)
-    def due_reminders(self, *, at: dt.datetime | None = None, staff: Any = None,
-                      customer: Any = None, include_done: bool = False) -> list[Reminder]:
+    def due_reminders(
+        self,
+        *,
+        at: dt.datetime | None = None,
+        staff: Any = None,
+        customer: Any = None,
+        include_done: bool = False,
+    ) -> list[Reminder]:
         """Open reminders due by ``at`` (default now), for one member of staff or all."""
         stmt = select(reminders).order_by(reminders.c.due_at, reminders.c.id)
         if not include_done:
@@ -237,8 +306,17 @@ class TicketsMixin(CRMBase):
         if row.done_at is not None:
             raise TransitionError(f"reminder {reminder_id} is already done")
         text = row.text + (f" — outcome: {outcome}" if outcome else "")
-        self.db.execute(update(reminders).where(reminders.c.id == row.id).values(done_at=self.now(), text=text))
+        self.db.execute(
+            update(reminders).where(reminders.c.id == row.id).values(done_at=self.now(), text=text)
+        )
         if outcome and row.customer_id is not None:
-            self.record_interaction(row.customer_id, "note", f"follow-up done: {outcome}",
-                                    data={"reminder_id": row.id}, source=row.source)
-        return _rows.reminder(self.db.conn.execute(select(reminders).where(reminders.c.id == row.id)).one())
+            self.record_interaction(
+                row.customer_id,
+                "note",
+                f"follow-up done: {outcome}",
+                data={"reminder_id": row.id},
+                source=row.source,
+            )
+        return _rows.reminder(
+            self.db.conn.execute(select(reminders).where(reminders.c.id == row.id)).one()
+        )

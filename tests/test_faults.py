@@ -1,0 +1,220 @@
+"""Faults: a process killed mid-job or mid-import leaves a consistent database, and
+concurrent writers either both succeed or get a clear retryable error."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from crmcore.schema import customers, messages, transactions
+
+JOB_SCRIPT = """
+import datetime as dt, sys, time, pathlib
+from crmcore import CRM, Job, hookimpl
+from crmcore.access import SYSTEM
+from crmcore.config import from_dict
+
+marker = pathlib.Path(sys.argv[2])
+
+def greet_everyone(crm, at):
+    ids = [c.id for c in crm.list_customers()]
+    for i, cid in enumerate(ids):
+        crm.enqueue_message("sms", body="season's greetings", customer=cid, key=f"greet:{at:%Y}:{cid}")
+        if i == len(ids) // 2 and sys.argv[3] == "slow":
+            marker.write_text("halfway")
+            time.sleep(60)
+    return {"queued": len(ids)}
+
+class Greeter:
+    @hookimpl
+    def crm_jobs(self):
+        return [Job(name="greeter.season", run=greet_everyone)]
+
+crm = CRM(from_dict({"crm": {"database": sys.argv[1], "plugins": ["greeter"]}}),
+          extra_plugins={"greeter": Greeter()}, principal=SYSTEM)
+print(crm.run_jobs(["greeter.season"], at=dt.datetime(2026, 12, 24, 9)))
+"""
+
+
+def count(crm, table, *where):
+    with crm.transaction(write=False):
+        return crm.db.scalar(sa.select(sa.func.count()).select_from(table).where(*where))
+
+
+def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the child never got halfway"
+        time.sleep(0.05)
+
+
+def test_job_killed_midway_leaves_nothing_and_reruns_without_duplicates(crm, tmp_path):
+    for i in range(40):
+        crm.add_customer(f"C{i}", phone=f"1380000{i:04d}")
+    script = tmp_path / "job.py"
+    script.write_text(JOB_SCRIPT)
+    marker = tmp_path / "halfway"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), crm.config.database, str(marker), "slow"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_for(marker, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert count(crm, messages) == 0  # the job's transaction never committed
+    done = subprocess.run(
+        [sys.executable, str(script), crm.config.database, str(marker), "fast"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    again = subprocess.run(
+        [sys.executable, str(script), crm.config.database, str(marker), "fast"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert count(crm, messages) == 40  # resumed once, never twice
+
+
+def test_import_killed_midway_is_all_or_nothing(crm, tmp_path):
+    for i in range(20):
+        crm.add_customer(f"C{i}", external_id=f"C{i}")
+    csv = tmp_path / "tx.csv"
+    with csv.open("w") as f:
+        f.write("customer_external_id,occurred_at,amount,external_id\n")
+        for n in range(400_000):
+            f.write(f"C{n % 20},2026-01-{1 + n % 28:02d}T10:00:00,{n % 997}.50,T{n}\n")
+    config = tmp_path / "crm.toml"
+    config.write_text(f'[crm]\ndatabase = "{crm.config.database}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmcore",
+            "--config",
+            str(config),
+            "import",
+            "transactions",
+            str(csv),
+            "--batch-size",
+            "5000",
+            "--json",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(2.0)
+    if proc.poll() is not None:
+        pytest.fail(f"import finished before it could be killed: {proc.communicate()}")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    n = count(crm, transactions)
+    assert n == 0  # all-or-nothing: one transaction
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crmcore",
+            "--config",
+            str(config),
+            "import",
+            "transactions",
+            str(csv),
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["imported"] == 400_000
+    assert count(crm, transactions) == 400_000
+
+
+def test_two_processes_writing_at_once_both_succeed_or_get_a_retryable_error(crm, tmp_path):
+    script = tmp_path / "writer.py"
+    script.write_text(
+        textwrap.dedent("""
+        import sys
+        from crmcore import CRM, RetryableError
+        from crmcore.access import SYSTEM
+        from crmcore.config import from_dict
+        crm = CRM(from_dict({"crm": {"database": sys.argv[1]}}), principal=SYSTEM)
+        ok = retry = 0
+        for i in range(60):
+            try:
+                with crm.transaction():
+                    c = crm.add_customer(f"{sys.argv[2]}-{i}")
+                    crm.record_transaction(c, 100)
+                ok += 1
+            except RetryableError:
+                retry += 1
+        print(ok, retry)
+    """)
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), crm.config.database, name],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in "ab"
+    ]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        results.append(tuple(map(int, out.split())))
+    committed = sum(ok for ok, _ in results)
+    assert committed + sum(r for _, r in results) == 120
+    assert count(crm, customers) == committed == count(crm, transactions)
+    with crm.transaction(write=False):
+        names = crm.db.all(sa.select(customers.c.name))
+    assert len({n for (n,) in names}) == committed  # no lost or doubled write
+
+
+def test_concurrent_sessions_in_one_process(crm):
+    errors: list[BaseException] = []
+
+    def work(tag: str) -> None:
+        try:
+            for i in range(25):
+                c = crm.add_customer(f"{tag}{i}")
+                crm.record_transaction(c, 10)
+        except BaseException as e:  # noqa: BLE001 - collected for the assertion
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in ("x", "y")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    from crmcore import RetryableError
+
+    assert all(isinstance(e, RetryableError) for e in errors)
+    assert count(crm, customers) == count(crm, transactions) == 50 - len(errors)
