@@ -187,11 +187,12 @@ class _TxImport:
         _drop_stage(self.crm)
 
     def flush(self, batch: list[tuple[Any, ...]], raw: dict[int, list[Any]]) -> None:
+        """Load one batch: stage it, insert what is valid with one statement, then
+        look for the reasons only if fewer rows went in than were staged."""
         crm, summary = self.crm, self.summary
         summary.batches += 1
         if self.progress is not None:
             self.progress(self.reader.bytes_read)
-        writing = self.skip_invalid or not summary.rejected
         if self.dialect == "sqlite":
             c.driver(crm).execute(f"DELETE FROM {STAGE}")
         else:
@@ -199,37 +200,21 @@ class _TxImport:
         c.bulk_load(crm, STAGE, STAGE_COLS, batch)
         if self.dialect != "sqlite":
             c.query(crm, f"ANALYZE {STAGE}")
+        failed = summary.rejected and not self.skip_invalid
         bad: list[int] = []
-        for line, cext in c.query(crm, f"""
-                SELECT s.line, s.cext FROM {STAGE} s
-                WHERE NOT EXISTS (SELECT 1 FROM customers k WHERE k.external_id = s.cext)
-                ORDER BY s.line"""):
-            self.reject(line, f"unknown customer {cext!r} (no customer has this external id)", raw[line])
-            bad.append(line)
-        unknown = set(bad)
-        for line, ext, same in c.query(crm, f"""
-                SELECT s.line, s.ext, CASE WHEN t.customer_id = k.id AND t.occurred_at = s.at
-                                            AND t.amount_cents = s.cents THEN 1 ELSE 0 END
-                FROM {STAGE} s CROSS JOIN transactions t
-                LEFT JOIN customers k ON k.external_id = s.cext
-                WHERE s.ext IS NOT NULL AND t.external_id = s.ext ORDER BY s.line"""):
-            if line in unknown:
-                continue
-            if same:
-                summary.duplicates += 1
-            else:
-                self.reject(line, f"transaction id {ext!r} is already recorded with a different "
-                                  "customer, time or amount", raw[line])
-            bad.append(line)
         if self.validate_hook:
-            bad += self._validate(set(bad), raw)
-        if not writing or (summary.rejected and not self.skip_invalid):
-            return  # all-or-nothing and something is wrong: keep validating, write nothing
+            bad = self._validate(set(), raw)
+            failed = summary.rejected and not self.skip_invalid
+        if failed:  # all-or-nothing and something is wrong: keep reporting, write nothing
+            self._explain(raw, None)
+            return
         c.drop_lines(crm, STAGE, bad)
+        staged = len(batch) - len(bad)
         insert = f"""
             INSERT INTO transactions (external_id, customer_id, occurred_at, amount_cents, channel)
             SELECT s.ext, k.id, s.at, s.cents, s.channel
-            FROM {STAGE} s CROSS JOIN customers k WHERE k.external_id = s.cext ORDER BY s.line"""
+            FROM {STAGE} s CROSS JOIN customers k WHERE k.external_id = s.cext ORDER BY s.line
+            ON CONFLICT (external_id) DO NOTHING"""
         if self.dialect == "sqlite":
             conn = c.driver(crm)
             before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM transactions").fetchone()[0]
@@ -238,20 +223,22 @@ class _TxImport:
         else:
             first, last, n = c.query(crm, f"WITH ins AS ({insert} RETURNING id) "
                                           "SELECT MIN(id), MAX(id), COUNT(*) FROM ins")[0]
+        if n < staged:  # unknown customers or stored transaction ids: find which lines
+            self._explain(raw, first if n else None)
         if not n:
             return
         summary.imported += n
         summary.first_id = first if summary.first_id is None else summary.first_id
         summary.last_id = last
-        c.query(crm, self.stats_sql, (first, last))
+        stats = self.stats_sql + (" RETURNING customer_id" if self.batch_hook else "")
+        touched = c.query(crm, stats, (first, last))
         crm.db.audit("transactions", None, "import", None,
                      {"rows": n, "first_id": first, "last_id": last, "file": summary.path},
                      customer_id=None)
         if self.batch_hook:
-            ids = tuple(r[0] for r in c.query(
-                crm, "SELECT DISTINCT customer_id FROM transactions WHERE id BETWEEN ? AND ?", (first, last)))
-            crm.hook.crm_transactions_recorded_batch(
-                crm=crm, batch=TransactionBatch(first_id=first, last_id=last, count=n, customer_ids=ids))
+            ids = tuple(sorted(r[0] for r in touched))
+            batch_ = TransactionBatch(first_id=first, last_id=last, count=n, customer_ids=ids)
+            crm.hook.crm_transactions_recorded_batch(crm=crm, batch=batch_)
         if self.single is not None:
             rows = crm.db.conn.execute(select(transactions).where(
                 transactions.c.id.between(first, last)).order_by(transactions.c.id))
@@ -259,6 +246,34 @@ class _TxImport:
                 self.single(crm=crm, transaction=Transaction(
                     id=r.id, customer_id=r.customer_id, occurred_at=r.occurred_at,
                     amount_cents=r.amount_cents, channel=r.channel, external_id=r.external_id))
+
+    def _explain(self, raw: dict[int, list[Any]], first: int | None) -> None:
+        """Reject (or count as duplicates) the staged rows that were not inserted:
+        unknown customers, and transaction ids stored before this batch (``first``
+        is the first id this batch inserted, None if it inserted nothing)."""
+        crm, summary = self.crm, self.summary
+        unknown: set[int] = set()
+        for line, cext in c.query(crm, f"""
+                SELECT s.line, s.cext FROM {STAGE} s
+                WHERE NOT EXISTS (SELECT 1 FROM customers k WHERE k.external_id = s.cext)
+                ORDER BY s.line"""):
+            self.reject(line, f"unknown customer {cext!r} (no customer has this external id)",
+                        raw[line])
+            unknown.add(line)
+        older = "" if first is None else f" AND t.id < {int(first)}"
+        for line, ext, same in c.query(crm, f"""
+                SELECT s.line, s.ext, CASE WHEN t.customer_id = k.id AND t.occurred_at = s.at
+                                            AND t.amount_cents = s.cents THEN 1 ELSE 0 END
+                FROM {STAGE} s CROSS JOIN transactions t
+                LEFT JOIN customers k ON k.external_id = s.cext
+                WHERE s.ext IS NOT NULL AND t.external_id = s.ext{older} ORDER BY s.line"""):
+            if line in unknown:
+                continue
+            if same:
+                summary.duplicates += 1
+            else:
+                self.reject(line, f"transaction id {ext!r} is already recorded with a different "
+                                  "customer, time or amount", raw[line])
 
     def _validate(self, skip: set[int], raw: dict[int, list[Any]]) -> list[int]:
         """Plugins' ``crm_validate_transaction``, per row (only when a plugin implements it)."""
