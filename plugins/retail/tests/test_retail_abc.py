@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
-
 from crm_retail.tables import service_plans
+from sqlalchemy import select
 
 T0 = dt.datetime(2026, 1, 5, 9, 0)
 SPEND = [700_000, 100_000, 100_000, 50_000, 30_000, 20_000]  # 70 % / 20 % / 10 %

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from crm_retail.cli import retail
 
 RETAIL = pytest.mark.crm(plugins=["retail"])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
-
 from crm_retail import callbacks, fuel
 from crm_retail.tables import callbacks as callbacks_table
 from crm_retail.tables import fuel_profiles
+from sqlalchemy import func, select
+
 from crmcore import Conflict, NotFound, TransitionError, ValidationError
 
 RETAIL = pytest.mark.crm(plugins=["retail"])

@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
-
 from crm_retail import members
 from crm_retail.settings import is_member_day, parse
 from crm_retail.tables import member_day_benefits
+from sqlalchemy import select
 
 RETAIL = pytest.mark.crm(plugins=["retail"])
 T0 = dt.datetime(2026, 1, 5, 9, 0)  # Monday

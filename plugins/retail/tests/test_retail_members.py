@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
-
 from crm_retail import members
 from crm_retail.settings import parse
 from crm_retail.tables import members as members_table
-from crmcore import Conflict, ConfigError, TransactionBatch, ValidationError
+from sqlalchemy import select
+
+from crmcore import ConfigError, Conflict, TransactionBatch, ValidationError
 from crmcore.schema import timeline_entries, transactions
 
 RETAIL = pytest.mark.crm(plugins=["retail"])

@@ -7,10 +7,11 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from crm_retail import dm, feedback, fuel, members, points, waitlist
+from crm_retail.tables import TABLES, fuel_profiles
+from crm_retail.tables import waitlist as waitlist_table
 from sqlalchemy import inspect, select
 
-from crm_retail import dm, feedback, fuel, members, points, waitlist
-from crm_retail.tables import TABLES, fuel_profiles, waitlist as waitlist_table
 from crmcore import FixedClock
 
 RETAIL = pytest.mark.crm(plugins=["retail"])
@@ -85,6 +86,7 @@ def test_merging_two_members_keeps_one_membership_and_the_ledger_sum(crm):
     info = members.member_info(crm, a)
     assert info["points_balance"] == 100 + 16_500
     assert info["tier"] == "gold" and info["birthday"] == dt.date(1980, 2, 2)
+    assert crm.labels(a)["retail.tier"] == "gold"
     led = points.ledger(crm, a)
     assert led["ledger_sum"] == led["balance"]
     assert [m["customer_id"] for m in members.list_members(crm)] == [a.id]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from crm_retail import members, points
+from crm_retail.tables import members as members_table
+from crm_retail.tables import points as points_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from crm_retail import members, points
-from crm_retail.tables import members as members_table
-from crm_retail.tables import points as points_table
 from crmcore import ValidationError
 
 RETAIL = pytest.mark.crm(plugins=["retail"])
@@ -161,7 +161,7 @@ OPS = st.lists(
 
 @pytest.mark.crm(plugins=["retail"], config={"plugins": {"retail": {"points_expiry_days": 90}}})
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(ops=OPS)
 def test_balance_always_equals_the_ledger_sum(crm, ops):

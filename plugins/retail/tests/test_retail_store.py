@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
-
 from crm_retail import dm, feedback, members, waitlist
 from crm_retail.tables import dm_reports, surveys
+from sqlalchemy import func, select
+
 from crmcore import AccessDenied, Conflict, NotFound, TransitionError, ValidationError
 
 RETAIL = pytest.mark.crm(plugins=["retail"])
