@@ -280,17 +280,18 @@ class DB:
     ) -> None:
         """Append one audit row in the current transaction."""
         self.conn.execute(
-            audit_log.insert().values(
-                at=self.now,
-                staff_id=self.principal.staff_id,
-                command=self.command,
-                entity=entity,
-                entity_id=entity_id,
-                customer_id=customer_id,
-                action=action,
-                before=_jsonable(before),
-                after=_jsonable(after),
-            )
+            audit_log.insert(),
+            {
+                "at": self.now,
+                "staff_id": self.principal.staff_id,
+                "command": self.command,
+                "entity": entity,
+                "entity_id": entity_id,
+                "customer_id": customer_id,
+                "action": action,
+                "before": _jsonable(before),
+                "after": _jsonable(after),
+            },
         )
 
     def audit_redact(self, customer_id: int) -> int:

@@ -188,30 +188,45 @@ class CustomersMixin(CRMBase):
     def match_customer(
         self, *, phone: str | None = None, email: str | None = None, external_id: str | None = None
     ) -> tuple[Customer, str] | None:
-        """An existing customer with this external id, phone or email (normalised),
-        and which of them matched; None if there is none."""
+        """An existing customer with this external id, phone or email (normalised;
+        in that order of precedence), and which of them matched; None if none."""
         p, e = self._norm_contacts(phone, email)
-        checks = [
-            ("external_id", customers.c.external_id, external_id),
-            ("phone", customers.c.phone, p),
-            ("email", customers.c.email, e),
-        ]
-        for what, col, value in checks:
-            if value:
-                row = self.db.conn.execute(select(customers).where(col == value).limit(1)).first()
-                if row is not None and row.merged_into_id is not None:
+        wanted = [("external_id", external_id), ("phone", p), ("email", e)]
+        conds = [customers.c[what] == value for what, value in wanted if value]
+        if not conds:
+            return None
+        conn = self.db.conn
+        rows = conn.execute(select(customers).where(or_(*conds)).limit(10)).all()
+        if len(conds) > 1 or external_id is None:
+            extra = [
+                (contact_points.c.kind == what) & (contact_points.c.value == value)
+                for what, value in wanted[1:]
+                if value
+            ]
+            if extra:
+                cps = conn.execute(
+                    select(
+                        contact_points.c.customer_id, contact_points.c.kind, contact_points.c.value
+                    )
+                    .where(or_(*extra))
+                    .limit(10)
+                ).all()
+            else:
+                cps = []
+        else:
+            cps = []
+        for what, value in wanted:
+            if not value:
+                continue
+            row = next((r for r in rows if getattr(r, what) == value), None)
+            if row is None and what != "external_id":
+                cp = next((c for c in cps if c.kind == what and c.value == value), None)
+                row = self._customer_row(cp.customer_id) if cp is not None else None
+            if row is not None:
+                if row.merged_into_id is not None:
                     row = self._customer_row(row.merged_into_id)
-                if row is None and what != "external_id":
-                    cp = self.db.conn.execute(
-                        select(contact_points.c.customer_id)
-                        .where(contact_points.c.kind == what, contact_points.c.value == value)
-                        .limit(1)
-                    ).first()
-                    if cp is not None:
-                        row = self._customer_row(cp.customer_id)
-                if row is not None:
-                    self.db.require_customer(row.id)
-                    return _rows.customer(row), what
+                self.db.require_customer(row.id)
+                return _rows.customer(row), what
         return None
 
     @operation()
@@ -269,33 +284,35 @@ class CustomersMixin(CRMBase):
         )
         self.hook.crm_validate_customer(crm=self, customer=draft, before=None)
         res = self.db.conn.execute(
-            customers.insert().values(
-                name=name,
-                external_id=external_id,
-                kind=kind,
-                phone=p,
-                email=e,
-                consent_sms=bool(consent_sms),
-                consent_email=bool(consent_email),
-                owner_id=owner_id,
-                stage=stage,
-                attributes=attrs_,
-                created_at=now,
-                updated_at=now,
-            )
+            customers.insert(),
+            {
+                "name": name,
+                "external_id": external_id,
+                "kind": kind,
+                "phone": p,
+                "email": e,
+                "consent_sms": bool(consent_sms),
+                "consent_email": bool(consent_email),
+                "owner_id": owner_id,
+                "stage": stage,
+                "attributes": attrs_,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
         cid = res.inserted_primary_key[0]
         customer = Customer(**{**_asdict(draft), "id": cid})
         self.db.audit("customers", str(cid), "insert", None, _asdict(customer), customer_id=cid)
         self.db.conn.execute(
-            stage_changes.insert().values(
-                customer_id=cid,
-                from_stage=None,
-                to_stage=stage,
-                reason="created",
-                at=now,
-                by_staff_id=self.db.principal.staff_id,
-            )
+            stage_changes.insert(),
+            {
+                "customer_id": cid,
+                "from_stage": None,
+                "to_stage": stage,
+                "reason": "created",
+                "at": now,
+                "by_staff_id": self.db.principal.staff_id,
+            },
         )
         self.hook.crm_customer_created(crm=self, customer=customer)
         return customer
