@@ -29,7 +29,7 @@ def load(crm: Any) -> str:
     )
     sun = crm.add_customer(
         "Sun Li",
-        phone="137 0000 3333",
+        phone="186 2200 7301",
         owner="zhou",
         external_id="C-2001",
         attributes={"insurance.birth_date": "1968-11-02", "insurance.gender": "male"},
@@ -116,7 +116,7 @@ def load(crm: Any) -> str:
     ok = crm.receive_sms("139-0000-1111", "非常满意，谢谢张经理！", at=_d("2026-06-14T18:20"))
     # a "reply" from a number on nobody's record never verifies (e.g. the agent's own phone)
     w = visits.record_visit(crm, lei, agent="chen", at=_d("2026-06-14T16:00"), note="renewal talk")
-    spoof = crm.receive_sms("+86 138 0000 9999", "非常满意", at=_d("2026-06-14T16:10"))
+    spoof = crm.receive_sms("+86 186 2200 7399", "非常满意", at=_d("2026-06-14T16:10"))
     left = crm.staff_leave("zhou")
     reminders = vip.remind(crm, now)
     opps = opportunities.opportunities(crm)

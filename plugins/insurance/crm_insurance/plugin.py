@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
 
 from crm_insurance import NAME, __version__, orphans, settings, tables, vip, visits
-from crmcore import Attribute, Job, PluginInfo, hookimpl
+from crmcore import Attribute, Job, PluginInfo, ValidationError, hookimpl
 
 ERASED = "[erased]"
 
@@ -76,6 +77,21 @@ def crm_jobs() -> list[Job]:
             description="visit reminders for VIP customers below their guaranteed frequency",
         )
     ]
+
+
+@hookimpl
+def crm_validate_customer(crm: Any, customer: Any, before: Any) -> None:
+    birth = customer.attributes.get(f"{NAME}.birth_date")
+    if birth is None or (
+        before is not None and before.attributes.get(f"{NAME}.birth_date") == birth
+    ):
+        return
+    try:
+        day = dt.date.fromisoformat(birth)
+    except ValueError:
+        raise ValidationError(f"{NAME}.birth_date: {birth!r} is not a date (YYYY-MM-DD)") from None
+    if day > crm.now().date():
+        raise ValidationError(f"{NAME}.birth_date: {birth} is in the future")
 
 
 @hookimpl

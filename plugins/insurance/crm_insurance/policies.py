@@ -262,7 +262,10 @@ def profile(crm: Any, customer: Any) -> dict[str, Any]:
         c = crm.get_customer(customer)
         attrs_ = c.attributes
         birth = attrs_.get("insurance.birth_date")
-        age = age_on(dt.date.fromisoformat(birth), crm.now().date()) if birth else None
+        try:
+            age = age_on(dt.date.fromisoformat(birth), crm.now().date()) if birth else None
+        except ValueError:  # the attribute pattern lets e.g. 1975-13-40 through
+            age = None
         p = policies
         active = p.c.status == "active"
         held = crm.db.execute(
