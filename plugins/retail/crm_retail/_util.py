@@ -91,3 +91,8 @@ def require_unrestricted(crm: Any, what: str) -> None:
 
 def not_found(what: str) -> NotFound:
     return NotFound(what)
+
+
+def chunks(values: list[Any], size: int = 5000) -> list[list[Any]]:
+    """Split a long list for ``IN (...)`` (SQLite allows at most 32,766 parameters)."""
+    return [values[i : i + size] for i in range(0, len(values), size)] or [[]]

@@ -44,19 +44,19 @@ def run_overdue(crm: Any, at: dt.datetime) -> dict[str, Any]:
         f["key"] = f"{f['customer_id']}:{f['last_at']:%Y%m%d%H%M%S}"
     seen = {
         r.key
-        for r in crm.db.execute(
-            select(callbacks.c.key).where(callbacks.c.key.in_([f["key"] for f in found]))
-        )
+        for part in _util.chunks([f["key"] for f in found])
+        for r in crm.db.execute(select(callbacks.c.key).where(callbacks.c.key.in_(part)))
     }
     todo = [f for f in found if f["key"] not in seen]
     ids = [f["customer_id"] for f in todo]
     named = managers(crm, ids)
     info = {
         r.id: r
+        for part in _util.chunks(ids)
         for r in crm.db.execute(
             select(customers.c.id, customers.c.name, customers.c.owner_id, staff.c.active)
             .outerjoin(staff, staff.c.id == customers.c.owner_id)
-            .where(customers.c.id.in_(ids))
+            .where(customers.c.id.in_(part))
         )
     }
     due = at + dt.timedelta(hours=cfg["callback_due_hours"])

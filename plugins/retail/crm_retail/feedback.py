@@ -105,15 +105,13 @@ def sample(
             )
         )
         sid = res.inserted_primary_key[0]
-        names = (
-            dict(
-                crm.db.execute(
-                    select(customers.c.id, customers.c.name).where(customers.c.id.in_(picked))
-                ).all()
+        names = {
+            r.id: r.name
+            for part in _util.chunks(picked)
+            for r in crm.db.execute(
+                select(customers.c.id, customers.c.name).where(customers.c.id.in_(part))
             )
-            if picked
-            else {}
-        )
+        }
         for cid in picked:
             msg = crm.enqueue_message(
                 "sms",

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import Select, and_, case, func, insert, or_, select, update
 
 from crm_retail import _util
 from crm_retail import points as points_mod
@@ -25,14 +25,14 @@ from crmcore.schema import customers, transactions
 TIER_LABEL = "retail.tier"
 
 
-def _spend(s: Settings, at: dt.datetime, ids: Iterable[int] | None) -> Any:
+def _spend(s: Settings, at: dt.datetime, ids: list[int] | Select | None) -> Any:
     start = at - dt.timedelta(days=s["tier_window_days"])
     t = transactions
     q = select(t.c.customer_id, func.sum(t.c.amount_cents).label("spend")).where(
         t.c.occurred_at > start, t.c.occurred_at <= at
     )
     if ids is not None:
-        q = q.where(t.c.customer_id.in_(list(ids)))
+        q = q.where(t.c.customer_id.in_(ids))
     return q.group_by(t.c.customer_id).subquery()
 
 
@@ -45,13 +45,14 @@ def tier_changes(
     crm: Any,
     at: dt.datetime,
     *,
-    ids: Iterable[int] | None = None,
+    ids: Iterable[int] | Select | None = None,
     review_before: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Members whose tier must change as of ``at`` (set-based): upgrades always,
     downgrades only for members last reviewed before ``review_before``."""
     s = settings(crm)
-    ids = None if ids is None else list(ids)
+    if ids is not None and not isinstance(ids, Select):
+        ids = list(ids)
     sp = _spend(s, at, ids)
     spend = func.coalesce(sp.c.spend, 0)
     target = case(*[(spend >= t.min_spend_cents, t.rank) for t in reversed(s.tiers[1:])], else_=0)
@@ -309,17 +310,15 @@ def on_batch(crm: Any, batch: Any) -> None:
     """An import: upgrades for the batch's members in one statement, then the
     points of every member purchase of the batch, inserted in bulk."""
     t = transactions
-    ids = [
-        r.customer_id
-        for r in crm.db.execute(
-            select(members.c.customer_id).where(members.c.customer_id.in_(list(batch.customer_ids)))
-        )
-    ]
-    if not ids:
+    in_batch = (t.c.id >= batch.first_id) & (t.c.id <= batch.last_id)
+    # the batch's customers as a subquery: never an IN list of tens of thousands of ids
+    ids = select(t.c.customer_id).where(in_batch)
+    if (
+        crm.db.execute(select(members.c.id).where(members.c.customer_id.in_(ids)).limit(1)).first()
+        is None
+    ):
         return
-    latest = crm.db.execute(
-        select(func.max(t.c.occurred_at)).where(t.c.id >= batch.first_id, t.c.id <= batch.last_id)
-    ).scalar()
+    latest = crm.db.execute(select(func.max(t.c.occurred_at)).where(in_batch)).scalar()
     now = max(crm.now(), latest) if latest is not None else crm.now()
     for change in tier_changes(crm, now, ids=ids):
         apply_change(crm, change, now)
@@ -327,14 +326,9 @@ def on_batch(crm: Any, batch: Any) -> None:
     rows = crm.db.execute(
         select(t.c.id, t.c.customer_id, t.c.occurred_at, t.c.amount_cents, members.c.tier)
         .join(members, members.c.customer_id == t.c.customer_id)
-        .where(
-            t.c.id >= batch.first_id,
-            t.c.id <= batch.last_id,
-            t.c.amount_cents > 0,
-            t.c.occurred_at >= members.c.joined_at,
-        )
+        .where(in_batch, t.c.amount_cents > 0, t.c.occurred_at >= members.c.joined_at)
         .order_by(t.c.id)
-    ).all()
+    )
     lots, benefits = [], []
     for r in rows:
         tier = s.tier(r.tier) or s.tiers[0]

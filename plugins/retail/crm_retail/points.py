@@ -169,13 +169,15 @@ def run_expiry(crm: Any, at: dt.datetime) -> dict[str, Any]:
     unredeemed remainder whose lot is past its expiry. Idempotent: a lot is
     expired once (its remainder becomes 0; the expire row's ref is unique)."""
     due = (points.c.remaining > 0) & (points.c.expires_at <= at)
-    affected = select(points.c.customer_id).where(due).distinct()
-    ids = [r.customer_id for r in crm.db.execute(affected)]
-    if not ids:
-        return {"expired_lots": 0, "expired_points": 0, "members": 0}
     total = crm.db.execute(
-        select(func.count(), func.coalesce(func.sum(points.c.remaining), 0)).where(due)
+        select(
+            func.count(),
+            func.coalesce(func.sum(points.c.remaining), 0),
+            func.count(func.distinct(points.c.customer_id)),
+        ).where(due)
     ).one()
+    if not total[0]:
+        return {"expired_lots": 0, "expired_points": 0, "members": 0}
     days = settings(crm)["points_expiry_days"]
     crm.db.execute(
         insert(points).from_select(
@@ -192,8 +194,13 @@ def run_expiry(crm: Any, at: dt.datetime) -> dict[str, Any]:
         )
     )
     crm.db.execute(update(points).where(due).values(remaining=0))
-    sync_balances(crm, ids)
-    return {"expired_lots": int(total[0]), "expired_points": int(total[1]), "members": len(ids)}
+    expired_now = select(points.c.customer_id).where(points.c.kind == "expire", points.c.at == at)
+    sync_balances(crm, expired_now)
+    return {
+        "expired_lots": int(total[0]),
+        "expired_points": int(total[1]),
+        "members": int(total[2]),
+    }
 
 
 def ledger(crm: Any, customer: Any) -> dict[str, Any]:

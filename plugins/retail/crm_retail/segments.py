@@ -48,20 +48,21 @@ def _class_members(crm: Any, cls: str) -> list[Any]:
 def managers(crm: Any, customer_ids: list[int]) -> dict[int, int]:
     """Each customer's account manager: the active ``account_manager``
     relationship to an active member of staff (lowest id), else none."""
-    if not customer_ids:
-        return {}
-    rows = crm.db.execute(
-        select(relationships.c.from_customer_id, relationships.c.to_staff_id)
-        .join(staff, staff.c.id == relationships.c.to_staff_id)
-        .where(
-            relationships.c.kind == "account_manager",
-            relationships.c.active.is_(True),
-            staff.c.active.is_(True),
-            relationships.c.from_customer_id.in_(customer_ids),
+    out: dict[int, int] = {}
+    for part in _util.chunks(list(customer_ids)):
+        rows = crm.db.execute(
+            select(relationships.c.from_customer_id, relationships.c.to_staff_id)
+            .join(staff, staff.c.id == relationships.c.to_staff_id)
+            .where(
+                relationships.c.kind == "account_manager",
+                relationships.c.active.is_(True),
+                staff.c.active.is_(True),
+                relationships.c.from_customer_id.in_(part),
+            )
+            .order_by(relationships.c.id.desc())
         )
-        .order_by(relationships.c.id.desc())
-    ).all()
-    return {r.from_customer_id: r.to_staff_id for r in rows}  # lowest id wins (written last)
+        out.update({r.from_customer_id: r.to_staff_id for r in rows})  # lowest id wins
+    return out
 
 
 def _active_staff(crm: Any) -> dict[int, str]:
@@ -97,16 +98,11 @@ def run_abc_service(crm: Any, at: dt.datetime) -> dict[str, Any]:
         )
         .values(active=False, ended_at=at)
     ).rowcount
-    plans = (
-        {
-            r.customer_id: r
-            for r in crm.db.execute(
-                select(service_plans).where(service_plans.c.customer_id.in_(a_ids))
-            )
-        }
-        if a_ids
-        else {}
-    )
+    plans = {
+        r.customer_id: r
+        for part in _util.chunks(a_ids)
+        for r in crm.db.execute(select(service_plans).where(service_plans.c.customer_id.in_(part)))
+    }
     entering = [r for r in a_rows if r.id not in plans or not plans[r.id].active]
     named = managers(crm, [r.id for r in entering])
     new_plans, unassigned, reminders = 0, [], 0
