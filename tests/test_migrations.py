@@ -101,3 +101,71 @@ def test_core_migration_matches_the_metadata(crm):
     assert [
         d for d in diff if d[0] in ("add_table", "remove_table", "add_column", "remove_column")
     ] == []
+
+
+GREET_MODULE = """
+import sqlalchemy as sa
+from crmcore import Attribute, hookimpl
+from crmcore.schema import customers
+
+greet_log = sa.Table("greet_log", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("customer_id", sa.Integer, sa.ForeignKey(customers.c.id)))
+
+@hookimpl
+def crm_tables():
+    return [greet_log]
+
+@hookimpl
+def crm_customer_attributes():
+    return [Attribute(name="greet.word")]
+"""
+
+
+def test_purge_shows_the_plan_then_deletes_only_a_disabled_plugins_data(
+    tmp_path, monkeypatch, crm_backend
+):
+    import importlib.metadata as md
+    import sys
+
+    import pytest
+
+    from crmcore import PluginError
+    from crmcore import plugins as plugins_mod
+
+    (tmp_path / "greetmod.py").write_text(GREET_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("greetmod", None)
+    ep = md.EntryPoint(name="greet", value="greetmod", group="crmcore.plugins")
+    monkeypatch.setattr(plugins_mod, "installed", lambda: {"greet": ep})
+    url = f"sqlite:///{tmp_path}/p.db"
+    if crm_backend == "postgresql":
+        import os
+
+        from crmcore.testing import POSTGRES_ENV, _reset_schema, _with_search_path
+
+        _reset_schema(os.environ[POSTGRES_ENV], "crmtest_purge")
+        url = _with_search_path(os.environ[POSTGRES_ENV], "crmtest_purge")
+    on = CRM(from_dict({"crm": {"database": url, "plugins": ["greet"]}}), principal=SYSTEM)
+    on.upgrade()
+    c = on.add_customer("Ann", attributes={"greet.word": "hi"})
+    on.set_label(c, "greet.mood", "happy", source="greet")
+    import greetmod
+
+    with on.transaction():
+        on.db.execute(greetmod.greet_log.insert().values(customer_id=c.id))
+    with pytest.raises(PluginError, match="is enabled; disable it"):
+        on.purge_plan("greet")
+
+    off = CRM(from_dict({"crm": {"database": url}}), principal=SYSTEM)
+    plan = off.purge_plan("greet")
+    assert plan == {
+        "plugin": "greet",
+        "tables": {"greet_log": 1},
+        "attributes": ["greet.word"],
+        "labels": 1,
+    }
+    assert "greet_log" in tables(off.engine)  # showing the plan deleted nothing
+    off.purge_plugin("greet")
+    assert "greet_log" not in tables(off.engine)
+    assert off.get_customer(c.id).attributes == {} and off.labels(c) == {}
+    assert off.get_customer(c.id).name == "Ann"

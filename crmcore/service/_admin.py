@@ -123,7 +123,7 @@ class AdminMixin(CRMBase):
             conn.execute(customer_labels.delete().where(customer_labels.c.source == name))
             for attr in plan["attributes"]:
                 conn.execute(
-                    _remove_attribute_sql(conn.dialect.name), {"path": f"$.{attr}", "key": attr}
+                    _remove_attribute_sql(conn.dialect.name), {"path": f'$."{attr}"', "key": attr}
                 )
             if inspect(conn).has_table("alembic_version"):
                 # plugin revision ids start with "NAME_" (see README, "Migrations")
