@@ -85,13 +85,16 @@ def columns(rows: list[tuple[Any, ...]], n: int) -> list[tuple[Any, ...]]:
     return list(zip(*rows, strict=True))
 
 
-_UPSERT = ("INSERT INTO customer_labels (customer_id, name, value, source, as_of) VALUES (?, ?, ?, ?, ?) "
-           "ON CONFLICT (customer_id, name) DO UPDATE SET value = excluded.value, "
-           "source = excluded.source, as_of = excluded.as_of")
+_UPSERT = (
+    "INSERT INTO customer_labels (customer_id, name, value, source, as_of) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (customer_id, name) DO UPDATE SET value = excluded.value, "
+    "source = excluded.source, as_of = excluded.as_of"
+)
 
 
-def store_labels(crm: Any, name: str, labels: Mapping[int, str], as_of: dt.datetime,
-                 *, source: str = "core") -> dict[str, int]:
+def store_labels(
+    crm: Any, name: str, labels: Mapping[int, str], as_of: dt.datetime, *, source: str = "core"
+) -> dict[str, int]:
     """Make label ``name`` equal ``labels`` (customer id -> value): rows are
     written only where the value changed and removed where no longer given, so
     a re-run over an unchanged base writes almost nothing. ``as_of`` on a label
@@ -105,20 +108,29 @@ def store_labels(crm: Any, name: str, labels: Mapping[int, str], as_of: dt.datet
     if changed and dialect(crm) != "sqlite" and len(changed) > 5000:
         from crmcore.importer._common import copy_rows
 
-        fetch(crm, "CREATE TEMP TABLE IF NOT EXISTS crm_label_stage (customer_id BIGINT, name TEXT, "
-                   "value TEXT, source TEXT, as_of TIMESTAMP) ON COMMIT DROP")
+        fetch(
+            crm,
+            "CREATE TEMP TABLE IF NOT EXISTS crm_label_stage (customer_id BIGINT, name TEXT, "
+            "value TEXT, source TEXT, as_of TIMESTAMP) ON COMMIT DROP",
+        )
         fetch(crm, "TRUNCATE crm_label_stage")
-        copy_rows(crm, "crm_label_stage", ("customer_id", "name", "value", "source", "as_of"), changed)
-        fetch(crm, "INSERT INTO customer_labels (customer_id, name, value, source, as_of) "
-                   "SELECT customer_id, name, value, source, as_of FROM crm_label_stage "
-                   "ON CONFLICT (customer_id, name) DO UPDATE SET value = excluded.value, "
-                   "source = excluded.source, as_of = excluded.as_of")
+        copy_rows(
+            crm, "crm_label_stage", ("customer_id", "name", "value", "source", "as_of"), changed
+        )
+        fetch(
+            crm,
+            "INSERT INTO customer_labels (customer_id, name, value, source, as_of) "
+            "SELECT customer_id, name, value, source, as_of FROM crm_label_stage "
+            "ON CONFLICT (customer_id, name) DO UPDATE SET value = excluded.value, "
+            "source = excluded.source, as_of = excluded.as_of",
+        )
     else:
         executemany(crm, _UPSERT, changed)
     counts = {"labels": len(labels), "changed": len(changed), "removed": len(gone)}
     if changed or gone:
-        crm.db.audit("customer_labels", None, "analytics", None, {"name": name, **counts},
-                     customer_id=None)
+        crm.db.audit(
+            "customer_labels", None, "analytics", None, {"name": name, **counts}, customer_id=None
+        )
     return counts
 
 
@@ -126,12 +138,18 @@ def record_run(crm: Any, job: str, as_of: dt.datetime, summary: Mapping[str, Any
     """One ``job_runs`` row per analytics run (what ran, as of when, the summary)."""
     from crmcore.db import _jsonable
 
-    crm.db.conn.execute(insert(job_runs).values(job=f"analytics.{job}", as_of=as_of,
-                                               finished_at=crm.now(), summary=_jsonable(summary)))
+    crm.db.conn.execute(
+        insert(job_runs).values(
+            job=f"analytics.{job}", as_of=as_of, finished_at=crm.now(), summary=_jsonable(summary)
+        )
+    )
 
 
 def live_customer_ids(crm: Any) -> list[int]:
-    return [r[0] for r in fetch(crm, "SELECT id FROM customers WHERE merged_into_id IS NULL ORDER BY id")]
+    return [
+        r[0]
+        for r in fetch(crm, "SELECT id FROM customers WHERE merged_into_id IS NULL ORDER BY id")
+    ]
 
 
 def features(crm: Any, end: dt.datetime) -> tuple[Any, ...]:
@@ -148,10 +166,10 @@ def features(crm: Any, end: dt.datetime) -> tuple[Any, ...]:
     d = dialect(crm)
     jd = julian
     sql = f"""
-        SELECT customer_id, {jd(d, 'first_at')}, {jd(d, 'last_at')}, tx_count, spend_cents
+        SELECT customer_id, {jd(d, "first_at")}, {jd(d, "last_at")}, tx_count, spend_cents
         FROM customer_stats WHERE last_at <= ?
         UNION ALL
-        SELECT customer_id, {jd(d, 'MIN(occurred_at)')}, {jd(d, 'MAX(occurred_at)')}, COUNT(*),
+        SELECT customer_id, {jd(d, "MIN(occurred_at)")}, {jd(d, "MAX(occurred_at)")}, COUNT(*),
                CAST(SUM(amount_cents) AS BIGINT)
         FROM transactions
         WHERE customer_id IN (SELECT customer_id FROM customer_stats WHERE last_at > ?)
@@ -159,6 +177,10 @@ def features(crm: Any, end: dt.datetime) -> tuple[Any, ...]:
         GROUP BY customer_id"""
     t = bind_time(crm, end)
     ids, first, last, n, spend = columns(fetch(crm, sql, (t, t, t)), 5)
-    return (np.asarray(ids, dtype=np.int64), np.asarray(first, dtype=np.float64),
-            np.asarray(last, dtype=np.float64), np.asarray(n, dtype=np.int64),
-            np.asarray(spend, dtype=np.int64))
+    return (
+        np.asarray(ids, dtype=np.int64),
+        np.asarray(first, dtype=np.float64),
+        np.asarray(last, dtype=np.float64),
+        np.asarray(n, dtype=np.int64),
+        np.asarray(spend, dtype=np.int64),
+    )

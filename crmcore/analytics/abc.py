@@ -23,14 +23,18 @@ def window_spend(crm: Any, start: dt.datetime, end: dt.datetime) -> tuple[Any, A
     import numpy as np
 
     s, e = _sql.bind_time(crm, start), _sql.bind_time(crm, end)
-    rows = _sql.fetch(crm, """
+    rows = _sql.fetch(
+        crm,
+        """
         SELECT customer_id, spend_cents FROM customer_stats WHERE first_at > ? AND last_at <= ?
         UNION ALL
         SELECT customer_id, CAST(SUM(amount_cents) AS BIGINT) FROM transactions
         WHERE customer_id IN (SELECT customer_id FROM customer_stats
                               WHERE last_at > ? AND (first_at <= ? OR last_at > ?))
           AND occurred_at > ? AND occurred_at <= ?
-        GROUP BY customer_id""", (s, e, s, s, e, s, e))
+        GROUP BY customer_id""",
+        (s, e, s, s, e, s, e),
+    )
     ids, spend = _sql.columns(rows, 2)
     return np.asarray(ids, dtype=np.int64), np.asarray(spend, dtype=np.int64)
 
@@ -46,7 +50,9 @@ def classify(ids: Any, spend: Any, a_share: float, b_share: float) -> Any:
     before = np.cumsum(s) - s
     total = int(s.sum())
     a, ab = round(a_share * BASIS), round((a_share + b_share) * BASIS)
-    cls_sorted = np.where(before * BASIS < total * a, "A", np.where(before * BASIS < total * ab, "B", "C"))
+    cls_sorted = np.where(
+        before * BASIS < total * a, "A", np.where(before * BASIS < total * ab, "B", "C")
+    )
     out = np.empty(len(ids), dtype="<U1")
     out[order] = cls_sorted
     return out
@@ -94,8 +100,12 @@ def abc(
             s = int(spend[mask].sum())
             n = int(mask.sum()) + (len(per) - len(ids) if k == "C" else 0)
             classes[k] = {"customers": n, "spend_cents": s, "spend_share": round(s / total, 6)}
-        summary: dict[str, Any] = {"as_of": end.isoformat(), "window_days": window_days,
-                                   "cutoffs": {"A": a_share, "B": b_share}, "classes": classes}
+        summary: dict[str, Any] = {
+            "as_of": end.isoformat(),
+            "window_days": window_days,
+            "cutoffs": {"A": a_share, "B": b_share},
+            "classes": classes,
+        }
         if store:
             summary["labels"] = _sql.store_labels(crm, "abc", per, end)
             _sql.record_run(crm, "abc", end, summary)

@@ -23,7 +23,9 @@ def _np() -> Any:
     except ImportError:  # pragma: no cover - depends on the environment
         from crmcore.errors import CRMError
 
-        raise CRMError("the BG/NBD model needs numpy and scipy: pip install 'crmcore[analytics]'") from None
+        raise CRMError(
+            "the BG/NBD model needs numpy and scipy: pip install 'crmcore[analytics]'"
+        ) from None
     return np
 
 
@@ -53,8 +55,13 @@ def _minimize(nll: Any, k: int, jac: bool = False) -> Any:
     from scipy.optimize import minimize
 
     np = _np()
-    res = minimize(nll, np.zeros(k), jac=jac, method="L-BFGS-B",
-                   options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 5000})
+    res = minimize(
+        nll,
+        np.zeros(k),
+        jac=jac,
+        method="L-BFGS-B",
+        options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 5000},
+    )
     if not np.all(np.isfinite(res.x)):
         from crmcore.errors import CRMError
 
@@ -103,8 +110,15 @@ def fit_bgnbd(x: Any, t_x: Any, T: Any, weights: Any = None) -> dict[str, Any]:
     total = w.sum()
     res = _minimize(lambda lp: bgnbd_objective(lp, x, t_x, T, w), 4, jac=True)
     r, alpha, a, b = (float(v) for v in np.exp(res.x))
-    return {"r": r, "alpha": alpha, "a": a, "b": b, "log_likelihood": float(-res.fun * total),
-            "customers": int(total), "distinct_histories": len(x)}
+    return {
+        "r": r,
+        "alpha": alpha,
+        "a": a,
+        "b": b,
+        "log_likelihood": float(-res.fun * total),
+        "customers": int(total),
+        "distinct_histories": len(x),
+    }
 
 
 def p_alive(params: dict[str, float], x: Any, t_x: Any, T: Any) -> Any:
@@ -112,8 +126,15 @@ def p_alive(params: dict[str, float], x: Any, t_x: Any, T: Any) -> Any:
     np = _np()
     r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
     x = np.asarray(x, dtype=np.float64)
-    log_ratio = np.log(a) - np.log(b + np.maximum(x, 1) - 1) + (r + x) * (
-        np.log(alpha + np.asarray(T, dtype=np.float64)) - np.log(alpha + np.asarray(t_x, dtype=np.float64)))
+    log_ratio = (
+        np.log(a)
+        - np.log(b + np.maximum(x, 1) - 1)
+        + (r + x)
+        * (
+            np.log(alpha + np.asarray(T, dtype=np.float64))
+            - np.log(alpha + np.asarray(t_x, dtype=np.float64))
+        )
+    )
     return np.where(x > 0, 1.0 / (1.0 + np.exp(log_ratio)), 1.0)
 
 
@@ -127,7 +148,11 @@ def expected_purchases(params: dict[str, float], t: float, x: Any, t_x: Any, T: 
     first = (a + b + x - 1) / (a - 1)
     hyp = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
     second = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp
-    log_ratio = np.log(a) - np.log(b + np.maximum(x, 1) - 1) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+    log_ratio = (
+        np.log(a)
+        - np.log(b + np.maximum(x, 1) - 1)
+        + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+    )
     third = 1 + np.where(x > 0, np.exp(log_ratio), 0.0)
     return first * second / third
 
@@ -138,8 +163,15 @@ def gamma_gamma_loglik(params: Any, x: Any, m: Any) -> Any:
 
     p, q, v = params
     px = p * x
-    return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + (px - 1) * np.log(m)
-            + px * np.log(x) - (px + q) * np.log(x * m + v))
+    return (
+        gammaln(px + q)
+        - gammaln(px)
+        - gammaln(q)
+        + q * np.log(v)
+        + (px - 1) * np.log(m)
+        + px * np.log(x)
+        - (px + q) * np.log(x * m + v)
+    )
 
 
 def fit_gamma_gamma(x: Any, m: Any) -> dict[str, Any]:

@@ -30,22 +30,31 @@ def summary_data(crm: Any, until: dt.datetime, unit: str = "week") -> dict[str, 
     d = _sql.dialect(crm)
     end_excl = dt.datetime.combine(until.date(), dt.time()) + dt.timedelta(days=1)
     day = _day(d, "occurred_at")
-    rows = _sql.fetch(crm, f"""
+    rows = _sql.fetch(
+        crm,
+        f"""
         WITH days AS (
             SELECT customer_id, {day} AS d, SUM(amount_cents) AS s FROM transactions
             WHERE occurred_at < ? GROUP BY customer_id, {day}),
         firsts AS (SELECT customer_id, d, s, MIN(d) OVER (PARTITION BY customer_id) AS d0 FROM days)
         SELECT customer_id, COUNT(*) - 1, MIN(d), MAX(d), CAST(SUM(s) AS BIGINT),
                CAST(SUM(CASE WHEN d = d0 THEN s ELSE 0 END) AS BIGINT)
-        FROM firsts GROUP BY customer_id ORDER BY customer_id""", (_sql.bind_time(crm, end_excl),))
+        FROM firsts GROUP BY customer_id ORDER BY customer_id""",
+        (_sql.bind_time(crm, end_excl),),
+    )
     ids, x, first, last, spend, first_spend = (np.asarray(c) for c in _sql.columns(rows, 6))
     end_day = _sql.fetch(crm, f"SELECT {_day(d, '?')}", (_sql.bind_time(crm, until),))[0][0]
     u = UNITS[unit]
     x = x.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         m = np.where(x > 0, (spend.astype(np.float64) - first_spend) / np.maximum(x, 1), 0.0)
-    return {"ids": ids.astype(np.int64), "x": x, "t_x": (last - first) / u,
-            "T": (int(end_day) - first.astype(np.float64)) / u, "m": m}
+    return {
+        "ids": ids.astype(np.int64),
+        "x": x,
+        "t_x": (last - first) / u,
+        "T": (int(end_day) - first.astype(np.float64)) / u,
+        "m": m,
+    }
 
 
 def clv(
@@ -81,10 +90,13 @@ def clv(
         expected = bgnbd.expected_purchases(params, horizon, ux, utx, uT)[inverse]
         ids = data["ids"]
         summary: dict[str, Any] = {
-            "until": end.isoformat(), "time_unit": time_unit, "horizon": horizon,
+            "until": end.isoformat(),
+            "time_unit": time_unit,
+            "horizon": horizon,
             "model": "BG/NBD (Fader, Hardie & Lee 2005)",
             "params": {k: params[k] for k in ("r", "alpha", "a", "b")},
-            "log_likelihood": params["log_likelihood"], "customers": len(ids),
+            "log_likelihood": params["log_likelihood"],
+            "customers_fitted": len(ids),
             "expected_purchases_total": round(float(expected.sum()), 3),
         }
         spend = None
@@ -98,19 +110,40 @@ def clv(
         if store:
             ilist = ids.tolist()
             summary["labels"] = {
-                "p_alive": _sql.store_labels(crm, "p_alive", dict(zip(
-                    ilist, np.char.mod("%.3f", alive).tolist(), strict=True)), end),
-                "expected_purchases": _sql.store_labels(crm, "expected_purchases", dict(zip(
-                    ilist, np.char.mod("%.3f", expected).tolist(), strict=True)), end),
+                "p_alive": _sql.store_labels(
+                    crm,
+                    "p_alive",
+                    dict(zip(ilist, np.char.mod("%.3f", alive).tolist(), strict=True)),
+                    end,
+                ),
+                "expected_purchases": _sql.store_labels(
+                    crm,
+                    "expected_purchases",
+                    dict(zip(ilist, np.char.mod("%.3f", expected).tolist(), strict=True)),
+                    end,
+                ),
             }
             _sql.record_run(crm, "clv", end, summary)
         crm.hook.crm_analytics_computed(crm=crm, name="clv", as_of=end, summary=summary)
-        cols = [ids.tolist(), x.astype(np.int64).tolist(), np.round(alive, 6).tolist(),
-                np.round(expected, 6).tolist()]
-        spend_l = (np.round(spend, 2).tolist() if spend is not None else [None] * len(ids))
-        exp_spend = (np.round(spend * expected, 2).tolist() if spend is not None else [None] * len(ids))
-        per = {cid: {"repeat_purchases": k, "p_alive": p, "expected_purchases": e,
-                     "expected_spend_per_purchase_cents": s, "expected_spend_cents": es}
-               for cid, k, p, e, s, es in zip(*cols, spend_l, exp_spend, strict=True)}
+        cols = [
+            ids.tolist(),
+            x.astype(np.int64).tolist(),
+            np.round(alive, 6).tolist(),
+            np.round(expected, 6).tolist(),
+        ]
+        spend_l = np.round(spend, 2).tolist() if spend is not None else [None] * len(ids)
+        exp_spend = (
+            np.round(spend * expected, 2).tolist() if spend is not None else [None] * len(ids)
+        )
+        per = {
+            cid: {
+                "repeat_purchases": k,
+                "p_alive": p,
+                "expected_purchases": e,
+                "expected_spend_per_purchase_cents": s,
+                "expected_spend_cents": es,
+            }
+            for cid, k, p, e, s, es in zip(*cols, spend_l, exp_spend, strict=True)
+        }
         at_risk = sorted((int(c) for c in ids[risk]), key=lambda c: per[c]["p_alive"])
         return summary | {"customers": per, "at_risk_customers": at_risk}

@@ -41,13 +41,31 @@ def overdue(
         order = np.argsort(ids[late], kind="stable")
         ids, last, n, gap, since = (x[late][order] for x in (ids, last, n, gap, since))
         days_late = np.floor(since - gap - grace_days).astype(np.int64)
-        found = [{"customer_id": cid, "purchases": k, "last_purchase": _sql.from_julian(lj).isoformat(),
-                  "average_interval_days": round(g, 3), "days_since_last": round(s, 3),
-                  "days_overdue": dl}
-                 for cid, k, lj, g, s, dl in zip(ids.tolist(), n.tolist(), last.tolist(), gap.tolist(),
-                                                 since.tolist(), days_late.tolist(), strict=True)]
-        summary: dict[str, Any] = {"as_of": end.isoformat(), "grace_days": grace_days,
-                                   "min_purchases": min_purchases, "count": len(found)}
+        found = [
+            {
+                "customer_id": cid,
+                "purchases": k,
+                "last_purchase": _sql.from_julian(lj).isoformat(),
+                "average_interval_days": round(g, 3),
+                "days_since_last": round(s, 3),
+                "days_overdue": dl,
+            }
+            for cid, k, lj, g, s, dl in zip(
+                ids.tolist(),
+                n.tolist(),
+                last.tolist(),
+                gap.tolist(),
+                since.tolist(),
+                days_late.tolist(),
+                strict=True,
+            )
+        ]
+        summary: dict[str, Any] = {
+            "as_of": end.isoformat(),
+            "grace_days": grace_days,
+            "min_purchases": min_purchases,
+            "count": len(found),
+        }
         if store:
             labels = dict(zip(ids.tolist(), days_late.astype(str).tolist(), strict=True))
             summary["labels"] = _sql.store_labels(crm, "overdue", labels, end)

@@ -41,16 +41,30 @@ def rfm(crm: Any, *, as_of: dt.datetime | None = None, store: bool = True) -> di
         recency = np.round(_sql.to_julian(end) - last, 3)
         codes = (r * 100 + f * 10 + m).astype(str)
         labels = dict(zip(ids.tolist(), codes.tolist(), strict=True))
-        dist = {k: {str(s): int((v == s).sum()) for s in range(1, 6)}
-                for k, v in (("r", r), ("f", f), ("m", m))}
-        summary: dict[str, Any] = {"as_of": end.isoformat(), "customers_scored": len(ids),
-                                   "scores": dist}
+        dist = {
+            k: {str(s): int((v == s).sum()) for s in range(1, 6)}
+            for k, v in (("r", r), ("f", f), ("m", m))
+        }
+        summary: dict[str, Any] = {
+            "as_of": end.isoformat(),
+            "customers_scored": len(ids),
+            "scores": dist,
+        }
         if store:
             summary["labels"] = _sql.store_labels(crm, "rfm", labels, end)
             _sql.record_run(crm, "rfm", end, summary)
         crm.hook.crm_analytics_computed(crm=crm, name="rfm", as_of=end, summary=summary)
-        per = {cid: {"r": a, "f": b, "m": c, "recency_days": d, "frequency": e, "monetary_cents": g}
-               for cid, a, b, c, d, e, g in zip(ids.tolist(), r.tolist(), f.tolist(), m.tolist(),
-                                                recency.tolist(), n.tolist(), spend.tolist(),
-                                                strict=True)}
+        per = {
+            cid: {"r": a, "f": b, "m": c, "recency_days": d, "frequency": e, "monetary_cents": g}
+            for cid, a, b, c, d, e, g in zip(
+                ids.tolist(),
+                r.tolist(),
+                f.tolist(),
+                m.tolist(),
+                recency.tolist(),
+                n.tolist(),
+                spend.tolist(),
+                strict=True,
+            )
+        }
         return summary | {"customers": per}

@@ -23,8 +23,12 @@ def _when(text: str | None, what: str) -> Any:
 @analytics.command("abc")
 @click.option("--as-of", help="ISO date or date-time (default: now).")
 @click.option("--window-days", default=365, show_default=True, type=click.IntRange(1))
-@click.option("--cutoffs", default="70/20/10", show_default=True,
-              help="Per cent of spend for A/B/C, e.g. 80/15/5.")
+@click.option(
+    "--cutoffs",
+    default="70/20/10",
+    show_default=True,
+    help="Per cent of spend for A/B/C, e.g. 80/15/5.",
+)
 @JSON_OPTION
 @pass_crm
 def abc_cmd(crm: Any, as_of: str | None, window_days: int, cutoffs: str, as_json: bool) -> None:
@@ -35,16 +39,24 @@ def abc_cmd(crm: Any, as_of: str | None, window_days: int, cutoffs: str, as_json
     try:
         parts = [float(p) for p in cutoffs.split("/")]
     except ValueError:
-        raise ValidationError(f"--cutoffs {cutoffs!r}: expected A/B/C per cent, e.g. 70/20/10") from None
+        raise ValidationError(
+            f"--cutoffs {cutoffs!r}: expected A/B/C per cent, e.g. 70/20/10"
+        ) from None
     if len(parts) not in (2, 3) or (len(parts) == 3 and abs(sum(parts) - 100) > 1e-9):
         raise ValidationError(f"--cutoffs {cutoffs!r}: expected three per cents adding up to 100")
-    result = abc(crm, as_of=_when(as_of, "--as-of"), window_days=window_days,
-                 cutoffs=(parts[0] / 100, parts[1] / 100))
+    result = abc(
+        crm,
+        as_of=_when(as_of, "--as-of"),
+        window_days=window_days,
+        cutoffs=(parts[0] / 100, parts[1] / 100),
+    )
 
     def human(r: dict[str, Any]) -> str:
         lines = [f"ABC as of {r['as_of']} ({r['window_days']} days)"]
         for k, v in r["classes"].items():
-            lines.append(f"  {k}: {v['customers']:>9} customers  {v['spend_share'] * 100:6.2f}% of spend")
+            lines.append(
+                f"  {k}: {v['customers']:>9} customers  {v['spend_share'] * 100:6.2f}% of spend"
+            )
         return "\n".join(lines)
 
     emit(result, as_json, human)
@@ -63,7 +75,9 @@ def rfm_cmd(crm: Any, as_of: str | None, as_json: bool) -> None:
     def human(r: dict[str, Any]) -> str:
         lines = [f"RFM as of {r['as_of']}: {r['customers_scored']} customers scored"]
         for k in ("r", "f", "m"):
-            lines.append(f"  {k.upper()}: " + "  ".join(f"{s}:{n}" for s, n in r["scores"][k].items()))
+            lines.append(
+                f"  {k.upper()}: " + "  ".join(f"{s}:{n}" for s, n in r["scores"][k].items())
+            )
         return "\n".join(lines)
 
     emit(result, as_json, human)
@@ -75,18 +89,23 @@ def rfm_cmd(crm: Any, as_of: str | None, as_json: bool) -> None:
 @click.option("--min-purchases", default=3, show_default=True, type=click.IntRange(2))
 @JSON_OPTION
 @pass_crm
-def overdue_cmd(crm: Any, as_of: str | None, grace_days: float, min_purchases: int, as_json: bool) -> None:
+def overdue_cmd(
+    crm: Any, as_of: str | None, grace_days: float, min_purchases: int, as_json: bool
+) -> None:
     """Customers past their own average purchase interval plus the grace."""
     from crmcore.analytics import overdue
 
-    result = overdue(crm, as_of=_when(as_of, "--as-of"), grace_days=grace_days,
-                     min_purchases=min_purchases)
+    result = overdue(
+        crm, as_of=_when(as_of, "--as-of"), grace_days=grace_days, min_purchases=min_purchases
+    )
 
     def human(r: dict[str, Any]) -> str:
         lines = [f"{r['count']} overdue customers as of {r['as_of']}"]
         for c in r["customers"][:50]:
-            lines.append(f"  {c['customer_id']:>8}  {c['days_overdue']:>5} days overdue "
-                         f"(every {c['average_interval_days']:.1f} days, last {c['last_purchase']})")
+            lines.append(
+                f"  {c['customer_id']:>8}  {c['days_overdue']:>5} days overdue "
+                f"(every {c['average_interval_days']:.1f} days, last {c['last_purchase']})"
+            )
         return "\n".join(lines)
 
     emit(result, as_json, human)
@@ -95,29 +114,50 @@ def overdue_cmd(crm: Any, as_of: str | None, grace_days: float, min_purchases: i
 @analytics.command("clv")
 @click.option("--until", required=True, help="End of the calibration period (ISO date).")
 @click.option("--time-unit", type=click.Choice(["day", "week"]), default="week", show_default=True)
-@click.option("--horizon", default=52.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Predict purchases in the next N time units.")
-@click.option("--risk-below", default=0.5, show_default=True, type=click.FloatRange(0, 1),
-              help="Repeat customers with P(alive) below this are listed as at risk.")
+@click.option(
+    "--horizon",
+    default=52.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Predict purchases in the next N time units.",
+)
+@click.option(
+    "--risk-below",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Repeat customers with P(alive) below this are listed as at risk.",
+)
 @JSON_OPTION
 @pass_crm
-def clv_cmd(crm: Any, until: str, time_unit: str, horizon: float, risk_below: float, as_json: bool) -> None:
+def clv_cmd(
+    crm: Any, until: str, time_unit: str, horizon: float, risk_below: float, as_json: bool
+) -> None:
     """BG/NBD: P(alive) and expected purchases per customer (plus Gamma-Gamma spend)."""
     from crmcore.analytics import clv
 
-    result = clv(crm, until=_when(until, "--until"), time_unit=time_unit, horizon=horizon,
-                 risk_below=risk_below)
+    result = clv(
+        crm,
+        until=_when(until, "--until"),
+        time_unit=time_unit,
+        horizon=horizon,
+        risk_below=risk_below,
+    )
 
     def human(r: dict[str, Any]) -> str:
         p = r["params"]
-        lines = [f"BG/NBD until {r['until']} ({r['customers']} customers, unit {r['time_unit']}): "
-                 f"r={p['r']:.4g} alpha={p['alpha']:.4g} a={p['a']:.4g} b={p['b']:.4g}"]
+        lines = [
+            f"BG/NBD until {r['until']} ({r['customers_fitted']} customers, unit {r['time_unit']}): "
+            f"r={p['r']:.4g} alpha={p['alpha']:.4g} a={p['a']:.4g} b={p['b']:.4g}"
+        ]
         if "spend_params" in r:
             s = r["spend_params"]
             lines.append(f"Gamma-Gamma: p={s['p']:.4g} q={s['q']:.4g} v={s['v']:.4g}")
-        lines.append(f"expected purchases in the next {r['horizon']:g} {r['time_unit']}s: "
-                     f"{r['expected_purchases_total']:.1f}; at risk (P(alive) < {r['risk_below']}): "
-                     f"{r['at_risk']}")
+        lines.append(
+            f"expected purchases in the next {r['horizon']:g} {r['time_unit']}s: "
+            f"{r['expected_purchases_total']:.1f}; at risk (P(alive) < {r['risk_below']}): "
+            f"{r['at_risk']}"
+        )
         for cid in r["at_risk_customers"][:20]:
             lines.append(f"  {cid:>8}  P(alive)={r['customers'][cid]['p_alive']:.3f}")
         return "\n".join(lines)
@@ -126,7 +166,9 @@ def clv_cmd(crm: Any, until: str, time_unit: str, horizon: float, risk_below: fl
 
 
 @analytics.command("stats")
-@click.option("--rebuild", is_flag=True, help="Recompute every customer's aggregates from transactions.")
+@click.option(
+    "--rebuild", is_flag=True, help="Recompute every customer's aggregates from transactions."
+)
 @JSON_OPTION
 @pass_crm
 def stats_cmd(crm: Any, rebuild: bool, as_json: bool) -> None:
@@ -140,10 +182,17 @@ def stats_cmd(crm: Any, rebuild: bool, as_json: bool) -> None:
         require_unrestricted(crm, "the aggregate rebuild")
         if rebuild:
             crm.refresh_stats()
-        n, tx = crm.db.first(select(func.count(), func.coalesce(func.sum(customer_stats.c.tx_count), 0)))
-    emit({"customers": int(n), "transactions": int(tx), "rebuilt": rebuild}, as_json,
-         lambda d: f"{d['customers']} customers, {d['transactions']} transactions"
-                   + (" (rebuilt)" if rebuild else ""))
+        n, tx = crm.db.first(
+            select(func.count(), func.coalesce(func.sum(customer_stats.c.tx_count), 0))
+        )
+    emit(
+        {"customers": int(n), "transactions": int(tx), "rebuilt": rebuild},
+        as_json,
+        lambda d: (
+            f"{d['customers']} customers, {d['transactions']} transactions"
+            + (" (rebuilt)" if rebuild else "")
+        ),
+    )
 
 
 __all__ = ["analytics", "parse_at"]

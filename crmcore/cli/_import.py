@@ -19,14 +19,29 @@ def import_() -> None:
 
 def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.argument("file", type=click.Path(dir_okay=False, allow_dash=False))(fn)
-    fn = click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]),
-                      help="Input format (default: from the file name; .jsonl/.ndjson -> jsonl).")(fn)
-    fn = click.option("--skip-invalid", is_flag=True,
-                      help="Import the valid rows; refuse the invalid ones (see --rejects).")(fn)
-    fn = click.option("--rejects", metavar="PATH",
-                      help="Write every refused row with its line number and reason here.")(fn)
-    fn = click.option("--batch-size", default=50_000, show_default=True, type=click.IntRange(1),
-                      help="Rows per batch (memory and hook granularity).")(fn)
+    fn = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["csv", "jsonl"]),
+        help="Input format (default: from the file name; .jsonl/.ndjson -> jsonl).",
+    )(fn)
+    fn = click.option(
+        "--skip-invalid",
+        is_flag=True,
+        help="Import the valid rows; refuse the invalid ones (see --rejects).",
+    )(fn)
+    fn = click.option(
+        "--rejects",
+        metavar="PATH",
+        help="Write every refused row with its line number and reason here.",
+    )(fn)
+    fn = click.option(
+        "--batch-size",
+        default=50_000,
+        show_default=True,
+        type=click.IntRange(1),
+        help="Rows per batch (memory and hook granularity).",
+    )(fn)
     return JSON_OPTION(fn)
 
 
@@ -58,8 +73,16 @@ def _human(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _run(crm: Any, kind: str, file: str, fmt: str | None, skip_invalid: bool, rejects: str | None,
-         batch_size: int, as_json: bool) -> None:
+def _run(
+    crm: Any,
+    kind: str,
+    file: str,
+    fmt: str | None,
+    skip_invalid: bool,
+    rejects: str | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
     import os
 
     from crmcore.importer import ImportFailed, import_customers, import_transactions
@@ -71,8 +94,15 @@ def _run(crm: Any, kind: str, file: str, fmt: str | None, skip_invalid: bool, re
         size = 0
     try:
         with _progress(size, not as_json) as progress:
-            summary = fn(crm, file, fmt=fmt, skip_invalid=skip_invalid, rejects=rejects,
-                         batch_size=batch_size, progress=progress)
+            summary = fn(
+                crm,
+                file,
+                fmt=fmt,
+                skip_invalid=skip_invalid,
+                rejects=rejects,
+                batch_size=batch_size,
+                progress=progress,
+            )
     except ImportFailed as e:
         if as_json:
             emit(e.summary, True)
@@ -86,8 +116,15 @@ def _run(crm: Any, kind: str, file: str, fmt: str | None, skip_invalid: bool, re
 @import_.command("customers")
 @_options
 @pass_crm
-def import_customers_cmd(crm: Any, file: str, fmt: str | None, skip_invalid: bool,
-                         rejects: str | None, batch_size: int, as_json: bool) -> None:
+def import_customers_cmd(
+    crm: Any,
+    file: str,
+    fmt: str | None,
+    skip_invalid: bool,
+    rejects: str | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
     """Import customers: columns external_id,name,phone,email plus declared attributes.
 
     A row whose external id, phone or e-mail already belongs to a customer is
@@ -99,8 +136,15 @@ def import_customers_cmd(crm: Any, file: str, fmt: str | None, skip_invalid: boo
 @import_.command("transactions")
 @_options
 @pass_crm
-def import_transactions_cmd(crm: Any, file: str, fmt: str | None, skip_invalid: bool,
-                            rejects: str | None, batch_size: int, as_json: bool) -> None:
+def import_transactions_cmd(
+    crm: Any,
+    file: str,
+    fmt: str | None,
+    skip_invalid: bool,
+    rejects: str | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
     """Import transactions: customer_external_id,occurred_at,amount[,external_id][,channel].
 
     Amounts are decimal text (12.34); a transaction id already stored is a

@@ -29,7 +29,8 @@ class ImportFailed(ValidationError):
         first = summary["errors"][0] if summary["errors"] else {"line": "?", "message": "?"}
         super().__init__(
             f"{n} invalid row{'s' if n != 1 else ''}, nothing imported (first: line {first['line']}: "
-            f"{first['message']}); fix them or use --skip-invalid")
+            f"{first['message']}); fix them or use --skip-invalid"
+        )
         self.summary = summary
 
 
@@ -57,8 +58,12 @@ class Summary:
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "kind": self.kind, "file": self.path, "rows": self.rows, "imported": self.imported,
-            "rejected": self.rejected, "duplicates": self.duplicates,
+            "kind": self.kind,
+            "file": self.path,
+            "rows": self.rows,
+            "imported": self.imported,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
         }
         if self.kind == "customers":
             out["matched"] = self.matched
@@ -96,10 +101,15 @@ class Rejects:
         if self.fmt == "csv":
             self.writer.writerow([line, message, *fields])
         else:
-            record: Any = (dict(zip(self.columns, fields, strict=False))
-                           if len(fields) == len(self.columns) else (fields[0] if fields else None))
-            self.fh.write(json.dumps({"line": line, "error": message, "record": record},
-                                     ensure_ascii=False) + "\n")
+            record: Any = (
+                dict(zip(self.columns, fields, strict=False))
+                if len(fields) == len(self.columns)
+                else (fields[0] if fields else None)
+            )
+            self.fh.write(
+                json.dumps({"line": line, "error": message, "record": record}, ensure_ascii=False)
+                + "\n"
+            )
 
     def close(self) -> None:
         if self.fh is not None:
@@ -170,7 +180,9 @@ def clean(value: str | None, what: str, max_len: int, *, required: bool = False)
 def require_import(crm: Any) -> None:
     p = crm.db.principal
     if not p.unrestricted:
-        raise AccessDenied(f"{p.key} may not import: imports need an unrestricted principal (admin)")
+        raise AccessDenied(
+            f"{p.key} may not import: imports need an unrestricted principal (admin)"
+        )
     crm.db.require_write()
 
 
@@ -211,7 +223,9 @@ def bulk_load(crm: Any, table: str, columns: Sequence[str], rows: Sequence[Seque
         return
     if crm.db.conn.dialect.name == "sqlite":
         marks = ",".join("?" * len(columns))
-        driver(crm).executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        driver(crm).executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+        )
     else:
         copy_rows(crm, table, columns, rows)
 

@@ -78,8 +78,16 @@ def import_customers(
 
 
 class _CuImport:
-    def __init__(self, crm: Any, reader: Reader, summary: c.Summary, rejects: c.Rejects,
-                 skip_invalid: bool, batch_size: int, progress: Callable[[int], None] | None) -> None:
+    def __init__(
+        self,
+        crm: Any,
+        reader: Reader,
+        summary: c.Summary,
+        rejects: c.Rejects,
+        skip_invalid: bool,
+        batch_size: int,
+        progress: Callable[[int], None] | None,
+    ) -> None:
         self.crm = crm
         self.reader = reader
         self.summary = summary
@@ -102,7 +110,9 @@ class _CuImport:
         self.summary.error(line, message)
         self.rejects.write(line, message, fields)
 
-    def _row(self, f: list[Any], cols: list[str], attr_cols: list[tuple[int, str]]) -> tuple[Any, ...]:
+    def _row(
+        self, f: list[Any], cols: list[str], attr_cols: list[tuple[int, str]]
+    ) -> tuple[Any, ...]:
         get = dict(zip(cols, f, strict=True)).get
         ext = c.clean(get("external_id"), "external_id", 128)
         name = c.clean(get("name"), "name", 300, required=True)
@@ -118,8 +128,10 @@ class _CuImport:
         if attrs:
             errors = sorted(self.validator.iter_errors(attrs), key=lambda e: list(e.absolute_path))
             if errors:
-                raise ValidationError(f"attributes: {jsonschemas.key_path(errors[0])}: "
-                                      f"{jsonschemas.describe(errors[0])}")
+                raise ValidationError(
+                    f"attributes: {jsonschemas.key_path(errors[0])}: "
+                    f"{jsonschemas.describe(errors[0])}"
+                )
         return ext, name, phone, email, attrs
 
     def run(self) -> None:
@@ -140,7 +152,9 @@ class _CuImport:
             except ValidationError as e:
                 self.reject(line, str(e), f)
                 continue
-            mine = [(k, v) for k, v in (("external_id", ext), ("phone", phone), ("email", email)) if v]
+            mine = [
+                (k, v) for k, v in (("external_id", ext), ("phone", phone), ("email", email)) if v
+            ]
             if any(k in keys for k in mine):
                 summary.matched += 1  # the same customer as an earlier row of this batch
                 continue
@@ -169,7 +183,9 @@ class _CuImport:
         if self.dialect != "sqlite":
             c.query(crm, f"ANALYZE {STAGE}")
         live = "k.merged_into_id IS NULL"
-        matched = c.query(crm, f"""
+        matched = c.query(
+            crm,
+            f"""
             SELECT s.line, 1 FROM {STAGE} s CROSS JOIN customers k WHERE k.external_id = s.ext AND {live}
             UNION ALL
             SELECT s.line, 2 FROM {STAGE} s CROSS JOIN customers k WHERE k.phone = s.phone AND {live}
@@ -180,7 +196,8 @@ class _CuImport:
             SELECT s.line, 3 FROM {STAGE} s CROSS JOIN customers k WHERE k.email = s.email AND {live}
             UNION ALL
             SELECT s.line, 3 FROM {STAGE} s CROSS JOIN contact_points p
-              WHERE p.kind = 'email' AND p.value = s.email""")
+              WHERE p.kind = 'email' AND p.value = s.email""",
+        )
         found = sorted({r[0] for r in matched})
         summary.matched += len(found)
         bad = list(found)
@@ -205,42 +222,68 @@ class _CuImport:
             n = conn.execute(insert, params).rowcount
             first, last = before + 1, before + n
         else:
-            first, last, n = c.query(crm, f"WITH ins AS ({insert} RETURNING id) "
-                                          "SELECT MIN(id), MAX(id), COUNT(*) FROM ins", params)[0]
+            first, last, n = c.query(
+                crm,
+                f"WITH ins AS ({insert} RETURNING id) SELECT MIN(id), MAX(id), COUNT(*) FROM ins",
+                params,
+            )[0]
         if not n:
             return
         summary.imported += n
         summary.first_id = first if summary.first_id is None else summary.first_id
         summary.last_id = last
-        c.query(crm, """
+        c.query(
+            crm,
+            """
             INSERT INTO stage_changes (customer_id, from_stage, to_stage, reason, at, by_staff_id)
             SELECT id, NULL, stage, 'imported', ?, ? FROM customers WHERE id BETWEEN ? AND ?""",
-                (now, self.staff_id, first, last))
-        crm.db.audit("customers", None, "import", None,
-                     {"rows": n, "first_id": first, "last_id": last, "file": summary.path},
-                     customer_id=None)
+            (now, self.staff_id, first, last),
+        )
+        crm.db.audit(
+            "customers",
+            None,
+            "import",
+            None,
+            {"rows": n, "first_id": first, "last_id": last, "file": summary.path},
+            customer_id=None,
+        )
         if self.batch_hook:
-            crm.hook.crm_customers_imported(crm=crm, batch=CustomerBatch(first_id=first, last_id=last, count=n))
+            crm.hook.crm_customers_imported(
+                crm=crm, batch=CustomerBatch(first_id=first, last_id=last, count=n)
+            )
         if self.single is not None:
             from crmcore.service import _rows
 
-            for r in crm.db.conn.execute(select(customers).where(
-                    customers.c.id.between(first, last)).order_by(customers.c.id)).all():
+            for r in crm.db.conn.execute(
+                select(customers)
+                .where(customers.c.id.between(first, last))
+                .order_by(customers.c.id)
+            ).all():
                 self.single(crm=crm, customer=_rows.customer(r))
 
-    def _validate(self, skip: set[int], batch: list[tuple[Any, ...]], raw: dict[int, list[Any]]) -> list[int]:
+    def _validate(
+        self, skip: set[int], batch: list[tuple[Any, ...]], raw: dict[int, list[Any]]
+    ) -> list[int]:
         """Plugins' ``crm_validate_customer`` per new customer (only when implemented)."""
         bad: list[int] = []
         for line, ext, name, phone, email, attrs in batch:
             if line in skip:
                 continue
-            draft = Customer(id=0, name=name, external_id=ext, phone=phone, email=email,
-                             owner_id=self.staff_id, stage=self.stage, attributes=json.loads(attrs),
-                             created_at=self.now, updated_at=self.now)
+            draft = Customer(
+                id=0,
+                name=name,
+                external_id=ext,
+                phone=phone,
+                email=email,
+                owner_id=self.staff_id,
+                stage=self.stage,
+                attributes=json.loads(attrs),
+                created_at=self.now,
+                updated_at=self.now,
+            )
             try:
                 self.crm.hook.crm_validate_customer(crm=self.crm, customer=draft, before=None)
             except ValidationError as e:
                 self.reject(line, str(e), raw[line])
                 bad.append(line)
         return bad
-

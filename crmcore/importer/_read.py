@@ -29,7 +29,9 @@ def guess_format(path: str) -> str:
 class Reader:
     """One input file read once, front to back."""
 
-    def __init__(self, path: str, fmt: str | None = None, *, stream: IO[bytes] | None = None) -> None:
+    def __init__(
+        self, path: str, fmt: str | None = None, *, stream: IO[bytes] | None = None
+    ) -> None:
         self.path = path
         self.fmt = fmt or guess_format(path)
         if self.fmt not in FORMATS:
@@ -65,8 +67,13 @@ class Reader:
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                self._bad.append((self._line, f"not valid UTF-8 (byte {e.start + 1} of the line: "
-                                              f"0x{raw[e.start]:02x}); save the file as UTF-8"))
+                self._bad.append(
+                    (
+                        self._line,
+                        f"not valid UTF-8 (byte {e.start + 1} of the line: "
+                        f"0x{raw[e.start]:02x}); save the file as UTF-8",
+                    )
+                )
                 yield raw.decode("utf-8", "replace")
 
     # -- CSV -----------------------------------------------------------------------
@@ -95,7 +102,8 @@ class Reader:
         if unknown:
             raise ValidationError(
                 f"line {self.header_line}: unknown column(s) {', '.join(map(repr, unknown))}; "
-                f"allowed: {', '.join(sorted(allowed))}")
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
         dupes = sorted({c for c in cols if cols.count(c) > 1})
         if dupes:
             raise ValidationError(f"line {self.header_line}: column(s) {dupes} given twice")
@@ -103,7 +111,8 @@ class Reader:
         if missing:
             raise ValidationError(
                 f"line {self.header_line}: missing column(s) {', '.join(map(repr, missing))}; "
-                f"the header has: {', '.join(cols)}")
+                f"the header has: {', '.join(cols)}"
+            )
         self.columns = cols
 
     def rows(self) -> Iterator[tuple[int, list[Any], str | None]]:
@@ -136,7 +145,11 @@ class Reader:
             if len(row) != width:
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue  # blank line
-                yield start, row, f"expected {width} fields ({','.join(self.columns)}), got {len(row)}"
+                yield (
+                    start,
+                    row,
+                    f"expected {width} fields ({','.join(self.columns)}), got {len(row)}",
+                )
                 continue
             yield start, row, None
 
@@ -162,8 +175,13 @@ class Reader:
                 continue
             unknown = [k for k in obj if k not in allowed]
             if unknown:
-                yield line, [text.rstrip("\r\n")], (
-                    f"unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}")
+                yield (
+                    line,
+                    [text.rstrip("\r\n")],
+                    (
+                        f"unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}"
+                    ),
+                )
                 continue
             yield line, [_jtext(obj.get(c)) for c in cols], None
 

@@ -44,12 +44,16 @@ def _create_stage(crm: Any) -> None:
         c.driver(crm).execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
         c.driver(crm).execute(
             f"CREATE TEMP TABLE {STAGE} (line INTEGER PRIMARY KEY, cext TEXT NOT NULL, "
-            "at TEXT NOT NULL, cents INTEGER NOT NULL, channel TEXT, ext TEXT)")
+            "at TEXT NOT NULL, cents INTEGER NOT NULL, channel TEXT, ext TEXT)"
+        )
     else:
         c.query(crm, f"DROP TABLE IF EXISTS pg_temp.{STAGE}")
-        c.query(crm, f"CREATE TEMP TABLE {STAGE} (line BIGINT PRIMARY KEY, cext TEXT NOT NULL, "
-                     "at TIMESTAMP NOT NULL, cents BIGINT NOT NULL, channel TEXT, ext TEXT) "
-                     "ON COMMIT DROP")
+        c.query(
+            crm,
+            f"CREATE TEMP TABLE {STAGE} (line BIGINT PRIMARY KEY, cext TEXT NOT NULL, "
+            "at TIMESTAMP NOT NULL, cents BIGINT NOT NULL, channel TEXT, ext TEXT) "
+            "ON COMMIT DROP",
+        )
         c.query(crm, "LOCK TABLE transactions IN EXCLUSIVE MODE")  # contiguous id ranges per batch
 
 
@@ -103,8 +107,16 @@ def import_transactions(
 
 
 class _TxImport:
-    def __init__(self, crm: Any, reader: Reader, summary: c.Summary, rejects: c.Rejects,
-                 skip_invalid: bool, batch_size: int, progress: Callable[[int], None] | None) -> None:
+    def __init__(
+        self,
+        crm: Any,
+        reader: Reader,
+        summary: c.Summary,
+        rejects: c.Rejects,
+        skip_invalid: bool,
+        batch_size: int,
+        progress: Callable[[int], None] | None,
+    ) -> None:
         self.crm = crm
         self.reader = reader
         self.summary = summary
@@ -115,7 +127,9 @@ class _TxImport:
         self.dialect = crm.db.conn.dialect.name
         self.validate_hook = c.has_impl(crm, "crm_validate_transaction")
         self.batch_hook = c.has_impl(crm, "crm_transactions_recorded_batch")
-        self.single = c.singular_caller(crm, "crm_transaction_recorded", "crm_transactions_recorded_batch")
+        self.single = c.singular_caller(
+            crm, "crm_transaction_recorded", "crm_transactions_recorded_batch"
+        )
         least, greatest = ("MIN", "MAX") if self.dialect == "sqlite" else ("LEAST", "GREATEST")
         self.stats_sql = _STATS_SQL.format(least=least, greatest=greatest)
 
@@ -125,7 +139,11 @@ class _TxImport:
 
     def run(self) -> None:
         cols = self.reader.columns
-        i_c, i_t, i_a = cols.index("customer_external_id"), cols.index("occurred_at"), cols.index("amount")
+        i_c, i_t, i_a = (
+            cols.index("customer_external_id"),
+            cols.index("occurred_at"),
+            cols.index("amount"),
+        )
         i_e = cols.index("external_id") if "external_id" in cols else -1
         i_ch = cols.index("channel") if "channel" in cols else -1
         parse_time, parse_amount = c.parse_time, c.parse_amount
@@ -168,8 +186,12 @@ class _TxImport:
                         if first[1:] == (cext, at[0], cents):
                             summary.duplicates += 1
                         else:
-                            self.reject(line, f"transaction id {ext!r} repeats line {first[0]} "
-                                              "with a different customer, time or amount", f)
+                            self.reject(
+                                line,
+                                f"transaction id {ext!r} repeats line {first[0]} "
+                                "with a different customer, time or amount",
+                                f,
+                            )
                         continue
                     seen[ext] = (line, cext, at[0], cents)
             if channel is not None:
@@ -221,8 +243,10 @@ class _TxImport:
             n = conn.execute(insert).rowcount
             first, last = before + 1, before + n
         else:
-            first, last, n = c.query(crm, f"WITH ins AS ({insert} RETURNING id) "
-                                          "SELECT MIN(id), MAX(id), COUNT(*) FROM ins")[0]
+            first, last, n = c.query(
+                crm,
+                f"WITH ins AS ({insert} RETURNING id) SELECT MIN(id), MAX(id), COUNT(*) FROM ins",
+            )[0]
         if n < staged:  # unknown customers or stored transaction ids: find which lines
             self._explain(raw, first if n else None)
         if not n:
@@ -232,20 +256,36 @@ class _TxImport:
         summary.last_id = last
         stats = self.stats_sql + (" RETURNING customer_id" if self.batch_hook else "")
         touched = c.query(crm, stats, (first, last))
-        crm.db.audit("transactions", None, "import", None,
-                     {"rows": n, "first_id": first, "last_id": last, "file": summary.path},
-                     customer_id=None)
+        crm.db.audit(
+            "transactions",
+            None,
+            "import",
+            None,
+            {"rows": n, "first_id": first, "last_id": last, "file": summary.path},
+            customer_id=None,
+        )
         if self.batch_hook:
             ids = tuple(sorted(r[0] for r in touched))
             batch_ = TransactionBatch(first_id=first, last_id=last, count=n, customer_ids=ids)
             crm.hook.crm_transactions_recorded_batch(crm=crm, batch=batch_)
         if self.single is not None:
-            rows = crm.db.conn.execute(select(transactions).where(
-                transactions.c.id.between(first, last)).order_by(transactions.c.id))
+            rows = crm.db.conn.execute(
+                select(transactions)
+                .where(transactions.c.id.between(first, last))
+                .order_by(transactions.c.id)
+            )
             for r in rows.all():
-                self.single(crm=crm, transaction=Transaction(
-                    id=r.id, customer_id=r.customer_id, occurred_at=r.occurred_at,
-                    amount_cents=r.amount_cents, channel=r.channel, external_id=r.external_id))
+                self.single(
+                    crm=crm,
+                    transaction=Transaction(
+                        id=r.id,
+                        customer_id=r.customer_id,
+                        occurred_at=r.occurred_at,
+                        amount_cents=r.amount_cents,
+                        channel=r.channel,
+                        external_id=r.external_id,
+                    ),
+                )
 
     def _explain(self, raw: dict[int, list[Any]], first: int | None) -> None:
         """Reject (or count as duplicates) the staged rows that were not inserted:
@@ -253,42 +293,62 @@ class _TxImport:
         is the first id this batch inserted, None if it inserted nothing)."""
         crm, summary = self.crm, self.summary
         unknown: set[int] = set()
-        for line, cext in c.query(crm, f"""
+        for line, cext in c.query(
+            crm,
+            f"""
                 SELECT s.line, s.cext FROM {STAGE} s
                 WHERE NOT EXISTS (SELECT 1 FROM customers k WHERE k.external_id = s.cext)
-                ORDER BY s.line"""):
-            self.reject(line, f"unknown customer {cext!r} (no customer has this external id)",
-                        raw[line])
+                ORDER BY s.line""",
+        ):
+            self.reject(
+                line, f"unknown customer {cext!r} (no customer has this external id)", raw[line]
+            )
             unknown.add(line)
         older = "" if first is None else f" AND t.id < {int(first)}"
-        for line, ext, same in c.query(crm, f"""
+        for line, ext, same in c.query(
+            crm,
+            f"""
                 SELECT s.line, s.ext, CASE WHEN t.customer_id = k.id AND t.occurred_at = s.at
                                             AND t.amount_cents = s.cents THEN 1 ELSE 0 END
                 FROM {STAGE} s CROSS JOIN transactions t
                 LEFT JOIN customers k ON k.external_id = s.cext
-                WHERE s.ext IS NOT NULL AND t.external_id = s.ext{older} ORDER BY s.line"""):
+                WHERE s.ext IS NOT NULL AND t.external_id = s.ext{older} ORDER BY s.line""",
+        ):
             if line in unknown:
                 continue
             if same:
                 summary.duplicates += 1
             else:
-                self.reject(line, f"transaction id {ext!r} is already recorded with a different "
-                                  "customer, time or amount", raw[line])
+                self.reject(
+                    line,
+                    f"transaction id {ext!r} is already recorded with a different "
+                    "customer, time or amount",
+                    raw[line],
+                )
 
     def _validate(self, skip: set[int], raw: dict[int, list[Any]]) -> list[int]:
         """Plugins' ``crm_validate_transaction``, per row (only when a plugin implements it)."""
         crm = self.crm
         bad: list[int] = []
-        rows = c.query(crm, f"""
+        rows = c.query(
+            crm,
+            f"""
             SELECT s.line, k.id, s.at, s.cents, s.channel, s.ext
-            FROM {STAGE} s CROSS JOIN customers k WHERE k.external_id = s.cext ORDER BY s.line""")
+            FROM {STAGE} s CROSS JOIN customers k WHERE k.external_id = s.cext ORDER BY s.line""",
+        )
         from crmcore.importer._common import _fromiso
 
         for line, cid, at, cents, channel, ext in rows:
             if line in skip:
                 continue
-            draft = Transaction(id=None, customer_id=cid, occurred_at=_fromiso(at) if isinstance(at, str) else at,
-                                amount_cents=cents, channel=channel, external_id=ext)
+            draft = Transaction(
+                id=None,
+                customer_id=cid,
+                occurred_at=_fromiso(at) if isinstance(at, str) else at,
+                amount_cents=cents,
+                channel=channel,
+                external_id=ext,
+            )
             try:
                 crm.hook.crm_validate_transaction(crm=crm, transaction=draft)
             except ValidationError as e:
