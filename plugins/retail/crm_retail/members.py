@@ -20,7 +20,7 @@ from crm_retail import points as points_mod
 from crm_retail.settings import Settings, is_member_day, settings
 from crm_retail.tables import member_day_benefits, members
 from crmcore import Conflict, ValidationError
-from crmcore.schema import customers, transactions
+from crmcore.schema import customer_labels, customers, timeline_entries, transactions
 
 TIER_LABEL = "retail.tier"
 
@@ -79,54 +79,106 @@ def tier_changes(
     ]
 
 
-def apply_change(
-    crm: Any, change: dict[str, Any], at: dt.datetime, *, review: dt.date | None = None
-) -> None:
-    """Write one tier change: the member row, a timeline entry with the reason, the label."""
-    s = settings(crm)
+BULK_AT = 50  # more tier changes than this in one run are written set-based
+
+
+def _reason(s: Settings, change: dict[str, Any], review: dt.date | None) -> tuple[str, str]:
     old, new = s.tier(change["from"]), s.tier(change["to"])
     assert new is not None
     spend = _util.yuan(change["spend_cents"])
     window = s["tier_window_days"]
     if old is None:
-        summary = (
+        return "reassigned", (
             f"tier {change['from']} (no longer configured) -> {new.name}: "
             f"{window}-day spend {spend}"
         )
-        direction = "reassigned"
-    elif new.rank > old.rank:
-        summary = (
+    if new.rank > old.rank:
+        return "upgrade", (
             f"tier {old.name} -> {new.name} (upgrade): {window}-day spend {spend} reached "
             f"the {new.name} threshold {_util.yuan(new.min_spend_cents)}"
         )
-        direction = "upgrade"
-    else:
-        when = f" at the {review.isoformat()} review" if review else ""
-        summary = (
-            f"tier {old.name} -> {new.name} (downgrade{when}): {window}-day spend {spend} "
-            f"is below the {old.name} threshold {_util.yuan(old.min_spend_cents)}"
-        )
-        direction = "downgrade"
-    crm.db.execute(
-        update(members)
-        .where(members.c.customer_id == change["customer_id"])
-        .values(tier=new.name, tier_since=at)
+    when = f" at the {review.isoformat()} review" if review else ""
+    return "downgrade", (
+        f"tier {old.name} -> {new.name} (downgrade{when}): {window}-day spend {spend} "
+        f"is below the {old.name} threshold {_util.yuan(old.min_spend_cents)}"
     )
-    crm.add_timeline_entry(
-        change["customer_id"],
-        "retail.tier",
-        summary,
-        at=at,
-        source=_util.SOURCE,
-        data={
-            "from": change["from"],
-            "to": new.name,
+
+
+def apply_changes(
+    crm: Any, changes: list[dict[str, Any]], at: dt.datetime, *, review: dt.date | None = None
+) -> None:
+    """Write tier changes: the member rows, a timeline entry with the reason each,
+    and the ``retail.tier`` label. A few go through ``crm.add_timeline_entry`` and
+    ``crm.set_label``; many (an import, a review day) are written set-based
+    through the query layer, a statement per tier and chunk."""
+    if not changes:
+        return
+    s = settings(crm)
+    window = s["tier_window_days"]
+    entries = []
+    for ch in changes:
+        direction, summary = _reason(s, ch, review)
+        data = {
+            "from": ch["from"],
+            "to": ch["to"],
             "direction": direction,
-            "spend_cents": change["spend_cents"],
+            "spend_cents": ch["spend_cents"],
             "window_days": window,
-        },
+        }
+        entries.append((ch["customer_id"], summary, data))
+    by_tier: dict[str, list[int]] = {}
+    for ch in changes:
+        by_tier.setdefault(ch["to"], []).append(ch["customer_id"])
+    for name, ids in by_tier.items():
+        for part in _util.chunks(ids):
+            crm.db.execute(
+                update(members)
+                .where(members.c.customer_id.in_(part))
+                .values(tier=name, tier_since=at)
+            )
+    if len(changes) <= BULK_AT:
+        for cid, summary, data in entries:
+            crm.add_timeline_entry(
+                cid, "retail.tier", summary, at=at, source=_util.SOURCE, data=data
+            )
+            crm.set_label(cid, TIER_LABEL, data["to"], source=_util.SOURCE)
+        return
+    crm.db.insert_rows(
+        timeline_entries,
+        [
+            {
+                "customer_id": cid,
+                "at": at,
+                "kind": "retail.tier",
+                "source": _util.SOURCE,
+                "summary": summary,
+                "data": data,
+            }
+            for cid, summary, data in entries
+        ],
+        what="retail tier changes",
     )
-    crm.set_label(change["customer_id"], TIER_LABEL, new.name, source=_util.SOURCE)
+    ids = [ch["customer_id"] for ch in changes]
+    for part in _util.chunks(ids):
+        crm.db.execute(
+            customer_labels.delete().where(
+                customer_labels.c.customer_id.in_(part), customer_labels.c.name == TIER_LABEL
+            )
+        )
+    crm.db.insert_rows(
+        customer_labels,
+        [
+            {
+                "customer_id": ch["customer_id"],
+                "name": TIER_LABEL,
+                "value": ch["to"],
+                "source": _util.SOURCE,
+                "as_of": at,
+            }
+            for ch in changes
+        ],
+        what="retail tier labels",
+    )
 
 
 def join(
@@ -276,12 +328,12 @@ def on_transaction(crm: Any, tx: Any) -> None:
     if m is None:
         return
     now = max(crm.now(), tx.occurred_at)  # a till clock ahead of ours still counts
-    for change in tier_changes(crm, now, ids=[tx.customer_id]):
-        apply_change(crm, change, now)
+    changes = tier_changes(crm, now, ids=[tx.customer_id])
+    apply_changes(crm, changes, now)
     if tx.occurred_at < m.joined_at:
         return  # bought before joining: counts for the tier, earns no points
     s = settings(crm)
-    tier = s.tier(points_mod.member_row(crm, tx.customer_id).tier) or s.tiers[0]
+    tier = s.tier(changes[0]["to"] if changes else m.tier) or s.tiers[0]
     md = is_member_day(s, tx.occurred_at.date())
     pts, extra = points_mod.accrual(s, tx.amount_cents, tier, md)
     if md and tx.amount_cents > 0:
@@ -320,8 +372,7 @@ def on_batch(crm: Any, batch: Any) -> None:
         return
     latest = crm.db.execute(select(func.max(t.c.occurred_at)).where(in_batch)).scalar()
     now = max(crm.now(), latest) if latest is not None else crm.now()
-    for change in tier_changes(crm, now, ids=ids):
-        apply_change(crm, change, now)
+    apply_changes(crm, tier_changes(crm, now, ids=ids), now)
     s = settings(crm)
     rows = crm.db.execute(
         select(t.c.id, t.c.customer_id, t.c.occurred_at, t.c.amount_cents, members.c.tier)
@@ -383,8 +434,7 @@ def run_tiers(crm: Any, at: dt.datetime) -> dict[str, Any]:
     review = s.last_review(at.date())
     review_at = dt.datetime.combine(review, dt.time())
     changes = tier_changes(crm, at, review_before=review_at)
-    for change in changes:
-        apply_change(crm, change, at, review=review)
+    apply_changes(crm, changes, at, review=review)
     reviewed = crm.db.execute(
         update(members).where(members.c.reviewed_at < review_at).values(reviewed_at=review_at)
     ).rowcount

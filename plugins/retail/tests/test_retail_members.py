@@ -238,3 +238,20 @@ def test_config_schema_errors_name_the_key(crm_factory):
         crm_factory(
             plugins=["retail"], config={"plugins": {"retail": {"member_day": {"day": "funday"}}}}
         )
+
+
+@pytest.mark.crm(plugins=["retail"], config={"plugins": {"retail": {"tier_review_date": "01-10"}}})
+def test_many_changes_are_written_set_based_with_the_same_result(crm, monkeypatch):
+    monkeypatch.setattr(members, "BULK_AT", 1)
+    cs = [crm.add_customer(f"Bulk {i}", phone=f"1390000000{i}") for i in range(3)]
+    for c in cs:
+        members.join(crm, c, at=T0 - dt.timedelta(days=400))
+    import_batch(crm, [(cs[0].id, T0, 300_000), (cs[1].id, T0, 1_000_000), (cs[2].id, T0, 100)])
+    assert [members.member_info(crm, c)["tier"] for c in cs] == ["silver", "gold", "standard"]
+    assert [crm.labels(c)["retail.tier"] for c in cs] == ["silver", "gold", "standard"]
+    assert "standard -> gold (upgrade)" in tier_entries(crm, cs[1].id)[0]
+    # the review day downgrades both, set-based, with reasons
+    out = crm.run_jobs(["retail.tiers"], at=dt.datetime(2027, 1, 10, 1))[0]["summary"]
+    assert out["downgrades"] == 2
+    assert [crm.labels(c)["retail.tier"] for c in cs] == ["standard"] * 3
+    assert "(downgrade at the 2027-01-10 review)" in tier_entries(crm, cs[0].id)[-1]
