@@ -70,11 +70,9 @@ def _request_row(crm: Any, request_id: Any) -> Any:
 
 
 def _place(crm: Any, row: Any) -> str:
-    return (
-        unit_path(crm, row.unit_id)
-        if row.unit_id is not None
-        else building_path(crm, row.building_id)
-    )
+    if row.unit_id is not None:
+        return unit_path(crm, row.unit_id)
+    return f"{building_path(crm, row.building_id)} (common parts)"
 
 
 def request_dict(crm: Any, rid: int) -> dict[str, Any]:
@@ -198,7 +196,7 @@ def _locate(crm: Any, unit: Any, building: Any) -> tuple[int | None, int, str]:
         u = unit_row(crm, unit)
         return u.id, u.building_id, unit_path(crm, u.id)
     b = building_row(crm, building)
-    return None, b.id, f"the common parts of {building_path(crm, b.id)}"
+    return None, b.id, f"{building_path(crm, b.id)} (common parts)"
 
 
 def set_warranty(crm: Any, request_id: Any, status: str, reason: str) -> dict[str, Any]:
