@@ -161,13 +161,12 @@ def crm_timeline(crm: Any, customer: Any) -> list[TimelineEntry]:
             )
         )
     for r in db.execute(select(advice_table).where(advice_table.c.customer_id == cid)):
-        saving = f" [est. saving {r.saving_cents / 100:,.2f} yuan/month]" if r.saving_cents else ""
         out.append(
             TimelineEntry(
                 at=r.created_at,
                 kind="utility.advice",
                 source=NAME,
-                summary=f"advice ({r.rule}): {r.summary}{saving}",
+                summary=f"advice ({r.rule}): {r.summary}",
                 data={"advice_id": r.id, "rule": r.rule, "saving_cents": r.saving_cents},
             )
         )

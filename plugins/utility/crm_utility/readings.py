@@ -139,15 +139,28 @@ def import_readings(
         summary: dict[str, Any] = {}
         for meter, stamped in times.items():
             point = points[meter]
-            step = interval or _stored_interval(crm, point.id) or _detect([t for _, t in stamped])
-            if step not in INTERVALS:
-                errors.append(
-                    (
-                        stamped[0][0],
-                        f"meter {meter}: readings every {step} minutes; expected 15 or 60",
+            step = interval
+            if step is None:
+                detected = _detect([t for _, t in stamped])
+                stored = _stored_interval(crm, point.id)
+                if detected is not None and detected not in INTERVALS:
+                    errors.append(
+                        (
+                            stamped[0][0],
+                            f"meter {meter}: readings every {detected} minutes; expected 15 or 60",
+                        )
                     )
-                )
-                continue
+                    continue
+                if detected is not None and stored is not None and detected != stored:
+                    errors.append(
+                        (
+                            stamped[0][0],
+                            f"meter {meter}: readings every {detected} minutes, but its stored "
+                            f"readings are every {stored}",
+                        )
+                    )
+                    continue
+                step = detected or stored or (60 if stamped[0][1].minute == 0 else 15)
             # time checks over every line with a readable time, so one bad value
             # is reported once and does not also show up as a gap
             first_line: dict[dt.datetime, int] = {}
@@ -235,14 +248,12 @@ def _stored_interval(crm: Any, point_id: int) -> int | None:
     return None if row is None else int(row.interval_min)
 
 
-def _detect(times: list[dt.datetime]) -> int:
-    """The smallest step between timestamps on the 15-minute grid (a single
-    reading: 15 unless it is on the hour)."""
+def _detect(times: list[dt.datetime]) -> int | None:
+    """The smallest step between distinct timestamps on the 15-minute grid;
+    None with fewer than two."""
     grid = sorted({t for t in times if not t.second and not t.microsecond and t.minute % 15 == 0})
     steps = [int((b - a).total_seconds() // 60) for a, b in zip(grid, grid[1:], strict=False)]
-    if not steps:
-        return 60 if grid and grid[0].minute == 0 else 15
-    return min(steps)
+    return min(steps) if steps else None
 
 
 # -- daily curves ---------------------------------------------------------------------

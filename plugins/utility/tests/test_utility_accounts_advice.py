@@ -5,18 +5,26 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from crmcore import Conflict, NotFound, ValidationError
+from crm_utility import accounts, advice, readings
 from utility_testkit import DAY, csv_text, mill, staff, two_level
 
-from crm_utility import accounts, advice, readings
+from crmcore import Conflict, NotFound, ValidationError
 
 pytestmark = pytest.mark.crm(plugins=["utility"])
 
 
 def _shop(crm, meter="S1", kva=None, ext="S-1", cls="commercial"):
     c = crm.add_customer("Corner Shop", external_id=ext)
-    accounts.add_point(crm, c, meter_no=meter, address="2 High St", voltage_level="380V",
-                       customer_class=cls, area="urban", contracted_kva=kva)
+    accounts.add_point(
+        crm,
+        c,
+        meter_no=meter,
+        address="2 High St",
+        voltage_level="380V",
+        customer_class=cls,
+        area="urban",
+        contracted_kva=kva,
+    )
     return c
 
 
@@ -25,12 +33,21 @@ def test_service_point_fields_and_validation(crm):
     c = mill(crm)
     p = accounts.list_points(crm, c)[0]
     assert p | {"id": 0, "customer_id": 0} == {
-        "id": 0, "customer_id": 0, "meter_no": "M1", "address": "1 Mill Road", "voltage_level": "10kV",
-        "customer_class": "large_industrial", "area": "urban", "contracted_kva": 1000,
-        "key_override": None, "key": True}
+        "id": 0,
+        "customer_id": 0,
+        "meter_no": "M1",
+        "address": "1 Mill Road",
+        "voltage_level": "10kV",
+        "customer_class": "large_industrial",
+        "area": "urban",
+        "contracted_kva": 1000,
+        "key_override": None,
+        "key": True,
+    }
     with pytest.raises(Conflict, match="meter 'M1' is already registered"):
-        accounts.add_point(crm, c, meter_no="M1", address="x", voltage_level="10kV",
-                           customer_class="commercial")
+        accounts.add_point(
+            crm, c, meter_no="M1", address="x", voltage_level="10kV", customer_class="commercial"
+        )
     for kwargs, msg in [
         ({"voltage_level": "9kV"}, "voltage level '9kV'"),
         ({"customer_class": "farm"}, "customer class 'farm'"),
@@ -39,18 +56,15 @@ def test_service_point_fields_and_validation(crm):
         ({"address": " "}, "address: required"),
         ({"contracted_kva": 0}, "contracted capacity"),
     ]:
-        args = {"meter_no": "M2", "address": "x", "voltage_level": "380V", "customer_class": "commercial"}
+        args = {
+            "meter_no": "M2",
+            "address": "x",
+            "voltage_level": "380V",
+            "customer_class": "commercial",
+        }
         with pytest.raises(ValidationError, match=msg):
             accounts.add_point(crm, c, **(args | kwargs))
     assert len(accounts.list_points(crm)) == 1
-
-
-def test_default_area_comes_from_config(crm_factory):
-    crm = crm_factory(plugins=["utility"], config={"plugins": {"utility": {"default_area": "rural"}}})
-    c = crm.add_customer("Farm")
-    p = accounts.add_point(crm, c, meter_no="F1", address="x", voltage_level="380V",
-                           customer_class="commercial")
-    assert p["area"] == "rural"
 
 
 def test_key_customers_by_class_by_capacity_and_by_hand(crm):
@@ -69,26 +83,10 @@ def test_key_customers_by_class_by_capacity_and_by_hand(crm):
     keys = {p["meter_no"] for p in accounts.list_points(crm, key_only=True)}
     assert keys == {"M1", "S1", "S2"}
     card = crm.card("U-1")
-    assert card["labels"]["utility.class"] == "large_industrial" and card["labels"]["utility.key"] == "yes"
-
-
-def test_key_rules_come_from_config(crm_factory):
-    crm = crm_factory(plugins=["utility"], config={"plugins": {"utility": {
-        "key_customer": {"classes": ["commercial"], "min_contracted_kva": None}}}})
-    mill(crm)
-    _shop(crm, "S1", kva=None)
-    assert crm.labels("U-1") == {} and crm.labels("S-1") == {"utility.key": "yes"}
-
-
-def test_cli_point_add_and_list(crm, crm_cli):
-    crm.add_customer("Factory", external_id="F-1")
-    r = crm_cli("utility", "point", "add", "F-1", "--meter", "F1", "--address", "Zone 3", "--voltage", "10kV",
-                "--class", "large_industrial", "--area", "remote", "--contracted-kva", "800", "--json")
-    assert r.exit_code == 0, r
-    assert r.json()["customer_key"] is True and r.json()["area"] == "remote"
-    assert crm_cli("utility", "point", "list", "--json").json()[0]["meter_no"] == "F1"
-    r = crm_cli("utility", "point", "key", "F1", "--set", "no", "--json")
-    assert r.json()["key"] is False
+    assert (
+        card["labels"]["utility.class"] == "large_industrial"
+        and card["labels"]["utility.key"] == "yes"
+    )
 
 
 def test_a_rep_sees_only_their_customers_points(crm):
@@ -111,29 +109,26 @@ def test_high_peak_valley_ratio_gives_shift_advice_with_saving_at_configured_tar
     assert a["data"]["saving_cents_per_day"] == 25_500
     assert a["saving_cents"] == 25_500 * 30
     assert "¥255.00 a day" in a["summary"]
-
-
-def test_saving_follows_the_configured_tariffs(crm_factory):
-    crm = crm_factory(plugins=["utility"], config={"plugins": {"utility": {
-        "tariffs": {"peak_cents_per_kwh": 100, "valley_cents_per_kwh": 40, "peak_periods": ["08:00-11:00"]},
-        "advice": {"shiftable_share": 0.5, "days_per_month": 31}}}})
-    mill(crm, kva=None)
-    readings.import_readings(crm, csv_text("M1", DAY, two_level))
-    a = advice.advise(crm, "M1", DAY)["advice"][0]
-    assert a["data"]["saving_cents_per_day"] == 1200 * 0.5 * 60  # 36,000
-    assert a["saving_cents"] == 36_000 * 31
-
-
-def test_flat_curve_gives_no_shift_advice(crm):
-    mill(crm, kva=None)
-    readings.import_readings(crm, csv_text("M1", DAY, lambda t: 200.0))
-    assert advice.advise(crm, "M1", DAY)["advice"] == []
+    # a flat curve (ratio 1) calls for no shift
+    flat = crm.add_customer("Flat Works", external_id="U-2")
+    accounts.add_point(
+        crm,
+        flat,
+        meter_no="M2",
+        address="x",
+        voltage_level="10kV",
+        customer_class="large_industrial",
+    )
+    readings.import_readings(crm, csv_text("M2", DAY, lambda t: 200.0))
+    assert advice.advise(crm, "M2", DAY)["advice"] == []
 
 
 def test_low_power_factor_and_overload_give_upgrade_proposals(crm):
     mill(crm, kva=300)
     # 400 kW peak at power factor 0.8 (kvar = 0.75 x kW): 500 kVA against 300 contracted
-    readings.import_readings(crm, csv_text("M1", DAY, two_level, pf_kvar=lambda t: two_level(t) * 0.75))
+    readings.import_readings(
+        crm, csv_text("M1", DAY, two_level, pf_kvar=lambda t: two_level(t) * 0.75)
+    )
     got = {a["rule"]: a for a in advice.advise(crm, "M1", DAY)["advice"]}
     assert set(got) == {"peak_shift", "power_factor", "overload"}
     assert got["power_factor"]["data"]["power_factor"] == 0.8
@@ -142,34 +137,21 @@ def test_low_power_factor_and_overload_give_upgrade_proposals(crm):
     assert got["overload"]["data"]["proposed_kva"] == 630  # smallest standard size loaded <= 80 %
 
 
-def test_advice_is_for_key_customers_only(crm):
+def test_advice_refusals_non_key_customer_and_incomplete_day(crm):
     _shop(crm, "S1")
     readings.import_readings(crm, csv_text("S1", DAY, two_level))
     with pytest.raises(ValidationError, match="value-added service for key customers"):
         advice.advise(crm, "S1", DAY)
+    mill(crm)
+    readings.import_readings(
+        crm, "\n".join(csv_text("M1", DAY, two_level).splitlines()[:50]) + "\n"
+    )
+    with pytest.raises(ValidationError, match="has 49 of 96 readings on 2026-01-04"):
+        advice.advise(crm, "M1", DAY)
     assert advice.list_advice(crm) == []
 
 
-def test_advice_needs_a_complete_day(crm):
-    mill(crm)
-    readings.import_readings(crm, "\n".join(csv_text("M1", DAY, two_level).splitlines()[:50]) + "\n")
-    with pytest.raises(ValidationError, match="has 49 of 96 readings on 2026-01-04"):
-        advice.advise(crm, "M1", DAY)
-
-
-def test_advice_is_stored_once_and_shown_on_the_timeline(crm):
-    mill(crm, kva=None)
-    readings.import_readings(crm, csv_text("M1", DAY, two_level))
-    assert advice.advise(crm, "M1", DAY)["new"] == 1
-    assert advice.advise(crm, "M1", DAY)["new"] == 0
-    assert len(advice.list_advice(crm, "U-1")) == 1
-    entries = [e for e in crm.timeline("U-1") if e.kind == "utility.advice"]
-    assert len(entries) == 1 and entries[0].source == "utility"
-    assert "shifting 20% of peak-hour use" in entries[0].summary
-    assert entries[0].data["saving_cents"] == 765_000
-
-
-def test_advise_job_covers_key_customers_of_the_day_before(crm):
+def test_advice_is_stored_once_shown_on_the_timeline_and_made_by_the_job(crm, crm_cli):
     mill(crm, kva=None)
     _shop(crm, "S1")  # not key
     readings.import_readings(crm, csv_text("M1", DAY, two_level))
@@ -178,14 +160,18 @@ def test_advise_job_covers_key_customers_of_the_day_before(crm):
     assert r == {"day": "2026-01-04", "points": 1, "advice": 1, "incomplete": []}
     again = crm.run_jobs(["utility.advise"], at=dt.datetime(2026, 1, 5, 6))[0]["summary"]
     assert again["advice"] == 0
+    assert advice.advise(crm, "M1", DAY)["new"] == 0
     assert [a["customer_id"] for a in advice.list_advice(crm)] == [crm.get_customer("U-1").id]
-
-
-def test_cli_advise_and_advice(crm, crm_cli):
-    mill(crm, kva=None)
-    readings.import_readings(crm, csv_text("M1", DAY, two_level))
-    r = crm_cli("utility", "advise", "M1", "2026-01-04", "--json")
+    entries = [e for e in crm.timeline("U-1") if e.kind == "utility.advice"]
+    assert len(entries) == 1 and entries[0].source == "utility"
+    assert "shifting 20% of peak-hour use" in entries[0].summary
+    assert entries[0].data["saving_cents"] == 765_000
+    # the CLI
+    readings.import_readings(crm, csv_text("M1", DAY + dt.timedelta(days=1), two_level))
+    r = crm_cli("utility", "advise", "M1", "2026-01-05", "--json")
     assert r.exit_code == 0 and r.json()["new"] == 1
-    listed = crm_cli("utility", "advice", "U-1", "--json").json()
-    assert listed[0]["rule"] == "peak_shift"
+    assert [a["day"] for a in crm_cli("utility", "advice", "U-1", "--json").json()] == [
+        "2026-01-04",
+        "2026-01-05",
+    ]
     assert crm_cli("utility", "advise", "M1", "2026-01-04T10:00").exit_code == 1

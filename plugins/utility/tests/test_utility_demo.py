@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from crmcore.schema import customers
-from sqlalchemy import select
-from utility_testkit import DAY, csv_text, mill, two_level
-
 from crm_utility import accounts, advice, arrears, readings
 from crm_utility.plugin import crm_demo
 from crm_utility.tables import service_points
+from sqlalchemy import select
+from utility_testkit import DAY, csv_text, mill, two_level
+
+from crmcore.schema import customers
 
 pytestmark = pytest.mark.crm(plugins=["utility"])
 
@@ -38,8 +38,14 @@ def test_demo_loads_a_large_industrial_customer_with_a_week_of_readings_and_advi
 def test_merge_moves_service_points_readings_and_advice(crm):
     keep = mill(crm, kva=None)
     other = crm.add_customer("Northern Steel (dup)", external_id="U-2")
-    accounts.add_point(crm, other, meter_no="M2", address="x", voltage_level="10kV",
-                       customer_class="large_industrial")
+    accounts.add_point(
+        crm,
+        other,
+        meter_no="M2",
+        address="x",
+        voltage_level="10kV",
+        customer_class="large_industrial",
+    )
     readings.import_readings(crm, csv_text("M2", DAY, two_level))
     advice.advise(crm, "M2", DAY)
     crm.merge_customers(keep, other)
@@ -54,8 +60,11 @@ def test_forget_erases_addresses_but_keeps_energy(crm):
     crm.forget_customer(c)
     with crm.transaction(write=False):
         assert crm.db.execute(select(service_points.c.address)).scalar() == "[erased]"
-        assert crm.db.execute(select(customers.c.name).where(customers.c.id == c.id)).scalar().startswith(
-            "forgotten")
+        assert (
+            crm.db.execute(select(customers.c.name).where(customers.c.id == c.id))
+            .scalar()
+            .startswith("forgotten")
+        )
     assert readings.day_stats(crm, "M1", DAY)["total_kwh"] == 3300.0
 
 
@@ -69,6 +78,9 @@ def test_every_command_has_json(crm, crm_cli):
         else:
             yield path, cmd
 
-    missing = [" ".join(p) for p, c in walk(utility, ["utility"])
-               if "as_json" not in {o.name for o in c.params}]
+    missing = [
+        " ".join(p)
+        for p, c in walk(utility, ["utility"])
+        if "as_json" not in {o.name for o in c.params}
+    ]
     assert missing == []

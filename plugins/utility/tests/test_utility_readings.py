@@ -8,11 +8,11 @@ import zlib
 from xml.dom import minidom
 
 import pytest
-from crmcore import NotFound, ValidationError
-from utility_testkit import DAY, csv_text, mill, staff, two_level
-
 from crm_utility import readings
 from crm_utility.readings import ReadingsRejected
+from utility_testkit import DAY, csv_text, mill, staff, two_level
+
+from crmcore import NotFound, ValidationError
 
 pytestmark = pytest.mark.crm(plugins=["utility"])
 
@@ -38,6 +38,15 @@ def test_import_15_minute_day_and_statistics(crm):
     assert len(s["curve"]) == 96 and s["curve"][32]["kw"] == 400.0
     # peak tariff hours 08-11 and 18-23, valley 23-07
     assert s["band_kwh"] == {"peak": 1700.0, "flat": 800.0, "valley": 800.0}
+    with pytest.raises(NotFound, match="no readings for meter M1 on 2026-01-03"):
+        readings.day_stats(crm, "M1", DAY - dt.timedelta(days=1))
+    # the next two days; the second one only up to 09:45: flagged incomplete
+    more = csv_text("M1", DAY + dt.timedelta(days=1), two_level, days=2).splitlines()
+    readings.import_readings(crm, "\n".join(more[: 1 + 96 + 40]) + "\n")
+    rows = readings.days_stats(crm, "M1", DAY, DAY + dt.timedelta(days=6))
+    assert [r["day"] for r in rows] == ["2026-01-04", "2026-01-05", "2026-01-06"]
+    assert all("curve" not in r and r["peak_valley_ratio"] == 4.0 for r in rows)
+    assert [(r["readings"], r["complete"]) for r in rows] == [(96, True), (96, True), (40, False)]
 
 
 def test_import_hourly_with_power_factor(crm):
@@ -48,15 +57,16 @@ def test_import_hourly_with_power_factor(crm):
     assert s["readings"] == 24 and s["complete"] and s["expected"] == 24
     assert s["power_factor"] == pytest.approx(300 / (300**2 + 300**2) ** 0.5, abs=1e-4)
     assert s["load_factor"] == 1.0 and s["peak_valley_ratio"] == 1.0
-
-
-def test_meter_from_option_when_file_has_no_meter_column(crm):
-    mill(crm)
-    assert (
-        readings.import_readings(crm, csv_text(None, DAY, two_level), meter_no="M1")["stored"] == 96
-    )
+    # a file without a meter_no column needs --meter
+    nxt = DAY + dt.timedelta(days=1)
     with pytest.raises(ReadingsRejected, match="no meter_no column"):
-        readings.import_readings(crm, csv_text(None, DAY, two_level))
+        readings.import_readings(crm, csv_text(None, nxt, two_level, step=60))
+    assert (
+        readings.import_readings(crm, csv_text(None, nxt, two_level, step=60), meter_no="M1")[
+            "stored"
+        ]
+        == 24
+    )
 
 
 BAD = """meter_no,at,kwh
@@ -89,78 +99,33 @@ def test_bad_readings_are_reported_with_line_numbers_and_nothing_is_stored(crm):
     assert str(err.value).startswith("bad.csv: ")
     assert "nothing stored" in str(err.value)
     assert _count(crm) == 0
-
-
-def test_one_bad_line_rejects_the_whole_file(crm):
-    mill(crm)
+    # one bad value rejects the whole file, and is reported once (not also as a gap)
     text = csv_text("M1", DAY, two_level).replace("2026-01-04 12:00,25.000", "2026-01-04 12:00,-1")
     with pytest.raises(ReadingsRejected) as err:
         readings.import_readings(crm, text)
     assert err.value.errors == [(50, "negative kwh -1")]
     assert _count(crm) == 0
-
-
-def test_readings_already_stored_are_refused_not_replaced(crm):
-    mill(crm)
+    # stored readings are never replaced by a second import
     readings.import_readings(crm, csv_text("M1", DAY, two_level))
     with pytest.raises(ReadingsRejected, match="already has a reading at 2026-01-04 00:00"):
         readings.import_readings(crm, csv_text("M1", DAY, lambda t: 1.0))
-    assert _count(crm) == 96
-    assert readings.day_stats(crm, "M1", DAY)["peak_kw"] == 400.0
-
-
-def test_bad_header_and_empty_file(crm):
-    mill(crm)
+    assert _count(crm) == 96 and readings.day_stats(crm, "M1", DAY)["peak_kw"] == 400.0
+    # header, empty file, an interval that is neither 15 nor 60 minutes
     with pytest.raises(ReadingsRejected, match="line 1: header"):
         readings.import_readings(crm, "meter,when,energy\nM1,2026-01-04 00:00,1\n")
     with pytest.raises(ValidationError, match="empty file"):
         readings.import_readings(crm, "")
-
-
-def test_interval_that_is_neither_15_nor_60_is_refused(crm):
-    mill(crm)
-    text = csv_text("M1", DAY, lambda t: 10.0, step=30)
     with pytest.raises(ReadingsRejected, match="every 30 minutes; expected 15 or 60"):
-        readings.import_readings(crm, text)
-
-
-def test_incomplete_day_is_flagged(crm):
-    mill(crm)
-    text = "\n".join(csv_text("M1", DAY, two_level).splitlines()[:41]) + "\n"  # 00:00 .. 09:45
-    readings.import_readings(crm, text)
-    s = readings.day_stats(crm, "M1", DAY)
-    assert s["readings"] == 40 and not s["complete"]
-
-
-def test_day_without_readings(crm):
-    mill(crm)
-    with pytest.raises(NotFound, match="no readings for meter M1 on 2026-01-04"):
-        readings.day_stats(crm, "M1", DAY)
-
-
-def test_days_statistics_over_a_period(crm):
-    mill(crm)
-    readings.import_readings(crm, csv_text("M1", DAY, two_level, days=3))
-    rows = readings.days_stats(crm, "M1", DAY, DAY + dt.timedelta(days=6))
-    assert [r["day"] for r in rows] == ["2026-01-04", "2026-01-05", "2026-01-06"]
-    assert all("curve" not in r and r["peak_valley_ratio"] == 4.0 for r in rows)
-
-
-def test_cli_import_reports_errors_as_json_with_line_numbers(crm, crm_cli, tmp_path):
-    mill(crm)
-    path = tmp_path / "bad.csv"
-    path.write_text(BAD, encoding="utf-8")
-    r = crm_cli("utility", "readings", "import", str(path), "--json")
-    assert r.exit_code == 1
-    data = r.json()
-    assert data["stored"] == 0
-    assert {e["line"] for e in data["errors"]} == {3, 5, 6, 7, 8, 9, 10, 11}
-    human = crm_cli("utility", "readings", "import", str(path))
-    assert human.exit_code == 1 and "line 3: negative kwh -2.5" in human.stderr
-    good = tmp_path / "good.csv"
-    good.write_text(csv_text("M1", DAY, two_level), encoding="utf-8")
-    ok = crm_cli("utility", "readings", "import", str(good), "--json")
-    assert ok.exit_code == 0 and ok.json()["stored"] == 96
+        readings.import_readings(
+            crm, csv_text("M1", DAY + dt.timedelta(days=1), lambda t: 10.0, step=30)
+        )
+    with pytest.raises(
+        ReadingsRejected, match="every 60 minutes, but its stored readings are every 15"
+    ):
+        readings.import_readings(
+            crm, csv_text("M1", DAY + dt.timedelta(days=1), two_level, step=60)
+        )
+    assert _count(crm) == 96
 
 
 def _png_pixels(data: bytes) -> tuple[int, int, bytes]:
@@ -181,9 +146,29 @@ def _png_pixels(data: bytes) -> tuple[int, int, bytes]:
     return w, h, zlib.decompress(idat)
 
 
-def test_export_csv_svg_and_png(crm, crm_cli, tmp_path):
+def test_cli_import_and_export_as_csv_svg_and_png(crm, crm_cli, tmp_path):
     mill(crm)
-    readings.import_readings(crm, csv_text("M1", DAY, two_level))
+    path = tmp_path / "bad.csv"
+    path.write_text(BAD, encoding="utf-8")
+    r = crm_cli("utility", "readings", "import", str(path), "--json")
+    assert r.exit_code == 1
+    data = r.json()
+    assert data["stored"] == 0
+    assert {e["line"] for e in data["errors"]} == {3, 5, 6, 7, 8, 9, 10, 11}
+    human = crm_cli("utility", "readings", "import", str(path))
+    assert human.exit_code == 1 and "line 3: negative kwh -2.5" in human.stderr
+    good = tmp_path / "good.csv"
+    good.write_text(csv_text("M1", DAY, two_level), encoding="utf-8")
+    ok = crm_cli("utility", "readings", "import", str(good), "--json")
+    assert ok.exit_code == 0 and ok.json()["stored"] == 96
+    day = crm_cli("utility", "day", "M1", "2026-01-04", "--json").json()
+    assert day["peak_kw"] == 400.0 and len(day["curve"]) == 96
+    assert (
+        crm_cli(
+            "utility", "days", "M1", "--from", "2026-01-01", "--to", "2026-01-31", "--json"
+        ).json()[0]["load_factor"]
+        == day["load_factor"]
+    )
     r = crm_cli("utility", "export", "M1", "2026-01-04", "--format", "csv", "--out", "-")
     assert r.exit_code == 0
     rows = r.stdout.splitlines()
