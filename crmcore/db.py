@@ -98,7 +98,7 @@ def _condition_for(principal: Principal, f: Any) -> Any:
         return customer_condition(principal, f.c.id, f.c.owner_id)
     if "customer_id" in f.c:
         cond = customer_condition(principal, f.c.customer_id)
-        if "staff_id" in f.c and principal.staff_id is not None:
+        if "staff_id" in f.c and principal.staff_id is not None and principal.active:
             cond = cond | (f.c.staff_id == principal.staff_id)  # what is assigned to me
         return cond
     return None

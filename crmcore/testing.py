@@ -117,18 +117,36 @@ def _reset_schema(base: str, schema: str) -> None:
     engine.dispose()
 
 
+_DELETE_ORDER: dict[str, list[str]] = {}
+
+
 def _truncate(url: str) -> None:
-    from sqlalchemy import inspect, text
+    """Empty every table of the schema and restart its sequences.
+
+    DELETE in foreign-key order is much faster than TRUNCATE on the small
+    tables of a test (TRUNCATE recreates each table's files)."""
+    from sqlalchemy import MetaData, text
 
     from crmcore.db import make_engine
 
     engine = make_engine(url)
     with engine.begin() as conn:
-        names = [n for n in inspect(conn).get_table_names() if n != "alembic_version"]
-        if names:
-            conn.execute(
-                text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
+        if url not in _DELETE_ORDER:
+            meta = MetaData()
+            meta.reflect(conn)
+            _DELETE_ORDER[url] = [
+                t.name for t in reversed(meta.sorted_tables) if t.name != "alembic_version"
+            ]
+        statements = "; ".join(f'DELETE FROM "{name}"' for name in _DELETE_ORDER[url])
+        if statements:
+            conn.exec_driver_sql(statements)
+        conn.execute(
+            text(
+                "SELECT setval(c.oid::regclass, 1, false) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'S' AND n.nspname = current_schema()"
             )
+        )
     engine.dispose()
 
 
@@ -189,7 +207,6 @@ def crm_factory(
         url = _crm_templates.database(crm_backend, plugins, extra, target)
         cfg = _config(url, plugins, config or {}, outbox_path=tmp_path / "outbox.log")
         crm = CRM(cfg, clock=crm_clock, extra_plugins=extra, principal=SYSTEM, command="test")
-        crm.upgrade()  # a no-op on the template, unless the test's config adds something
         made.append(crm)
         return crm
 

@@ -147,3 +147,28 @@ def test_only_admins_add_staff(shop):
 def test_unknown_principal_is_refused(crm):
     with pytest.raises(AccessDenied, match="unknown staff member 'ghost'"):
         crm.as_("ghost").list_customers()
+
+
+def test_departed_staff_see_nothing_even_rows_assigned_to_them(shop):
+    crm, cs = shop
+    crm.record_interaction(cs["zhang"], "call", "called", staff="zhang")
+    crm.staff_leave("zhang", handover_to="chen")
+    from crmcore.schema import interactions
+
+    with crm.as_("zhang").transaction(write=False) as db:
+        assert db.all(sa.select(interactions)) == []
+
+
+def test_inbound_sms_is_routed_with_the_whole_base_in_view(crm_factory):
+    seen = []
+
+    class Router:
+        @hookimpl
+        def crm_route_inbound(self, crm, message):
+            seen.append([c.name for c in crm.list_customers()])
+
+    crm = crm_factory(plugins=["router"], extra_plugins={"router": Router()})
+    crm.add_staff("zhang", "Zhang", roles=["rep"])
+    crm.add_customer("someone else's", phone="13800000009")
+    crm.as_("zhang").receive_sms("13800000009", "5")
+    assert seen == [["someone else's"]]

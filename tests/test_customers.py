@@ -175,3 +175,27 @@ def test_relationships_typed_and_directed(crm):
         crm.add_relationship("household", child)
     crm.end_relationship(rel.id)
     assert [r.kind for r in crm.relationships_of(child)] == []
+
+
+def test_extra_contact_points_are_normalised_and_matched(crm):
+    a = crm.add_customer("Ann", phone="13800000001")
+    crm.add_contact_point(a, "phone", "139-0000-0002")
+    assert crm.match_customer(phone="+86 139 0000 0002")[0].id == a.id
+    assert crm.contact_points_of(a) == [
+        {"kind": "phone", "value": "+8613900000002", "consent": True}
+    ]
+    b = crm.add_customer("Bo", phone="13800000003")
+    with pytest.raises(Conflict, match="belongs to customer"):
+        crm.add_contact_point(b, "phone", "13900000002")
+    assert crm.normalise_phone("0086 139 0000 0002") == "+8613900000002"
+
+
+def test_owner_must_be_active(crm):
+    crm.add_staff("zhang", "Zhang", roles=["rep"])
+    crm.add_staff("chen", "Chen", roles=["rep"])
+    a = crm.add_customer("Ann", owner="chen")
+    crm.staff_leave("zhang", handover_to="chen")
+    with pytest.raises(ValidationError, match="'zhang' has left"):
+        crm.update_customer(a, owner="zhang")
+    with pytest.raises(ValidationError, match="has left"):
+        crm.add_customer("Bo", owner="zhang")

@@ -3,7 +3,6 @@ concurrent writers either both succeed or get a clear retryable error."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from crmcore.schema import customers, messages, transactions
@@ -95,62 +93,60 @@ def test_job_killed_midway_leaves_nothing_and_reruns_without_duplicates(crm, tmp
     assert count(crm, messages) == 40  # resumed once, never twice
 
 
+IMPORT_SCRIPT = """
+import sys, time, pathlib
+from crmcore import CRM, hookimpl
+from crmcore.access import SYSTEM
+from crmcore.config import from_dict
+from crmcore.importer import import_transactions
+
+marker = pathlib.Path(sys.argv[3])
+
+class Stall:
+    batches = 0
+
+    @hookimpl
+    def crm_transactions_recorded_batch(self, crm, batch):
+        Stall.batches += 1
+        if Stall.batches == 3 and sys.argv[4] == "stall":
+            marker.write_text("three batches in")
+            time.sleep(60)
+
+crm = CRM(from_dict({"crm": {"database": sys.argv[1], "plugins": ["stall"]}}),
+          extra_plugins={"stall": Stall()}, principal=SYSTEM)
+print(import_transactions(crm, sys.argv[2], batch_size=2000)["imported"])
+"""
+
+
 def test_import_killed_midway_is_all_or_nothing(crm, tmp_path):
     for i in range(20):
         crm.add_customer(f"C{i}", external_id=f"C{i}")
     csv = tmp_path / "tx.csv"
     with csv.open("w") as f:
         f.write("customer_external_id,occurred_at,amount,external_id\n")
-        for n in range(400_000):
+        for n in range(20_000):
             f.write(f"C{n % 20},2026-01-{1 + n % 28:02d}T10:00:00,{n % 997}.50,T{n}\n")
-    config = tmp_path / "crm.toml"
-    config.write_text(f'[crm]\ndatabase = "{crm.config.database}"\n')
+    script = tmp_path / "imp.py"
+    script.write_text(IMPORT_SCRIPT)
+    marker = tmp_path / "marker"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    args = [sys.executable, str(script), crm.config.database, str(csv), str(marker)]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crmcore",
-            "--config",
-            str(config),
-            "import",
-            "transactions",
-            str(csv),
-            "--batch-size",
-            "5000",
-            "--json",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        [*args, "stall"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    time.sleep(2.0)
-    if proc.poll() is not None:
-        pytest.fail(f"import finished before it could be killed: {proc.communicate()}")
+    wait_for(marker, proc)  # three batches (6,000 rows) written inside the open transaction
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    n = count(crm, transactions)
-    assert n == 0  # all-or-nothing: one transaction
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "crmcore",
-            "--config",
-            str(config),
-            "import",
-            "transactions",
-            str(csv),
-            "--json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    assert count(crm, transactions) == 0  # all or nothing
+    done = subprocess.run([*args, "go"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["imported"] == 400_000
-    assert count(crm, transactions) == 400_000
+    assert done.stdout.strip() == "20000"
+    again = subprocess.run([*args, "go"], env=env, capture_output=True, text=True, timeout=300)
+    assert again.stdout.strip() == "0"  # re-import: the same transaction ids never count twice
+    assert count(crm, transactions) == 20_000
+    with crm.transaction(write=False):
+        spend = crm.db.scalar(sa.select(sa.func.sum(transactions.c.amount_cents)))
+    assert spend == sum((n % 997) * 100 + 50 for n in range(20_000))
 
 
 def test_two_processes_writing_at_once_both_succeed_or_get_a_retryable_error(crm, tmp_path):

@@ -18,7 +18,9 @@ def crm_route_inbound(crm: CRM, message: InboundMessage) -> str | None:
     :param crm: the CRM bound to the transaction that stores the message.
     :param message: the :class:`InboundMessage` (sender normalised to E.164).
 
-    All plugins are asked. Return a short description of what you did with it
+    The sender is outside the company, so routing runs with the whole customer
+    base in view (the system principal), whoever operates the gateway. All
+    plugins are asked. Return a short description of what you did with it
     (``"verified visit 12"``) or ``None`` if it is not for you; every non-None
     answer is stored with the message. Raising rolls the receipt back.
     """

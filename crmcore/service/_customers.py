@@ -178,6 +178,44 @@ class CustomersMixin(CRMBase):
         return self.db.conn.execute(stmt).first()
 
     # -- customers ---------------------------------------------------------------
+    def normalise_phone(self, text: str) -> str:
+        """The stored (E.164) form of a phone number, with the configured country code."""
+        return contacts.normalise_phone(text, self.config.core["country_code"])
+
+    @operation()
+    def add_contact_point(
+        self, customer: Any, kind: str, value: str, *, consent: bool = True
+    ) -> None:
+        """Add another phone, e-mail or channel address to a customer (normalised;
+        matching finds the customer by it too). A value already held is refused."""
+        row = self._customer_row(customer, write=True)
+        kind = _clean_text(kind, "contact kind", max_len=32) or ""
+        if kind == "phone":
+            value = self.normalise_phone(value)
+        elif kind == "email":
+            value = contacts.normalise_email(value)
+        else:
+            value = _clean_text(value, kind, max_len=254) or ""
+        if kind in ("phone", "email"):
+            clash = self.match_customer(**{kind: value})
+            if clash is not None:
+                raise Conflict(f"{kind} {value} belongs to customer {clash[0].id}")
+        self.db.execute(
+            contact_points.insert().values(
+                customer_id=row.id, kind=kind, value=value, consent=consent
+            )
+        )
+
+    @operation(write=False)
+    def contact_points_of(self, customer: Any) -> list[dict[str, Any]]:
+        cid = self._customer_row(customer).id
+        rows = self.db.execute(
+            select(contact_points)
+            .where(contact_points.c.customer_id == cid)
+            .order_by(contact_points.c.id)
+        )
+        return [{"kind": r.kind, "value": r.value, "consent": r.consent} for r in rows]
+
     def _norm_contacts(self, phone: Any, email: Any) -> tuple[str | None, str | None]:
         cc = self.config.core["country_code"]
         p = contacts.normalise_phone(phone, cc) if phone not in (None, "") else None
@@ -382,7 +420,12 @@ class CustomersMixin(CRMBase):
                 changes["external_id"], "external id", max_len=128, required=False
             )
         if "owner" in changes:
-            values["owner_id"] = self._staff_id(changes["owner"])
+            owner_row = self._staff_row(changes["owner"])
+            if owner_row is not None and not owner_row.active:
+                raise ValidationError(
+                    f"owner {owner_row.key!r} has left; choose an active member of staff"
+                )
+            values["owner_id"] = owner_row.id if owner_row is not None else None
         if "kind" in changes:
             if changes["kind"] not in CUSTOMER_KINDS:
                 raise ValidationError(f"kind: expected one of {CUSTOMER_KINDS}")
