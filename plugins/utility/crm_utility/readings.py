@@ -139,28 +139,26 @@ def import_readings(
         summary: dict[str, Any] = {}
         for meter, stamped in times.items():
             point = points[meter]
-            step = interval
-            if step is None:
-                detected = _detect([t for _, t in stamped])
-                stored = _stored_interval(crm, point.id)
-                if detected is not None and detected not in INTERVALS:
-                    errors.append(
-                        (
-                            stamped[0][0],
-                            f"meter {meter}: readings every {detected} minutes; expected 15 or 60",
-                        )
+            stored = _stored_interval(crm, point.id)
+            detected = interval or _detect([t for _, t in stamped])
+            if detected is not None and detected not in INTERVALS:
+                errors.append(
+                    (
+                        stamped[0][0],
+                        f"meter {meter}: readings every {detected} minutes; expected 15 or 60",
                     )
-                    continue
-                if detected is not None and stored is not None and detected != stored:
-                    errors.append(
-                        (
-                            stamped[0][0],
-                            f"meter {meter}: readings every {detected} minutes, but its stored "
-                            f"readings are every {stored}",
-                        )
+                )
+                continue
+            if detected is not None and stored is not None and detected != stored:
+                errors.append(
+                    (
+                        stamped[0][0],
+                        f"meter {meter}: readings every {detected} minutes, but its stored "
+                        f"readings are every {stored}",
                     )
-                    continue
-                step = detected or stored or (60 if stamped[0][1].minute == 0 else 15)
+                )
+                continue
+            step = detected or stored or (60 if stamped[0][1].minute == 0 else 15)
             # time checks over every line with a readable time, so one bad value
             # is reported once and does not also show up as a gap
             first_line: dict[dt.datetime, int] = {}
