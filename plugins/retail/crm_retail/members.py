@@ -381,16 +381,21 @@ def on_batch(crm: Any, batch: Any) -> None:
         .order_by(t.c.id)
     )
     lots, benefits = [], []
+    tiers = {t.name: t for t in s.tiers}
+    md_days: dict[dt.date, bool] = {}
     for r in rows:
-        tier = s.tier(r.tier) or s.tiers[0]
-        md = is_member_day(s, r.occurred_at.date())
+        tier = tiers.get(r.tier) or s.tiers[0]
+        day = r.occurred_at.date()
+        md = md_days.get(day)
+        if md is None:
+            md = md_days[day] = is_member_day(s, day)
         pts, extra = points_mod.accrual(s, r.amount_cents, tier, md)
         if md:
             benefits.append(
                 {
                     "customer_id": r.customer_id,
                     "transaction_id": r.id,
-                    "day": r.occurred_at.date(),
+                    "day": day,
                     "amount_cents": r.amount_cents,
                     "discount_cents": _discount(s, r.amount_cents),
                     "extra_points": extra,
