@@ -227,11 +227,21 @@ def parse_periods(periods: list[str]) -> list[tuple[int, int]]:
     return out
 
 
+def tariff_bands(crm: Any) -> Any:
+    """A function: start of an interval -> 'peak', 'valley' or 'flat' (periods parsed once)."""
+    t = cfg(crm)["tariffs"]
+    ranges = [(band, parse_periods(t[f"{band}_periods"])) for band in ("peak", "valley")]
+
+    def band_of(at: dt.datetime) -> str:
+        minute = at.hour * 60 + at.minute
+        for band, spans in ranges:
+            if any(a <= minute < b for a, b in spans):
+                return band
+        return "flat"
+
+    return band_of
+
+
 def tariff_band(crm: Any, at: dt.datetime) -> str:
     """'peak', 'valley' or 'flat' for an interval starting at ``at``."""
-    t = cfg(crm)["tariffs"]
-    minute = at.hour * 60 + at.minute
-    for band in ("peak", "valley"):
-        if any(a <= minute < b for a, b in parse_periods(t[f"{band}_periods"])):
-            return band
-    return "flat"
+    return tariff_bands(crm)(at)

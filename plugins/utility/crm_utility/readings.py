@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from crm_utility.config import NAME, tariff_band
+from crm_utility.config import NAME, tariff_bands
 from crm_utility.tables import readings, service_points
 from crmcore import NotFound, ValidationError
 
@@ -286,6 +286,7 @@ def day_stats(
         per_hour = 60 / step
         curve = []
         bands = {"peak": 0, "flat": 0, "valley": 0}
+        band_of = tariff_bands(crm)
         for r in rows:
             kwh = r.wh / 1000
             curve.append(
@@ -296,7 +297,7 @@ def day_stats(
                     "kvarh": None if r.varh is None else r.varh / 1000,
                 }
             )
-            bands[tariff_band(crm, r.at)] += r.wh
+            bands[band_of(r.at)] += r.wh
         kws = [c["kw"] for c in curve]
         peak_i = max(range(len(kws)), key=lambda i: kws[i])
         valley_i = min(range(len(kws)), key=lambda i: kws[i])
