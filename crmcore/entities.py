@@ -24,6 +24,7 @@ class Staff:
     name: str
     roles: tuple[str, ...] = ()
     team: str | None = None
+    supervisor_id: int | None = None
     active: bool = True
     departed_at: dt.datetime | None = None
 

@@ -172,3 +172,8 @@ def test_inbound_sms_is_routed_with_the_whole_base_in_view(crm_factory):
     crm.add_customer("someone else's", phone="13800000009")
     crm.as_("zhang").receive_sms("13800000009", "5")
     assert seen == [["someone else's"]]
+
+
+def test_staff_entity_names_the_supervisor(shop):
+    crm, _ = shop
+    assert crm.get_staff("zhang").supervisor_id == crm.get_staff("li").id

@@ -41,6 +41,7 @@ def staff(row: Any) -> Staff:
         name=row.name,
         roles=tuple(row.roles or ()),
         team=row.team,
+        supervisor_id=row.supervisor_id,
         active=bool(row.active),
         departed_at=row.departed_at,
     )
