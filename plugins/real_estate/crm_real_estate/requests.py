@@ -264,6 +264,7 @@ def open_request(
         _require_link(crm, c, unit_id, building_id, place, when)
         cls = _classify(crm, s, category, unit_id, building_id, place, when)
         deadline = when + dt.timedelta(hours=s.deadline_hours[urgency])
+        team = _team_for_request(crm, category, building_id) if s.auto_dispatch else None
         ticket = crm.open_ticket(
             c,
             f"{kind} {category} at {place} ({channel}): {text}",
@@ -292,12 +293,12 @@ def open_request(
                 warranty_until=cls.until,
                 warranty_overridden=False,
                 deadline_at=deadline,
+                team_id=team.id if team is not None else None,
                 escalation_level=0,
                 reopen_count=0,
             )
         )
         rid = res.inserted_primary_key[0]
-        crm.update_ticket(ticket, data={"request_id": rid})
         crm.add_timeline_entry(
             c,
             "real_estate.warranty",
@@ -314,10 +315,14 @@ def open_request(
             values={"name": c.name, "ref": rid, "deadline": f"{deadline:%Y-%m-%d %H:%M}"},
             source=NAME,
         )
-        if s.auto_dispatch:
-            team = _team_for_request(crm, category, building_id)
-            if team is not None:
-                _dispatch(crm, rid, team)
+        if team is not None:
+            crm.move_ticket(
+                ticket.id,
+                "dispatched",
+                owner=team.leader_id,
+                due_at=deadline,
+                note=f"dispatched to team {team.code}",
+            )
         _detect_incident(crm, s, rid)
         return request_dict(crm, rid)
 
@@ -397,7 +402,7 @@ def dispatch(crm: Any, request_id: Any, team: Any = None) -> dict[str, Any]:
 def start(crm: Any, request_id: Any, note: str | None = None) -> dict[str, Any]:
     with crm.transaction(command="real-estate request start"):
         r = _request_row(crm, request_id)
-        crm.move_ticket(r.ticket_id, "in_progress", note=note)
+        crm.move_ticket(r.ticket_id, "in_progress", due_at=r.deadline_at, note=note)
         return request_dict(crm, r.id)
 
 
@@ -406,8 +411,9 @@ def complete(crm: Any, request_id: Any, note: str | None = None) -> dict[str, An
     with crm.transaction(command="real-estate request complete"):
         r = _request_row(crm, request_id)
         if r.state == "dispatched":
-            crm.move_ticket(r.ticket_id, "in_progress")
-        crm.move_ticket(r.ticket_id, "completed", note=note)
+            crm.move_ticket(r.ticket_id, "in_progress", due_at=r.deadline_at)
+        revisit_due = crm.now() + settings(crm).revisit_after  # the ticket's next due time
+        crm.move_ticket(r.ticket_id, "completed", due_at=revisit_due, note=note)
         return request_dict(crm, r.id)
 
 
@@ -465,7 +471,9 @@ def revisit(
             source=NAME,
         )
         if r.state == "completed":
-            crm.move_ticket(r.ticket_id, "revisit")
+            crm.move_ticket(
+                r.ticket_id, "revisit", due_at=r.completed_at + settings(crm).revisit_after
+            )
         crm.move_ticket(r.ticket_id, "closed" if fixed else "dispatched", note=note)
         return request_dict(crm, r.id)
 

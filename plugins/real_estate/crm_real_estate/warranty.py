@@ -99,7 +99,7 @@ def classify(
             f"-{seasons[k][1][1]:02d})"
             for k in kinds
         )
-        what = f"{spans} starting after handover"
+        what = spans
     until = dt.datetime.combine(end, dt.time())
     last = _fmt(end - dt.timedelta(days=1))
     base = f"{category} is covered for {what} from the handover of {place} on {_fmt(start)}"
