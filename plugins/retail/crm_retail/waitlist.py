@@ -46,11 +46,7 @@ def add(
         c = _util.customer_row(crm, customer)
         item = _util.text(item, "item", max_len=200) or ""
         offer = _util.text(offer, "offer", max_len=200, required=False)
-        contact = None
-        if phone:
-            from crmcore.contacts import normalise_phone
-
-            contact = normalise_phone(phone, crm.config.core["country_code"])
+        contact = _util.phone(crm, phone) if phone else None
         key = _util.key_of(item)
         dup = crm.db.execute(
             select(waitlist.c.id).where(

@@ -141,6 +141,8 @@ def test_waitlist_refusals(crm):
         waitlist.add(crm, c, item="tv")
     with pytest.raises(ValidationError, match="item: required"):
         waitlist.add(crm, c, item="  ")
+    with pytest.raises(ValidationError, match="not a phone number"):
+        waitlist.add(crm, c, item="Radio", phone="call me")
     with pytest.raises(AccessDenied, match="restock"):
         waitlist.restock(crm.as_("zhang"), "TV")
     assert len(waitlist.list_waiting(crm)) == 1
