@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
-from crmcore.schema import customers, relationships, staff
+from crmcore.schema import customers, relationships, staff, tickets
 
 PERMISSIONS = ("read", "write", "pii", "export", "admin", "audit")
 
@@ -84,15 +84,17 @@ def customer_condition(principal: Principal, id_col: Any, owner_col: Any = None)
         return false()
     if principal.scope == "team" and principal.team is not None:
         team = select(staff.c.id).where(staff.c.team == principal.team).scalar_subquery()
-        is_owner = lambda col: col.in_(team)  # noqa: E731
-        is_linked_staff = relationships.c.to_staff_id.in_(team)
+        is_mine = lambda col: col.in_(team)  # noqa: E731
     else:
-        is_owner = lambda col: col == principal.staff_id  # noqa: E731
-        is_linked_staff = relationships.c.to_staff_id == principal.staff_id
+        is_mine = lambda col: col == principal.staff_id  # noqa: E731
     linked = select(relationships.c.from_customer_id).where(
-        and_(is_linked_staff, relationships.c.active == true())
+        and_(is_mine(relationships.c.to_staff_id), relationships.c.active == true())
+    )
+    # whoever owns an open ticket must see its customer to work on it
+    working = select(tickets.c.customer_id).where(
+        and_(is_mine(tickets.c.owner_id), tickets.c.closed_at.is_(None))
     )
     if owner_col is not None:
-        return or_(is_owner(owner_col), id_col.in_(linked))
-    owned = select(customers.c.id).where(is_owner(customers.c.owner_id))
-    return or_(id_col.in_(owned), id_col.in_(linked))
+        return or_(is_mine(owner_col), id_col.in_(linked), id_col.in_(working))
+    owned = select(customers.c.id).where(is_mine(customers.c.owner_id))
+    return or_(id_col.in_(owned), id_col.in_(linked), id_col.in_(working))

@@ -243,7 +243,7 @@ class DB:
         from_select = getattr(stmt, "select", None) is not None
         rows: list[Mapping[str, Any]]
         if params is None:
-            rows = [] if from_select else [dict(stmt.compile().params)]
+            rows = [] if from_select else [_insert_values(stmt)]
         elif isinstance(params, Mapping):
             rows = [params]
         else:
@@ -336,6 +336,16 @@ class DB:
                 customer_id=None,
             )
         return len(rows)
+
+
+def _insert_values(stmt: Any) -> dict[str, Any]:
+    """The literal values of ``insert(...).values(...)``, without compiling it."""
+    values = getattr(stmt, "_values", None) or {}
+    out = {}
+    for key, value in values.items():
+        name = getattr(key, "key", key)
+        out[str(name)] = getattr(value, "value", None)
+    return out
 
 
 def _text(sql: str) -> TextClause:

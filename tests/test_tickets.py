@@ -92,3 +92,27 @@ def test_reminder_key_makes_it_idempotent(crm, crm_clock):
     a = crm.add_reminder("zhang", "x", crm_clock.now(), key="job:1")
     b = crm.add_reminder("zhang", "x", crm_clock.now(), key="job:1")
     assert a.id == b.id and len(crm.due_reminders()) == 1
+
+
+def test_a_step_may_be_back_dated_but_not_before_the_last(crm, crm_clock):
+    c = crm.add_customer("Ann")
+    t = crm.open_ticket(c, "x", at=crm_clock.now() - dt.timedelta(hours=5))
+    moved = crm.move_ticket(t, "review", at=crm_clock.now() - dt.timedelta(hours=2))
+    assert crm.ticket_history(moved)[-1].at == crm_clock.now() - dt.timedelta(hours=2)
+    with pytest.raises(ValidationError, match="cannot precede the last one"):
+        crm.move_ticket(t, "rectify", at=crm_clock.now() - dt.timedelta(hours=3))
+
+
+def test_the_owner_of_an_open_ticket_may_work_on_its_customer(crm):
+    crm.add_staff("zhang", "Zhang", roles=["rep"])
+    crm.add_staff("fixer", "Fixer", roles=["rep"])
+    c = crm.add_customer("Ann", owner="zhang")
+    t = crm.open_ticket(c, "leak", owner="fixer")
+    fixer = crm.as_("fixer")
+    assert fixer.move_ticket(t, "review").state == "review"
+    for state in ("rectify", "revisit", "archive"):
+        crm.move_ticket(t, state)
+    from crmcore import AccessDenied
+
+    with pytest.raises(AccessDenied):
+        fixer.get_customer(c.id)  # closed: access ends with the work

@@ -126,8 +126,10 @@ class TicketsMixin(CRMBase):
         owner: Any = None,
         due_at: dt.datetime | None = None,
         note: str | None = None,
+        at: dt.datetime | None = None,
     ) -> Ticket:
-        """Move a ticket to the next state its workflow allows; others are refused."""
+        """Move a ticket to the next state its workflow allows; others are refused.
+        ``at`` back-dates the step (default now); it may not precede the last step."""
         row = self._ticket_row(ticket_id, write=True)
         flow = self.workflow(row.workflow)
         if row.closed_at is not None:
@@ -137,7 +139,17 @@ class TicketsMixin(CRMBase):
             raise TransitionError(
                 f"ticket {row.id}: cannot move from {row.state!r} to {to_state!r}; allowed: {allowed or 'none'}"
             )
-        now = self.now()
+        now = check_time(at, "at") if at is not None else self.now()
+        last = self.db.conn.execute(
+            select(ticket_events.c.at)
+            .where(ticket_events.c.ticket_id == row.id)
+            .order_by(ticket_events.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if last is not None and now < last:
+            raise ValidationError(
+                f"ticket {row.id}: a step at {now} cannot precede the last one ({last})"
+            )
         owner_id = self._staff_id(owner) if owner is not None else row.owner_id
         due = due_at or self._due(flow, to_state, now)
         closed = now if to_state == flow.final else None
