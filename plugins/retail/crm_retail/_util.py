@@ -100,18 +100,5 @@ def chunks(values: list[Any], size: int = 5000) -> list[list[Any]]:
 
 def phone(crm: Any, value: str) -> str:
     """E.164 form of a contact phone, as the core stores phones (``138 1234 5678`` ->
-    ``+8613812345678``). Kept here because the core exports no normaliser."""
-    raw = text(value, "phone", max_len=40) or ""
-    compact = "".join(ch for ch in raw if ch not in " -().\u00a0/")
-    cc = crm.config.core["country_code"]
-    if compact.startswith("+"):
-        digits = compact[1:]
-    elif compact.startswith("00"):
-        digits = compact[2:]
-    else:
-        digits = compact
-        if not (digits.startswith(cc) and len(digits) > 11):
-            digits = cc + digits.removeprefix("0")
-    if not digits.isascii() or not digits.isdigit() or not 7 <= len(digits) <= 15:
-        raise ValidationError(f"phone: {value[:40]!r} is not a phone number (7 to 15 digits)")
-    return "+" + digits
+    ``+8613812345678``)."""
+    return crm.normalise_phone(text(value, "phone", max_len=40) or "")
