@@ -16,7 +16,6 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
-    Integer,
     MetaData,
     SmallInteger,
     String,
@@ -24,10 +23,9 @@ from sqlalchemy import (
     Text,
 )
 
-from crmcore.schema import NAMING, customers, staff
+from crmcore.schema import NAMING, Id, customers, staff
 
 metadata = MetaData(naming_convention=NAMING)
-Id = BigInteger().with_variant(Integer(), "sqlite")
 
 policies = Table(
     "insurance_policies",

@@ -8,7 +8,6 @@ and ``crm customer merge`` moves them.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -22,12 +21,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from crmcore.schema import NAMING, customers, staff, tickets
+from crmcore.schema import NAMING, Id, customers, staff, tickets
 
 metadata = MetaData(naming_convention=NAMING)
 
-# BIGINT on PostgreSQL, INTEGER (rowid alias) on SQLite, like the core's ids.
-Id = BigInteger().with_variant(Integer(), "sqlite")
 
 projects = Table(
     "real_estate_projects",

@@ -22,10 +22,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from crmcore.schema import NAMING, customers, staff, transactions
+from crmcore.schema import NAMING, Id, customers, staff, transactions
 
 metadata = MetaData(naming_convention=NAMING)
-Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def _customer() -> Column:

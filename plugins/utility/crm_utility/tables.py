@@ -24,10 +24,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from crmcore.schema import NAMING, customers, staff, tickets
+from crmcore.schema import NAMING, Id, customers, staff, tickets
 
 metadata = MetaData(naming_convention=NAMING)
-Id = BigInteger().with_variant(Integer(), "sqlite")
 
 service_points = Table(
     "utility_service_points",
