@@ -379,9 +379,10 @@ class Bench:
         first_t = time.perf_counter() - t
         ours, _, res = median_time(lambda: analytics.abc(crm, as_of=end), a.repeat)
         base, _, rows = median_time(lambda: raw(abc_sql(), {"start": start, "end": end}), a.repeat)
-        same = {int(r[0]): r[2] for r in rows} == {
-            k: v for k, v in res["customers"].items() if k in {int(r[0]) for r in rows}
-        }
+        theirs = {int(r[0]): r[2] for r in rows}
+        same = theirs == {k: v for k, v in res["customers"].items() if k in theirs} and all(
+            v == "C" for k, v in res["customers"].items() if k not in theirs
+        )
         self.add(
             backend,
             "ABC (label store, re-run)",
