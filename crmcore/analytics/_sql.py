@@ -152,7 +152,9 @@ def live_customer_ids(crm: Any) -> list[int]:
     ]
 
 
-def features(crm: Any, end: dt.datetime) -> tuple[Any, ...]:
+def features(
+    crm: Any, end: dt.datetime, *, late: tuple[int, float] | None = None
+) -> tuple[Any, ...]:
     """Per customer with a purchase up to ``end``: ids, first and last purchase
     (Julian dates), count and spend, as numpy arrays.
 

@@ -32,7 +32,7 @@ def overdue(
     with crm.transaction(command="analytics overdue"):
         _sql.require_unrestricted(crm, "overdue detection")
         end = as_of or crm.now()
-        ids, first, last, n, _spend = _sql.features(crm, end)
+        ids, first, last, n, _spend = _sql.features(crm, end, late=(min_purchases, grace_days))
         enough = n >= min_purchases
         ids, first, last, n = ids[enough], first[enough], last[enough], n[enough]
         gap = (last - first) / (n - 1)
