@@ -31,7 +31,7 @@ def test_fit_matches_the_published_cdnow_result():
     ) in bgnbd.PUBLISHED_CDNOW.items():  # Fader, Hardie & Lee (2005): 0.243, 4.414, 0.793, 2.426
         assert round(p[k], 3) == v, (k, p[k])
     assert p["log_likelihood"] == pytest.approx(-9582.43, abs=0.01)
-    # the paper's worked example: x=2, t_x=30.43, T=38.86 -> 1.226 purchases in the next 39 weeks
+    # the documented CDNOW example (lifetimes' docs): x=2, t_x=30.43, T=38.86 -> 1.226 in 39 weeks
     assert bgnbd.expected_purchases(p, 39, [2], [30.43], [38.86])[0] == pytest.approx(
         1.226, abs=1e-3
     )
