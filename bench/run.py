@@ -316,7 +316,7 @@ class Bench:
             for _ in range(a.import_repeat):
                 for s in PG_SCHEMAS:
                     with psycopg.connect(urls[s], autocommit=True) as conn:
-                        conn.execute("TRUNCATE transactions, customer_stats RESTART IDENTITY")
+                        conn.execute("TRUNCATE transactions, customer_stats RESTART IDENTITY CASCADE")
                         conn.execute("DELETE FROM audit_log WHERE entity = 'transactions'")
                 r = child(["raw-pg", urls["crmbench_raw"], str(tpath)])
                 raw_t.append(r["seconds"])
