@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 from conftest import Loyalty
@@ -199,3 +201,23 @@ def test_owner_must_be_active(crm):
         crm.update_customer(a, owner="zhang")
     with pytest.raises(ValidationError, match="has left"):
         crm.add_customer("Bo", owner="zhang")
+
+
+def test_card_by_phone_with_stored_labels_and_optionally_live_classification(crm_factory):
+    class Live:
+        @hookimpl
+        def crm_classify_customer(self, crm, customer):
+            return {"live.grade": "gold"}
+
+    crm = crm_factory(plugins=["live"], extra_plugins={"live": Live()})
+    c = crm.add_customer("Ann", phone="13800000001")
+    for day, cents in enumerate((100, 200, 300), start=1):
+        crm.record_transaction(c, cents, occurred_at=dt.datetime(2026, 1, day))
+    crm.set_label(c, "retail.tier", "silver")
+    fast = crm.card(phone="138 0000 0001", classify=False, transactions_limit=2)
+    assert fast["labels"] == {"retail.tier": "silver"}
+    assert [t["amount_cents"] for t in fast["transactions"]] == [300, 200]
+    assert fast["stats"]["tx_count"] == 3 and fast["stats"]["spend_cents"] == 600
+    assert crm.card(c)["labels"] == {"retail.tier": "silver", "live.grade": "gold"}
+    with pytest.raises(NotFound, match="no customer with phone"):
+        crm.card(phone="13900000000")

@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from sqlalchemy import bindparam, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from crmcore import access, jsonschemas
@@ -35,6 +35,13 @@ from crmcore.plugins import Plugins, build
 from crmcore.schema import customers, staff
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Built once: statement construction costs more than executing a cached one.
+_BY_ID = select(customers).where(customers.c.id == bindparam("id"))
+_BY_EXT = select(customers).where(customers.c.external_id == bindparam("ext"))
+_BY_ID_OR_EXT = select(customers).where(
+    (customers.c.id == bindparam("id")) | (customers.c.external_id == bindparam("ext"))
+)
 
 
 def operation(*, write: bool = True) -> Callable[[F], F]:
@@ -226,22 +233,16 @@ class CRMBase:
     def _customer_row(self, ref: Any, *, write: bool = False) -> Any:
         """Find a customer by id, external id or entity; check the principal may see it."""
         ref_id = getattr(ref, "id", None)
-        cond = None
-        if ref_id is not None:
-            cond = customers.c.id == ref_id
-        elif isinstance(ref, int):
-            cond = customers.c.id == ref
+        if ref_id is not None or (isinstance(ref, int) and not isinstance(ref, bool)):
+            rows = self.db.conn.execute(_BY_ID, {"id": ref_id if ref_id is not None else ref}).all()
         elif isinstance(ref, str) and ref.strip():
             text = ref.strip()
-            by_ext = customers.c.external_id == text
-            cond = (
-                (customers.c.id == int(text)) | by_ext
-                if text.isdigit() and len(text) < 18
-                else by_ext
-            )
-        if cond is None:
+            if text.isdigit() and len(text) < 18:
+                rows = self.db.conn.execute(_BY_ID_OR_EXT, {"id": int(text), "ext": text}).all()
+            else:
+                rows = self.db.conn.execute(_BY_EXT, {"ext": text}).all()
+        else:
             raise NotFound(f"customer {ref!r}: give an id or an external id")
-        rows = self.db.conn.execute(select(customers).where(cond)).all()
         if not rows:
             raise NotFound(f"customer {ref!r} not found")
         row = rows[0] if len(rows) == 1 else next(r for r in rows if str(r.id) == str(ref).strip())

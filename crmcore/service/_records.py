@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from crmcore.entities import Interaction, TimelineEntry, Transaction
 from crmcore.errors import ValidationError
@@ -26,6 +26,25 @@ from crmcore.schema import (
 from crmcore.service import _rows
 from crmcore.service._base import CRMBase, operation
 from crmcore.service._customers import _clean_text
+
+_CARD_BY_PHONE = select(customers).where(customers.c.phone == bindparam("phone")).limit(1)
+_CARD_LABELS = select(customer_labels.c.name, customer_labels.c.value).where(
+    customer_labels.c.customer_id == bindparam("cid")
+)
+_CARD_STATS = select(customer_stats).where(customer_stats.c.customer_id == bindparam("cid"))
+_CARD_RECENT = (
+    select(
+        transactions.c.id,
+        transactions.c.occurred_at,
+        transactions.c.amount_cents,
+        transactions.c.channel,
+    )
+    .where(transactions.c.customer_id == bindparam("cid"))
+    .order_by(transactions.c.occurred_at.desc())
+    .limit(bindparam("n"))
+)
+
+_CARD_RECENT_KEYS = ("id", "occurred_at", "amount_cents", "channel")
 
 INTERACTION_KINDS = ("visit", "call", "sms", "email", "complaint", "survey", "note", "purchase")
 MAX_AMOUNT_CENTS = 10**13  # 100 billion: anything larger is a typing error
@@ -297,51 +316,45 @@ class RecordsMixin(CRMBase):
     # -- the customer card -----------------------------------------------------------
     @operation(write=False)
     def card(
-        self, customer: Any = None, *, phone: str | None = None, transactions_limit: int = 50
+        self,
+        customer: Any = None,
+        *,
+        phone: str | None = None,
+        transactions_limit: int = 50,
+        classify: bool = True,
     ) -> dict[str, Any]:
-        """A customer card: the customer, labels (segment, tier), plugin
-        classifications, aggregates and the last ``transactions_limit`` purchases.
+        """A customer card: the customer, stored labels (segment, tier, ...),
+        aggregates and the last ``transactions_limit`` purchases; with ``classify``
+        also each plugin's live classification (``crm_classify_customer``), which
+        costs the plugins' queries — a till or call-centre lookup may skip it.
         Look up by reference or by phone."""
+        conn = self.db.conn
         if phone is not None:
-            found = self.match_customer(phone=phone)
-            if found is None:
-                from crmcore.errors import NotFound
+            row = conn.execute(_CARD_BY_PHONE, {"phone": self.normalise_phone(phone)}).first()
+            if row is None or row.merged_into_id is not None:
+                found = self.match_customer(phone=phone)  # extra contact points, merged records
+                if found is None:
+                    from crmcore.errors import NotFound
 
-                raise NotFound(f"no customer with phone {phone!r}")
-            row = self._customer_row(found[0].id)
+                    raise NotFound(f"no customer with phone {phone!r}")
+                row = self._customer_row(found[0].id)
+            else:
+                self.db.require_customer(row.id)
         else:
             row = self._customer_row(customer)
         cid = row.id
-        labels = {
-            r.name: r.value
-            for r in self.db.conn.execute(
-                select(customer_labels.c.name, customer_labels.c.value).where(
-                    customer_labels.c.customer_id == cid
-                )
-            )
-        }
+        labels = {r.name: r.value for r in conn.execute(_CARD_LABELS, {"cid": cid})}
         entity = _rows.customer(row)
-        for extra in self.hook.crm_classify_customer(crm=self, customer=entity):
-            labels.update(extra or {})
-        stats = self.db.conn.execute(
-            select(customer_stats).where(customer_stats.c.customer_id == cid)
-        ).first()
-        recent = self.db.conn.execute(
-            select(
-                transactions.c.id,
-                transactions.c.occurred_at,
-                transactions.c.amount_cents,
-                transactions.c.channel,
-            )
-            .where(transactions.c.customer_id == cid)
-            .order_by(transactions.c.occurred_at.desc())
-            .limit(transactions_limit)
-        ).all()
+        if classify:
+            for extra in self.hook.crm_classify_customer(crm=self, customer=entity):
+                labels.update(extra or {})
+        stats = conn.execute(_CARD_STATS, {"cid": cid}).first()
+        recent = conn.execute(_CARD_RECENT, {"cid": cid, "n": transactions_limit}).all()
         return {
             "customer": entity,
             "labels": labels,
             "stats": dict(stats._mapping) if stats else None,
-            "transactions": [dict(r._mapping) for r in recent],
+            "transactions": [dict(zip(_CARD_RECENT_KEYS, r, strict=True)) for r in recent],
         }
 
     @operation(write=False)
