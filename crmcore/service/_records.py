@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, case, func, select
 
 from crmcore.entities import Interaction, TimelineEntry, Transaction
 from crmcore.errors import ValidationError
@@ -43,6 +44,34 @@ _CARD_RECENT = (
     .order_by(transactions.c.occurred_at.desc())
     .limit(bindparam("n"))
 )
+
+
+@functools.cache
+def _stats_upsert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE for customer_stats (SQLite and PostgreSQL)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    cs = customer_stats
+    stmt = insert(cs).values(
+        customer_id=bindparam("cid"),
+        first_at=bindparam("at"),
+        last_at=bindparam("at"),
+        tx_count=1,
+        spend_cents=bindparam("cents"),
+    )
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[cs.c.customer_id],
+        set_={
+            "first_at": case((new.first_at < cs.c.first_at, new.first_at), else_=cs.c.first_at),
+            "last_at": case((new.last_at > cs.c.last_at, new.last_at), else_=cs.c.last_at),
+            "tx_count": cs.c.tx_count + 1,
+            "spend_cents": cs.c.spend_cents + new.spend_cents,
+        },
+    )
+
 
 _CARD_RECENT_KEYS = ("id", "occurred_at", "amount_cents", "channel")
 
@@ -158,29 +187,11 @@ class RecordsMixin(CRMBase):
         return done
 
     def _bump_stats(self, t: Transaction) -> None:
-        cs = customer_stats
-        row = self.db.conn.execute(select(cs).where(cs.c.customer_id == t.customer_id)).first()
-        if row is None:
-            self.db.conn.execute(
-                cs.insert().values(
-                    customer_id=t.customer_id,
-                    first_at=t.occurred_at,
-                    last_at=t.occurred_at,
-                    tx_count=1,
-                    spend_cents=t.amount_cents,
-                )
-            )
-        else:
-            self.db.conn.execute(
-                cs.update()
-                .where(cs.c.customer_id == t.customer_id)
-                .values(
-                    first_at=min(row.first_at, t.occurred_at),
-                    last_at=max(row.last_at, t.occurred_at),
-                    tx_count=row.tx_count + 1,
-                    spend_cents=row.spend_cents + t.amount_cents,
-                )
-            )
+        """Fold one transaction into the customer's aggregates: one upsert."""
+        self.db.conn.execute(
+            _stats_upsert(self.db.conn.dialect.name),
+            {"cid": t.customer_id, "at": t.occurred_at, "cents": t.amount_cents},
+        )
 
     @operation(write=False)
     def transactions_of(self, customer: Any, *, limit: int | None = None) -> list[Transaction]:
