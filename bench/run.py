@@ -105,6 +105,16 @@ def child(args: list[str]) -> dict[str, Any]:
 
 
 def maxrss_mb() -> float:
+    """Peak resident memory of this process since its exec.
+
+    ``ru_maxrss`` survives fork+exec on Linux, so a child would report its
+    parent's peak; VmHWM belongs to the new address space."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
