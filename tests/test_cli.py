@@ -177,3 +177,26 @@ def test_main_turns_errors_into_exit_status_1(capsys, monkeypatch, tmp_path):
         main(["--config", str(tmp_path / "missing.toml"), "customer", "list"])
     assert exc.value.code == 1
     assert "missing.toml: configuration file not found" in capsys.readouterr().err
+
+
+def test_help_lists_the_enabled_plugins_groups(tmp_path):
+    from click.testing import CliRunner
+
+    from crmcore.plugins import installed
+
+    names = sorted(installed())
+    if not names:
+        pytest.skip("no plugin installed")
+    config = tmp_path / "crm.toml"
+    config.write_text(
+        f'[crm]\ndatabase = "sqlite:///{tmp_path}/h.db"\nplugins = {json.dumps(names)}\n'
+    )
+    runner = CliRunner()
+    for args in (["--config", str(config), "--help"], [f"--config={config}", "--help"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        listed = {line.split()[0] for line in result.output.splitlines() if line.startswith("  ")}
+        groups = {name.replace("_", "-") for name in names}
+        assert groups <= listed, (groups, listed)
+    bare = runner.invoke(cli, ["--config", str(tmp_path / "none.toml"), "--help"], env={})
+    assert bare.exit_code == 0  # a missing config still shows the built-in commands

@@ -111,14 +111,34 @@ class CRMGroup(click.Group):
             click.echo(f"error: {e}", err=True)
             raise click.exceptions.Exit(1) from None
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # `crm --config X --help` prints help (an eager option) before --config is
+        # processed: note the global options first so the plugin groups are listed.
+        early: dict[str, str] = {}
+        names = {"--config": "config_path", "--db": "database", "--as": "principal"}
+        for i, arg in enumerate(args):
+            flag, eq, value = arg.partition("=")
+            if flag in names:
+                if eq:
+                    early[names[flag]] = value
+                elif i + 1 < len(args):
+                    early[names[flag]] = args[i + 1]
+        ctx.meta["crm.early_options"] = early
+        return super().parse_args(ctx, args)
+
     @staticmethod
     def _app(ctx: click.Context) -> AppContext:
         # click resolves the subcommand before running the group's callback
         if not isinstance(ctx.obj, AppContext):
+            early = ctx.meta.get("crm.early_options", {})
+
+            def option(name: str, env: str) -> str | None:
+                return ctx.params.get(name) or early.get(name) or os.environ.get(env) or None
+
             ctx.obj = AppContext(
-                config_path=ctx.params.get("config_path"),
-                database=ctx.params.get("database"),
-                principal=ctx.params.get("principal"),
+                config_path=option("config_path", "CRM_CONFIG"),
+                database=option("database", "CRM_DATABASE_URL"),
+                principal=option("principal", "CRM_AS"),
             )
         return ctx.obj
 
