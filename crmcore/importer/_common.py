@@ -269,3 +269,26 @@ def query(crm: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...
     rows = cur.fetchall() if cur.description else []
     cur.close()
     return rows
+
+
+class BatchImport:
+    """What every importer holds while it streams a file in batches."""
+
+    def __init__(
+        self,
+        crm: Any,
+        reader: Any,
+        summary: Summary,
+        rejects: Rejects,
+        skip_invalid: bool,
+        batch_size: int,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.crm = crm
+        self.reader = reader
+        self.summary = summary
+        self.rejects = rejects
+        self.skip_invalid = skip_invalid
+        self.batch_size = batch_size
+        self.progress = progress
+        self.dialect = crm.db.conn.dialect.name

@@ -77,25 +77,10 @@ def import_customers(
     return summary.as_dict()
 
 
-class _CuImport:
-    def __init__(
-        self,
-        crm: Any,
-        reader: Reader,
-        summary: c.Summary,
-        rejects: c.Rejects,
-        skip_invalid: bool,
-        batch_size: int,
-        progress: Callable[[int], None] | None,
-    ) -> None:
-        self.crm = crm
-        self.reader = reader
-        self.summary = summary
-        self.rejects = rejects
-        self.skip_invalid = skip_invalid
-        self.batch_size = batch_size
-        self.progress = progress
-        self.dialect = crm.db.conn.dialect.name
+class _CuImport(c.BatchImport):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        crm = self.crm
         self.cc = crm.config.core["country_code"]
         self.validate_hook = c.has_impl(crm, "crm_validate_customer")
         self.batch_hook = c.has_impl(crm, "crm_customers_imported")

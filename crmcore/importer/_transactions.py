@@ -106,25 +106,10 @@ def import_transactions(
     return summary.as_dict()
 
 
-class _TxImport:
-    def __init__(
-        self,
-        crm: Any,
-        reader: Reader,
-        summary: c.Summary,
-        rejects: c.Rejects,
-        skip_invalid: bool,
-        batch_size: int,
-        progress: Callable[[int], None] | None,
-    ) -> None:
-        self.crm = crm
-        self.reader = reader
-        self.summary = summary
-        self.rejects = rejects
-        self.skip_invalid = skip_invalid
-        self.batch_size = batch_size
-        self.progress = progress
-        self.dialect = crm.db.conn.dialect.name
+class _TxImport(c.BatchImport):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        crm = self.crm
         self.validate_hook = c.has_impl(crm, "crm_validate_transaction")
         self.batch_hook = c.has_impl(crm, "crm_transactions_recorded_batch")
         self.single = c.singular_caller(
