@@ -68,6 +68,8 @@ customers = Table(
     Index("ix_customers_phone", "phone"),
     Index("ix_customers_email", "email"),
     Index("ix_customers_owner_id", "owner_id"),
+    # the live customers (merged_into_id IS NULL) read from the index alone
+    Index("ix_customers_merged_into_id", "merged_into_id", "id"),
 )
 
 contact_points = Table(
@@ -146,6 +148,28 @@ customer_stats = Table(
     Column("spend_cents", BigInteger, nullable=False),
 )
 
+# The spend of each customer in the window of the last ABC run, with the
+# customer_stats figures it was computed from: a later run recomputes only the
+# customers whose figures changed since (and shifts the rest by the window's
+# moved edges), instead of rescanning every transaction.
+customer_window_spend = Table(
+    "customer_window_spend",
+    metadata,
+    Column("customer_id", Id, ForeignKey("customers.id"), primary_key=True),
+    Column("spend_cents", BigInteger, nullable=False),
+    Column("seen_tx_count", Integer, nullable=False),
+    Column("seen_spend_cents", BigInteger, nullable=False),
+)
+
+# Which window customer_window_spend holds, per analysis (one row: "abc").
+analytics_windows = Table(
+    "analytics_windows",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("start_at", DateTime, nullable=False),
+    Column("end_at", DateTime, nullable=False),
+)
+
 customer_labels = Table(
     "customer_labels",
     metadata,
@@ -154,7 +178,8 @@ customer_labels = Table(
     Column("value", String(64), nullable=False),
     Column("source", String(64), nullable=False, default="core"),
     Column("as_of", DateTime, nullable=False),
-    Index("ix_customer_labels_name_value", "name", "value"),
+    # covering: "who has label X = V" and "every value of label X" read only the index
+    Index("ix_customer_labels_name_value_customer", "name", "value", "customer_id"),
 )
 
 tickets = Table(

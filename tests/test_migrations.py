@@ -55,7 +55,7 @@ def test_enabling_a_plugin_later_upgrades_only_its_branch(tmp_path):
         from_dict({"crm": {"database": url}}), extra_plugins={"widgets": widgets}, principal=SYSTEM
     )
     assert bare.upgrade() == ["crmcore"]
-    assert current_heads(bare.engine) == {"crmcore_0001"}
+    assert current_heads(bare.engine) == {"crmcore_0002"}
     assert "widgets_items" not in tables(bare.engine)
     before = tables(bare.engine)
 
@@ -66,7 +66,8 @@ def test_enabling_a_plugin_later_upgrades_only_its_branch(tmp_path):
     )
     assert enabled.upgrade() == ["crmcore", "widgets"]
     assert tables(enabled.engine) - before == {"widgets_items"}
-    assert current_heads(enabled.engine) == {"widgets_0001"}  # it depends on crmcore_0001
+    # widgets depends on crmcore_0001, so both branches have a head
+    assert current_heads(enabled.engine) == {"crmcore_0002", "widgets_0001"}
     assert enabled.upgrade() == ["crmcore", "widgets"]  # idempotent
 
 
@@ -169,3 +170,24 @@ def test_purge_shows_the_plan_then_deletes_only_a_disabled_plugins_data(
     assert "greet_log" not in tables(off.engine)
     assert off.get_customer(c.id).attributes == {} and off.labels(c) == {}
     assert off.get_customer(c.id).name == "Ann"
+
+
+def test_a_database_at_crmcore_0001_gets_the_window_spend_tables(tmp_path):
+    url = f"sqlite:///{tmp_path}/old.db"
+    crm = CRM(from_dict({"crm": {"database": url}}), principal=SYSTEM)
+    crm.upgrade()
+    with crm.engine.begin() as conn:  # back to what a crmcore_0001 database holds
+        conn.exec_driver_sql("DROP TABLE customer_window_spend")
+        conn.exec_driver_sql("DROP TABLE analytics_windows")
+        conn.exec_driver_sql("DROP INDEX ix_customer_labels_name_value_customer")
+        conn.exec_driver_sql(
+            "CREATE INDEX ix_customer_labels_name_value ON customer_labels (name, value)"
+        )
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'crmcore_0001'")
+    assert current_heads(crm.engine) == {"crmcore_0001"}
+    crm.upgrade()
+    assert {"customer_window_spend", "analytics_windows"} <= tables(crm.engine)
+    indexes = {i["name"] for i in sa.inspect(crm.engine).get_indexes("customer_labels")}
+    assert "ix_customer_labels_name_value_customer" in indexes
+    assert "ix_customer_labels_name_value" not in indexes
+    assert current_heads(crm.engine) == {"crmcore_0002"}

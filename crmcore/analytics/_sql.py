@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from crmcore.analytics._columns import fetch_columns
 from crmcore.schema import job_runs
 
 JD_UNIX_EPOCH = 2440587.5  # Julian date of 1970-01-01 00:00
@@ -95,17 +96,49 @@ _UPSERT = (
 def store_labels(
     crm: Any, name: str, labels: Mapping[int, str], as_of: dt.datetime, *, source: str = "core"
 ) -> dict[str, int]:
-    """Make label ``name`` equal ``labels`` (customer id -> value): rows are
-    written only where the value changed and removed where no longer given, so
-    a re-run over an unchanged base writes almost nothing. ``as_of`` on a label
-    row is when it took its current value. One summary audit row."""
-    old = dict(fetch(crm, "SELECT customer_id, value FROM customer_labels WHERE name = ?", (name,)))
+    """``store_label_arrays`` for a ``{customer id: value}`` mapping."""
+    import numpy as np
+
+    ids = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
+    values = np.array(list(labels.values()), dtype=object)
+    return store_label_arrays(crm, name, ids, values, as_of, source=source)
+
+
+def store_label_arrays(
+    crm: Any, name: str, ids: Any, values: Any, as_of: dt.datetime, *, source: str = "core"
+) -> dict[str, int]:
+    """Make label ``name`` equal ``ids`` -> ``values`` (numpy arrays; values are
+    str): rows are written only where the value changed and removed where no
+    longer given, so a re-run over an unchanged base writes almost nothing.
+    ``as_of`` on a label row is when it took its current value. The old values
+    are read column-wise and compared in numpy. One summary audit row."""
+    import numpy as np
+
+    d = dialect(crm)
+    values = np.asarray(values, dtype=object)
+    old_ids, old_vals = fetch_columns(
+        crm, d, "SELECT customer_id, value FROM customer_labels WHERE name = ?", "is", (name,)
+    )
+    order = np.argsort(old_ids, kind="stable")
+    old_ids, old_vals = old_ids[order], old_vals[order]
+    if len(old_ids):
+        pos = np.minimum(np.searchsorted(old_ids, ids), len(old_ids) - 1)
+        same = (old_ids[pos] == ids) & (old_vals[pos] == values).astype(bool)
+        kept = np.zeros(len(old_ids), dtype=bool)
+        kept[pos[old_ids[pos] == ids]] = True
+        gone_ids = old_ids[~kept]
+    else:
+        same = np.zeros(len(ids), dtype=bool)
+        gone_ids = old_ids
     when = bind_time(crm, as_of)
-    changed = [(cid, name, v, source, when) for cid, v in labels.items() if old.get(cid) != v]
-    gone = [(cid, name) for cid in old if cid not in labels]
+    changed = [
+        (cid, name, v, source, when)
+        for cid, v in zip(ids[~same].tolist(), values[~same].tolist(), strict=True)
+    ]
+    gone = [(cid, name) for cid in gone_ids.tolist()]
     if gone:
         executemany(crm, "DELETE FROM customer_labels WHERE customer_id = ? AND name = ?", gone)
-    if changed and dialect(crm) != "sqlite" and len(changed) > 5000:
+    if changed and d != "sqlite" and len(changed) > 5000:
         from crmcore.importer._common import copy_rows
 
         fetch(
@@ -126,7 +159,7 @@ def store_labels(
         )
     else:
         executemany(crm, _UPSERT, changed)
-    counts = {"labels": len(labels), "changed": len(changed), "removed": len(gone)}
+    counts = {"labels": len(ids), "changed": len(changed), "removed": len(gone)}
     if changed or gone:
         crm.db.audit(
             "customer_labels", None, "analytics", None, {"name": name, **counts}, customer_id=None
@@ -145,44 +178,42 @@ def record_run(crm: Any, job: str, as_of: dt.datetime, summary: Mapping[str, Any
     )
 
 
-def live_customer_ids(crm: Any) -> list[int]:
-    return [
-        r[0]
-        for r in fetch(crm, "SELECT id FROM customers WHERE merged_into_id IS NULL ORDER BY id")
-    ]
+def live_customer_ids(crm: Any) -> Any:
+    """Ids of all customers not merged away, ascending (numpy array)."""
+    (ids,) = fetch_columns(
+        crm, dialect(crm), "SELECT id FROM customers WHERE merged_into_id IS NULL ORDER BY id", "i"
+    )
+    return ids
 
 
-def features(
-    crm: Any, end: dt.datetime, *, late: tuple[int, float] | None = None
-) -> tuple[Any, ...]:
+def features(crm: Any, end: dt.datetime) -> tuple[Any, ...]:
     """Per customer with a purchase up to ``end``: ids, first and last purchase
-    (Julian dates), count and spend, as numpy arrays.
+    (integer microseconds since 1970), count and spend, as numpy arrays.
 
     Read from ``customer_stats`` (kept set-based on every write), except for
     customers with purchases after ``end``, which are recomputed from their own
     transactions only (the covering index), so a run "as of now" never reads
-    ``transactions`` at all.
+    ``transactions`` at all. Fetched column-wise (``fetch_columns``).
     """
-    import numpy as np
-
     d = dialect(crm)
-    jd = julian
-    sql = f"""
-        SELECT customer_id, {jd(d, "first_at")}, {jd(d, "last_at")}, tx_count, spend_cents
+    sql = """
+        SELECT customer_id, first_at, last_at, tx_count, spend_cents
         FROM customer_stats WHERE last_at <= ?
         UNION ALL
-        SELECT customer_id, {jd(d, "MIN(occurred_at)")}, {jd(d, "MAX(occurred_at)")}, COUNT(*),
+        SELECT customer_id, MIN(occurred_at), MAX(occurred_at), COUNT(*),
                CAST(SUM(amount_cents) AS BIGINT)
         FROM transactions
         WHERE customer_id IN (SELECT customer_id FROM customer_stats WHERE last_at > ?)
           AND occurred_at <= ?
         GROUP BY customer_id"""
     t = bind_time(crm, end)
-    ids, first, last, n, spend = columns(fetch(crm, sql, (t, t, t)), 5)
-    return (
-        np.asarray(ids, dtype=np.int64),
-        np.asarray(first, dtype=np.float64),
-        np.asarray(last, dtype=np.float64),
-        np.asarray(n, dtype=np.int64),
-        np.asarray(spend, dtype=np.int64),
-    )
+    return tuple(fetch_columns(crm, d, sql, "ittii", (t, t, t)))
+
+
+def to_micros(value: dt.datetime) -> int:
+    """A naive datetime as integer microseconds since 1970 (as ``micros`` in SQL)."""
+    delta = value - dt.datetime(1970, 1, 1)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+DAY_US = 86_400_000_000

@@ -5,38 +5,116 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from crmcore.analytics import _sql
+from crmcore.analytics import _columns, _sql
 from crmcore.errors import ValidationError
 
 BASIS = 10_000  # cut-offs in basis points keep the comparison in integers
 
 
 def window_spend(crm: Any, start: dt.datetime, end: dt.datetime) -> tuple[Any, Any]:
-    """Spend per customer in ``(start, end]`` as numpy arrays (ids, cents), set-based.
+    """Spend per customer in ``(start, end]`` as numpy arrays (ids, cents) of the
+    customers with positive spend there, set-based and incremental.
 
-    Customers whose whole history lies in the window come from
-    ``customer_stats``; those with purchases on both sides of an edge are summed
-    from their own transactions in the window (a range of the covering index
-    per customer); customers whose last purchase is before the window are not
-    read at all.
+    ``customer_window_spend`` keeps each customer's spend in the window of the
+    last run next to the ``customer_stats`` figures (count, total) it was
+    computed from. This run
+    1. shifts every kept figure by the transactions between the old and the new
+       window edges (nothing when the window has not moved), reading only the
+       customers that have purchases around an edge (one index range each);
+    2. recomputes the customers whose figures changed since, or that are new:
+       from ``customer_stats`` when their whole history is inside or outside
+       the window, else from their own transactions in the window;
+    so a re-run over an unchanged base reads no transactions at all. Without a
+    usable earlier window (first run, another length of window that does not
+    overlap) every customer is recomputed. Writes that bypass the service and
+    change a transaction without changing its customer's count or total are not
+    seen: ``crm analytics abc --full`` (``full=True``) recomputes everything.
     """
-    import numpy as np
+    return _window_spend(crm, start, end, full=False)
 
+
+def _window_spend(crm: Any, start: dt.datetime, end: dt.datetime, *, full: bool) -> tuple[Any, Any]:
+    d = _sql.dialect(crm)
     s, e = _sql.bind_time(crm, start), _sql.bind_time(crm, end)
-    rows = _sql.fetch(
+    old = _sql.fetch(crm, "SELECT start_at, end_at FROM analytics_windows WHERE name = 'abc'")
+    if old and not full:
+        os_, oe = (_as_datetime(v) for v in old[0])
+        if (os_, oe) != (start, end):
+            if os_ < end and start < oe:
+                _shift(crm, os_, start, sign=-1)  # drop (old start, new start], or add back
+                _shift(crm, oe, end, sign=+1)  # add (old end, new end], or drop
+            else:
+                full = True
+    if full or not old:
+        which = "WHERE 1 = 1"  # everyone; SQLite needs a WHERE before an upsert's ON CONFLICT
+    else:
+        which = (
+            "WHERE w.customer_id IS NULL OR w.seen_tx_count <> c.tx_count "
+            "OR w.seen_spend_cents <> c.spend_cents"
+        )
+    _sql.fetch(
         crm,
-        """
-        SELECT customer_id, spend_cents FROM customer_stats WHERE first_at > ? AND last_at <= ?
-        UNION ALL
-        SELECT customer_id, CAST(SUM(amount_cents) AS BIGINT) FROM transactions
-        WHERE customer_id IN (SELECT customer_id FROM customer_stats
-                              WHERE last_at > ? AND (first_at <= ? OR last_at > ?))
-          AND occurred_at > ? AND occurred_at <= ?
-        GROUP BY customer_id""",
-        (s, e, s, s, e, s, e),
+        f"""
+        INSERT INTO customer_window_spend
+            (customer_id, spend_cents, seen_tx_count, seen_spend_cents)
+        SELECT c.customer_id,
+               CASE WHEN c.last_at <= ? OR c.first_at > ? THEN 0
+                    WHEN c.first_at > ? AND c.last_at <= ? THEN c.spend_cents
+                    ELSE (SELECT COALESCE(CAST(SUM(t.amount_cents) AS BIGINT), 0)
+                          FROM transactions t WHERE t.customer_id = c.customer_id
+                          AND t.occurred_at > ? AND t.occurred_at <= ?) END,
+               c.tx_count, c.spend_cents
+        FROM customer_stats c
+        LEFT JOIN customer_window_spend w ON w.customer_id = c.customer_id
+        {which}
+        ON CONFLICT (customer_id) DO UPDATE SET spend_cents = excluded.spend_cents,
+            seen_tx_count = excluded.seen_tx_count, seen_spend_cents = excluded.seen_spend_cents""",
+        (s, e, s, e, s, e),
     )
-    ids, spend = _sql.columns(rows, 2)
-    return np.asarray(ids, dtype=np.int64), np.asarray(spend, dtype=np.int64)
+    if old:
+        _sql.fetch(
+            crm, "UPDATE analytics_windows SET start_at = ?, end_at = ? WHERE name = 'abc'", (s, e)
+        )
+    else:
+        _sql.fetch(
+            crm,
+            "INSERT INTO analytics_windows (name, start_at, end_at) VALUES ('abc', ?, ?)",
+            (s, e),
+        )
+    return tuple(
+        _columns.fetch_columns(
+            crm,
+            d,
+            "SELECT customer_id, spend_cents FROM customer_window_spend WHERE spend_cents > 0",
+            "ii",
+        )
+    )
+
+
+def _shift(crm: Any, old: dt.datetime, new: dt.datetime, *, sign: int) -> None:
+    """Move one window edge from ``old`` to ``new``: add ``sign`` times the spend
+    in ``(old, new]`` (or subtract it when the edge moves back) to every kept
+    figure, reading only customers with purchases on both sides of that range."""
+    if old == new:
+        return
+    lo, hi = (old, new) if old < new else (new, old)
+    k = sign if old < new else -sign
+    a, b = _sql.bind_time(crm, lo), _sql.bind_time(crm, hi)
+    _sql.fetch(
+        crm,
+        f"""
+        UPDATE customer_window_spend SET spend_cents = spend_cents + {k} * (
+            SELECT COALESCE(CAST(SUM(t.amount_cents) AS BIGINT), 0) FROM transactions t
+            WHERE t.customer_id = customer_window_spend.customer_id
+              AND t.occurred_at > ? AND t.occurred_at <= ?)
+        WHERE customer_id IN (SELECT customer_id FROM customer_stats
+                              WHERE last_at > ? AND first_at <= ?)""",
+        (a, b, a, b),
+    )
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
 
 
 def classify(ids: Any, spend: Any, a_share: float, b_share: float) -> Any:
@@ -65,6 +143,7 @@ def abc(
     window_days: int = 365,
     cutoffs: tuple[float, float] = (0.70, 0.20),
     store: bool = True,
+    full: bool = False,
 ) -> dict[str, Any]:
     """Classify every customer A/B/C by spend in the ``window_days`` up to ``as_of``.
 
@@ -73,8 +152,12 @@ def abc(
     under ``cutoffs[0] + cutoffs[1]``, else C. Customers with no spend in the
     window are C. Label ``abc`` holds the class (written where it changed).
     Returns per class the customer count, spend and spend share, and per
-    customer the class (``"customers": {id: "A"}``).
+    customer the class (``"customers"``: a read-only mapping ``{id: "A"}``).
+    The window spend is kept between runs (``window_spend``); ``full`` recomputes
+    it from every transaction.
     """
+    import numpy as np
+
     a_share, b_share = cutoffs
     if not (0 < a_share < 1 and 0 <= b_share < 1 and a_share + b_share <= 1):
         raise ValidationError(f"ABC cut-offs {cutoffs}: expected 0 < A < 1, 0 <= B, A + B <= 1")
@@ -84,21 +167,20 @@ def abc(
         _sql.require_unrestricted(crm, "ABC classification")
         end = as_of or crm.now()
         start = end - dt.timedelta(days=window_days)
-        ids, spend = window_spend(crm, start, end)
-        keep = spend > 0
-        ids, spend = ids[keep], spend[keep]
+        ids, spend = _window_spend(crm, start, end, full=full)
         cls = classify(ids, spend, a_share, b_share)
-        classes: dict[str, dict[str, Any]] = {}
-        total = int(spend.sum()) or 1
-        per: dict[int, str] = dict(zip(ids.tolist(), cls.tolist(), strict=True))
+        # everyone else (no spend in the window, or no purchase ever) is C
         everyone = _sql.live_customer_ids(crm)
-        for cid in everyone:
-            if cid not in per:
-                per[cid] = "C"
+        per = np.full(len(everyone), "C", dtype=object)
+        pos = np.searchsorted(everyone, ids)
+        live = (pos < len(everyone)) & (everyone[np.minimum(pos, len(everyone) - 1)] == ids)
+        per[pos[live]] = cls[live].astype(object)
+        total = int(spend.sum()) or 1
+        classes: dict[str, dict[str, Any]] = {}
         for k in "ABC":
             mask = cls == k
             s = int(spend[mask].sum())
-            n = int(mask.sum()) + (len(per) - len(ids) if k == "C" else 0)
+            n = int((per == k).sum())
             classes[k] = {"customers": n, "spend_cents": s, "spend_share": round(s / total, 6)}
         summary: dict[str, Any] = {
             "as_of": end.isoformat(),
@@ -107,7 +189,7 @@ def abc(
             "classes": classes,
         }
         if store:
-            summary["labels"] = _sql.store_labels(crm, "abc", per, end)
+            summary["labels"] = _sql.store_label_arrays(crm, "abc", everyone, per, end)
             _sql.record_run(crm, "abc", end, summary)
         crm.hook.crm_analytics_computed(crm=crm, name="abc", as_of=end, summary=summary)
-        return summary | {"customers": dict(sorted(per.items()))}
+        return summary | {"customers": _columns.ArrayMapping(everyone, per)}

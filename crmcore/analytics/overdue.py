@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from crmcore.analytics import _sql
+from crmcore.analytics._columns import ArrayRows
 from crmcore.errors import ValidationError
 
 
@@ -32,34 +33,24 @@ def overdue(
     with crm.transaction(command="analytics overdue"):
         _sql.require_unrestricted(crm, "overdue detection")
         end = as_of or crm.now()
-        ids, first, last, n, _spend = _sql.features(crm, end, late=(min_purchases, grace_days))
+        ids, first, last, n, _spend = _sql.features(crm, end)
         enough = n >= min_purchases
         ids, first, last, n = ids[enough], first[enough], last[enough], n[enough]
-        gap = (last - first) / (n - 1)
-        since = _sql.to_julian(end) - last
+        gap = (last - first) / (n - 1) / _sql.DAY_US
+        since = (_sql.to_micros(end) - last) / _sql.DAY_US
         late = since > gap + grace_days
         order = np.argsort(ids[late], kind="stable")
         ids, last, n, gap, since = (x[late][order] for x in (ids, last, n, gap, since))
         days_late = np.floor(since - gap - grace_days).astype(np.int64)
-        found = [
-            {
-                "customer_id": cid,
-                "purchases": k,
-                "last_purchase": _sql.from_julian(lj).isoformat(),
-                "average_interval_days": round(g, 3),
-                "days_since_last": round(s, 3),
-                "days_overdue": dl,
-            }
-            for cid, k, lj, g, s, dl in zip(
-                ids.tolist(),
-                n.tolist(),
-                last.tolist(),
-                gap.tolist(),
-                since.tolist(),
-                days_late.tolist(),
-                strict=True,
-            )
-        ]
+        found = ArrayRows(
+            {"last_purchase": _iso_from_micros},
+            customer_id=ids,
+            purchases=n,
+            last_purchase=last,
+            average_interval_days=np.round(gap, 3),
+            days_since_last=np.round(since, 3),
+            days_overdue=days_late,
+        )
         summary: dict[str, Any] = {
             "as_of": end.isoformat(),
             "grace_days": grace_days,
@@ -67,8 +58,12 @@ def overdue(
             "count": len(found),
         }
         if store:
-            labels = dict(zip(ids.tolist(), days_late.astype(str).tolist(), strict=True))
-            summary["labels"] = _sql.store_labels(crm, "overdue", labels, end)
+            values = days_late.astype(str).astype(object)
+            summary["labels"] = _sql.store_label_arrays(crm, "overdue", ids, values, end)
             _sql.record_run(crm, "overdue", end, summary)
         crm.hook.crm_analytics_computed(crm=crm, name="overdue", as_of=end, summary=summary)
         return summary | {"customers": found}
+
+
+def _iso_from_micros(us: int) -> str:
+    return (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=us)).isoformat()

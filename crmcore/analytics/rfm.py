@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from crmcore.analytics import _sql
+from crmcore.analytics._columns import ArrayMapping
 
 
 def quintile(values: Any, bins: int = 5) -> Any:
@@ -29,7 +30,8 @@ def rfm(crm: Any, *, as_of: dt.datetime | None = None, store: bool = True) -> di
 
     each 1..5 by quintile of rank (ties share a score). Label ``rfm`` holds
     e.g. ``"545"``. Returns the score distribution and per customer
-    ``{"r", "f", "m", "recency_days", "frequency", "monetary_cents"}``.
+    ``{"r", "f", "m", "recency_days", "frequency", "monetary_cents"}`` (a
+    read-only mapping by customer id that builds each entry when asked).
     """
     import numpy as np
 
@@ -38,9 +40,8 @@ def rfm(crm: Any, *, as_of: dt.datetime | None = None, store: bool = True) -> di
         end = as_of or crm.now()
         ids, _first, last, n, spend = _sql.features(crm, end)
         r, f, m = quintile(last), quintile(n), quintile(spend)
-        recency = np.round(_sql.to_julian(end) - last, 3)
-        codes = (r * 100 + f * 10 + m).astype(str)
-        labels = dict(zip(ids.tolist(), codes.tolist(), strict=True))
+        recency = np.round((_sql.to_micros(end) - last) / _sql.DAY_US, 3)
+        codes = (r * 100 + f * 10 + m).astype(str).astype(object)
         dist = {
             k: {str(s): int((v == s).sum()) for s in range(1, 6)}
             for k, v in (("r", r), ("f", f), ("m", m))
@@ -51,20 +52,10 @@ def rfm(crm: Any, *, as_of: dt.datetime | None = None, store: bool = True) -> di
             "scores": dist,
         }
         if store:
-            summary["labels"] = _sql.store_labels(crm, "rfm", labels, end)
+            summary["labels"] = _sql.store_label_arrays(crm, "rfm", ids, codes, end)
             _sql.record_run(crm, "rfm", end, summary)
         crm.hook.crm_analytics_computed(crm=crm, name="rfm", as_of=end, summary=summary)
-        per = {
-            cid: {"r": a, "f": b, "m": c, "recency_days": d, "frequency": e, "monetary_cents": g}
-            for cid, a, b, c, d, e, g in zip(
-                ids.tolist(),
-                r.tolist(),
-                f.tolist(),
-                m.tolist(),
-                recency.tolist(),
-                n.tolist(),
-                spend.tolist(),
-                strict=True,
-            )
-        }
+        per = ArrayMapping(
+            ids, r=r, f=f, m=m, recency_days=recency, frequency=n, monetary_cents=spend
+        )
         return summary | {"customers": per}

@@ -11,7 +11,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -28,9 +28,11 @@ def to_plain(value: Any) -> Any:
         return {k: to_plain(v) for k, v in attrs.asdict(value, recurse=False).items()}
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, list | tuple | set | frozenset | Sequence) and not isinstance(
+        value, str | bytes
+    ):
         return [to_plain(v) for v in value]
     return value
 

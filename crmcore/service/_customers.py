@@ -15,6 +15,7 @@ from crmcore.schema import (
     contact_points,
     customer_labels,
     customer_stats,
+    customer_window_spend,
     customers,
     inbound_messages,
     interactions,
@@ -670,7 +671,17 @@ class CustomersMixin(CRMBase):
                 )
         db.execute(customer_labels.delete().where(customer_labels.c.customer_id == o.id))
         db.execute(customer_stats.delete().where(customer_stats.c.customer_id == o.id))
-        skip = {"customers", "contact_points", "customer_labels", "customer_stats", "audit_log"}
+        db.conn.execute(  # a cache (see crmcore.analytics.abc), not audited data
+            customer_window_spend.delete().where(customer_window_spend.c.customer_id == o.id)
+        )
+        skip = {
+            "customers",
+            "contact_points",
+            "customer_labels",
+            "customer_stats",
+            "customer_window_spend",
+            "audit_log",
+        }
         for name, table in self._customer_tables().items():
             if name not in skip:
                 db.execute(

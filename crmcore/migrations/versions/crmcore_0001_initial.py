@@ -16,10 +16,14 @@ branch_labels = ("crmcore",)
 depends_on = None
 
 
+LATER = {"customer_window_spend", "analytics_windows"}  # created by crmcore_0002
+
+
 def upgrade() -> None:
-    create_tables(op, metadata.sorted_tables)
+    create_tables(op, [t for t in metadata.sorted_tables if t.name not in LATER])
 
 
 def downgrade() -> None:
     for table in reversed(metadata.sorted_tables):
-        op.drop_table(table.name)
+        if table.name not in LATER:
+            op.drop_table(table.name)
