@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import text
+
 from crmcore.analytics import abc
 
 AS_OF = dt.datetime(2026, 1, 1)
@@ -61,6 +63,24 @@ def test_cli(crm, crm_cli):
     res = crm_cli("analytics", "abc", "--as-of", "2026-01-01", "--json")
     assert res.exit_code == 0, res
     assert res.json()["classes"]["A"]["customers"] == 1
+    per = res.json()["customers"]
+    assert list(per.values()) == ["A"]
+
+
+def test_full_recomputes_what_a_write_around_the_service_changed(crm, crm_cli):
+    """A direct SQL edit that keeps a customer's count and total (here: moving a
+    purchase out of the window) is not seen by the kept window spend; --full is."""
+    a, b = _base(crm, [[1000], [3000]])
+    assert abc(crm, as_of=AS_OF)["customers"][b] == "A"
+    with crm.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE transactions SET occurred_at = :at WHERE customer_id = :cid"),
+            {"at": AS_OF - dt.timedelta(days=900), "cid": b},
+        )
+    assert abc(crm, as_of=AS_OF)["customers"][b] == "A"  # kept figure, as documented
+    res = crm_cli("analytics", "abc", "--as-of", "2026-01-01", "--full", "--json")
+    assert res.exit_code == 0, res
+    assert res.json()["customers"] == {str(a): "A", str(b): "C"}
 
 
 def _full_spend(crm, ids, start, end):

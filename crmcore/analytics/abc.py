@@ -52,24 +52,30 @@ def _window_spend(crm: Any, start: dt.datetime, end: dt.datetime, *, full: bool)
             "WHERE w.customer_id IS NULL OR w.seen_tx_count <> c.tx_count "
             "OR w.seen_spend_cents <> c.spend_cents"
         )
+    in_window = (
+        "(SELECT COALESCE(CAST(SUM(t.amount_cents) AS BIGINT), 0) FROM transactions t "
+        "WHERE t.customer_id = c.customer_id AND t.occurred_at > ? AND t.occurred_at <= ?)"
+    )
+    if full:  # from the transactions alone, trusting no aggregate
+        spend, params = in_window, (s, e)
+    else:  # whole history outside or inside the window: customer_stats has the answer
+        spend = (
+            "CASE WHEN c.last_at <= ? OR c.first_at > ? THEN 0 "
+            f"WHEN c.first_at > ? AND c.last_at <= ? THEN c.spend_cents ELSE {in_window} END"
+        )
+        params = (s, e, s, e, s, e)
     _sql.fetch(
         crm,
         f"""
         INSERT INTO customer_window_spend
             (customer_id, spend_cents, seen_tx_count, seen_spend_cents)
-        SELECT c.customer_id,
-               CASE WHEN c.last_at <= ? OR c.first_at > ? THEN 0
-                    WHEN c.first_at > ? AND c.last_at <= ? THEN c.spend_cents
-                    ELSE (SELECT COALESCE(CAST(SUM(t.amount_cents) AS BIGINT), 0)
-                          FROM transactions t WHERE t.customer_id = c.customer_id
-                          AND t.occurred_at > ? AND t.occurred_at <= ?) END,
-               c.tx_count, c.spend_cents
+        SELECT c.customer_id, {spend}, c.tx_count, c.spend_cents
         FROM customer_stats c
         LEFT JOIN customer_window_spend w ON w.customer_id = c.customer_id
         {which}
         ON CONFLICT (customer_id) DO UPDATE SET spend_cents = excluded.spend_cents,
             seen_tx_count = excluded.seen_tx_count, seen_spend_cents = excluded.seen_spend_cents""",
-        (s, e, s, e, s, e),
+        params,
     )
     if old:
         _sql.fetch(

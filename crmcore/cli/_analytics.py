@@ -29,9 +29,17 @@ def _when(text: str | None, what: str) -> Any:
     show_default=True,
     help="Per cent of spend for A/B/C, e.g. 80/15/5.",
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Recompute every customer's window spend from the transactions "
+    "(default: only customers whose purchases changed since the last run).",
+)
 @JSON_OPTION
 @pass_crm
-def abc_cmd(crm: Any, as_of: str | None, window_days: int, cutoffs: str, as_json: bool) -> None:
+def abc_cmd(
+    crm: Any, as_of: str | None, window_days: int, cutoffs: str, full: bool, as_json: bool
+) -> None:
     """A/B/C customers by cumulative share of spend in the window."""
     from crmcore.analytics import abc
     from crmcore.errors import ValidationError
@@ -49,6 +57,7 @@ def abc_cmd(crm: Any, as_of: str | None, window_days: int, cutoffs: str, as_json
         as_of=_when(as_of, "--as-of"),
         window_days=window_days,
         cutoffs=(parts[0] / 100, parts[1] / 100),
+        full=full,
     )
 
     def human(r: dict[str, Any]) -> str:
