@@ -38,6 +38,8 @@ CORE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "database": {"type": "string", "default": "sqlite:///crm.db"},
+        # SQLite durability (PRAGMA synchronous): "full" syncs the WAL at every commit
+        "sqlite_synchronous": {"enum": ["full", "normal", "off"], "default": "full"},
         "plugins": {"type": "array", "items": {"type": "string"}, "default": []},
         "default_principal": {"type": ["string", "null"], "default": None},
         "outbox_path": {"type": "string", "default": "outbox.log"},

@@ -42,22 +42,33 @@ from crmcore.schema import audit_log, customers
 SQLITE_BUSY_MS = 10_000
 AUDIT_ROW_LIMIT = 1000  # above this many rows a set-based change is audited as one summary row
 UNAUDITED = {"audit_log", "customer_stats", "job_runs", "inbound_messages"}
+SQLITE_SYNCHRONOUS = ("full", "normal", "off")  # [crm] sqlite_synchronous; "full" is the default
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and
-    ``BEGIN IMMEDIATE`` for write transactions (no lock-upgrade deadlocks)."""
+def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout,
+    ``BEGIN IMMEDIATE`` for write transactions (no lock-upgrade deadlocks) and
+    ``PRAGMA synchronous`` = ``sqlite_synchronous``: ``full`` (default) syncs the
+    WAL at every commit, so a committed transaction survives a power loss;
+    ``normal`` may lose the last commits on power loss (never on a crash of the
+    process); ``off`` leaves syncing to the OS."""
+    if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
+        raise ValueError(
+            f"sqlite_synchronous: expected one of {list(SQLITE_SYNCHRONOUS)}, "
+            f"got {sqlite_synchronous!r}"
+        )
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+        sync = sqlite_synchronous.upper()
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA synchronous={sync}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
             cur.close()

@@ -156,7 +156,10 @@ def _config(
     extra_config: Mapping[str, Any],
     outbox_path: Path | None = None,
 ) -> config_mod.Config:
-    raw: dict[str, Any] = {"crm": {"database": url, "plugins": list(plugins)}}
+    # tests need no durability against power loss: skip the fsync of every commit
+    raw: dict[str, Any] = {
+        "crm": {"database": url, "plugins": list(plugins), "sqlite_synchronous": "off"}
+    }
     crm_section = dict(extra_config.get("crm", {}))
     raw["crm"].update(crm_section)
     if outbox_path is not None:

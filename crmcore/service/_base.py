@@ -75,7 +75,9 @@ class CRMBase:
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.plugins = plugins or build(config, extra=extra_plugins)
-        self.engine = engine or make_engine(config.database)
+        self.engine = engine or make_engine(
+            config.database, sqlite_synchronous=config.core["sqlite_synchronous"]
+        )
         if principal is None:
             principal = config.core.get("default_principal")
         self._principal_ref: str | Principal = principal or access.SYSTEM
