@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     Delete,
     Insert,
     Select,
@@ -31,7 +32,8 @@ from sqlalchemy import (
     event,
     select,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.selectable import Alias, Join
 
@@ -75,10 +77,91 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("crm_write") else "BEGIN")
+            # straight on the driver: BEGIN is two statements of every operation
+            conn.connection.dbapi_connection.execute(
+                "BEGIN IMMEDIATE" if conn.info.get("crm_write") else "BEGIN"
+            )
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+class Prepared:
+    """A Core statement built once and compiled once per dialect, for hot paths.
+
+    :meth:`DB.fetch` / :meth:`DB.fetch_first` run it straight on the DBAPI
+    cursor of the open connection when the principal is unrestricted (nothing to
+    scope), skipping SQLAlchemy's per-execute work; for everyone else they run
+    the statement through :meth:`DB.execute`, scoped as always. Rows are named
+    tuples (attribute access like a Row; ``_asdict()`` for a mapping).
+
+    ``keys`` are the parameter names of an INSERT (its VALUES columns)."""
+
+    __slots__ = ("stmt", "keys", "_by_dialect", "_last")
+
+    def __init__(self, stmt: Any, keys: Sequence[str] | None = None) -> None:
+        self.stmt = stmt
+        self.keys = tuple(keys) if keys else None
+        self._by_dialect: dict[tuple[str, str], _DriverSQL] = {}
+        self._last: tuple[Dialect, _DriverSQL] | None = None
+
+    def on(self, dialect: Dialect) -> _DriverSQL:
+        last = self._last
+        if last is not None and last[0] is dialect:
+            return last[1]
+        key = (dialect.name, dialect.driver)
+        got = self._by_dialect.get(key)
+        if got is None:
+            got = self._by_dialect[key] = _DriverSQL(self.stmt, dialect, self.keys)
+        self._last = (dialect, got)
+        return got
+
+
+class _DriverSQL:
+    """One statement compiled for one dialect: SQL text, parameter order, and the
+    same bind and result processors SQLAlchemy would apply."""
+
+    __slots__ = ("sql", "positional", "names", "binds", "plan", "defaults", "results", "row")
+
+    def __init__(self, stmt: Any, dialect: Dialect, keys: tuple[str, ...] | None) -> None:
+        from collections import namedtuple
+
+        compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("a Prepared statement cannot have expanding/literal parameters")
+        self.sql = compiled.string
+        self.positional = bool(compiled.positional)
+        self.names = tuple(compiled.positiontup or ()) if self.positional else tuple(compiled.binds)
+        self.binds: dict[str, Any] = {}
+        self.defaults: dict[str, Any] = {}
+        for name in set(self.names):
+            bind = compiled.binds[name]
+            proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if proc is not None:
+                self.binds[name] = proc
+            if bind.value is not None or bind.callable is not None:
+                self.defaults[name] = bind.effective_value
+        self.plan = tuple((n, self.binds.get(n)) for n in self.names)
+        cols: list[Column[Any]] = list(getattr(stmt, "exported_columns", ()) or ())
+        self.results = tuple(
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in cols
+        )
+        self.row = namedtuple("Row", [c.key for c in cols], rename=True) if cols else None  # type: ignore[misc]
+
+    def params(self, given: Mapping[str, Any] | None) -> Any:
+        if self.defaults:
+            values = {**self.defaults, **given} if given else self.defaults
+        else:
+            values = given or {}
+        if self.positional:
+            return tuple([p(values[n]) if p else values[n] for n, p in self.plan])
+        return {n: p(values[n]) if p else values[n] for n, p in self.plan}
+
+    def rows(self, raw: Iterable[Sequence[Any]]) -> list[Any]:
+        make, procs = self.row._make, self.results  # type: ignore[union-attr]
+        if not any(procs):
+            return [make(r) for r in raw]
+        return [make([p(v) if p else v for p, v in zip(procs, r, strict=True)]) for r in raw]
 
 
 def _from_tables(froms: Iterable[Any]) -> list[Any]:
@@ -164,6 +247,7 @@ class DB:
         self.principal = principal
         self.now = now
         self.command = command
+        self._dbapi: Any = None
 
     # -- reading -------------------------------------------------------------
     def execute(self, stmt: Any, params: Any = None) -> Any:
@@ -180,6 +264,59 @@ class DB:
         if isinstance(stmt, Insert | Update | Delete):
             return self._write(stmt, params)
         return self.conn.execute(stmt, params)
+
+    def run(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> Any:
+        """Run a :class:`Prepared` statement on the driver cursor, *unchecked*:
+        no scoping, no write check, no audit. Core's use only (aggregates such as
+        ``customer_stats``, the audit trail, reads whose customer was checked)."""
+        sql = prepared.on(self.conn.dialect)
+        args = sql.params(params)
+        raw = self._dbapi
+        if raw is None:
+            raw = self._dbapi = self.conn.connection.dbapi_connection
+        try:
+            cur = raw.cursor()
+            cur.execute(sql.sql, args)
+        except self.conn.dialect.loaded_dbapi.Error as e:
+            raise sa_exc.DBAPIError.instance(
+                sql.sql, args, e, self.conn.dialect.loaded_dbapi.Error, dialect=self.conn.dialect
+            ) from e
+        return cur
+
+    def run_rows(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """:meth:`run` and fetch all rows (named tuples, processed like SQLAlchemy's)."""
+        sql = prepared.on(self.conn.dialect)
+        return sql.rows(self.run(prepared, params).fetchall())
+
+    def fetch(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """All rows of a prepared SELECT, scoped to what the principal may see
+        (the driver fast path when there is nothing to scope)."""
+        if self.principal.unrestricted:
+            return self.run_rows(prepared, params)
+        return list(self.execute(prepared.stmt, params).all())
+
+    def fetch_first(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> Any:
+        """The first row of a prepared SELECT (or None), scoped like :meth:`fetch`."""
+        if self.principal.unrestricted:
+            sql = prepared.on(self.conn.dialect)
+            got = self.run(prepared, params).fetchone()
+            return None if got is None else sql.rows((got,))[0]
+        return self.execute(prepared.stmt, params).first()
+
+    def insert_one(self, table: Table, prepared: Prepared, values: Mapping[str, Any]) -> Any:
+        """Insert one row with ``prepared`` (``table.insert().returning(<pk>)``
+        with ``keys`` = ``values``' keys) and audit it; returns the new primary
+        key. The same checks and audit row as :meth:`execute` of
+        ``table.insert().values(**values)``, which restricted principals get."""
+        if not self.principal.unrestricted:
+            return self.execute(table.insert().values(**values)).inserted_primary_key[0]
+        self.require_write()
+        ident = self.run(prepared, values).fetchone()[0]
+        if table.name not in UNAUDITED:
+            row = dict(values)
+            cid = row.get("customer_id", ident if table is customers else None)
+            self.audit(table.name, str(ident), "insert", None, row, customer_id=cid)
+        return ident
 
     def scalar(self, stmt: Any, params: Any = None) -> Any:
         return self.execute(stmt, params).scalar()
@@ -290,8 +427,8 @@ class DB:
         customer_id: int | None,
     ) -> None:
         """Append one audit row in the current transaction."""
-        self.conn.execute(
-            audit_log.insert(),
+        self.run(
+            _AUDIT_INSERT,
             {
                 "at": self.now,
                 "staff_id": self.principal.staff_id,
@@ -347,6 +484,20 @@ class DB:
                 customer_id=None,
             )
         return len(rows)
+
+
+_AUDIT_KEYS = (
+    "at",
+    "staff_id",
+    "command",
+    "entity",
+    "entity_id",
+    "customer_id",
+    "action",
+    "before",
+    "after",
+)
+_AUDIT_INSERT = Prepared(audit_log.insert(), keys=_AUDIT_KEYS)
 
 
 def _insert_values(stmt: Any) -> dict[str, Any]:

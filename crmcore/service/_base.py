@@ -22,7 +22,7 @@ from crmcore import access, jsonschemas
 from crmcore import config as config_mod
 from crmcore.access import Principal
 from crmcore.clock import Clock, SystemClock
-from crmcore.db import DB, make_engine
+from crmcore.db import DB, Prepared, make_engine
 from crmcore.errors import (
     AccessDenied,
     Conflict,
@@ -41,6 +41,9 @@ _BY_ID = select(customers).where(customers.c.id == bindparam("id"))
 _BY_EXT = select(customers).where(customers.c.external_id == bindparam("ext"))
 _BY_ID_OR_EXT = select(customers).where(
     (customers.c.id == bindparam("id")) | (customers.c.external_id == bindparam("ext"))
+)
+_ID_MERGED = Prepared(
+    select(customers.c.id, customers.c.merged_into_id).where(customers.c.id == bindparam("id"))
 )
 
 
@@ -252,6 +255,25 @@ class CRMBase:
             return self._customer_row(row.merged_into_id, write=write)
         self.db.require_customer(row.id, write=write)
         return row
+
+    def _customer_id(self, ref: Any, *, write: bool = False) -> int:
+        """:meth:`_customer_row`'s id; an unrestricted principal's lookup by id (an
+        int or an entity) reads only the id and the merge pointer, on the driver."""
+        db = self.db
+        if db.principal.unrestricted:
+            ref_id = getattr(ref, "id", None)
+            if ref_id is None and isinstance(ref, int) and not isinstance(ref, bool):
+                ref_id = ref
+            if ref_id is not None:
+                row = db.run(_ID_MERGED, {"id": ref_id}).fetchone()
+                if row is None:
+                    raise NotFound(f"customer {ref!r} not found")
+                if row[1] is not None:
+                    return self._customer_id(row[1], write=write)
+                if write:
+                    db.require_write()
+                return row[0]
+        return self._customer_row(ref, write=write).id
 
     def _staff_row(self, ref: Any) -> Any:
         if ref is None:

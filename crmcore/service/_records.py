@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 from sqlalchemy import bindparam, case, func, select
 
+from crmcore.db import Prepared
 from crmcore.entities import Interaction, TimelineEntry, Transaction
 from crmcore.errors import ValidationError
 from crmcore.schema import (
@@ -46,8 +47,31 @@ _CARD_RECENT = (
 )
 
 
+# The card of an unrestricted principal: customer and aggregates in one query, on the driver.
+_CARD_BY_PHONE_STATS = Prepared(
+    select(
+        customers,
+        customer_stats.c.customer_id.label("stats_customer_id"),
+        customer_stats.c.first_at.label("stats_first_at"),
+        customer_stats.c.last_at.label("stats_last_at"),
+        customer_stats.c.tx_count.label("stats_tx_count"),
+        customer_stats.c.spend_cents.label("stats_spend_cents"),
+    )
+    .select_from(
+        customers.outerjoin(customer_stats, customer_stats.c.customer_id == customers.c.id)
+    )
+    .where(customers.c.phone == bindparam("phone"))
+    .limit(1)
+)
+_CARD_LABELS_P = Prepared(_CARD_LABELS)
+_CARD_RECENT_P = Prepared(_CARD_RECENT)
+_STATS_KEYS = ("customer_id", "first_at", "last_at", "tx_count", "spend_cents")
+_TX_KEYS = ("customer_id", "amount_cents", "occurred_at", "channel", "external_id")
+_TX_INSERT = Prepared(transactions.insert().returning(transactions.c.id), keys=_TX_KEYS)
+
+
 @functools.cache
-def _stats_upsert(dialect: str) -> Any:
+def _stats_upsert(dialect: str) -> Prepared:
     """INSERT ... ON CONFLICT DO UPDATE for customer_stats (SQLite and PostgreSQL)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -62,18 +86,25 @@ def _stats_upsert(dialect: str) -> Any:
         spend_cents=bindparam("cents"),
     )
     new = stmt.excluded
-    return stmt.on_conflict_do_update(
-        index_elements=[cs.c.customer_id],
-        set_={
-            "first_at": case((new.first_at < cs.c.first_at, new.first_at), else_=cs.c.first_at),
-            "last_at": case((new.last_at > cs.c.last_at, new.last_at), else_=cs.c.last_at),
-            "tx_count": cs.c.tx_count + 1,
-            "spend_cents": cs.c.spend_cents + new.spend_cents,
-        },
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=[cs.c.customer_id],
+            set_={
+                "first_at": case((new.first_at < cs.c.first_at, new.first_at), else_=cs.c.first_at),
+                "last_at": case((new.last_at > cs.c.last_at, new.last_at), else_=cs.c.last_at),
+                "tx_count": cs.c.tx_count + 1,
+                "spend_cents": cs.c.spend_cents + new.spend_cents,
+            },
+        )
     )
 
 
 _CARD_RECENT_KEYS = ("id", "occurred_at", "amount_cents", "channel")
+
+
+def _same(value: Any) -> Any:
+    return value
+
 
 INTERACTION_KINDS = ("visit", "call", "sms", "email", "complaint", "survey", "note", "purchase")
 MAX_AMOUNT_CENTS = 10**13  # 100 billion: anything larger is a typing error
@@ -161,7 +192,7 @@ class RecordsMixin(CRMBase):
     ) -> Transaction:
         """Record a purchase/payment in integer cents. The same ``external_id``
         never counts twice: a repeat returns the stored transaction unchanged."""
-        row = self._customer_row(customer, write=True)
+        cid = self._customer_id(customer, write=True)
         external_id = _clean_text(external_id, "external id", max_len=128, required=False)
         if external_id:
             seen = self.db.conn.execute(
@@ -169,26 +200,23 @@ class RecordsMixin(CRMBase):
             ).first()
             if seen is not None:
                 return _rows.transaction(seen)
-        draft = Transaction(
-            id=None,
-            customer_id=row.id,
-            amount_cents=check_amount(amount_cents),
-            occurred_at=check_time(occurred_at or self.now(), "occurred_at"),
-            channel=_clean_text(channel, "channel", max_len=32, required=False),
-            external_id=external_id,
-        )
-        self.hook.crm_validate_transaction(crm=self, transaction=draft)
-        values = attrs.asdict(draft)
-        values.pop("id")
-        res = self.db.execute(transactions.insert().values(**values))
-        done = attrs.evolve(draft, id=res.inserted_primary_key[0])
+        values = {  # the order of Transaction's fields: the audit row's JSON keeps it
+            "customer_id": cid,
+            "amount_cents": check_amount(amount_cents),
+            "occurred_at": check_time(occurred_at or self.now(), "occurred_at"),
+            "channel": _clean_text(channel, "channel", max_len=32, required=False),
+            "external_id": external_id,
+        }
+        self.hook.crm_validate_transaction(crm=self, transaction=Transaction(id=None, **values))
+        tid = self.db.insert_one(transactions, _TX_INSERT, values)
+        done = Transaction(id=tid, **values)
         self._bump_stats(done)
         self.hook.crm_transaction_recorded(crm=self, transaction=done)
         return done
 
     def _bump_stats(self, t: Transaction) -> None:
         """Fold one transaction into the customer's aggregates: one upsert."""
-        self.db.conn.execute(
+        self.db.run(
             _stats_upsert(self.db.conn.dialect.name),
             {"cid": t.customer_id, "at": t.occurred_at, "cents": t.amount_cents},
         )
@@ -339,7 +367,32 @@ class RecordsMixin(CRMBase):
         also each plugin's live classification (``crm_classify_customer``), which
         costs the plugins' queries — a till or call-centre lookup may skip it.
         Look up by reference or by phone."""
-        conn = self.db.conn
+        db = self.db
+        if phone is not None and db.principal.unrestricted:
+            # nothing to scope: three queries on the driver, as a hand-written lookup would
+            row = db.fetch_first(_CARD_BY_PHONE_STATS, {"phone": self.normalise_phone(phone)})
+            if row is not None and row.merged_into_id is None:
+                cid = row.id
+                labels = {r[0]: r[1] for r in db.run(_CARD_LABELS_P, {"cid": cid}).fetchall()}
+                entity = _rows.customer(row)
+                if classify:
+                    for extra in self.hook.crm_classify_customer(crm=self, customer=entity):
+                        labels.update(extra or {})
+                recent = db.run(_CARD_RECENT_P, {"cid": cid, "n": transactions_limit}).fetchall()
+                at = _CARD_RECENT_P.on(db.conn.dialect).results[1] or _same  # SQLite: parse text
+                stats = None
+                if row.stats_customer_id is not None:
+                    stats = dict(zip(_STATS_KEYS, row[-5:], strict=True))
+                return {
+                    "customer": entity,
+                    "labels": labels,
+                    "stats": stats,
+                    "transactions": [
+                        {"id": i, "occurred_at": at(when), "amount_cents": cents, "channel": ch}
+                        for i, when, cents, ch in recent
+                    ],
+                }
+        conn = db.conn
         if phone is not None:
             row = conn.execute(_CARD_BY_PHONE, {"phone": self.normalise_phone(phone)}).first()
             if row is None or row.merged_into_id is not None:
