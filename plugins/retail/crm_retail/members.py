@@ -13,13 +13,14 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, case, func, insert, or_, select, update
 
 from crm_retail import _util
 from crm_retail import points as points_mod
 from crm_retail.settings import Settings, is_member_day, settings
 from crm_retail.tables import member_day_benefits, members
 from crmcore import Conflict, ValidationError
+from crmcore.db import Prepared
 from crmcore.schema import customer_labels, customers, timeline_entries, transactions
 
 TIER_LABEL = "retail.tier"
@@ -328,11 +329,11 @@ def on_transaction(crm: Any, tx: Any) -> None:
     if m is None:
         return
     now = max(crm.now(), tx.occurred_at)  # a till clock ahead of ours still counts
-    changes = tier_changes(crm, now, ids=[tx.customer_id])
+    s = settings(crm)
+    changes = _upgrade(crm, s, m, now)
     apply_changes(crm, changes, now)
     if tx.occurred_at < m.joined_at:
         return  # bought before joining: counts for the tier, earns no points
-    s = settings(crm)
     tier = s.tier(changes[0]["to"] if changes else m.tier) or s.tiers[0]
     md = is_member_day(s, tx.occurred_at.date())
     pts, extra = points_mod.accrual(s, tx.amount_cents, tier, md)
@@ -356,6 +357,31 @@ def on_transaction(crm: Any, tx: Any) -> None:
         at=tx.occurred_at,
         reason=_accrual_reason(tx.amount_cents, tier, md, s),
     )
+
+
+_WINDOW_SPEND = Prepared(
+    select(func.coalesce(func.sum(transactions.c.amount_cents), 0)).where(
+        transactions.c.customer_id == bindparam("cid"),
+        transactions.c.occurred_at > bindparam("start"),
+        transactions.c.occurred_at <= bindparam("at"),
+    )
+)
+
+
+def _upgrade(crm: Any, s: Settings, m: Any, at: dt.datetime) -> list[dict[str, Any]]:
+    """``tier_changes(crm, at, ids=[member])`` for one member whose row ``m`` is
+    already read, without a downgrade review: a member at the top tier cannot go
+    up (no query); else one indexed sum of the rolling spend."""
+    current = s.rank(m.tier)
+    if current == s.tiers[-1].rank:
+        return []
+    start = at - dt.timedelta(days=s["tier_window_days"])
+    got = crm.db.fetch_first(_WINDOW_SPEND, {"cid": m.customer_id, "start": start, "at": at})
+    spend = int(got[0] or 0)
+    target = s.qualifying(spend)
+    if target.rank <= current:
+        return []
+    return [{"customer_id": m.customer_id, "from": m.tier, "to": target.name, "spend_cents": spend}]
 
 
 def on_batch(crm: Any, batch: Any) -> None:

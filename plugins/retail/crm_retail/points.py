@@ -11,12 +11,13 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import DateTime, String, cast, func, insert, literal, select, update
+from sqlalchemy import DateTime, String, bindparam, cast, func, insert, literal, select, update
 
 from crm_retail import _util
 from crm_retail.settings import Settings, Tier, settings
 from crm_retail.tables import members, points
 from crmcore import ValidationError
+from crmcore.db import Prepared
 
 KINDS = ("accrual", "redeem", "expire", "reward")
 
@@ -85,11 +86,14 @@ def credit(
     return res.inserted_primary_key[0]
 
 
+_MEMBER_ROW = Prepared(select(members).where(members.c.customer_id == bindparam("cid")))
+
+
 def member_row(crm: Any, customer_id: int, *, lock: bool = False) -> Any:
-    stmt = select(members).where(members.c.customer_id == customer_id)
     if lock:
-        stmt = stmt.with_for_update()
-    return crm.db.execute(stmt).first()
+        stmt = select(members).where(members.c.customer_id == customer_id).with_for_update()
+        return crm.db.execute(stmt).first()
+    return crm.db.fetch_first(_MEMBER_ROW, {"cid": customer_id})  # built once: every purchase
 
 
 def redeem(

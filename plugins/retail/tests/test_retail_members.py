@@ -255,3 +255,36 @@ def test_many_changes_are_written_set_based_with_the_same_result(crm, monkeypatc
     assert out["downgrades"] == 2
     assert [crm.labels(c)["retail.tier"] for c in cs] == ["standard"] * 3
     assert "(downgrade at the 2027-01-10 review)" in tier_entries(crm, cs[0].id)[-1]
+
+
+@pytest.mark.crm(plugins=["retail"], config={"plugins": {"retail": {"tier_window_days": 30}}})
+def test_the_rolling_window_is_exact_at_both_ends(crm):
+    """A purchase's upgrade counts spend in (at - window, at], at = max(now, purchase)."""
+    a = crm.add_customer("Edge", phone="13800000011")
+    members.join(crm, a)
+    crm.record_transaction(a, 290_000, occurred_at=T0 - dt.timedelta(days=30))  # just outside
+    crm.record_transaction(a, 20_000)
+    assert members.member_info(crm, a)["tier"] == "standard"
+    b = crm.add_customer("Inside", phone="13800000012")
+    members.join(crm, b)
+    crm.record_transaction(b, 290_000, occurred_at=T0 - dt.timedelta(days=30, seconds=-1))
+    crm.record_transaction(b, 20_000)
+    assert members.member_info(crm, b)["tier"] == "silver"
+    c = crm.add_customer("Till ahead", phone="13800000013")
+    members.join(crm, c)
+    crm.record_transaction(c, 290_000, occurred_at=T0 + dt.timedelta(days=2))  # future-dated
+    assert members.member_info(crm, c)["tier"] == "standard"
+    crm.record_transaction(c, 20_000, occurred_at=T0 + dt.timedelta(days=3))  # counts both
+    assert crm.labels(c)["retail.tier"] == "silver"
+
+
+@RETAIL
+def test_a_top_tier_member_stays_and_earns_at_the_top_multiplier(crm):
+    c = crm.add_customer("Top", phone="13800000014")
+    members.join(crm, c)
+    crm.record_transaction(c, 3_500_000)  # platinum x2.0
+    crm.record_transaction(c, 10_000, occurred_at=T0 + dt.timedelta(hours=1))
+    info = members.member_info(crm, c)
+    assert info["tier"] == "platinum"
+    assert len(tier_entries(crm, c.id)) == 1
+    assert info["points_balance"] == 35_000 * 2 + 100 * 2
