@@ -68,24 +68,29 @@ def credit(
     in the ledger is not credited again (returns None)."""
     if delta <= 0:
         return None
-    if ref is not None and crm.db.execute(select(points.c.id).where(points.c.ref == ref)).first():
+    if ref is not None and crm.db.fetch_first(_BY_REF, {"ref": ref}) is not None:
         return None
-    res = crm.db.execute(
-        insert(points).values(
-            customer_id=customer_id,
-            at=at,
-            delta=delta,
-            kind=kind,
-            reason=reason,
-            ref=ref,
-            expires_at=expires_at(settings(crm), at),
-            remaining=delta,
-        )
+    lot_id = crm.db.insert_one(
+        points,
+        _INSERT_LOT,
+        {
+            "customer_id": customer_id,
+            "at": at,
+            "delta": delta,
+            "kind": kind,
+            "reason": reason,
+            "ref": ref,
+            "expires_at": expires_at(settings(crm), at),
+            "remaining": delta,
+        },
     )
     sync_balances(crm, [customer_id])
-    return res.inserted_primary_key[0]
+    return lot_id
 
 
+_BY_REF = Prepared(select(points.c.id).where(points.c.ref == bindparam("ref")))
+_LOT_KEYS = ("customer_id", "at", "delta", "kind", "reason", "ref", "expires_at", "remaining")
+_INSERT_LOT = Prepared(insert(points).returning(points.c.id), keys=_LOT_KEYS)
 _MEMBER_ROW = Prepared(select(members).where(members.c.customer_id == bindparam("cid")))
 
 
