@@ -271,6 +271,20 @@ def query(crm: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...
     return rows
 
 
+def analyze_if_stale(crm: Any, table: str) -> None:
+    """ANALYZE ``table`` (PostgreSQL) when a tenth of it changed since its last
+    statistics: a bulk load right after another one (or after creating the
+    table) would otherwise be planned for the old, often empty, table."""
+    row = query(
+        crm,
+        "SELECT n_live_tup, n_mod_since_analyze FROM pg_stat_user_tables "
+        "WHERE relid = to_regclass(?)",
+        (table,),
+    )
+    if row and row[0][1] > max(row[0][0], 0) // 10 + 1000:
+        query(crm, f"ANALYZE {table}")
+
+
 class BatchImport:
     """What every importer holds while it streams a file in batches."""
 
