@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy import insert
@@ -104,36 +105,88 @@ def store_labels(
     return store_label_arrays(crm, name, ids, values, as_of, source=source)
 
 
+def _old_label_values(
+    crm: Any, d: str, name: str, values: Any, categories: Sequence[str] | None
+) -> tuple[Any, Any]:
+    """The stored ``(ids, values)`` of label ``name``, in the form of ``values``:
+    category indexes (-1: not a category), integers (``NOT_AN_INT``: not one),
+    or strings. Read as plain text and parsed in numpy when every value fits
+    (one character per category; decimal integers), else converted in SQL."""
+    import numpy as np
+
+    sql = "SELECT customer_id, {} FROM customer_labels WHERE name = ?"
+    if categories is not None:
+        if all(len(c.encode()) == 1 for c in categories):
+            ids, chars = fetch_columns(crm, d, sql.format("value"), "ic", (name,))
+            if chars is not None:
+                table = np.full(256, -1, dtype=np.int64)
+                for k, c in enumerate(categories):
+                    table[ord(c)] = k
+                return ids, table[chars]
+        whens = " ".join(f"WHEN ? THEN {k}" for k in range(len(categories)))
+        case = f"CASE value {whens} ELSE -1 END"
+        return tuple(fetch_columns(crm, d, sql.format(case), "ii", (*categories, name)))
+    if values.dtype.kind in "iu":
+        ids, ints = fetch_columns(crm, d, sql.format("value"), "in", (name,))
+        if ints is not None:
+            return ids, ints
+        numeric = (
+            "CAST(CAST(value AS INTEGER) AS TEXT) = value"
+            if d == "sqlite"
+            else "value ~ '^-{0,1}[0-9]{1,18}$'"  # no '?': it is the placeholder
+        )
+        case = f"CASE WHEN {numeric} THEN CAST(value AS BIGINT) ELSE {NOT_AN_INT} END"
+        return tuple(fetch_columns(crm, d, sql.format(case), "ii", (name,)))
+    return tuple(fetch_columns(crm, d, sql.format("value"), "is", (name,)))
+
+
+NOT_AN_INT = -(2**62)  # an old label value that is not what this analysis writes
+
+
 def store_label_arrays(
-    crm: Any, name: str, ids: Any, values: Any, as_of: dt.datetime, *, source: str = "core"
+    crm: Any,
+    name: str,
+    ids: Any,
+    values: Any,
+    as_of: dt.datetime,
+    *,
+    categories: Sequence[str] | None = None,
+    source: str = "core",
 ) -> dict[str, int]:
-    """Make label ``name`` equal ``ids`` -> ``values`` (numpy arrays; values are
-    str): rows are written only where the value changed and removed where no
-    longer given, so a re-run over an unchanged base writes almost nothing.
-    ``as_of`` on a label row is when it took its current value. The old values
-    are read column-wise and compared in numpy. One summary audit row."""
+    """Make label ``name`` equal ``ids`` -> ``values`` (numpy arrays): rows are
+    written only where the value changed and removed where no longer given, so
+    a re-run over an unchanged base writes almost nothing. ``as_of`` on a label
+    row is when it took its current value. One summary audit row.
+
+    ``values`` are strings (object array), integers stored as their decimal
+    text, or with ``categories`` indexes into it. For integers and categories
+    the old values are compared as numbers (see ``_old_label_values``), which
+    keeps a million-customer comparison to a few milliseconds of numpy."""
     import numpy as np
 
     d = dialect(crm)
-    values = np.asarray(values, dtype=object)
-    old_ids, old_vals = fetch_columns(
-        crm, d, "SELECT customer_id, value FROM customer_labels WHERE name = ?", "is", (name,)
-    )
+    values = np.asarray(values)
+    old_ids, old_vals = _old_label_values(crm, d, name, values, categories)
     order = np.argsort(old_ids, kind="stable")
     old_ids, old_vals = old_ids[order], old_vals[order]
     if len(old_ids):
         pos = np.minimum(np.searchsorted(old_ids, ids), len(old_ids) - 1)
-        same = (old_ids[pos] == ids) & (old_vals[pos] == values).astype(bool)
+        found = old_ids[pos] == ids
+        same = found & (old_vals[pos] == values).astype(bool)
         kept = np.zeros(len(old_ids), dtype=bool)
-        kept[pos[old_ids[pos] == ids]] = True
+        kept[pos[found]] = True
         gone_ids = old_ids[~kept]
     else:
         same = np.zeros(len(ids), dtype=bool)
         gone_ids = old_ids
+    new_values = values[~same].tolist()
+    if categories is not None:
+        new_values = [categories[k] for k in new_values]
+    elif values.dtype.kind in "iu":
+        new_values = [str(v) for v in new_values]
     when = bind_time(crm, as_of)
     changed = [
-        (cid, name, v, source, when)
-        for cid, v in zip(ids[~same].tolist(), values[~same].tolist(), strict=True)
+        (cid, name, v, source, when) for cid, v in zip(ids[~same].tolist(), new_values, strict=True)
     ]
     gone = [(cid, name) for cid in gone_ids.tolist()]
     if gone:
@@ -186,9 +239,21 @@ def live_customer_ids(crm: Any) -> Any:
     return ids
 
 
-def features(crm: Any, end: dt.datetime) -> tuple[Any, ...]:
-    """Per customer with a purchase up to ``end``: ids, first and last purchase
-    (integer microseconds since 1970), count and spend, as numpy arrays.
+FEATURES = ("first", "last", "count", "spend")
+
+
+def micros(d: str, expr: str) -> str:
+    """SQL for a timestamp as integer microseconds since 1970 (SQLite: exact to
+    the millisecond, the precision of its date functions)."""
+    if d == "sqlite":
+        return f"(CAST(round((julianday({expr}) - {JD_UNIX_EPOCH}) * 86400000) AS INTEGER) * 1000)"
+    return f"CAST(ROUND(EXTRACT(EPOCH FROM {expr}) * 1000000) AS BIGINT)"
+
+
+def features(crm: Any, end: dt.datetime, wanted: Sequence[str] = FEATURES) -> tuple[Any, ...]:
+    """Per customer with a purchase up to ``end``: ids, then the ``wanted`` of
+    first and last purchase (integer microseconds since 1970), count and
+    spend, as numpy arrays.
 
     Read from ``customer_stats`` (kept set-based on every write), except for
     customers with purchases after ``end``, which are recomputed from their own
@@ -196,18 +261,40 @@ def features(crm: Any, end: dt.datetime) -> tuple[Any, ...]:
     ``transactions`` at all. Fetched column-wise (``fetch_columns``).
     """
     d = dialect(crm)
-    sql = """
-        SELECT customer_id, first_at, last_at, tx_count, spend_cents
-        FROM customer_stats WHERE last_at <= ?
-        UNION ALL
-        SELECT customer_id, MIN(occurred_at), MAX(occurred_at), COUNT(*),
-               CAST(SUM(amount_cents) AS BIGINT)
-        FROM transactions
-        WHERE customer_id IN (SELECT customer_id FROM customer_stats WHERE last_at > ?)
-          AND occurred_at <= ?
-        GROUP BY customer_id"""
+    # SQLite keeps timestamps as ISO text: fetched as is and parsed by numpy
+    stamp = (lambda c: c) if d == "sqlite" else partial(micros, d)
+    kinds = "i" + "".join("t" if w in ("first", "last") and d == "sqlite" else "i" for w in wanted)
+
+    def cols(first: str, last: str, count: str, spend: str) -> str:
+        expr = {"first": stamp(first), "last": stamp(last), "count": count, "spend": spend}
+        return ", ".join(expr[w] for w in wanted)
+
     t = bind_time(crm, end)
-    return tuple(fetch_columns(crm, d, sql, "ittii", (t, t, t)))
+    kept = fetch_columns(
+        crm,
+        d,
+        f"SELECT customer_id, {cols('first_at', 'last_at', 'tx_count', 'spend_cents')} "
+        "FROM customer_stats WHERE last_at <= ?",
+        kinds,
+        (t,),
+    )
+    per_tx = cols(
+        "MIN(occurred_at)", "MAX(occurred_at)", "COUNT(*)", "CAST(SUM(amount_cents) AS BIGINT)"
+    )
+    late = fetch_columns(
+        crm,
+        d,
+        f"""SELECT customer_id, {per_tx} FROM transactions
+            WHERE customer_id IN (SELECT customer_id FROM customer_stats WHERE last_at > ?)
+              AND occurred_at <= ? GROUP BY customer_id""",
+        kinds,
+        (t, t),
+    )
+    if not len(late[0]):
+        return tuple(kept)
+    import numpy as np
+
+    return tuple(np.concatenate(pair) for pair in zip(kept, late, strict=True))
 
 
 def to_micros(value: dt.datetime) -> int:

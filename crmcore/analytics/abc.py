@@ -123,10 +123,13 @@ def _as_datetime(value: Any) -> dt.datetime:
     return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
 
 
+CLASSES = ("A", "B", "C")
+
+
 def classify(ids: Any, spend: Any, a_share: float, b_share: float) -> Any:
-    """Classes (array of 'A'/'B'/'C') for customers with positive spend: ranked by
-    spend (ties by id), A while the spend ranked above is under ``a_share`` of
-    the total, B while under ``a_share + b_share``, else C."""
+    """Classes as indexes into ``CLASSES`` (0 = A) for customers with positive
+    spend: ranked by spend (ties by id), A while the spend ranked above is under
+    ``a_share`` of the total, B while under ``a_share + b_share``, else C."""
     import numpy as np
 
     order = np.lexsort((ids, -spend))
@@ -135,9 +138,9 @@ def classify(ids: Any, spend: Any, a_share: float, b_share: float) -> Any:
     total = int(s.sum())
     a, ab = round(a_share * BASIS), round((a_share + b_share) * BASIS)
     cls_sorted = np.where(
-        before * BASIS < total * a, "A", np.where(before * BASIS < total * ab, "B", "C")
+        before * BASIS < total * a, 0, np.where(before * BASIS < total * ab, 1, 2)
     )
-    out = np.empty(len(ids), dtype="<U1")
+    out = np.empty(len(ids), dtype=np.int8)
     out[order] = cls_sorted
     return out
 
@@ -177,16 +180,16 @@ def abc(
         cls = classify(ids, spend, a_share, b_share)
         # everyone else (no spend in the window, or no purchase ever) is C
         everyone = _sql.live_customer_ids(crm)
-        per = np.full(len(everyone), "C", dtype=object)
+        per = np.full(len(everyone), 2, dtype=np.int8)
         pos = np.searchsorted(everyone, ids)
         live = (pos < len(everyone)) & (everyone[np.minimum(pos, len(everyone) - 1)] == ids)
-        per[pos[live]] = cls[live].astype(object)
+        per[pos[live]] = cls[live]
         total = int(spend.sum()) or 1
         classes: dict[str, dict[str, Any]] = {}
-        for k in "ABC":
-            mask = cls == k
+        for code, k in enumerate(CLASSES):
+            mask = cls == code
             s = int(spend[mask].sum())
-            n = int((per == k).sum())
+            n = int((per == code).sum())
             classes[k] = {"customers": n, "spend_cents": s, "spend_share": round(s / total, 6)}
         summary: dict[str, Any] = {
             "as_of": end.isoformat(),
@@ -195,7 +198,10 @@ def abc(
             "classes": classes,
         }
         if store:
-            summary["labels"] = _sql.store_label_arrays(crm, "abc", everyone, per, end)
+            summary["labels"] = _sql.store_label_arrays(
+                crm, "abc", everyone, per, end, categories=CLASSES
+            )
             _sql.record_run(crm, "abc", end, summary)
         crm.hook.crm_analytics_computed(crm=crm, name="abc", as_of=end, summary=summary)
-        return summary | {"customers": _columns.ArrayMapping(everyone, per)}
+        letters = np.array(CLASSES, dtype=object)[per]
+        return summary | {"customers": _columns.ArrayMapping(everyone, letters)}

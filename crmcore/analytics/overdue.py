@@ -33,7 +33,7 @@ def overdue(
     with crm.transaction(command="analytics overdue"):
         _sql.require_unrestricted(crm, "overdue detection")
         end = as_of or crm.now()
-        ids, first, last, n, _spend = _sql.features(crm, end)
+        ids, first, last, n = _sql.features(crm, end, ("first", "last", "count"))
         enough = n >= min_purchases
         ids, first, last, n = ids[enough], first[enough], last[enough], n[enough]
         gap = (last - first) / (n - 1) / _sql.DAY_US
@@ -58,8 +58,7 @@ def overdue(
             "count": len(found),
         }
         if store:
-            values = days_late.astype(str).astype(object)
-            summary["labels"] = _sql.store_label_arrays(crm, "overdue", ids, values, end)
+            summary["labels"] = _sql.store_label_arrays(crm, "overdue", ids, days_late, end)
             _sql.record_run(crm, "overdue", end, summary)
         crm.hook.crm_analytics_computed(crm=crm, name="overdue", as_of=end, summary=summary)
         return summary | {"customers": found}

@@ -38,10 +38,10 @@ def rfm(crm: Any, *, as_of: dt.datetime | None = None, store: bool = True) -> di
     with crm.transaction(command="analytics rfm"):
         _sql.require_unrestricted(crm, "RFM scoring")
         end = as_of or crm.now()
-        ids, _first, last, n, spend = _sql.features(crm, end)
+        ids, last, n, spend = _sql.features(crm, end, ("last", "count", "spend"))
         r, f, m = quintile(last), quintile(n), quintile(spend)
         recency = np.round((_sql.to_micros(end) - last) / _sql.DAY_US, 3)
-        codes = (r * 100 + f * 10 + m).astype(str).astype(object)
+        codes = r * 100 + f * 10 + m  # the label is its decimal text, e.g. "545"
         dist = {
             k: {str(s): int((v == s).sum()) for s in range(1, 6)}
             for k, v in (("r", r), ("f", f), ("m", m))

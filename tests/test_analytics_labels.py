@@ -1,0 +1,56 @@
+"""The analytics' label store: only changes written, any stored value handled."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from crmcore.analytics import _sql
+
+AS_OF = dt.datetime(2026, 1, 1)
+
+
+@pytest.fixture
+def three(crm):
+    return [crm.add_customer(f"L{i}").id for i in range(3)]
+
+
+def _store(crm, name, ids, values, **kw):
+    with crm.transaction():
+        return _sql.store_label_arrays(crm, name, np.array(ids), values, AS_OF, **kw)
+
+
+@pytest.mark.parametrize(
+    ("values", "kw", "stored"),
+    [
+        (np.array([0, 2, 1]), {"categories": ("A", "B", "C")}, ["A", "C", "B"]),
+        (np.array([545, -3, 0]), {}, ["545", "-3", "0"]),
+        (np.array(["x", "y,z", "ü"], dtype=object), {}, ["x", "y,z", "ü"]),
+    ],
+)
+def test_values_of_each_form_are_written_once(crm, three, values, kw, stored):
+    first = _store(crm, "k", three, values, **kw)
+    assert first == {"labels": 3, "changed": 3, "removed": 0}
+    assert [crm.labels(c)["k"] for c in three] == stored
+    assert _store(crm, "k", three, values, **kw)["changed"] == 0
+
+
+def test_foreign_values_are_replaced_not_misread(crm, three):
+    """A value this analysis would not write (several characters for a
+    one-letter category, text where a number belongs) is rewritten, whatever
+    the fast parse makes of it."""
+    for cid, cat, num in ((three[0], "AB", "5x"), (three[1], "A", "7")):
+        crm.set_label(cid, "cat", cat)
+        crm.set_label(cid, "num", num)
+    cats = _store(crm, "cat", three[:2], np.array([0, 0]), categories=("A", "B", "C"))
+    nums = _store(crm, "num", three[:2], np.array([5, 7]))
+    assert cats["changed"] == 1 and nums["changed"] == 1
+    assert crm.labels(three[0])["cat"] == "A" and crm.labels(three[0])["num"] == "5"
+
+
+def test_labels_no_longer_given_are_removed(crm, three):
+    _store(crm, "k", three, np.array([1, 2, 3]))
+    assert _store(crm, "k", three[:1], np.array([1])) == {"labels": 1, "changed": 0, "removed": 2}
+    assert "k" not in crm.labels(three[2])
