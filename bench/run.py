@@ -567,6 +567,7 @@ class Bench:
             )
             cid = crm.get_customer(f"C{picks[0]}").id
             k = self.args.writes
+            sync = crm.config.core["sqlite_synchronous"].upper()
 
             def ours_w() -> None:
                 for _ in range(k):
@@ -574,7 +575,7 @@ class Bench:
 
             def raw_w() -> None:
                 w = sqlite3.connect(db, isolation_level=None)
-                w.execute("PRAGMA synchronous=NORMAL")
+                w.execute(f"PRAGMA synchronous={sync}")  # the durability crmcore commits with
                 for _ in range(k):
                     w.execute("BEGIN IMMEDIATE")
                     w.execute(
@@ -591,10 +592,31 @@ class Bench:
                 "single transaction write + commit",
                 o / k,
                 b / k,
-                "raw sqlite3 insert+commit",
+                f"raw sqlite3 insert+commit, synchronous={sync} on both",
                 "<= 3",
-                f"{k / o:,.0f} writes/s",
+                f"{k / o:,.0f} writes/s; the customer is not a retail member",
             )
+            if "retail" in crm.config.enabled:
+                # the same write for a retail member: points accrued, tier checked
+                from crm_retail.members import join
+
+                member = crm.get_customer(f"C{picks[1]}").id
+                join(crm, member)
+
+                def member_w() -> None:
+                    for _ in range(k):
+                        crm.record_transaction(member, 1234, occurred_at=AS_OF, external_id=None)
+
+                m, _, _ = median_time(member_w, self.args.repeat)
+                self.add(
+                    backend,
+                    "single write + commit, retail member",
+                    m / k,
+                    b / k,
+                    f"raw sqlite3 insert+commit, synchronous={sync} on both",
+                    "-",
+                    f"{k / m:,.0f} writes/s; points ledger + balance + tier check (informational)",
+                )
         else:
             self.add(
                 backend,
