@@ -67,6 +67,7 @@ def _create_stage(crm: Any) -> None:
         )
         c.query(crm, "LOCK TABLE transactions IN EXCLUSIVE MODE")  # contiguous id ranges per batch
         c.query(crm, f"SET LOCAL work_mem = '{PG_WORK_MEM}'")  # sorts/hashes of a batch in memory
+        c.query(crm, "SET LOCAL jit = off")  # compiling the same statements batch after batch
         c.analyze_if_stale(crm, "customers")
 
 
@@ -134,6 +135,7 @@ class _TxImport(c.BatchImport):
         self.defer_stats = self.dialect != "sqlite" and self.single is None
         self.ranges: list[list[int]] = []  # id ranges written, when the stats are deferred
         self.next_analyze = 0
+        self.seq: str | None = None
 
     def _plan_stats(self) -> None:
         """PostgreSQL: ANALYZE ``transactions`` each time this import has doubled
@@ -273,10 +275,7 @@ class _TxImport(c.BatchImport):
             n = conn.execute(insert).rowcount
             first, last = before + 1, before + n
         else:
-            first, last, n = c.query(
-                crm,
-                f"WITH ins AS ({insert} RETURNING id) SELECT MIN(id), MAX(id), COUNT(*) FROM ins",
-            )[0]
+            first, last, n = self._insert_pg(insert)
         if n < staged:  # unknown customers or stored transaction ids: find which lines
             self._explain(raw, first if n else None)
         if not n:
@@ -332,6 +331,46 @@ class _TxImport(c.BatchImport):
                         external_id=r.external_id,
                     ),
                 )
+
+    def _insert_pg(self, insert: str) -> tuple[int | None, int | None, int]:
+        """PostgreSQL: the batch's new rows get ids in file order from a block of
+        the sequence, but are written in customer order: the inserts into the
+        (customer, time) index and the foreign-key checks then walk the index
+        and ``customers`` in order, a quarter faster than in file order. Safe
+        under the EXCLUSIVE lock: any other insert (and its ``nextval``) waits
+        until this import commits, and duplicates within the batch were
+        dropped while reading. Stored ids are skipped with a LATERAL ... LIMIT 1
+        probe of the unique index per row: as NOT EXISTS the planner hashes every
+        stored external id once the table is large (a full scan per batch)."""
+        crm = self.crm
+        if self.seq is None:
+            self.seq = c.query(crm, "SELECT pg_get_serial_sequence('transactions', 'id')")[0][0]
+        if not self.seq:  # no sequence behind the id (not the crmcore schema): ids as they come
+            return c.query(
+                crm,
+                f"WITH ins AS ({insert} RETURNING id) SELECT MIN(id), MAX(id), COUNT(*) FROM ins",
+            )[0]
+        base = c.query(crm, "SELECT nextval(?::regclass)", (self.seq,))[0][0]
+        n = c.query(
+            crm,
+            f"""
+            WITH ins AS (
+                INSERT INTO transactions
+                    (id, external_id, customer_id, occurred_at, amount_cents, channel)
+                SELECT * FROM (
+                    SELECT {int(base) - 1} + row_number() OVER (ORDER BY s.line) AS id,
+                           s.ext, k.id AS customer_id, s.at, s.cents, s.channel
+                    FROM {STAGE} s CROSS JOIN customers k
+                    LEFT JOIN LATERAL (
+                        SELECT 1 AS hit FROM transactions t WHERE t.external_id = s.ext LIMIT 1
+                    ) d ON true
+                    WHERE k.external_id = s.cext AND d.hit IS NULL
+                ) x ORDER BY x.customer_id, x.id
+                RETURNING 1)
+            SELECT COUNT(*) FROM ins""",
+        )[0][0]
+        c.query(crm, "SELECT setval(?::regclass, ?, false)", (self.seq, base + n))
+        return (base, base + n - 1, n) if n else (None, None, 0)
 
     def _explain(self, raw: dict[int, list[Any]], first: int | None) -> None:
         """Reject (or count as duplicates) the staged rows that were not inserted:
