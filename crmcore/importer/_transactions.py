@@ -157,9 +157,11 @@ class _TxImport(c.BatchImport):
         if not self.ranges:
             return
         values = ", ".join(f"({int(lo)}, {int(hi)})" for lo, hi in self.ranges)
+        # in customer order: the upsert and the FK checks of new rows walk their pages in order
         sql = self.stats_sql.replace(
-            "FROM transactions WHERE id BETWEEN ? AND ?",
-            f"FROM transactions t JOIN (VALUES {values}) r (lo, hi) ON t.id BETWEEN r.lo AND r.hi",
+            "FROM transactions WHERE id BETWEEN ? AND ? GROUP BY customer_id",
+            f"FROM transactions t JOIN (VALUES {values}) r (lo, hi) ON t.id BETWEEN r.lo AND r.hi "
+            "GROUP BY customer_id ORDER BY customer_id",
         )
         c.query(self.crm, sql)
         self.ranges = []
