@@ -103,7 +103,10 @@ class ArrayMapping(Mapping[int, Any]):
     def __init__(self, ids: Any, values: Any = None, **fields: Any) -> None:
         import numpy as np
 
-        order = np.argsort(ids, kind="stable")
+        if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):  # already sorted (the usual case)
+            order = slice(None)
+        else:
+            order = np.argsort(ids, kind="stable")
         self._ids = ids[order]
         self._single = values[order] if values is not None else None
         self._fields = {k: v[order] for k, v in fields.items()}

@@ -250,10 +250,12 @@ def micros(d: str, expr: str) -> str:
     return f"CAST(ROUND(EXTRACT(EPOCH FROM {expr}) * 1000000) AS BIGINT)"
 
 
-def features(crm: Any, end: dt.datetime, wanted: Sequence[str] = FEATURES) -> tuple[Any, ...]:
+def features(
+    crm: Any, end: dt.datetime, wanted: Sequence[str] = FEATURES, *, min_count: int = 1
+) -> tuple[Any, ...]:
     """Per customer with a purchase up to ``end``: ids, then the ``wanted`` of
     first and last purchase (integer microseconds since 1970), count and
-    spend, as numpy arrays.
+    spend, as numpy arrays; only customers with at least ``min_count`` purchases.
 
     Read from ``customer_stats`` (kept set-based on every write), except for
     customers with purchases after ``end``, which are recomputed from their own
@@ -274,9 +276,9 @@ def features(crm: Any, end: dt.datetime, wanted: Sequence[str] = FEATURES) -> tu
         crm,
         d,
         f"SELECT customer_id, {cols('first_at', 'last_at', 'tx_count', 'spend_cents')} "
-        "FROM customer_stats WHERE last_at <= ?",
+        "FROM customer_stats WHERE last_at <= ? AND tx_count >= ?",
         kinds,
-        (t,),
+        (t, min_count),
     )
     per_tx = cols(
         "MIN(occurred_at)", "MAX(occurred_at)", "COUNT(*)", "CAST(SUM(amount_cents) AS BIGINT)"
@@ -286,9 +288,9 @@ def features(crm: Any, end: dt.datetime, wanted: Sequence[str] = FEATURES) -> tu
         d,
         f"""SELECT customer_id, {per_tx} FROM transactions
             WHERE customer_id IN (SELECT customer_id FROM customer_stats WHERE last_at > ?)
-              AND occurred_at <= ? GROUP BY customer_id""",
+              AND occurred_at <= ? GROUP BY customer_id HAVING COUNT(*) >= ?""",
         kinds,
-        (t, t),
+        (t, t, min_count),
     )
     if not len(late[0]):
         return tuple(kept)

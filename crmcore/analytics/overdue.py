@@ -33,7 +33,9 @@ def overdue(
     with crm.transaction(command="analytics overdue"):
         _sql.require_unrestricted(crm, "overdue detection")
         end = as_of or crm.now()
-        ids, first, last, n = _sql.features(crm, end, ("first", "last", "count"))
+        ids, first, last, n = _sql.features(
+            crm, end, ("first", "last", "count"), min_count=min_purchases
+        )
         enough = n >= min_purchases
         ids, first, last, n = ids[enough], first[enough], last[enough], n[enough]
         gap = (last - first) / (n - 1) / _sql.DAY_US

@@ -15,10 +15,18 @@ def quintile(values: Any, bins: int = 5) -> Any:
     ``RANK()``): equal values always get equal scores, larger is better."""
     import numpy as np
 
+    values = np.asarray(values)
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    below = np.searchsorted(np.sort(values), values, side="left")  # rank - 1
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.empty(n, dtype=bool)  # where a run of equal values begins
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    below_sorted = np.maximum.accumulate(np.where(starts, np.arange(n), 0))  # rank - 1
+    below = np.empty(n, dtype=np.int64)
+    below[order] = below_sorted
     return 1 + (bins * below) // n
 
 
