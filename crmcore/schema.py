@@ -161,13 +161,17 @@ customer_window_spend = Table(
     Column("seen_spend_cents", BigInteger, nullable=False),
 )
 
-# Which window customer_window_spend holds, per analysis (one row: "abc").
+# Which window customer_window_spend holds, per analysis (one row: "abc"), and
+# customer_stats' row count and sums when it was computed.
 analytics_windows = Table(
     "analytics_windows",
     metadata,
     Column("name", String(64), primary_key=True),
     Column("start_at", DateTime, nullable=False),
     Column("end_at", DateTime, nullable=False),
+    Column("stats_rows", BigInteger, nullable=False),
+    Column("stats_tx", BigInteger, nullable=False),
+    Column("stats_spend", BigInteger, nullable=False),
 )
 
 customer_labels = Table(

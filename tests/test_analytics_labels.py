@@ -54,3 +54,20 @@ def test_labels_no_longer_given_are_removed(crm, three):
     _store(crm, "k", three, np.array([1, 2, 3]))
     assert _store(crm, "k", three[:1], np.array([1])) == {"labels": 1, "changed": 0, "removed": 2}
     assert "k" not in crm.labels(three[2])
+
+
+def test_timestamps_parse_in_every_stored_width():
+    from crmcore.analytics._columns import iso_micros
+
+    second = 1_000_000
+    base = 1_735_689_600 * second  # 2025-01-01 00:00 UTC-naive
+    assert iso_micros("2025-01-01 00:00:00.000001,2025-01-01 00:00:01.000000", 2).tolist() == [
+        base + 1,
+        base + second,
+    ]
+    assert iso_micros("2025-01-01 00:00:00,2025-01-01 00:00:01", 2).tolist() == [
+        base,
+        base + second,
+    ]
+    mixed = "2025-01-01 00:00:00,2025-01-01 00:00:01.5"  # as PostgreSQL prints them
+    assert iso_micros(mixed, 2).tolist() == [base, base + second + second // 2]

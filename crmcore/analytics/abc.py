@@ -21,7 +21,10 @@ def window_spend(crm: Any, start: dt.datetime, end: dt.datetime) -> tuple[Any, A
     1. shifts every kept figure by the transactions between the old and the new
        window edges (nothing when the window has not moved), reading only the
        customers that have purchases around an edge (one index range each);
-    2. recomputes the customers whose figures changed since, or that are new:
+    2. recomputes the customers whose figures changed since, or that are new
+       (skipped when ``customer_stats``' row count and sums are those of the
+       last run: every write through the service adds to the purchase count
+       and a merge removes a row, so nothing can have changed):
        from ``customer_stats`` when their whole history is inside or outside
        the window, else from their own transactions in the window;
     so a re-run over an unchanged base reads no transactions at all. Without a
@@ -36,16 +39,31 @@ def window_spend(crm: Any, start: dt.datetime, end: dt.datetime) -> tuple[Any, A
 def _window_spend(crm: Any, start: dt.datetime, end: dt.datetime, *, full: bool) -> tuple[Any, Any]:
     d = _sql.dialect(crm)
     s, e = _sql.bind_time(crm, start), _sql.bind_time(crm, end)
-    old = _sql.fetch(crm, "SELECT start_at, end_at FROM analytics_windows WHERE name = 'abc'")
+    old = _sql.fetch(
+        crm,
+        "SELECT start_at, end_at, stats_rows, stats_tx, stats_spend FROM analytics_windows "
+        "WHERE name = 'abc'",
+    )
+    # customer_stats' fingerprint: a write through the service adds to the
+    # purchase count, a merge removes a row; unchanged, no customer can be dirty
+    (fingerprint,) = _sql.fetch(
+        crm,
+        "SELECT COUNT(*), COALESCE(SUM(tx_count), 0), "
+        "COALESCE(CAST(SUM(spend_cents) AS BIGINT), 0) FROM customer_stats",
+    )
+    fingerprint = tuple(int(v) for v in fingerprint)
+    unchanged = bool(old) and tuple(int(v) for v in old[0][2:]) == fingerprint
     if old and not full:
-        os_, oe = (_as_datetime(v) for v in old[0])
+        os_, oe = (_as_datetime(v) for v in old[0][:2])
         if (os_, oe) != (start, end):
             if os_ < end and start < oe:
                 _shift(crm, os_, start, sign=-1)  # drop (old start, new start], or add back
                 _shift(crm, oe, end, sign=+1)  # add (old end, new end], or drop
             else:
                 full = True
-    if full or not old:
+    if unchanged and not full:
+        which = None
+    elif full or not old:
         which = "WHERE 1 = 1"  # everyone; SQLite needs a WHERE before an upsert's ON CONFLICT
     else:
         which = (
@@ -64,28 +82,33 @@ def _window_spend(crm: Any, start: dt.datetime, end: dt.datetime, *, full: bool)
             f"WHEN c.first_at > ? AND c.last_at <= ? THEN c.spend_cents ELSE {in_window} END"
         )
         params = (s, e, s, e, s, e)
-    _sql.fetch(
-        crm,
-        f"""
-        INSERT INTO customer_window_spend
-            (customer_id, spend_cents, seen_tx_count, seen_spend_cents)
-        SELECT c.customer_id, {spend}, c.tx_count, c.spend_cents
-        FROM customer_stats c
-        LEFT JOIN customer_window_spend w ON w.customer_id = c.customer_id
-        {which}
-        ON CONFLICT (customer_id) DO UPDATE SET spend_cents = excluded.spend_cents,
-            seen_tx_count = excluded.seen_tx_count, seen_spend_cents = excluded.seen_spend_cents""",
-        params,
-    )
+    if which is not None:
+        _sql.fetch(
+            crm,
+            f"""
+            INSERT INTO customer_window_spend
+                (customer_id, spend_cents, seen_tx_count, seen_spend_cents)
+            SELECT c.customer_id, {spend}, c.tx_count, c.spend_cents
+            FROM customer_stats c
+            LEFT JOIN customer_window_spend w ON w.customer_id = c.customer_id
+            {which}
+            ON CONFLICT (customer_id) DO UPDATE SET spend_cents = excluded.spend_cents,
+                seen_tx_count = excluded.seen_tx_count, seen_spend_cents = excluded.seen_spend_cents""",
+            params,
+        )
     if old:
         _sql.fetch(
-            crm, "UPDATE analytics_windows SET start_at = ?, end_at = ? WHERE name = 'abc'", (s, e)
+            crm,
+            "UPDATE analytics_windows SET start_at = ?, end_at = ?, stats_rows = ?, "
+            "stats_tx = ?, stats_spend = ? WHERE name = 'abc'",
+            (s, e, *fingerprint),
         )
     else:
         _sql.fetch(
             crm,
-            "INSERT INTO analytics_windows (name, start_at, end_at) VALUES ('abc', ?, ?)",
-            (s, e),
+            "INSERT INTO analytics_windows (name, start_at, end_at, stats_rows, stats_tx, "
+            "stats_spend) VALUES ('abc', ?, ?, ?, ?, ?)",
+            (s, e, *fingerprint),
         )
     return tuple(
         _columns.fetch_columns(
