@@ -191,3 +191,24 @@ def test_a_database_at_crmcore_0001_gets_the_window_spend_tables(tmp_path):
     assert "ix_customer_labels_name_value_customer" in indexes
     assert "ix_customer_labels_name_value" not in indexes
     assert current_heads(crm.engine) == {"crmcore_0002"}
+
+
+def test_a_deployment_with_plugins_at_crmcore_0001_upgrades(tmp_path):
+    """With a plugin branch depending on crmcore_0001, Alembic keeps only the
+    plugin's head: the core's next revision must still apply."""
+    url = f"sqlite:///{tmp_path}/old.db"
+    widgets = make_widgets(tmp_path)
+    crm = CRM(
+        from_dict({"crm": {"database": url, "plugins": ["widgets"]}}),
+        extra_plugins={"widgets": widgets},
+        principal=SYSTEM,
+    )
+    crm.upgrade()
+    with crm.engine.begin() as conn:  # what the previous release left behind
+        conn.exec_driver_sql("DROP TABLE customer_window_spend")
+        conn.exec_driver_sql("DROP TABLE analytics_windows")
+        conn.exec_driver_sql("DELETE FROM alembic_version WHERE version_num = 'crmcore_0002'")
+    assert current_heads(crm.engine) == {"widgets_0001"}
+    assert crm.upgrade() == ["crmcore", "widgets"]
+    assert {"customer_window_spend", "analytics_windows"} <= tables(crm.engine)
+    assert current_heads(crm.engine) == {"crmcore_0002", "widgets_0001"}
