@@ -71,3 +71,20 @@ def test_timestamps_parse_in_every_stored_width():
     ]
     mixed = "2025-01-01 00:00:00,2025-01-01 00:00:01.5"  # as PostgreSQL prints them
     assert iso_micros(mixed, 2).tolist() == [base, base + second + second // 2]
+
+
+def test_comparison_by_dense_table_and_by_sorting_agree():
+    """Dense customer ids use a lookup table, sparse ones a sort: same answer."""
+    from crmcore.analytics._sql import _compare
+
+    rng = np.random.default_rng(3)
+    for scale in (1, 10**9):  # dense, then far too sparse for a table
+        ids = np.unique(rng.integers(1, 500, 200)) * scale
+        old_ids = np.unique(rng.integers(1, 500, 200)) * scale
+        values = rng.integers(0, 3, len(ids))
+        old_vals = rng.integers(0, 3, len(old_ids))
+        same, gone = _compare(ids, values, old_ids, old_vals)
+        old = dict(zip(old_ids.tolist(), old_vals.tolist(), strict=True))
+        want = [old.get(i) == v for i, v in zip(ids.tolist(), values.tolist(), strict=True)]
+        assert same.tolist() == want
+        assert sorted(gone.tolist()) == sorted(set(old_ids.tolist()) - set(ids.tolist()))

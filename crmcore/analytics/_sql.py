@@ -140,6 +140,34 @@ def _old_label_values(
     return tuple(fetch_columns(crm, d, sql.format("value"), "is", (name,)))
 
 
+def _compare(ids: Any, values: Any, old_ids: Any, old_vals: Any) -> tuple[Any, Any]:
+    """Which of ``ids`` already hold their value (bool mask), and which old ids
+    are no longer given. Customer ids are dense integers, so a table indexed by
+    id answers both in linear time; sparse ids fall back to sorting."""
+    import numpy as np
+
+    if not len(old_ids):
+        return np.zeros(len(ids), dtype=bool), old_ids
+    top = int(max(ids.max() if len(ids) else 0, old_ids.max()))
+    if top <= 4 * (len(ids) + len(old_ids)) + 1024:
+        has_old = np.zeros(top + 1, dtype=bool)
+        has_old[old_ids] = True
+        old_at = np.zeros(top + 1, dtype=old_vals.dtype)
+        old_at[old_ids] = old_vals
+        same = has_old[ids] & (old_at[ids] == values).astype(bool)
+        given = np.zeros(top + 1, dtype=bool)
+        given[ids] = True
+        return same, old_ids[~given[old_ids]]
+    order = np.argsort(old_ids, kind="stable")
+    old_ids, old_vals = old_ids[order], old_vals[order]
+    pos = np.minimum(np.searchsorted(old_ids, ids), len(old_ids) - 1)
+    found = old_ids[pos] == ids
+    same = found & (old_vals[pos] == values).astype(bool)
+    kept = np.zeros(len(old_ids), dtype=bool)
+    kept[pos[found]] = True
+    return same, old_ids[~kept]
+
+
 NOT_AN_INT = -(2**62)  # an old label value that is not what this analysis writes
 
 
@@ -167,18 +195,7 @@ def store_label_arrays(
     d = dialect(crm)
     values = np.asarray(values)
     old_ids, old_vals = _old_label_values(crm, d, name, values, categories)
-    order = np.argsort(old_ids, kind="stable")
-    old_ids, old_vals = old_ids[order], old_vals[order]
-    if len(old_ids):
-        pos = np.minimum(np.searchsorted(old_ids, ids), len(old_ids) - 1)
-        found = old_ids[pos] == ids
-        same = found & (old_vals[pos] == values).astype(bool)
-        kept = np.zeros(len(old_ids), dtype=bool)
-        kept[pos[found]] = True
-        gone_ids = old_ids[~kept]
-    else:
-        same = np.zeros(len(ids), dtype=bool)
-        gone_ids = old_ids
+    same, gone_ids = _compare(ids, values, old_ids, old_vals)
     new_values = values[~same].tolist()
     if categories is not None:
         new_values = [categories[k] for k in new_values]

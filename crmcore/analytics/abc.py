@@ -155,7 +155,10 @@ def classify(ids: Any, spend: Any, a_share: float, b_share: float) -> Any:
     ``a_share`` of the total, B while under ``a_share + b_share``, else C."""
     import numpy as np
 
-    order = np.lexsort((ids, -spend))
+    if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):
+        order = np.argsort(-spend, kind="stable")  # ids ascending: ties stay by id
+    else:
+        order = np.lexsort((ids, -spend))
     s = spend[order]
     before = np.cumsum(s) - s
     total = int(s.sum())
@@ -204,9 +207,17 @@ def abc(
         # everyone else (no spend in the window, or no purchase ever) is C
         everyone = _sql.live_customer_ids(crm)
         per = np.full(len(everyone), 2, dtype=np.int8)
-        pos = np.searchsorted(everyone, ids)
-        live = (pos < len(everyone)) & (everyone[np.minimum(pos, len(everyone) - 1)] == ids)
-        per[pos[live]] = cls[live]
+        if len(everyone):
+            top = int(max(everyone[-1], ids.max() if len(ids) else 0))
+            if top <= 4 * len(everyone) + 1024:  # dense ids: a table by id, no search
+                at = np.full(top + 1, -1, dtype=np.int64)  # customer id -> index in everyone
+                at[everyone] = np.arange(len(everyone))
+                pos = at[ids]
+                live = pos >= 0
+            else:
+                pos = np.minimum(np.searchsorted(everyone, ids), len(everyone) - 1)
+                live = everyone[pos] == ids
+            per[pos[live]] = cls[live]
         total = int(spend.sum()) or 1
         classes: dict[str, dict[str, Any]] = {}
         for code, k in enumerate(CLASSES):
