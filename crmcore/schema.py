@@ -157,6 +157,7 @@ customer_window_spend = Table(
     metadata,
     Column("customer_id", Id, ForeignKey("customers.id"), primary_key=True),
     Column("spend_cents", BigInteger, nullable=False),
+    Column("first_in_window", DateTime),  # the first purchase in that window, if any
     Column("seen_tx_count", Integer, nullable=False),
     Column("seen_spend_cents", BigInteger, nullable=False),
 )

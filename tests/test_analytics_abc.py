@@ -137,3 +137,27 @@ def test_kept_window_spend_follows_writes_moved_windows_and_merges(crm):
     r = abc(crm, as_of=end, window_days=30)
     assert people[1] not in r["customers"]  # merged away: no class
     assert abc(crm, as_of=end, window_days=30, full=True)["customers"] == r["customers"]
+
+
+def test_a_purchase_that_entered_at_the_end_leaves_at_the_start(crm):
+    """A purchase the end edge brought into the kept window must drop out when
+    the start edge passes it (its first purchase in the window is kept)."""
+    from crmcore.analytics.abc import window_spend
+
+    day = dt.timedelta(days=1)
+    x = crm.add_customer("x").id
+    y = crm.add_customer("y").id
+    end0 = AS_OF - 30 * day
+    crm.record_transaction(x, 700, occurred_at=end0 + 2 * day)
+    crm.record_transaction(y, 100, occurred_at=end0 - 5 * day)
+    crm.record_transaction(y, 100, occurred_at=end0 + 20 * day)
+
+    def spend(end):
+        with crm.transaction():
+            ids, cents = window_spend(crm, end - 10 * day, end)
+        return dict(zip(ids.tolist(), cents.tolist(), strict=True))
+
+    assert spend(end0) == {y: 100}
+    assert spend(end0 + 5 * day) == {x: 700}  # y's first purchase is on the (open) start
+    assert spend(end0 + 13 * day) == {}  # x's purchase and y's first one have left
+    assert spend(end0 + 25 * day) == {y: 100}

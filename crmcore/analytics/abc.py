@@ -57,8 +57,9 @@ def _window_spend(crm: Any, start: dt.datetime, end: dt.datetime, *, full: bool)
         os_, oe = (_as_datetime(v) for v in old[0][:2])
         if (os_, oe) != (start, end):
             if os_ < end and start < oe:
-                _shift(crm, os_, start, sign=-1)  # drop (old start, new start], or add back
-                _shift(crm, oe, end, sign=+1)  # add (old end, new end], or drop
+                # the start edge first: first_in_window still describes the old window
+                _shift(crm, os_, start, start, end, sign=-1)  # drop (old, new start] or add
+                _shift(crm, oe, end, start, end, sign=+1)  # add (old, new end] or drop
             else:
                 full = True
     if unchanged and not full:
@@ -74,25 +75,35 @@ def _window_spend(crm: Any, start: dt.datetime, end: dt.datetime, *, full: bool)
         "(SELECT COALESCE(CAST(SUM(t.amount_cents) AS BIGINT), 0) FROM transactions t "
         "WHERE t.customer_id = c.customer_id AND t.occurred_at > ? AND t.occurred_at <= ?)"
     )
+    first_in = (
+        "(SELECT MIN(t.occurred_at) FROM transactions t "
+        "WHERE t.customer_id = c.customer_id AND t.occurred_at > ? AND t.occurred_at <= ?)"
+    )
     if full:  # from the transactions alone, trusting no aggregate
-        spend, params = in_window, (s, e)
+        spend, first = in_window, first_in
+        params: tuple[Any, ...] = (s, e, s, e)
     else:  # whole history outside or inside the window: customer_stats has the answer
         spend = (
             "CASE WHEN c.last_at <= ? OR c.first_at > ? THEN 0 "
             f"WHEN c.first_at > ? AND c.last_at <= ? THEN c.spend_cents ELSE {in_window} END"
         )
-        params = (s, e, s, e, s, e)
+        first = (
+            "CASE WHEN c.last_at <= ? OR c.first_at > ? THEN NULL "
+            f"WHEN c.first_at > ? THEN c.first_at ELSE {first_in} END"
+        )
+        params = (s, e, s, e, s, e, s, e, s, s, e)
     if which is not None:
         _sql.fetch(
             crm,
             f"""
             INSERT INTO customer_window_spend
-                (customer_id, spend_cents, seen_tx_count, seen_spend_cents)
-            SELECT c.customer_id, {spend}, c.tx_count, c.spend_cents
+                (customer_id, spend_cents, first_in_window, seen_tx_count, seen_spend_cents)
+            SELECT c.customer_id, {spend}, {first}, c.tx_count, c.spend_cents
             FROM customer_stats c
             LEFT JOIN customer_window_spend w ON w.customer_id = c.customer_id
             {which}
             ON CONFLICT (customer_id) DO UPDATE SET spend_cents = excluded.spend_cents,
+                first_in_window = excluded.first_in_window,
                 seen_tx_count = excluded.seen_tx_count, seen_spend_cents = excluded.seen_spend_cents""",
             params,
         )
@@ -120,25 +131,50 @@ def _window_spend(crm: Any, start: dt.datetime, end: dt.datetime, *, full: bool)
     )
 
 
-def _shift(crm: Any, old: dt.datetime, new: dt.datetime, *, sign: int) -> None:
+def _shift(
+    crm: Any,
+    old: dt.datetime,
+    new: dt.datetime,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    sign: int,
+) -> None:
     """Move one window edge from ``old`` to ``new``: add ``sign`` times the spend
-    in ``(old, new]`` (or subtract it when the edge moves back) to every kept
-    figure, reading only customers with purchases on both sides of that range."""
+    in ``(old, new]`` (or subtract it when the edge moves back) to the kept
+    figures of the customers with purchases there, and renew their first
+    purchase in the new window ``(start, end]``. A start edge moving forward
+    touches only customers whose first purchase in the kept window is at or
+    before the new start (a day's buyers for a day's move, found in the kept
+    figures alone); other moves find their customers through customer_stats."""
     if old == new:
         return
     lo, hi = (old, new) if old < new else (new, old)
     k = sign if old < new else -sign
     a, b = _sql.bind_time(crm, lo), _sql.bind_time(crm, hi)
+    if sign < 0 and old < new:
+        who, who_params = "first_in_window IS NOT NULL AND first_in_window <= ?", (b,)
+    else:
+        who = (
+            "customer_id IN (SELECT customer_id FROM customer_stats "
+            "WHERE last_at > ? AND first_at <= ?)"
+        )
+        who_params = (a, b)
+    s, e = _sql.bind_time(crm, start), _sql.bind_time(crm, end)
     _sql.fetch(
         crm,
         f"""
-        UPDATE customer_window_spend SET spend_cents = spend_cents + {k} * (
-            SELECT COALESCE(CAST(SUM(t.amount_cents) AS BIGINT), 0) FROM transactions t
-            WHERE t.customer_id = customer_window_spend.customer_id
-              AND t.occurred_at > ? AND t.occurred_at <= ?)
-        WHERE customer_id IN (SELECT customer_id FROM customer_stats
-                              WHERE last_at > ? AND first_at <= ?)""",
-        (a, b, a, b),
+        UPDATE customer_window_spend SET
+            spend_cents = spend_cents + {k} * (
+                SELECT COALESCE(CAST(SUM(t.amount_cents) AS BIGINT), 0) FROM transactions t
+                WHERE t.customer_id = customer_window_spend.customer_id
+                  AND t.occurred_at > ? AND t.occurred_at <= ?),
+            first_in_window = (
+                SELECT MIN(t.occurred_at) FROM transactions t
+                WHERE t.customer_id = customer_window_spend.customer_id
+                  AND t.occurred_at > ? AND t.occurred_at <= ?)
+        WHERE {who}""",
+        (a, b, s, e, *who_params),
     )
 
 
