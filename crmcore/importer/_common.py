@@ -6,10 +6,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import queue
 import re
+import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import IO, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, Any, TypeVar
+
+import attrs
 
 from crmcore.errors import AccessDenied, ValidationError
 
@@ -283,6 +287,66 @@ def analyze_if_stale(crm: Any, table: str) -> None:
     )
     if row and row[0][1] > max(row[0][0], 0) // 10 + 1000:
         query(crm, f"ANALYZE {table}")
+
+
+T = TypeVar("T")
+
+
+@attrs.define
+class Parsed:
+    """One batch as the reader thread validated it: rows read, in-file
+    duplicates, rejected lines ``(line, message, fields)`` and the good rows."""
+
+    rows: int = 0
+    duplicates: int = 0
+    rejects: list[tuple[int, str, Any]] = attrs.Factory(list)
+    batch: list[tuple[Any, ...]] = attrs.Factory(list)
+    raw: dict[int, Any] = attrs.Factory(dict)
+
+
+def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Yield ``items``, produced by a background thread up to ``depth`` ahead.
+
+    An import alternates Python work (reading, validating a batch) with
+    database work (loading it), and both database drivers release the GIL
+    while the database works: produced ahead, the next batch is parsed while
+    the database loads this one. An error in the producer is raised here; if
+    the consumer stops early the producer stops at its next batch."""
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("done", None))
+        except BaseException as e:  # handed to the consumer, raised there
+            put(("error", e))
+
+    worker = threading.Thread(target=produce, name="crm-import-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        worker.join()
 
 
 class BatchImport:

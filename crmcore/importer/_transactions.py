@@ -22,7 +22,7 @@ doubled it), so the plans of later batches stay right as the table grows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import select
@@ -171,6 +171,23 @@ class _TxImport(c.BatchImport):
         self.rejects.write(line, message, fields)
 
     def run(self) -> None:
+        _create_stage(self.crm)
+        summary = self.summary
+        # parsing the next batch (Python) overlaps the database's work on this one
+        for part in c.prefetch(self._parse()):
+            summary.rows += part.rows
+            summary.duplicates += part.duplicates
+            for line, message, fields in part.rejects:
+                self.reject(line, message, fields)
+            if part.batch:
+                self.flush(part.batch, part.raw)
+        self.finish()
+        _drop_stage(self.crm)
+
+    def _parse(self) -> Iterator[c.Parsed]:
+        """Read and validate the file, one :class:`Parsed` per batch. Runs in the
+        prefetch thread: it touches only the reader, never the database or the
+        summary (the consumer applies each part's counts and rejects in order)."""
         cols = self.reader.columns
         i_c, i_t, i_a = (
             cols.index("customer_external_id"),
@@ -180,30 +197,29 @@ class _TxImport(c.BatchImport):
         i_e = cols.index("external_id") if "external_id" in cols else -1
         i_ch = cols.index("channel") if "channel" in cols else -1
         parse_time, parse_amount = c.parse_time, c.parse_amount
-        summary = self.summary
-        _create_stage(self.crm)
-        batch: list[tuple[Any, ...]] = []
-        raw: dict[int, list[Any]] = {}  # line -> fields of this batch (for rejects)
+        part = c.Parsed()
+        batch, raw, rejects = part.batch, part.raw, part.rejects
         seen: dict[str, tuple[int, str, str, int]] = {}  # ext id -> (line, customer, at, cents)
         for line, f, err in self.reader.rows():
-            summary.rows += 1
+            part.rows += 1
             if err is not None:
-                self.reject(line, err, f)
+                rejects.append((line, err, f))
                 continue
             cext, at_text, amount = f[i_c], f[i_t], f[i_a]
             if not cext or not cext.strip():
-                self.reject(line, "customer_external_id: required", f)
+                rejects.append((line, "customer_external_id: required", f))
                 continue
             if at_text is None or amount is None:
-                self.reject(line, f"{'occurred_at' if at_text is None else 'amount'}: required", f)
+                what = "occurred_at" if at_text is None else "amount"
+                rejects.append((line, f"{what}: required", f))
                 continue
             at = parse_time(at_text)
             if isinstance(at, str):
-                self.reject(line, at, f)
+                rejects.append((line, at, f))
                 continue
             cents = parse_amount(amount)
             if isinstance(cents, str):
-                self.reject(line, cents, f)
+                rejects.append((line, cents, f))
                 continue
             cext = cext.strip()
             ext = f[i_e] if i_e >= 0 else None
@@ -212,35 +228,33 @@ class _TxImport(c.BatchImport):
                 ext = ext.strip() or None
                 if ext is not None:
                     if len(ext) > 128:
-                        self.reject(line, "external_id: longer than 128 characters", f)
+                        rejects.append((line, "external_id: longer than 128 characters", f))
                         continue
                     first = seen.get(ext)
                     if first is not None:
                         if first[1:] == (cext, at[0], cents):
-                            summary.duplicates += 1
+                            part.duplicates += 1
                         else:
-                            self.reject(
-                                line,
+                            message = (
                                 f"transaction id {ext!r} repeats line {first[0]} "
-                                "with a different customer, time or amount",
-                                f,
+                                "with a different customer, time or amount"
                             )
+                            rejects.append((line, message, f))
                         continue
                     seen[ext] = (line, cext, at[0], cents)
             if channel is not None:
                 channel = channel.strip() or None
                 if channel is not None and len(channel) > 32:
-                    self.reject(line, "channel: longer than 32 characters", f)
+                    rejects.append((line, "channel: longer than 32 characters", f))
                     continue
             batch.append((line, cext, at[0], cents, channel, ext))
             raw[line] = f
             if len(batch) >= self.batch_size:
-                self.flush(batch, raw)
-                batch, raw, seen = [], {}, {}
-        if batch:
-            self.flush(batch, raw)
-        self.finish()
-        _drop_stage(self.crm)
+                yield part
+                part = c.Parsed()
+                batch, raw, rejects = part.batch, part.raw, part.rejects
+                seen = {}
+        yield part
 
     def flush(self, batch: list[tuple[Any, ...]], raw: dict[int, list[Any]]) -> None:
         """Load one batch: stage it, insert what is valid with one statement, then
