@@ -288,6 +288,20 @@ class DB:
         sql = prepared.on(self.conn.dialect)
         return sql.rows(self.run(prepared, params).fetchall())
 
+    def driver_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Driver-level SQL (``?`` placeholders, rewritten for psycopg) on this
+        transaction; all rows as plain tuples. For set-based bulk work (imports,
+        analytics) where SQLAlchemy's per-statement work is not wanted. Nothing
+        here is scoped, so a restricted principal is refused."""
+        if not self.principal.unrestricted:
+            raise AccessDenied(f"{self.principal.key} may not run raw SQL (it is not scoped)")
+        conn = self.conn.connection.driver_connection
+        if self.conn.dialect.name == "sqlite":
+            return conn.execute(sql, tuple(params)).fetchall()
+        with conn.cursor() as cur:
+            cur.execute(sql.replace("?", "%s"), tuple(params))
+            return cur.fetchall() if cur.description else []
+
     def fetch(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> list[Any]:
         """All rows of a prepared SELECT, scoped to what the principal may see
         (the driver fast path when there is nothing to scope)."""

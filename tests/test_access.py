@@ -74,6 +74,8 @@ def test_raw_sql_needs_an_unrestricted_principal(shop):
     with crm.as_("zhang").transaction(write=False) as db:
         with pytest.raises(AccessDenied, match="raw SQL"):
             db.execute("SELECT * FROM customers")
+        with pytest.raises(AccessDenied, match="raw SQL"):  # the bulk paths' driver-level SQL
+            db.driver_query("SELECT * FROM customers")
 
 
 def test_update_through_the_query_layer_cannot_touch_invisible_rows(shop):

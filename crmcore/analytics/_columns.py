@@ -44,13 +44,7 @@ def fetch_columns(
         else:
             aggs.append(f"string_agg(CAST({name} AS TEXT), '{sep}')")
     sql = f"WITH q({', '.join(names)}) AS ({select_sql}) SELECT COUNT(*), {', '.join(aggs)} FROM q"
-    conn = crm.db.conn.connection.driver_connection
-    if dialect == "sqlite":
-        row = conn.execute(sql, tuple(params)).fetchone()
-    else:
-        with conn.cursor() as cur:
-            cur.execute(sql.replace("?", "%s"), tuple(params))
-            row = cur.fetchone()
+    (row,) = crm.db.driver_query(sql, params)  # one row: the count and the texts
     n = int(row[0] or 0)
     out: list[Any] = []
     for text, kind in zip(row[1:], kinds, strict=True):

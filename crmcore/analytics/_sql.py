@@ -61,12 +61,7 @@ def bind_time(crm: Any, value: dt.datetime) -> Any:
 
 def fetch(crm: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """Driver-level query (``?`` placeholders) on the open transaction; plain tuples."""
-    conn = crm.db.conn.connection.driver_connection
-    if dialect(crm) == "sqlite":
-        return conn.execute(sql, tuple(params)).fetchall()
-    with conn.cursor() as cur:
-        cur.execute(sql.replace("?", "%s"), tuple(params))
-        return cur.fetchall() if cur.description else []
+    return crm.db.driver_query(sql, params)
 
 
 def executemany(crm: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -265,14 +265,7 @@ def drop_lines(crm: Any, table: str, lines: Sequence[int]) -> None:
 
 def query(crm: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """Run driver-level SQL (``?`` placeholders; rewritten for psycopg) and fetch all."""
-    conn = driver(crm)
-    if crm.db.conn.dialect.name == "sqlite":
-        return conn.execute(sql, params).fetchall()
-    cur = conn.cursor()
-    cur.execute(sql.replace("?", "%s"), params)
-    rows = cur.fetchall() if cur.description else []
-    cur.close()
-    return rows
+    return crm.db.driver_query(sql, params)
 
 
 def analyze_if_stale(crm: Any, table: str) -> None:
