@@ -8,37 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any
 
 from sqlalchemy import insert
 
 from crmcore.analytics._columns import fetch_columns
 from crmcore.schema import job_runs
-
-JD_UNIX_EPOCH = 2440587.5  # Julian date of 1970-01-01 00:00
-
-
-def days_between(dialect: str, later: str, earlier: str) -> str:
-    """SQL for the (fractional) number of days from ``earlier`` to ``later``."""
-    if dialect == "sqlite":
-        return f"(julianday({later}) - julianday({earlier}))"
-    return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0)"
-
-
-def julian(dialect: str, expr: str) -> str:
-    """SQL for the Julian date (float days) of a timestamp expression."""
-    if dialect == "sqlite":
-        return f"julianday({expr})"
-    return f"(CAST(EXTRACT(EPOCH FROM {expr}) AS DOUBLE PRECISION) / 86400.0 + {JD_UNIX_EPOCH})"
-
-
-def to_julian(value: dt.datetime) -> float:
-    return (value - dt.datetime(1970, 1, 1)).total_seconds() / 86400.0 + JD_UNIX_EPOCH
-
-
-def from_julian(jd: float) -> dt.datetime:
-    return dt.datetime(1970, 1, 1) + dt.timedelta(seconds=round((jd - JD_UNIX_EPOCH) * 86400))
 
 
 def require_unrestricted(crm: object, what: str) -> None:
@@ -254,11 +229,8 @@ def live_customer_ids(crm: Any) -> Any:
 FEATURES = ("first", "last", "count", "spend")
 
 
-def micros(d: str, expr: str) -> str:
-    """SQL for a timestamp as integer microseconds since 1970 (SQLite: exact to
-    the millisecond, the precision of its date functions)."""
-    if d == "sqlite":
-        return f"(CAST(round((julianday({expr}) - {JD_UNIX_EPOCH}) * 86400000) AS INTEGER) * 1000)"
+def pg_micros(expr: str) -> str:
+    """PostgreSQL: a timestamp as integer microseconds since 1970."""
     return f"CAST(ROUND(EXTRACT(EPOCH FROM {expr}) * 1000000) AS BIGINT)"
 
 
@@ -276,7 +248,7 @@ def features(
     """
     d = dialect(crm)
     # SQLite keeps timestamps as ISO text: fetched as is and parsed by numpy
-    stamp = (lambda c: c) if d == "sqlite" else partial(micros, d)
+    stamp = (lambda c: c) if d == "sqlite" else pg_micros
     kinds = "i" + "".join("t" if w in ("first", "last") and d == "sqlite" else "i" for w in wanted)
 
     def cols(first: str, last: str, count: str, spend: str) -> str:
@@ -312,7 +284,7 @@ def features(
 
 
 def to_micros(value: dt.datetime) -> int:
-    """A naive datetime as integer microseconds since 1970 (as ``micros`` in SQL)."""
+    """A naive datetime as integer microseconds since 1970 (the unit of ``features``)."""
     delta = value - dt.datetime(1970, 1, 1)
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 

@@ -11,7 +11,9 @@ from crmcore.errors import ValidationError
 BASIS = 10_000  # cut-offs in basis points keep the comparison in integers
 
 
-def window_spend(crm: Any, start: dt.datetime, end: dt.datetime) -> tuple[Any, Any]:
+def window_spend(
+    crm: Any, start: dt.datetime, end: dt.datetime, *, full: bool = False
+) -> tuple[Any, Any]:
     """Spend per customer in ``(start, end]`` as numpy arrays (ids, cents) of the
     customers with positive spend there, set-based and incremental.
 
@@ -33,10 +35,6 @@ def window_spend(crm: Any, start: dt.datetime, end: dt.datetime) -> tuple[Any, A
     change a transaction without changing its customer's count or total are not
     seen: ``crm analytics abc --full`` (``full=True``) recomputes everything.
     """
-    return _window_spend(crm, start, end, full=False)
-
-
-def _window_spend(crm: Any, start: dt.datetime, end: dt.datetime, *, full: bool) -> tuple[Any, Any]:
     d = _sql.dialect(crm)
     s, e = _sql.bind_time(crm, start), _sql.bind_time(crm, end)
     old = _sql.fetch(
@@ -107,20 +105,15 @@ def _window_spend(crm: Any, start: dt.datetime, end: dt.datetime, *, full: bool)
                 seen_tx_count = excluded.seen_tx_count, seen_spend_cents = excluded.seen_spend_cents""",
             params,
         )
-    if old:
-        _sql.fetch(
-            crm,
-            "UPDATE analytics_windows SET start_at = ?, end_at = ?, stats_rows = ?, "
-            "stats_tx = ?, stats_spend = ? WHERE name = 'abc'",
-            (s, e, *fingerprint),
-        )
-    else:
-        _sql.fetch(
-            crm,
-            "INSERT INTO analytics_windows (name, start_at, end_at, stats_rows, stats_tx, "
-            "stats_spend) VALUES ('abc', ?, ?, ?, ?, ?)",
-            (s, e, *fingerprint),
-        )
+    _sql.fetch(
+        crm,
+        "INSERT INTO analytics_windows (name, start_at, end_at, stats_rows, stats_tx, "
+        "stats_spend) VALUES ('abc', ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+        "start_at = excluded.start_at, end_at = excluded.end_at, "
+        "stats_rows = excluded.stats_rows, stats_tx = excluded.stats_tx, "
+        "stats_spend = excluded.stats_spend",
+        (s, e, *fingerprint),
+    )
     return tuple(
         _columns.fetch_columns(
             crm,
@@ -238,7 +231,7 @@ def abc(
         _sql.require_unrestricted(crm, "ABC classification")
         end = as_of or crm.now()
         start = end - dt.timedelta(days=window_days)
-        ids, spend = _window_spend(crm, start, end, full=full)
+        ids, spend = window_spend(crm, start, end, full=full)
         cls = classify(ids, spend, a_share, b_share)
         # everyone else (no spend in the window, or no purchase ever) is C
         everyone = _sql.live_customer_ids(crm)
