@@ -51,7 +51,7 @@ customers = Table(
     "customers",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("external_id", String(128), unique=True),
+    Column("external_id", String(128)),
     Column("name", String(300), nullable=False),
     Column("kind", String(32), nullable=False, default="person"),
     Column("phone", String(32)),
@@ -70,6 +70,9 @@ customers = Table(
     Index("ix_customers_owner_id", "owner_id"),
     # the live customers (merged_into_id IS NULL) read from the index alone
     Index("ix_customers_merged_into_id", "merged_into_id", "id"),
+    # an import resolves external ids to ids from the index alone (PostgreSQL;
+    # a SQLite index always carries the rowid, which is ``id``)
+    UniqueConstraint("external_id", name="uq_customers_external_id", postgresql_include=["id"]),
 )
 
 contact_points = Table(

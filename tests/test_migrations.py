@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from crmcore import CRM, hookimpl
@@ -9,6 +10,8 @@ from crmcore.access import SYSTEM
 from crmcore.config import from_dict
 from crmcore.migrate import current_heads
 from crmcore.schema import metadata
+
+CORE_HEAD = "crmcore_0003"  # the core branch's newest revision
 
 REVISION = '''
 """widgets: initial"""
@@ -55,7 +58,7 @@ def test_enabling_a_plugin_later_upgrades_only_its_branch(tmp_path):
         from_dict({"crm": {"database": url}}), extra_plugins={"widgets": widgets}, principal=SYSTEM
     )
     assert bare.upgrade() == ["crmcore"]
-    assert current_heads(bare.engine) == {"crmcore_0002"}
+    assert current_heads(bare.engine) == {CORE_HEAD}
     assert "widgets_items" not in tables(bare.engine)
     before = tables(bare.engine)
 
@@ -67,7 +70,7 @@ def test_enabling_a_plugin_later_upgrades_only_its_branch(tmp_path):
     assert enabled.upgrade() == ["crmcore", "widgets"]
     assert tables(enabled.engine) - before == {"widgets_items"}
     # widgets depends on crmcore_0001, so both branches have a head
-    assert current_heads(enabled.engine) == {"crmcore_0002", "widgets_0001"}
+    assert current_heads(enabled.engine) == {CORE_HEAD, "widgets_0001"}
     assert enabled.upgrade() == ["crmcore", "widgets"]  # idempotent
 
 
@@ -190,7 +193,7 @@ def test_a_database_at_crmcore_0001_gets_the_window_spend_tables(tmp_path):
     indexes = {i["name"] for i in sa.inspect(crm.engine).get_indexes("customer_labels")}
     assert "ix_customer_labels_name_value_customer" in indexes
     assert "ix_customer_labels_name_value" not in indexes
-    assert current_heads(crm.engine) == {"crmcore_0002"}
+    assert current_heads(crm.engine) == {CORE_HEAD}
 
 
 def test_a_deployment_with_plugins_at_crmcore_0001_upgrades(tmp_path):
@@ -207,8 +210,58 @@ def test_a_deployment_with_plugins_at_crmcore_0001_upgrades(tmp_path):
     with crm.engine.begin() as conn:  # what the previous release left behind
         conn.exec_driver_sql("DROP TABLE customer_window_spend")
         conn.exec_driver_sql("DROP TABLE analytics_windows")
-        conn.exec_driver_sql("DELETE FROM alembic_version WHERE version_num = 'crmcore_0002'")
+        conn.exec_driver_sql(f"DELETE FROM alembic_version WHERE version_num = '{CORE_HEAD}'")
     assert current_heads(crm.engine) == {"widgets_0001"}
     assert crm.upgrade() == ["crmcore", "widgets"]
     assert {"customer_window_spend", "analytics_windows"} <= tables(crm.engine)
-    assert current_heads(crm.engine) == {"crmcore_0002", "widgets_0001"}
+    assert current_heads(crm.engine) == {CORE_HEAD, "widgets_0001"}
+
+
+def _external_id_index_columns(crm) -> int:
+    """PostgreSQL: how many columns the unique index of customers' external ids holds."""
+    with crm.engine.begin() as conn:
+        return conn.exec_driver_sql(
+            "SELECT i.indnatts FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = 'uq_customers_external_id' AND pg_table_is_visible(c.oid)"
+        ).scalar()
+
+
+def test_an_external_id_resolves_to_the_id_from_the_index_alone(crm):
+    """Imports resolve a batch's external ids to ids; on PostgreSQL the unique
+    index carries the id (crmcore_0003), on SQLite every index carries the rowid."""
+    if crm.engine.dialect.name == "postgresql":
+        assert _external_id_index_columns(crm) == 2  # external_id, INCLUDE (id)
+    else:
+        with crm.engine.begin() as conn:
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM customers WHERE external_id = 'x'"
+            ).all()
+        assert "USING COVERING INDEX" in plan[0][-1] and "(external_id=?)" in plan[0][-1]
+
+
+def test_crmcore_0003_makes_the_external_id_index_covering(crm):
+    """A PostgreSQL database at crmcore_0002 gets the covering index on upgrade;
+    external ids stay unique."""
+    if crm.engine.dialect.name != "postgresql":
+        pytest.skip("crmcore_0003 changes nothing on SQLite")
+    ann = crm.add_customer("Ann", external_id="E1")
+    with crm.engine.begin() as conn:  # what crmcore_0002 left behind
+        conn.exec_driver_sql("ALTER TABLE customers DROP CONSTRAINT uq_customers_external_id")
+        conn.exec_driver_sql(
+            "ALTER TABLE customers ADD CONSTRAINT uq_customers_external_id UNIQUE (external_id)"
+        )
+        conn.exec_driver_sql(
+            f"UPDATE alembic_version SET version_num = 'crmcore_0002' "
+            f"WHERE version_num = '{CORE_HEAD}'"
+        )
+    assert _external_id_index_columns(crm) == 1
+    crm.upgrade()
+    assert CORE_HEAD in current_heads(crm.engine)
+    assert _external_id_index_columns(crm) == 2
+    assert crm.add_customer("Bob", external_id="E1").id == ann.id  # matched by external id
+    with pytest.raises(sa.exc.IntegrityError), crm.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO customers (external_id, name, kind, stage, attributes, consent_sms, "
+            "consent_email, created_at, updated_at) VALUES ('E1', 'Bob', 'person', 'lead', "
+            "'{}', true, true, now(), now())"
+        )

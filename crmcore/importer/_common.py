@@ -205,24 +205,38 @@ def copy_text(value: Any) -> str:
     return s
 
 
-def copy_rows(crm: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """COPY ``rows`` into ``table`` (PostgreSQL), streamed in chunks."""
+def copy_payload(rows: Sequence[Sequence[Any]]) -> str:
+    """``rows`` as one PostgreSQL COPY text payload (tab-separated, one line each).
+
+    Built apart from the COPY so an importer's reader thread can build it while
+    the database is busy with the previous batch."""
+    return "".join("\t".join([copy_text(v) for v in row]) + "\n" for row in rows)
+
+
+def copy_rows(
+    crm: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]] | str
+) -> None:
+    """COPY ``rows`` (tuples, or a ``copy_payload`` already built) into ``table``
+    (PostgreSQL)."""
     cur = driver(crm).cursor()
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    with cur.copy(sql) as cp:
-        buf: list[str] = []
-        for row in rows:
-            buf.append("\t".join([copy_text(v) for v in row]))
-            if len(buf) >= 5000:
-                cp.write("\n".join(buf) + "\n")
-                buf = []
-        if buf:
-            cp.write("\n".join(buf) + "\n")
+    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+        if isinstance(rows, str):
+            cp.write(rows)
+        else:
+            for at in range(0, len(rows), 5000):  # bounded text however many rows
+                cp.write(copy_payload(rows[at : at + 5000]))
     cur.close()
 
 
-def bulk_load(crm: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Load plain tuples into a staging table: executemany (SQLite) or COPY (PostgreSQL)."""
+def bulk_load(
+    crm: Any,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    payload: str | None = None,
+) -> None:
+    """Load plain tuples into a staging table: executemany (SQLite) or COPY
+    (PostgreSQL, of ``payload`` when the reader built it already)."""
     if not rows:
         return
     if crm.db.conn.dialect.name == "sqlite":
@@ -231,7 +245,7 @@ def bulk_load(crm: Any, table: str, columns: Sequence[str], rows: Sequence[Seque
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
         )
     else:
-        copy_rows(crm, table, columns, rows)
+        copy_rows(crm, table, columns, payload if payload is not None else rows)
 
 
 def singular_caller(crm: Any, singular: str, batch: str) -> Callable[..., Any] | None:
@@ -288,13 +302,15 @@ T = TypeVar("T")
 @attrs.define
 class Parsed:
     """One batch as the reader thread validated it: rows read, in-file
-    duplicates, rejected lines ``(line, message, fields)`` and the good rows."""
+    duplicates, rejected lines ``(line, message, fields)``, the good rows and,
+    for PostgreSQL, the good rows as a COPY payload (``copy_payload``)."""
 
     rows: int = 0
     duplicates: int = 0
     rejects: list[tuple[int, str, Any]] = attrs.Factory(list)
     batch: list[tuple[Any, ...]] = attrs.Factory(list)
     raw: dict[int, Any] = attrs.Factory(dict)
+    payload: str | None = None
 
 
 def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:

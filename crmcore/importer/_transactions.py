@@ -180,7 +180,7 @@ class _TxImport(c.BatchImport):
             for line, message, fields in part.rejects:
                 self.reject(line, message, fields)
             if part.batch:
-                self.flush(part.batch, part.raw)
+                self.flush(part.batch, part.raw, part.payload)
         self.finish()
         _drop_stage(self.crm)
 
@@ -250,13 +250,21 @@ class _TxImport(c.BatchImport):
             batch.append((line, cext, at[0], cents, channel, ext))
             raw[line] = f
             if len(batch) >= self.batch_size:
-                yield part
+                yield self._ready(part)
                 part = c.Parsed()
                 batch, raw, rejects = part.batch, part.raw, part.rejects
                 seen = {}
-        yield part
+        yield self._ready(part)
 
-    def flush(self, batch: list[tuple[Any, ...]], raw: dict[int, list[Any]]) -> None:
+    def _ready(self, part: c.Parsed) -> c.Parsed:
+        """PostgreSQL: the batch's COPY payload, built here in the reader thread."""
+        if self.dialect != "sqlite" and part.batch:
+            part.payload = c.copy_payload(part.batch)
+        return part
+
+    def flush(
+        self, batch: list[tuple[Any, ...]], raw: dict[int, list[Any]], payload: str | None = None
+    ) -> None:
         """Load one batch: stage it, insert what is valid with one statement, then
         look for the reasons only if fewer rows went in than were staged."""
         crm, summary = self.crm, self.summary
@@ -267,8 +275,10 @@ class _TxImport(c.BatchImport):
             c.driver(crm).execute(f"DELETE FROM {STAGE}")
         else:
             c.query(crm, f"TRUNCATE {STAGE}")
-        c.bulk_load(crm, STAGE, STAGE_COLS, batch)
-        if self.dialect != "sqlite":
+        c.bulk_load(crm, STAGE, STAGE_COLS, batch, payload)
+        if self.dialect != "sqlite" and summary.batches == 1:
+            # the planner's column statistics of the staging table survive TRUNCATE,
+            # and its size is read from the table itself: one batch is enough
             c.query(crm, f"ANALYZE {STAGE}")
         failed = summary.rejected and not self.skip_invalid
         bad: list[int] = []
@@ -291,7 +301,7 @@ class _TxImport(c.BatchImport):
             n = conn.execute(insert).rowcount
             first, last = before + 1, before + n
         else:
-            first, last, n = self._insert_pg(insert)
+            first, last, n, customer_ids = self._insert_pg(insert)
         if n < staged:  # unknown customers or stored transaction ids: find which lines
             self._explain(raw, first if n else None)
         if not n:
@@ -304,19 +314,11 @@ class _TxImport(c.BatchImport):
                 self.ranges[-1][1] = last
             else:
                 self.ranges.append([first, last])
-            touched = (
-                c.query(
-                    crm,
-                    "SELECT DISTINCT customer_id FROM transactions WHERE id BETWEEN ? AND ?",
-                    (first, last),
-                )
-                if self.batch_hook
-                else []
-            )
+            touched = customer_ids
             self._plan_stats()
         else:
             stats = self.stats_sql + (" RETURNING customer_id" if self.batch_hook else "")
-            touched = c.query(crm, stats, (first, last))
+            touched = [r[0] for r in c.query(crm, stats, (first, last))]
         crm.db.audit(
             "transactions",
             None,
@@ -326,7 +328,7 @@ class _TxImport(c.BatchImport):
             customer_id=None,
         )
         if self.batch_hook:
-            ids = tuple(sorted(r[0] for r in touched))
+            ids = tuple(sorted(touched))
             batch_ = TransactionBatch(first_id=first, last_id=last, count=n, customer_ids=ids)
             crm.hook.crm_transactions_recorded_batch(crm=crm, batch=batch_)
         if self.single is not None:
@@ -348,7 +350,7 @@ class _TxImport(c.BatchImport):
                     ),
                 )
 
-    def _insert_pg(self, insert: str) -> tuple[int | None, int | None, int]:
+    def _insert_pg(self, insert: str) -> tuple[int | None, int | None, int, list[int]]:
         """PostgreSQL: the batch's new rows get ids in file order from a block of
         the sequence, but are written in customer order: the inserts into the
         (customer, time) index and the foreign-key checks then walk the index
@@ -357,17 +359,22 @@ class _TxImport(c.BatchImport):
         until this import commits, and duplicates within the batch were
         dropped while reading. Stored ids are skipped with a LATERAL ... LIMIT 1
         probe of the unique index per row: as NOT EXISTS the planner hashes every
-        stored external id once the table is large (a full scan per batch)."""
+        stored external id once the table is large (a full scan per batch).
+        The customers written are returned by the insert itself (for the batch
+        hook), not read back from the new rows."""
         crm = self.crm
+        touched = "array_agg(DISTINCT customer_id)" if self.batch_hook else "NULL"
         if self.seq is None:
             self.seq = c.query(crm, "SELECT pg_get_serial_sequence('transactions', 'id')")[0][0]
         if not self.seq:  # no sequence behind the id (not the crmcore schema): ids as they come
-            return c.query(
+            lo, hi, n, ids = c.query(
                 crm,
-                f"WITH ins AS ({insert} RETURNING id) SELECT MIN(id), MAX(id), COUNT(*) FROM ins",
+                f"WITH ins AS ({insert} RETURNING id, customer_id) "
+                f"SELECT MIN(id), MAX(id), COUNT(*), {touched} FROM ins",
             )[0]
+            return lo, hi, n, ids or []
         base = c.query(crm, "SELECT nextval(?::regclass)", (self.seq,))[0][0]
-        n = c.query(
+        n, ids = c.query(
             crm,
             f"""
             WITH ins AS (
@@ -382,11 +389,11 @@ class _TxImport(c.BatchImport):
                     ) d ON true
                     WHERE k.external_id = s.cext AND d.hit IS NULL
                 ) x ORDER BY x.customer_id, x.id
-                RETURNING 1)
-            SELECT COUNT(*) FROM ins""",
-        )[0][0]
+                RETURNING customer_id)
+            SELECT COUNT(*), {touched} FROM ins""",
+        )[0]
         c.query(crm, "SELECT setval(?::regclass, ?, false)", (self.seq, base + n))
-        return (base, base + n - 1, n) if n else (None, None, 0)
+        return (base, base + n - 1, n, ids or []) if n else (None, None, 0, [])
 
     def _explain(self, raw: dict[int, list[Any]], first: int | None) -> None:
         """Reject (or count as duplicates) the staged rows that were not inserted:
