@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 NAMING = {
@@ -161,8 +162,17 @@ customer_window_spend = Table(
     Column("customer_id", Id, ForeignKey("customers.id"), primary_key=True),
     Column("spend_cents", BigInteger, nullable=False),
     Column("first_in_window", DateTime),  # the first purchase in that window, if any
+    Column("next_after_window", DateTime),  # the first purchase after the window, if any
     Column("seen_tx_count", Integer, nullable=False),
     Column("seen_spend_cents", BigInteger, nullable=False),
+    # the customers a moving window edge passes, found as index ranges
+    Index("ix_customer_window_spend_first_in_window", "first_in_window"),
+    Index(
+        "ix_customer_window_spend_next_after_window",
+        "next_after_window",
+        sqlite_where=text("next_after_window IS NOT NULL"),
+        postgresql_where=text("next_after_window IS NOT NULL"),
+    ),
 )
 
 # Which window customer_window_spend holds, per analysis (one row: "abc"), and

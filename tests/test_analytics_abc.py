@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from crmcore.analytics import abc
@@ -161,3 +163,36 @@ def test_a_purchase_that_entered_at_the_end_leaves_at_the_start(crm):
     assert spend(end0 + 5 * day) == {x: 700}  # y's first purchase is on the (open) start
     assert spend(end0 + 13 * day) == {}  # x's purchase and y's first one have left
     assert spend(end0 + 25 * day) == {y: 100}
+
+
+def _classify_by_ranking(ids, spend, a_share, b_share):
+    """The definition, spelled out: rank by spend (ties by id), class by the
+    spend ranked above each customer."""
+    order = sorted(range(len(ids)), key=lambda i: (-int(spend[i]), int(ids[i])))
+    total, above, out = int(sum(spend)), 0, [2] * len(ids)
+    for i in order:
+        share = above * 10_000
+        out[i] = (
+            0
+            if share < total * round(a_share * 10_000)
+            else (1 if share < total * round((a_share + b_share) * 10_000) else 2)
+        )
+        above += int(spend[i])
+    return out
+
+
+@given(
+    spend=st.lists(st.integers(1, 6), min_size=1, max_size=40),
+    cuts=st.sampled_from([(0.7, 0.2), (0.5, 0.25), (0.1, 0.0), (0.34, 0.33), (0.99, 0.01)]),
+    shuffle=st.randoms(use_true_random=False),
+)
+def test_classify_equals_the_ranking_definition(spend, cuts, shuffle):
+    """Few distinct values: boundaries fall inside groups of ties, ids unsorted."""
+    import numpy as np
+
+    from crmcore.analytics.abc import classify
+
+    ids = list(range(1, len(spend) + 1))
+    shuffle.shuffle(ids)
+    got = classify(np.array(ids), np.array(spend, dtype=np.int64), *cuts)
+    assert got.tolist() == _classify_by_ranking(ids, spend, *cuts)

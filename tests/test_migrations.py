@@ -11,7 +11,7 @@ from crmcore.config import from_dict
 from crmcore.migrate import current_heads
 from crmcore.schema import metadata
 
-CORE_HEAD = "crmcore_0003"  # the core branch's newest revision
+CORE_HEAD = "crmcore_0004"  # the core branch's newest revision
 
 REVISION = '''
 """widgets: initial"""
@@ -193,6 +193,12 @@ def test_a_database_at_crmcore_0001_gets_the_window_spend_tables(tmp_path):
     indexes = {i["name"] for i in sa.inspect(crm.engine).get_indexes("customer_labels")}
     assert "ix_customer_labels_name_value_customer" in indexes
     assert "ix_customer_labels_name_value" not in indexes
+    kept = sa.inspect(crm.engine)
+    assert "next_after_window" in {c["name"] for c in kept.get_columns("customer_window_spend")}
+    assert {i["name"] for i in kept.get_indexes("customer_window_spend")} == {
+        "ix_customer_window_spend_first_in_window",
+        "ix_customer_window_spend_next_after_window",
+    }
     assert current_heads(crm.engine) == {CORE_HEAD}
 
 
