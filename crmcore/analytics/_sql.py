@@ -222,25 +222,24 @@ def live_customer_ids(crm: Any) -> Any:
     """Ids of all customers not merged away, ascending (numpy array).
 
     Ids are handed out in sequence and customers are merged, not deleted, so
-    the live ids are usually every id from the lowest to the highest but the
-    few merged away: then one count and the merged ids (an index range) give
-    them without reading a million ids. Otherwise they are read."""
+    the ids usually run from the lowest to the highest without a gap: then the
+    count, the two ends (primary key lookups) and the merged ids (an index
+    range) give the live ones without reading a million ids. Otherwise they
+    are read."""
     import numpy as np
 
     ((n, lo, hi),) = fetch(
-        crm, "SELECT COUNT(*), MIN(id), MAX(id) FROM customers WHERE merged_into_id IS NULL"
+        crm,
+        "SELECT (SELECT COUNT(*) FROM customers), (SELECT MIN(id) FROM customers), "
+        "(SELECT MAX(id) FROM customers)",
     )
     if not n:
         return np.zeros(0, dtype=np.int64)
-    (merged,) = fetch_columns(
-        crm,
-        dialect(crm),
-        "SELECT id FROM customers WHERE merged_into_id IS NOT NULL AND id BETWEEN ? AND ?",
-        "i",
-        (lo, hi),
-    )
-    if n + len(merged) == hi - lo + 1:  # no gaps but the merged ones
-        live = np.ones(hi - lo + 1, dtype=bool)
+    if n == hi - lo + 1:  # no gaps
+        (merged,) = fetch_columns(
+            crm, dialect(crm), "SELECT id FROM customers WHERE merged_into_id IS NOT NULL", "i"
+        )
+        live = np.ones(n, dtype=bool)
         live[merged - lo] = False
         return np.arange(lo, hi + 1, dtype=np.int64)[live]
     (ids,) = fetch_columns(

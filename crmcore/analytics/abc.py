@@ -20,9 +20,9 @@ def window_spend(
     ``customer_window_spend`` keeps each customer's spend in the window of the
     last run next to the ``customer_stats`` figures (count, total) it was
     computed from. This run
-    1. shifts every kept figure by the transactions between the old and the new
-       window edges (nothing when the window has not moved), reading only the
-       customers that have purchases around an edge (one index range each);
+    1. when the window moved forward, shifts the kept figures by the
+       transactions between the old and the new edges, reading only the
+       customers with purchases there (one index range per edge, see ``_shift``);
     2. recomputes the customers whose figures changed since, or that are new
        (skipped when ``customer_stats``' row count and sums are those of the
        last run: every write through the service adds to the purchase count
@@ -30,8 +30,9 @@ def window_spend(
        from ``customer_stats`` when their whole history is inside or outside
        the window, else from their own transactions in the window;
     so a re-run over an unchanged base reads no transactions at all. Without a
-    usable earlier window (first run, another length of window that does not
-    overlap) every customer is recomputed. Writes that bypass the service and
+    usable earlier window (first run, a window that moved back or does not
+    overlap the last one) every customer is recomputed, still from
+    ``customer_stats`` where it has the answer. Writes that bypass the service and
     change a transaction without changing its customer's count or total are not
     seen: ``crm analytics abc --full`` (``full=True``) recomputes everything.
     """
@@ -51,19 +52,20 @@ def window_spend(
     )
     fingerprint = tuple(int(v) for v in fingerprint)
     unchanged = bool(old) and tuple(int(v) for v in old[0][2:]) == fingerprint
-    if old and not full:
+    everyone = full or not old
+    if not everyone:
         os_, oe = (_as_datetime(v) for v in old[0][:2])
         if (os_, oe) != (start, end):
-            if os_ < end and start < oe:
+            if os_ <= start < oe <= end:  # moved forward, still overlapping
                 # the start edge first: first_in_window still describes the old window
-                _shift(crm, os_, start, start, end, sign=-1)  # drop (old, new start] or add
-                _shift(crm, oe, end, start, end, sign=+1)  # add (old, new end] or drop
-            else:
-                full = True
-    if unchanged and not full:
+                _shift(crm, os_, start, start, end, edge="start")  # drop (old, new start]
+                _shift(crm, oe, end, start, end, edge="end")  # add (old, new end]
+            else:  # back, or no overlap: recomputing is cheaper than shifting
+                everyone = True
+    if unchanged and not everyone:
         which = None
-    elif full or not old:
-        which = "WHERE 1 = 1"  # everyone; SQLite needs a WHERE before an upsert's ON CONFLICT
+    elif everyone:
+        which = "WHERE 1 = 1"  # SQLite needs a WHERE before an upsert's ON CONFLICT
     else:
         which = (
             "WHERE w.customer_id IS NULL OR w.seen_tx_count <> c.tx_count "
@@ -137,44 +139,30 @@ def _shift(
     start: dt.datetime,
     end: dt.datetime,
     *,
-    sign: int,
+    edge: str,
 ) -> None:
-    """Move one window edge from ``old`` to ``new``: add ``sign`` times the spend
-    in ``(old, new]`` (or subtract it when the edge moves back) to the kept
-    figures of the customers with purchases there, and renew their first
-    purchase in the new window ``(start, end]`` (and, for the end edge, their
-    first purchase after it). An edge moving forward finds its customers as an
-    index range of the kept figures alone: the start edge those whose first
-    purchase in the kept window is at or before the new start, the end edge
-    those whose first purchase after the kept window is at or before the new
-    end (a day's buyers for a day's move). An edge moving back finds them
-    through customer_stats."""
+    """Move one window edge forward from ``old`` to ``new``: the start edge
+    subtracts the spend in ``(old, new]`` from the kept figures, the end edge
+    adds it; both renew the first purchase in the new window ``(start, end]``,
+    the end edge also the first purchase after it. The customers concerned are
+    an index range of the kept figures alone (a day's buyers for a day's move):
+    for the start edge those whose first purchase in the kept window is at or
+    before the new start, for the end edge those whose first purchase after
+    the kept window is at or before the new end."""
     if old == new:
         return
-    lo, hi = (old, new) if old < new else (new, old)
-    k = sign if old < new else -sign
-    a, b = _sql.bind_time(crm, lo), _sql.bind_time(crm, hi)
+    a, b = _sql.bind_time(crm, old), _sql.bind_time(crm, new)
     s, e = _sql.bind_time(crm, start), _sql.bind_time(crm, end)
-    if old < new:
-        edge = "first_in_window" if sign < 0 else "next_after_window"
-        who, who_params = f"{edge} IS NOT NULL AND {edge} <= ?", (b,)
+    if edge == "start":
+        # next_after_window stays: it describes the old end, which the end edge
+        # (moved next) starts from
+        k, column, after, after_params = -1, "first_in_window", "", ()
     else:
-        who = (
-            "customer_id IN (SELECT customer_id FROM customer_stats "
-            "WHERE last_at > ? AND first_at <= ?)"
-        )
-        who_params = (a, b)
-    # the start edge leaves next_after_window as it is: it still describes the
-    # old end, which the end edge's move (run next) starts from
-    after, after_params = (
-        (
+        k, column, after_params = 1, "next_after_window", (e,)
+        after = (
             ", next_after_window = (SELECT MIN(t.occurred_at) FROM transactions t "
-            "WHERE t.customer_id = customer_window_spend.customer_id AND t.occurred_at > ?)",
-            (e,),
+            "WHERE t.customer_id = customer_window_spend.customer_id AND t.occurred_at > ?)"
         )
-        if sign > 0
-        else ("", ())
-    )
     _sql.fetch(
         crm,
         f"""
@@ -187,8 +175,8 @@ def _shift(
                 SELECT MIN(t.occurred_at) FROM transactions t
                 WHERE t.customer_id = customer_window_spend.customer_id
                   AND t.occurred_at > ? AND t.occurred_at <= ?){after}
-        WHERE {who}""",
-        (a, b, s, e, *after_params, *who_params),
+        WHERE {column} IS NOT NULL AND {column} <= ?""",
+        (a, b, s, e, *after_params, b),
     )
 
 
