@@ -70,3 +70,23 @@ def test_after_commit_callbacks_run_only_on_commit(crm):
             crm.after_commit(lambda: ran.append("rolled back"))
             raise ValidationError("no")
     assert ran == ["committed"]
+
+
+def test_a_non_durable_transaction_is_still_one_transaction(crm):
+    """``durable=False`` relaxes only the sync at commit (PostgreSQL: for that
+    transaction alone); a raise still rolls everything back."""
+    import pytest
+
+    def level(db):
+        if crm.engine.dialect.name == "postgresql":
+            return db.conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+        return None
+
+    with crm.transaction(durable=False) as db:
+        assert level(db) in ("off", None)
+    with crm.transaction() as db:
+        assert level(db) in ("on", None)
+    with pytest.raises(RuntimeError), crm.transaction(durable=False):
+        crm.add_customer("Lost")
+        raise RuntimeError("boom")
+    assert [c.name for c in crm.list_customers()] == []

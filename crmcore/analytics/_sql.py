@@ -16,6 +16,16 @@ from crmcore.analytics._columns import fetch_columns
 from crmcore.schema import job_runs
 
 
+def run_transaction(crm: Any, name: str) -> Any:
+    """The transaction of analytics run ``name``. It writes only what a re-run
+    recomputes (labels, kept figures, the run record), so its commit is not
+    synced to disk (see ``CRM.transaction(durable=False)``), unless a plugin
+    reacts to the run in ``crm_analytics_computed``: what a plugin writes there
+    is kept as durably as any other operation."""
+    durable = bool(crm.plugins.implementers("crm_analytics_computed"))
+    return crm.transaction(command=f"analytics {name}", durable=durable)
+
+
 def require_unrestricted(crm: object, what: str) -> None:
     from crmcore.errors import AccessDenied
 

@@ -79,7 +79,7 @@ def clv(
 
     if horizon <= 0:
         raise ValidationError("horizon must be positive")
-    with crm.transaction(command="analytics clv"):
+    with _sql.run_transaction(crm, "clv"):
         _sql.require_unrestricted(crm, "the BG/NBD model")
         end = until or crm.now()
         data = summary_data(crm, end, time_unit)

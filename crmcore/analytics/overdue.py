@@ -30,7 +30,7 @@ def overdue(
 
     if grace_days < 0 or min_purchases < 2:
         raise ValidationError("grace_days must be >= 0 and min_purchases >= 2")
-    with crm.transaction(command="analytics overdue"):
+    with _sql.run_transaction(crm, "overdue"):
         _sql.require_unrestricted(crm, "overdue detection")
         end = as_of or crm.now()
         ids, first, last, n = _sql.features(

@@ -43,7 +43,7 @@ def rfm(crm: Any, *, as_of: dt.datetime | None = None, store: bool = True) -> di
     """
     import numpy as np
 
-    with crm.transaction(command="analytics rfm"):
+    with _sql.run_transaction(crm, "rfm"):
         _sql.require_unrestricted(crm, "RFM scoring")
         end = as_of or crm.now()
         ids, last, n, spend = _sql.features(crm, end, ("last", "count", "spend"))

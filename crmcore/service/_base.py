@@ -171,14 +171,33 @@ class CRMBase:
     def principal(self) -> Principal:
         return self.db.principal
 
+    def _relax_durability(self, conn: Any) -> str | None:
+        """SQLite at ``synchronous=FULL``: NORMAL for this connection's next
+        commit; the statement that restores FULL afterwards (None: nothing to do)."""
+        if conn.dialect.name != "sqlite" or self.config.core["sqlite_synchronous"] != "full":
+            return None
+        conn.connection.dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        return "PRAGMA synchronous=FULL"
+
     @contextlib.contextmanager
     def transaction(
-        self, *, write: bool = True, command: str | None = None, op: str | None = None
+        self,
+        *,
+        write: bool = True,
+        command: str | None = None,
+        op: str | None = None,
+        durable: bool = True,
     ) -> Iterator[DB]:
         """Open (or join) the transaction; commit on success, roll back on any error.
 
         ``command`` names what the audit trail records as the cause (default:
-        the CLI command, else ``api:<operation>``).
+        the CLI command, else ``api:<operation>``). ``durable=False`` is for
+        work that writes only what can be recomputed (the analytics' labels and
+        kept figures): its commit is not synced to disk (SQLite
+        ``synchronous=NORMAL`` in WAL mode, PostgreSQL ``synchronous_commit =
+        off``), so a power cut may lose that run, never the database's
+        consistency or any other commit. Joining an open transaction keeps its
+        durability.
         """
         if self._db is not None:
             yield self._db
@@ -187,15 +206,22 @@ class CRMBase:
         try:
             with self.engine.connect() as conn:
                 conn.info["crm_write"] = write
-                with conn.begin():
-                    principal = self._resolve_principal(conn)
-                    self._db = DB(
-                        conn, principal, now=self.now(), command=self._command(command, op)
-                    )
-                    try:
-                        yield self._db
-                    finally:
-                        self._db = None
+                restore = None if durable else self._relax_durability(conn)
+                try:
+                    with conn.begin():
+                        if not durable and conn.dialect.name == "postgresql":
+                            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                        principal = self._resolve_principal(conn)
+                        self._db = DB(
+                            conn, principal, now=self.now(), command=self._command(command, op)
+                        )
+                        try:
+                            yield self._db
+                        finally:
+                            self._db = None
+                finally:
+                    if restore is not None:
+                        conn.connection.dbapi_connection.execute(restore)
         except sa_exc.OperationalError as e:
             text = str(e.orig).lower()
             if (
