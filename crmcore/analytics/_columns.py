@@ -14,14 +14,20 @@ result of a million-customer run does not build a million dicts up front.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 STRING_SEP = "\x1f"  # ASCII unit separator: never part of a label value
 
 
 def fetch_columns(
-    crm: Any, dialect: str, select_sql: str, kinds: str, params: Sequence[Any] = ()
+    crm: Any,
+    dialect: str,
+    select_sql: str,
+    kinds: str,
+    params: Sequence[Any] = (),
+    *,
+    query: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]] | None = None,
 ) -> list[Any]:
     """Run ``select_sql`` (``?`` placeholders, one output column per letter of
     ``kinds``: ``i`` int64, ``s`` str, ``t`` timestamp as int64 microseconds
@@ -30,7 +36,8 @@ def fetch_columns(
     instead of an array when a value does not fit: ``n`` (every value the
     decimal text of an int64) and ``c`` (every value one ASCII character; a
     uint8 array of the characters). NULLs must be coalesced away by the
-    caller: the concatenating aggregates skip them."""
+    caller: the concatenating aggregates skip them. ``query`` runs the SQL
+    (default: ``crm.db.driver_query``; ``SideReads`` passes its own)."""
     import numpy as np
 
     names = [f"c{i}" for i in range(len(kinds))]
@@ -44,7 +51,7 @@ def fetch_columns(
         else:
             aggs.append(f"string_agg(CAST({name} AS TEXT), '{sep}')")
     sql = f"WITH q({', '.join(names)}) AS ({select_sql}) SELECT COUNT(*), {', '.join(aggs)} FROM q"
-    (row,) = crm.db.driver_query(sql, params)  # one row: the count and the texts
+    (row,) = (query or crm.db.driver_query)(sql, params)  # one row: the count and the texts
     n = int(row[0] or 0)
     out: list[Any] = []
     for text, kind in zip(row[1:], kinds, strict=True):

@@ -7,8 +7,10 @@ result, and labels written only where they changed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from sqlalchemy import insert
 
@@ -24,6 +26,65 @@ def run_transaction(crm: Any, name: str) -> Any:
     is kept as durably as any other operation."""
     durable = bool(crm.plugins.implementers("crm_analytics_computed"))
     return crm.transaction(command=f"analytics {name}", durable=durable)
+
+
+T = TypeVar("T")
+Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+
+
+class SideReads:
+    """Reads run on a second connection, in a thread, while the operation's own
+    connection works on something else (the second core of a small server).
+
+    Only for a SQLite database file inside a write transaction: that
+    transaction took SQLite's write lock when it began, so nothing can commit
+    before the second connection's first read, and the second connection
+    sees exactly the state the operation started from. A side read must be of
+    tables the operation has not changed by then. Elsewhere (PostgreSQL,
+    in-memory SQLite) a read runs on the operation's own connection when its
+    result is first asked for. Use as a context manager inside the transaction.
+    """
+
+    def __init__(self, crm: Any) -> None:
+        self.crm = crm
+        url = crm.engine.url
+        on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        self._pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="crm-side-read")
+            if on_file and crm.db.conn.info.get("crm_write")
+            else None
+        )
+        self._conn: Any = None
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+        """Start ``fn(query, *args)``; return what gives its result (waiting for it)."""
+        if self._pool is None:
+            done: list[T] = []
+
+            def inline() -> T:
+                if not done:
+                    done.append(fn(self.crm.db.driver_query, *args))
+                return done[0]
+
+            return inline
+        return self._pool.submit(self._run, fn, args).result
+
+    def _run(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self._conn is None:  # one read transaction: every side read sees one state
+            self._conn = self.crm.engine.raw_connection()
+            self._conn.driver_connection.execute("BEGIN")
+        driver = self._conn.driver_connection
+        return fn(lambda sql, params=(): driver.execute(sql, tuple(params)).fetchall(), *args)
+
+    def __enter__(self) -> SideReads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if self._conn is not None:
+            self._conn.driver_connection.execute("ROLLBACK")
+            self._conn.close()
 
 
 def require_unrestricted(crm: object, what: str) -> None:
@@ -85,19 +146,27 @@ def store_labels(
     return store_label_arrays(crm, name, ids, values, as_of, source=source)
 
 
-def _old_label_values(
-    crm: Any, d: str, name: str, values: Any, categories: Sequence[str] | None
+def old_label_values(
+    crm: Any,
+    d: str,
+    name: str,
+    values: Any,
+    categories: Sequence[str] | None,
+    query: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]] | None = None,
 ) -> tuple[Any, Any]:
-    """The stored ``(ids, values)`` of label ``name``, in the form of ``values``:
-    category indexes (-1: not a category), integers (``NOT_AN_INT``: not one),
-    or strings. Read as plain text and parsed in numpy when every value fits
-    (one character per category; decimal integers), else converted in SQL."""
+    """The stored ``(ids, values)`` of label ``name``, in the form of ``values``
+    (only its dtype matters): category indexes (-1: not a category), integers
+    (``NOT_AN_INT``: not one), or strings. Read as plain text and parsed in
+    numpy when every value fits (one character per category; decimal
+    integers), else converted in SQL. ``query``: see ``fetch_columns``."""
     import numpy as np
+
+    cols = functools.partial(fetch_columns, query=query)
 
     sql = "SELECT customer_id, {} FROM customer_labels WHERE name = ?"
     if categories is not None:
         if all(len(c.encode()) == 1 for c in categories):
-            ids, chars = fetch_columns(crm, d, sql.format("value"), "ic", (name,))
+            ids, chars = cols(crm, d, sql.format("value"), "ic", (name,))
             if chars is not None:
                 table = np.full(256, -1, dtype=np.int64)
                 for k, c in enumerate(categories):
@@ -105,9 +174,9 @@ def _old_label_values(
                 return ids, table[chars]
         whens = " ".join(f"WHEN ? THEN {k}" for k in range(len(categories)))
         case = f"CASE value {whens} ELSE -1 END"
-        return tuple(fetch_columns(crm, d, sql.format(case), "ii", (*categories, name)))
+        return tuple(cols(crm, d, sql.format(case), "ii", (*categories, name)))
     if values.dtype.kind in "iu":
-        ids, ints = fetch_columns(crm, d, sql.format("value"), "in", (name,))
+        ids, ints = cols(crm, d, sql.format("value"), "in", (name,))
         if ints is not None:
             return ids, ints
         numeric = (
@@ -116,8 +185,8 @@ def _old_label_values(
             else "value ~ '^-{0,1}[0-9]{1,18}$'"  # no '?': it is the placeholder
         )
         case = f"CASE WHEN {numeric} THEN CAST(value AS BIGINT) ELSE {NOT_AN_INT} END"
-        return tuple(fetch_columns(crm, d, sql.format(case), "ii", (name,)))
-    return tuple(fetch_columns(crm, d, sql.format("value"), "is", (name,)))
+        return tuple(cols(crm, d, sql.format(case), "ii", (name,)))
+    return tuple(cols(crm, d, sql.format("value"), "is", (name,)))
 
 
 def _compare(ids: Any, values: Any, old_ids: Any, old_vals: Any) -> tuple[Any, Any]:
@@ -160,6 +229,7 @@ def store_label_arrays(
     *,
     categories: Sequence[str] | None = None,
     source: str = "core",
+    old: tuple[Any, Any] | None = None,
 ) -> dict[str, int]:
     """Make label ``name`` equal ``ids`` -> ``values`` (numpy arrays): rows are
     written only where the value changed and removed where no longer given, so
@@ -169,12 +239,16 @@ def store_label_arrays(
     ``values`` are strings (object array), integers stored as their decimal
     text, or with ``categories`` indexes into it. For integers and categories
     the old values are compared as numbers (see ``_old_label_values``), which
-    keeps a million-customer comparison to a few milliseconds of numpy."""
+    keeps a million-customer comparison to a few milliseconds of numpy.
+    ``old``: the stored labels as ``old_label_values`` returns them, when the
+    caller read them already (see ``SideReads``)."""
     import numpy as np
 
     d = dialect(crm)
     values = np.asarray(values)
-    old_ids, old_vals = _old_label_values(crm, d, name, values, categories)
+    if old is None:
+        old = old_label_values(crm, d, name, values, categories)
+    old_ids, old_vals = old
     same, gone_ids = _compare(ids, values, old_ids, old_vals)
     new_values = values[~same].tolist()
     if categories is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from crmcore.analytics import _columns, _sql
@@ -11,8 +12,25 @@ from crmcore.errors import ValidationError
 BASIS = 10_000  # cut-offs in basis points keep the comparison in integers
 
 
+def stats_fingerprint(query: _sql.Query) -> tuple[int, int, int]:
+    """customer_stats' row count, purchase count and spend: every write through
+    the service adds to the purchase count and a merge removes a row, so while
+    these are unchanged no customer's figures can have changed."""
+    ((rows, tx, spend),) = query(
+        "SELECT COUNT(*), COALESCE(SUM(tx_count), 0), "
+        "COALESCE(CAST(SUM(spend_cents) AS BIGINT), 0) FROM customer_stats",
+        (),
+    )
+    return int(rows), int(tx), int(spend)
+
+
 def window_spend(
-    crm: Any, start: dt.datetime, end: dt.datetime, *, full: bool = False
+    crm: Any,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    full: bool = False,
+    fingerprint: Callable[[], tuple[int, int, int]] | None = None,
 ) -> tuple[Any, Any]:
     """Spend per customer in ``(start, end]`` as numpy arrays (ids, cents) of the
     customers with positive spend there, set-based and incremental.
@@ -35,6 +53,8 @@ def window_spend(
     ``customer_stats`` where it has the answer. Writes that bypass the service and
     change a transaction without changing its customer's count or total are not
     seen: ``crm analytics abc --full`` (``full=True``) recomputes everything.
+    ``fingerprint`` gives ``stats_fingerprint`` when the caller started reading
+    it already (``SideReads``).
     """
     d = _sql.dialect(crm)
     s, e = _sql.bind_time(crm, start), _sql.bind_time(crm, end)
@@ -43,15 +63,6 @@ def window_spend(
         "SELECT start_at, end_at, stats_rows, stats_tx, stats_spend FROM analytics_windows "
         "WHERE name = 'abc'",
     )
-    # customer_stats' fingerprint: a write through the service adds to the
-    # purchase count, a merge removes a row; unchanged, no customer can be dirty
-    (fingerprint,) = _sql.fetch(
-        crm,
-        "SELECT COUNT(*), COALESCE(SUM(tx_count), 0), "
-        "COALESCE(CAST(SUM(spend_cents) AS BIGINT), 0) FROM customer_stats",
-    )
-    fingerprint = tuple(int(v) for v in fingerprint)
-    unchanged = bool(old) and tuple(int(v) for v in old[0][2:]) == fingerprint
     everyone = full or not old
     if not everyone:
         os_, oe = (_as_datetime(v) for v in old[0][:2])
@@ -62,6 +73,8 @@ def window_spend(
                 _shift(crm, oe, end, start, end, edge="end")  # add (old, new end]
             else:  # back, or no overlap: recomputing is cheaper than shifting
                 everyone = True
+    stats = fingerprint() if fingerprint is not None else stats_fingerprint(crm.db.driver_query)
+    unchanged = bool(old) and tuple(int(v) for v in old[0][2:]) == stats
     if unchanged and not everyone:
         which = None
     elif everyone:
@@ -120,7 +133,7 @@ def window_spend(
         "start_at = excluded.start_at, end_at = excluded.end_at, "
         "stats_rows = excluded.stats_rows, stats_tx = excluded.stats_tx, "
         "stats_spend = excluded.stats_spend",
-        (s, e, *fingerprint),
+        (s, e, *stats),
     )
     return tuple(
         _columns.fetch_columns(
@@ -187,6 +200,14 @@ def _as_datetime(value: Any) -> dt.datetime:
 CLASSES = ("A", "B", "C")
 
 
+def _stored_classes(query: _sql.Query, d: str) -> tuple[Any, Any]:
+    """The stored ``abc`` labels as (ids, class indexes), see ``old_label_values``."""
+    import numpy as np
+
+    form = np.zeros(0, dtype=np.int8)
+    return _sql.old_label_values(None, d, "abc", form, CLASSES, query)
+
+
 def classify(ids: Any, spend: Any, a_share: float, b_share: float) -> Any:
     """Classes as indexes into ``CLASSES`` (0 = A) for customers with positive
     spend: ranked by spend (ties by id), A while the spend ranked above is under
@@ -247,11 +268,14 @@ def abc(
         raise ValidationError(f"ABC cut-offs {cutoffs}: expected 0 < A < 1, 0 <= B, A + B <= 1")
     if window_days < 1:
         raise ValidationError("window_days must be at least 1")
-    with _sql.run_transaction(crm, "abc"):
+    with _sql.run_transaction(crm, "abc"), _sql.SideReads(crm) as side:
         _sql.require_unrestricted(crm, "ABC classification")
         end = as_of or crm.now()
         start = end - dt.timedelta(days=window_days)
-        ids, spend = window_spend(crm, start, end, full=full)
+        # read on the side while the kept spend is brought up to date
+        stats = side.submit(stats_fingerprint)
+        stored = side.submit(_stored_classes, _sql.dialect(crm)) if store else None
+        ids, spend = window_spend(crm, start, end, full=full, fingerprint=stats)
         cls = classify(ids, spend, a_share, b_share)
         # everyone else (no spend in the window, or no purchase ever) is C
         everyone = _sql.live_customer_ids(crm)
@@ -282,7 +306,7 @@ def abc(
         }
         if store:
             summary["labels"] = _sql.store_label_arrays(
-                crm, "abc", everyone, per, end, categories=CLASSES
+                crm, "abc", everyone, per, end, categories=CLASSES, old=stored()
             )
             _sql.record_run(crm, "abc", end, summary)
         crm.hook.crm_analytics_computed(crm=crm, name="abc", as_of=end, summary=summary)
