@@ -21,5 +21,8 @@ def crm_analytics_computed(crm: CRM, name: str, as_of: Any, summary: dict[str, A
 
     Fires inside the run's transaction; per-customer results are in
     ``customer_labels`` (e.g. label ``abc``). React set-based, e.g. create
-    follow-ups per class. Raising rolls the run back.
+    follow-ups per class. Raising rolls the run back. A run nobody reacts to
+    writes only what a re-run recomputes and commits without a disk sync;
+    with an implementation of this hook enabled, runs commit as durably as
+    any other operation, so what the hook writes is kept.
     """
