@@ -56,6 +56,39 @@ def test_a_rep_still_may_not_see_another_reps_card(crm):
         crm.as_("b").card(phone="13800000001")
 
 
+def test_the_till_lookup_reads_on_the_driver_and_falls_back_when_it_must(crm, monkeypatch):
+    """By phone, no live classification, an unrestricted principal, SQLite: one read
+    transaction on a pooled driver connection, the same card; a merged or unknown
+    phone, or a call inside an open operation, takes the full path."""
+    from crmcore.access import SYSTEM
+
+    if crm.engine.dialect.name != "sqlite":
+        pytest.skip("the driver read is SQLite's")
+    system = crm.as_(SYSTEM)
+    c = _customer_with_history(system)
+    full = system.card(c, classify=False)
+    calls: list[str] = []
+    real = type(system)._card
+
+    def spy(self, *a, **kw):
+        calls.append(kw.get("phone") or "ref")
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(type(system), "_card", spy)
+    assert system.card(phone="138 0000 0001", classify=False) == full
+    assert calls == []  # the driver read answered
+    other = system.add_customer("Ann2", phone="13800000009")
+    system.merge_customers(c, other)
+    assert system.card(phone="13800000009", classify=False)["customer"].id == c.id
+    assert calls == ["13800000009"]  # merged away: the full path follows the merge
+    with pytest.raises(NotFound):
+        system.card(phone="13900000000", classify=False)
+    with system.transaction():
+        system.record_transaction(c, 5, occurred_at=dt.datetime(2025, 7, 1))
+        inside = system.card(phone="13800000001", classify=False)  # sees its own write
+    assert inside["transactions"][0]["amount_cents"] == 5
+
+
 # -- record_transaction -------------------------------------------------------------------------
 def test_fast_and_checked_writes_store_and_audit_the_same(crm):
     crm.add_staff("rep", "Rep", roles=["rep"])
