@@ -92,6 +92,22 @@ def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, list[float],
     return statistics.median(times), times, out
 
 
+def paired_medians(
+    ours: Callable[[], Any], theirs: Callable[[], Any], repeat: int
+) -> tuple[float, float]:
+    """Median times of ``ours`` and ``theirs`` measured in alternation, so drift
+    on a shared machine (another job, the CPU's clock, the page cache) falls on
+    both sides alike instead of on whichever ran second."""
+    o: list[float] = []
+    t: list[float] = []
+    for _ in range(repeat):
+        for fn, times in ((ours, o), (theirs, t)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return statistics.median(o), statistics.median(t)
+
+
 def child(args: list[str]) -> dict[str, Any]:
     """Run ``bench/run.py _child ...`` in a fresh process; its JSON result."""
     proc = subprocess.run(
@@ -552,7 +568,6 @@ class Bench:
                 crm.card(phone=p, classify=False)  # stored labels (tier) + 50 tx
 
         ours()  # one untimed pass each: both sides read warm pages, not the first to run
-        o, _, _ = median_time(ours, self.args.repeat)
         if backend == "sqlite":
             db = crm.config.database.removeprefix("sqlite:///")
             conn = sqlite3.connect(db)
@@ -572,7 +587,7 @@ class Bench:
                     ).fetchall()
 
             raw_card()
-            b, _, _ = median_time(raw_card, self.args.repeat)
+            o, b = paired_medians(ours, raw_card, max(self.args.repeat, 5))
             self.add(
                 backend,
                 "customer card read (phone + 50 tx + labels)",
@@ -602,8 +617,7 @@ class Bench:
                     w.execute("COMMIT")
                 w.close()
 
-            o, _, _ = median_time(ours_w, self.args.repeat)
-            b, _, _ = median_time(raw_w, self.args.repeat)
+            o, b = paired_medians(ours_w, raw_w, max(self.args.repeat, 5))
             self.add(
                 backend,
                 "single transaction write + commit",
@@ -640,6 +654,7 @@ class Bench:
                     f"{k / m:,.0f} writes/s; points ledger + balance + tier check (informational)",
                 )
         else:
+            o, _, _ = median_time(ours, self.args.repeat)
             self.add(
                 backend,
                 "customer card read (phone + 50 tx + labels)",

@@ -196,3 +196,17 @@ def test_classify_equals_the_ranking_definition(spend, cuts, shuffle):
     shuffle.shuffle(ids)
     got = classify(np.array(ids), np.array(spend, dtype=np.int64), *cuts)
     assert got.tolist() == _classify_by_ranking(ids, spend, *cuts)
+
+
+def test_recomputing_everyone_keeps_the_edge_indexes(crm):
+    """A full recomputation rebuilds the kept table's indexes after its rows."""
+    import sqlalchemy as sa
+
+    _base(crm, [[100], [200]])
+    for full in (False, True):
+        abc(crm, as_of=AS_OF, full=full)
+        names = {i["name"] for i in sa.inspect(crm.engine).get_indexes("customer_window_spend")}
+        assert names == {
+            "ix_customer_window_spend_first_in_window",
+            "ix_customer_window_spend_next_after_window",
+        }

@@ -8,6 +8,7 @@ from typing import Any
 
 from crmcore.analytics import _columns, _sql
 from crmcore.errors import ValidationError
+from crmcore.schema import customer_window_spend
 
 BASIS = 10_000  # cut-offs in basis points keep the comparison in integers
 
@@ -79,6 +80,7 @@ def window_spend(
         which = None
     elif everyone:
         which = "WHERE 1 = 1"  # SQLite needs a WHERE before an upsert's ON CONFLICT
+        _sql.fetch(crm, "DELETE FROM customer_window_spend")
     else:
         which = (
             "WHERE w.customer_id IS NULL OR w.seen_tx_count <> c.tx_count "
@@ -111,6 +113,11 @@ def window_spend(
         nxt = f"CASE WHEN c.last_at <= ? THEN NULL ELSE {after} END"
         params = (s, e, s, e, s, e, s, e, s, s, e, e, e)
     if which is not None:
+        # everyone: the table was emptied; its indexes are built once after the
+        # rows are in (a sort) rather than entry by entry at random places
+        rebuild = list(customer_window_spend.indexes) if everyone else []
+        for index in rebuild:
+            index.drop(bind=crm.db.conn)
         _sql.fetch(
             crm,
             f"""
@@ -126,6 +133,8 @@ def window_spend(
                 seen_tx_count = excluded.seen_tx_count, seen_spend_cents = excluded.seen_spend_cents""",
             params,
         )
+        for index in rebuild:
+            index.create(bind=crm.db.conn)
     _sql.fetch(
         crm,
         "INSERT INTO analytics_windows (name, start_at, end_at, stats_rows, stats_tx, "
