@@ -80,7 +80,6 @@ def window_spend(
         which = None
     elif everyone:
         which = "WHERE 1 = 1"  # SQLite needs a WHERE before an upsert's ON CONFLICT
-        _sql.fetch(crm, "DELETE FROM customer_window_spend")
     else:
         which = (
             "WHERE w.customer_id IS NULL OR w.seen_tx_count <> c.tx_count "
@@ -113,11 +112,13 @@ def window_spend(
         nxt = f"CASE WHEN c.last_at <= ? THEN NULL ELSE {after} END"
         params = (s, e, s, e, s, e, s, e, s, s, e, e, e)
     if which is not None:
-        # everyone: the table was emptied; its indexes are built once after the
+        # everyone: the table is emptied and its indexes built once after the
         # rows are in (a sort) rather than entry by entry at random places
         rebuild = list(customer_window_spend.indexes) if everyone else []
         for index in rebuild:
             index.drop(bind=crm.db.conn)
+        if everyone:
+            _sql.fetch(crm, "DELETE FROM customer_window_spend")
         _sql.fetch(
             crm,
             f"""
