@@ -67,6 +67,28 @@ _CARD_BY_PHONE_STATS = Prepared(
 _CARD_LABELS_P = Prepared(_CARD_LABELS)
 _CARD_RECENT_P = Prepared(_CARD_RECENT)
 _STATS_KEYS = ("customer_id", "first_at", "last_at", "tx_count", "spend_cents")
+
+
+def _driver_card(
+    entity: Any, row: Any, labels: dict[str, Any], recent: list[Any], recent_sql: Any
+) -> dict[str, Any]:
+    """The card from driver-level rows: ``row`` of ``_CARD_BY_PHONE_STATS``, the
+    raw rows of ``_CARD_RECENT_P`` (compiled as ``recent_sql``)."""
+    at = recent_sql.results[1] or _same  # SQLite: timestamps come as text
+    stats = None
+    if row.stats_customer_id is not None:
+        stats = dict(zip(_STATS_KEYS, row[-5:], strict=True))
+    return {
+        "customer": entity,
+        "labels": labels,
+        "stats": stats,
+        "transactions": [
+            {"id": i, "occurred_at": at(when), "amount_cents": cents, "channel": ch}
+            for i, when, cents, ch in recent
+        ],
+    }
+
+
 _TX_KEYS = ("customer_id", "amount_cents", "occurred_at", "channel", "external_id")
 _TX_INSERT = Prepared(transactions.insert().returning(transactions.c.id), keys=_TX_KEYS)
 
@@ -380,9 +402,7 @@ class RecordsMixin(CRMBase):
                     found = self._card_on_driver(phone, transactions_limit)
                     if found is not None:
                         return found
-        return self._card(
-            customer, phone=phone, transactions_limit=transactions_limit, classify=classify
-        )
+        return self._card(customer, phone, transactions_limit, classify)
 
     def _card_on_driver(self, phone: str, limit: int) -> dict[str, Any] | None:
         """The card of a live customer with this phone, read straight on a pooled
@@ -415,28 +435,11 @@ class RecordsMixin(CRMBase):
                 conn.execute("COMMIT")
         finally:
             pooled.close()
-        at = recent_q.results[1] or _same
-        stats = None
-        if row.stats_customer_id is not None:
-            stats = dict(zip(_STATS_KEYS, row[-5:], strict=True))
-        return {
-            "customer": _rows.customer(row),
-            "labels": labels,
-            "stats": stats,
-            "transactions": [
-                {"id": i, "occurred_at": at(when), "amount_cents": cents, "channel": ch}
-                for i, when, cents, ch in recent
-            ],
-        }
+        return _driver_card(_rows.customer(row), row, labels, recent, recent_q)
 
     @operation(write=False)
     def _card(
-        self,
-        customer: Any = None,
-        *,
-        phone: str | None = None,
-        transactions_limit: int = 50,
-        classify: bool = True,
+        self, customer: Any, phone: str | None, transactions_limit: int, classify: bool
     ) -> dict[str, Any]:
         db = self.db
         if phone is not None and db.principal.unrestricted:
@@ -450,19 +453,7 @@ class RecordsMixin(CRMBase):
                     for extra in self.hook.crm_classify_customer(crm=self, customer=entity):
                         labels.update(extra or {})
                 recent = db.run(_CARD_RECENT_P, {"cid": cid, "n": transactions_limit}).fetchall()
-                at = _CARD_RECENT_P.on(db.conn.dialect).results[1] or _same  # SQLite: parse text
-                stats = None
-                if row.stats_customer_id is not None:
-                    stats = dict(zip(_STATS_KEYS, row[-5:], strict=True))
-                return {
-                    "customer": entity,
-                    "labels": labels,
-                    "stats": stats,
-                    "transactions": [
-                        {"id": i, "occurred_at": at(when), "amount_cents": cents, "channel": ch}
-                        for i, when, cents, ch in recent
-                    ],
-                }
+                return _driver_card(entity, row, labels, recent, _CARD_RECENT_P.on(db.conn.dialect))
         conn = db.conn
         if phone is not None:
             row = conn.execute(_CARD_BY_PHONE, {"phone": self.normalise_phone(phone)}).first()
