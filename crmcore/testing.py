@@ -87,7 +87,9 @@ class _Templates:
             shutil.copy(template, target)
             return f"sqlite:///{target}"
         base = os.environ[POSTGRES_ENV]
-        schema = f"crmtest_{key}"
+        # one schema per pytest-xdist worker, so parallel workers never share tables
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        schema = f"crmtest_{worker}_{key}"
         url = _with_search_path(base, schema)
         if key not in self.made:
             _reset_schema(base, schema)
