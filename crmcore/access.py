@@ -10,6 +10,7 @@ report or export is filtered the same way as the core's.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -17,7 +18,14 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from crmcore.schema import customers, relationships, staff, tickets
 
+# The core's permissions. A plugin may declare more (``PluginInfo.permissions``);
+# :func:`known_permissions` is the one list a configured role is checked against.
 PERMISSIONS = ("read", "write", "pii", "export", "admin", "audit")
+
+
+def known_permissions(declared: Iterable[str] = ()) -> tuple[str, ...]:
+    """The core's permissions followed by those the enabled plugins ``declared``."""
+    return tuple(dict.fromkeys((*PERMISSIONS, *declared)))
 
 
 @attrs.frozen(kw_only=True)

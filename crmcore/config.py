@@ -6,17 +6,23 @@ defaults. Every error names the file, the key and what was expected.
 
 from __future__ import annotations
 
+import copy
 import os
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from crmcore import jsonschemas
+from crmcore import dburl, jsonschemas
 from crmcore.errors import ConfigError
 
 DEFAULT_PATH = "crm.toml"
+# Deeper documents are refused before validation: the deepest real section,
+# [crm.lifecycle.transitions], is three levels.
+MAX_DEPTH = 32
+NO_CONFIG_HERE = "no crm.toml here; run `crm init` or pass --config"
 DEFAULT_STAGES = ["prospect", "new", "developing", "stable", "declining", "lost"]
 DEFAULT_TRANSITIONS = {
     "prospect": ["new", "lost"],
@@ -126,25 +132,66 @@ def load(
     """Load crm.toml (``path``, else ``$CRM_CONFIG``, else ./crm.toml if present).
 
     A missing default file is fine (all defaults); a missing named file is an error.
+    Relative paths in the file (a SQLite database, ``outbox_path``) are relative to
+    the file's directory; ``database`` (``--db``) and ``$CRM_DATABASE_URL`` are
+    taken as given, relative to the current directory.
     """
     env = os.environ if env is None else env
     explicit = path or env.get("CRM_CONFIG")
     file = Path(explicit) if explicit else Path(DEFAULT_PATH)
     raw: dict[str, Any] = {}
-    if file.exists():
-        try:
-            raw = tomllib.loads(file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{file}: not valid TOML: {e}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{file}: not UTF-8 text") from None
-        except OSError as e:
-            raise ConfigError(f"{file}: cannot read: {e.strerror}") from None
+    if file.is_file():
+        raw = read_toml(file)
+    elif file.exists():
+        raise ConfigError(f"{file}: is not a file; expected a crm.toml")
     elif explicit:
         raise ConfigError(f"{file}: configuration file not found")
     else:
         file = None  # type: ignore[assignment]
     return from_dict(raw, path=file, database=database, overrides=overrides, env=env)
+
+
+def read_toml(file: Path) -> dict[str, Any]:
+    """Parse ``file`` as TOML; every failure is one line naming the file (and the
+    line, where it is known)."""
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{file}: cannot read: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{file}: line {line}: not UTF-8 text (byte {data[e.start]:#04x}); save it as UTF-8"
+        ) from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{file}: not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses into nested inline arrays and tables
+        raise ConfigError(
+            f"{file}: nested too deeply to read; a crm.toml needs at most {MAX_DEPTH} levels"
+        ) from None
+    _check_depth(doc, file)
+    return doc
+
+
+def _check_depth(doc: dict[str, Any], file: Path | str) -> None:
+    """Refuse documents nested deeper than :data:`MAX_DEPTH` (walked without recursion,
+    so validation and copying never meet a document too deep for them)."""
+    stack: list[tuple[Any, int, str]] = [(doc, 0, "")]
+    while stack:
+        value, depth, key = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ConfigError(
+                f"{file}: {key}: nested more than {MAX_DEPTH} levels deep; "
+                "a crm.toml needs far fewer"
+            )
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1, f"{key}.{k}" if key else str(k)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, f"{key}[{i}]") for i, v in enumerate(value))
 
 
 def from_dict(
@@ -165,23 +212,58 @@ def from_dict(
         raise ConfigError(
             f"{where}: unknown top-level table(s) {sorted(unknown)}; use [crm] and [plugins.NAME]"
         )
-    core = dict(raw.get("crm", {}))
     if not isinstance(raw.get("crm", {}), dict):
         raise ConfigError(f"{where}: crm: expected a table")
+    _check_depth(raw, where)
+    core = dict(raw.get("crm", {}))
     core.update(overrides or {})
-    if env.get("CRM_DATABASE_URL"):
-        core["database"] = env["CRM_DATABASE_URL"]
-    if database:
-        core["database"] = database
+    given_database = database or env.get("CRM_DATABASE_URL") or None
+    if given_database:
+        core["database"] = given_database
     try:
         core = jsonschemas.validate(core, CORE_SCHEMA, where=where, prefix="crm")
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    if given_database:
+        dburl.parse(core["database"], where="database")
+    else:
+        dburl.parse(core["database"], where=f"{where}: crm.database")
+        if path is not None:  # the file's own paths are relative to the file
+            core["database"] = dburl.resolve_sqlite(core["database"], path.parent)
+    if path is not None:
+        core["outbox_path"] = str(path.parent / Path(core["outbox_path"]).expanduser())
+    # a role defined in the file replaces the default of that name; the others stay
+    core["roles"] = {**copy.deepcopy(DEFAULT_ROLES), **core["roles"]}
     _check_lifecycle(core["lifecycle"], where)
     plugins = raw.get("plugins", {})
     if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
         raise ConfigError(f"{where}: plugins: expected [plugins.NAME] tables")
     return Config(path=path, core=core, plugins=dict(plugins))
+
+
+def require_database_file(cfg: Config) -> None:
+    """Refuse to open a SQLite database whose file does not exist (connecting would
+    silently create an empty one): say how to create it."""
+    path = dburl.sqlite_path(cfg.database)
+    if path is not None and not path.exists():
+        raise ConfigError(
+            f"database file {path} does not exist (database of {cfg.where}); "
+            "create it with `crm init` or `crm db upgrade`"
+        )
+
+
+def check_role_permissions(cfg: Config, known: Iterable[str]) -> None:
+    """Every permission a configured role grants must be one that exists (the
+    core's or one an enabled plugin declares): a misspelt name would otherwise
+    silently grant nothing."""
+    known = list(dict.fromkeys(known))
+    for role, spec in cfg.core["roles"].items():
+        for name in spec.get("permissions", ()):
+            if name not in known:
+                raise ConfigError(
+                    f"{cfg.where}: crm.roles.{role}.permissions: unknown permission {name!r}; "
+                    f"known permissions: {', '.join(known)}"
+                )
 
 
 def _check_lifecycle(lc: dict[str, Any], where: str) -> None:

@@ -59,10 +59,12 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
             f"sqlite_synchronous: expected one of {list(SQLITE_SYNCHRONOUS)}, "
             f"got {sqlite_synchronous!r}"
         )
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+    from crmcore import dburl
+
+    parsed = dburl.check(url)  # one clear line for a mistyped URL or a missing driver
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+        dburl.explain_connect_failures(engine)
         sync = sqlite_synchronous.upper()
 
         @event.listens_for(engine, "connect")
@@ -83,7 +85,9 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
             )
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_pre_ping=True, connect_args=dburl.connect_args(parsed))
+    dburl.explain_connect_failures(engine)
+    return engine
 
 
 class Prepared:

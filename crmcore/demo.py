@@ -57,8 +57,8 @@ def run_demo(directory: Path) -> dict[str, Any]:
     names = sorted(installed())
     config_path = directory / "crm.toml"
     config_path.write_text(
-        config_mod.render_default(f"sqlite:///{directory / 'crm.db'}", names)
-        + f'outbox_path = "{directory / "outbox.log"}"\n',
+        # paths in crm.toml are relative to its directory: the demo can be moved
+        config_mod.render_default("sqlite:///crm.db", names) + 'outbox_path = "outbox.log"\n',
         encoding="utf-8",
     )
     cfg = config_mod.load(config_path)

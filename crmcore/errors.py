@@ -42,3 +42,12 @@ class Conflict(CRMError):
 
 class RetryableError(CRMError):
     """The database was busy (locked by another writer); the operation can be retried."""
+
+
+class MissingExtra(CRMError):
+    """An optional dependency (an extra of crmcore) that a feature needs is not installed."""
+
+
+class ConfigWarning(UserWarning):
+    """The configuration loads but probably does not say what was meant (a list
+    that replaced a default, dropping entries). The CLI prints it as one line."""

@@ -8,6 +8,7 @@ Nothing happens at import time: :func:`build` does the work when a CRM is made.
 from __future__ import annotations
 
 import importlib.metadata
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,7 +17,7 @@ import pluggy
 
 from crmcore import hooks, jsonschemas
 from crmcore.config import Config
-from crmcore.errors import ConfigError, PluginError
+from crmcore.errors import ConfigError, ConfigWarning, PluginError
 from crmcore.registry import PluginInfo
 
 ENTRY_POINT_GROUP = "crmcore.plugins"
@@ -191,6 +192,13 @@ def build(
             )
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        for note in jsonschemas.dropped_defaults(section, schema, prefix=f"plugins.{name}"):
+            warnings.warn(f"{config.where}: {note}", ConfigWarning, stacklevel=2)
+    from crmcore.access import known_permissions
+    from crmcore.config import check_role_permissions
+
+    declared = [p for name in order for p in infos[name].permissions]
+    check_role_permissions(config, known_permissions(declared))
     stray = set(config.plugins) - set(order)
     if stray:
         raise ConfigError(

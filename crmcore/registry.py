@@ -36,6 +36,9 @@ class PluginInfo:
     version: str = "0"
     requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     description: str = ""
+    # permissions the plugin checks (``crm.db.principal.can(name)``), beyond the
+    # core's; roles in crm.toml may then grant them
+    permissions: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen(kw_only=True)

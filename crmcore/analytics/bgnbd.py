@@ -1,6 +1,6 @@
 """The BG/NBD model (Fader, Hardie & Lee 2005, "Counting your customers the
 easy way") and the Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and
-CLV"), fitted by maximum likelihood with numpy/scipy (extra ``analytics``).
+CLV"), fitted by maximum likelihood with numpy and scipy (scipy: extra ``analytics``).
 
 Inputs per customer: ``x`` repeat purchases (distinct purchase days after the
 first), ``t_x`` time of the last purchase and ``T`` time of the end of the
@@ -17,15 +17,15 @@ PUBLISHED_CDNOW = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # FHL 20
 
 
 def _np() -> Any:
-    try:
-        import numpy as np
-        import scipy  # noqa: F401
-    except ImportError:  # pragma: no cover - depends on the environment
-        from crmcore.errors import CRMError
+    """numpy, once scipy (the ``analytics`` extra) is known to be importable."""
+    import numpy as np
 
-        raise CRMError(
-            "the BG/NBD model needs numpy and scipy: pip install 'crmcore[analytics]'"
-        ) from None
+    try:
+        import scipy  # noqa: F401
+    except ImportError as e:
+        from crmcore.extras import missing
+
+        raise (missing(e) or e) from None
     return np
 
 

@@ -75,7 +75,7 @@ def clv(
     are the "should have reordered by now" list. Labels ``p_alive`` and
     ``expected_purchases`` (3 decimals) are stored.
     """
-    import numpy as np
+    np = bgnbd._np()  # without scipy: one line naming the extra, before any work
 
     if horizon <= 0:
         raise ValidationError("horizon must be positive")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
 
-from crmcore.cli._app import JSON_OPTION, AppContext, cli, emit, pass_crm
+from crmcore.cli._app import JSON_OPTION, AppContext, build_crm, cli, emit, pass_crm
+from crmcore.errors import CRMError
 
 
 def _bootstrap(crm: Any) -> list[str]:
@@ -25,31 +29,51 @@ def _bootstrap(crm: Any) -> list[str]:
 
 
 @cli.command()
+@click.option(
+    "--db",
+    "database",
+    metavar="URL",
+    help="Database URL to create and write into crm.toml (default sqlite:///crm.db).",
+)
 @click.option("--plugin", "plugins", multiple=True, help="Enable this plugin (repeatable).")
 @JSON_OPTION
 @click.pass_context
-def init(ctx: click.Context, plugins: tuple[str, ...], as_json: bool) -> None:
-    """Write crm.toml if absent and create the schema; running it twice changes nothing."""
+def init(ctx: click.Context, database: str | None, plugins: tuple[str, ...], as_json: bool) -> None:
+    """Create the schema, then write crm.toml if absent; running it twice changes nothing.
+
+    crm.toml is written only once the schema exists, so a failed init (a misspelt
+    plugin, a bad URL) leaves neither a config file nor a database it created.
+    """
     from crmcore import config as config_mod
-    from crmcore.service import CRM
 
     app: AppContext = ctx.find_object(AppContext)
+    database = database or app.database
     path = Path(app.config_path or config_mod.DEFAULT_PATH)
-    wrote = False
-    if not path.exists():
-        database = app.database or "sqlite:///crm.db"
-        path.write_text(config_mod.render_default(database, list(plugins)), encoding="utf-8")
-        wrote = True
-    cfg = config_mod.load(path, database=app.database)
-    if plugins and not wrote and set(plugins) - set(cfg.enabled):
-        click.echo(
-            f"note: {path} exists and was kept; add plugins to [crm] plugins there", err=True
-        )
-    crm = CRM(cfg, command="crm init")
-    branches = _bootstrap(crm)
+    if path.exists():
+        text = None
+        cfg = config_mod.load(path, database=database)
+        if plugins and set(plugins) - set(cfg.enabled):
+            click.echo(
+                f"note: {path} exists and was kept; add plugins to [crm] plugins there", err=True
+            )
+    else:
+        url = _as_written_in(path, database) if database else "sqlite:///crm.db"
+        text = config_mod.render_default(url, list(plugins))
+        cfg = config_mod.from_dict(tomllib.loads(text), path=path)
+    created = _new_sqlite_files(cfg.database)
+    try:
+        crm = build_crm(cfg, command="crm init")
+        branches = _bootstrap(crm)
+        crm.engine.dispose()
+        if text is not None:
+            _write_atomically(path, text)
+    except BaseException:
+        for leftover in created:
+            leftover.unlink(missing_ok=True)
+        raise
     data = {
         "config": str(path),
-        "config_written": wrote,
+        "config_written": text is not None,
         "database": cfg.database,
         "plugins": crm.plugins.order,
         "schema": branches,
@@ -63,6 +87,55 @@ def init(ctx: click.Context, plugins: tuple[str, ...], as_json: bool) -> None:
             f"(core + {', '.join(d['plugins']) or 'no plugins'})"
         ),
     )
+
+
+def _as_written_in(config_path: Path, url: str) -> str:
+    """``url`` (from ``--db``) as crm.toml must say it: a relative SQLite path given
+    on the command line is relative to the current directory, one in the file to
+    the file's directory, so rewrite it for the file. A mistyped URL is refused
+    here, naming ``--db``."""
+    from crmcore import dburl
+
+    file = dburl.sqlite_path(dburl.parse(url, where="--db"))
+    if file is None or file.is_absolute():
+        return url
+    target = file.resolve()
+    base = config_path.parent.resolve()
+    return f"sqlite:///{target.relative_to(base) if target.is_relative_to(base) else target}"
+
+
+def _new_sqlite_files(url: str) -> list[Path]:
+    """The SQLite file of ``url`` and its journal files, if init would create them
+    (so a failed init can remove what it made, and nothing else)."""
+    from crmcore import dburl
+
+    try:
+        file = dburl.sqlite_path(url)
+    except Exception:
+        return []
+    if file is None or file.exists():
+        return []
+    return [file, *(file.with_name(file.name + s) for s in ("-wal", "-shm", "-journal"))]
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``path`` through a temporary file renamed over it, so a reader (or a
+    crash) sees the whole file or none; an existing file is never replaced."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # fails if the file appeared meanwhile: never clobber it
+        except FileExistsError:
+            raise CRMError(f"{path} appeared while init ran; it was kept, run init again") from None
+        except OSError:  # a file system without hard links
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 @cli.group()
@@ -122,8 +195,8 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
     from crmcore import plugins as plugins_mod
 
     app: AppContext = ctx.find_object(AppContext)
-    cfg = app.config()
-    enabled = set(cfg.enabled)
+    # what is installed needs no configuration: without one, nothing is enabled
+    enabled = set(app.config().enabled) if app.has_config() else set()
     data = []
     for name, ep in sorted(plugins_mod.installed().items()):
         module = plugins_mod._load(name, ep)

@@ -67,9 +67,29 @@ class AppContext:
     _crm: Any = None
 
     def config(self) -> Any:
+        """The loaded configuration. Without a config file (``--config``,
+        ``CRM_CONFIG`` or ./crm.toml) and without ``--db`` there is nothing to work
+        on: say so rather than create a database here."""
         from crmcore import config
 
+        if self._crm is not None:
+            return self._crm.config
+        if not self.has_config():
+            raise config.ConfigError(config.NO_CONFIG_HERE)
         return config.load(self.config_path, database=self.database)
+
+    def has_config(self) -> bool:
+        """Whether there is a configuration to load: a named file, ``--db``, or ./crm.toml."""
+        from pathlib import Path
+
+        from crmcore import config
+
+        return bool(
+            self._crm is not None
+            or self.config_path
+            or self.database
+            or Path(config.DEFAULT_PATH).exists()
+        )
 
     def crm(self) -> Any:
         if self._crm is not None and self.principal:  # a preset CRM (tests) acting as --as
@@ -77,11 +97,32 @@ class AppContext:
         if self._crm is not None:
             return self._crm._clone(command=self.command)
         if self._crm is None:
-            from crmcore.service import CRM
-
-            cfg = self.config()
-            self._crm = CRM(cfg, principal=self.principal, command=self.command)
+            self._crm = build_crm(self.config(), principal=self.principal, command=self.command)
         return self._crm
+
+
+# Commands that may create the database a configuration names; every other
+# command refuses a SQLite file that does not exist instead of creating it empty.
+CREATE_DATABASE_COMMANDS = frozenset({"crm db upgrade"})
+
+
+def build_crm(cfg: Any, **kwargs: Any) -> Any:
+    """A CRM for ``cfg``; configuration warnings (a list that replaced a default)
+    are printed as one line each on stderr."""
+    import warnings
+
+    from crmcore.errors import ConfigWarning
+    from crmcore.service import CRM
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        crm = CRM(cfg, **kwargs)
+    for w in caught:
+        if issubclass(w.category, ConfigWarning):
+            click.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return crm
 
 
 def pass_crm(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,6 +134,10 @@ def pass_crm(fn: Callable[..., Any]) -> Callable[..., Any]:
         app: AppContext = ctx.find_object(AppContext)
         app.command = ctx.command_path
         crm = app.crm()
+        if app.command not in CREATE_DATABASE_COMMANDS:
+            from crmcore.config import require_database_file
+
+            require_database_file(crm.config)
         try:
             return fn(crm, *args, **kwargs)
         except CRMError as e:
@@ -111,6 +156,14 @@ class CRMGroup(click.Group):
             return super().invoke(ctx)
         except CRMError as e:
             click.echo(f"error: {e}", err=True)
+            raise click.exceptions.Exit(1) from None
+        except ImportError as e:  # an optional dependency a feature needs
+            from crmcore.extras import missing
+
+            explained = missing(e)
+            if explained is None:
+                raise
+            click.echo(f"error: {explained}", err=True)
             raise click.exceptions.Exit(1) from None
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
