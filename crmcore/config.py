@@ -184,6 +184,7 @@ def _check_depth(doc: dict[str, Any], file: Path | str) -> None:
     while stack:
         value, depth, key = stack.pop()
         if depth > MAX_DEPTH:
+            key = key if len(key) <= 60 else key[:60] + "..."
             raise ConfigError(
                 f"{file}: {key}: nested more than {MAX_DEPTH} levels deep; "
                 "a crm.toml needs far fewer"

@@ -39,7 +39,7 @@ _TYPE_NAMES = {
     "boolean": "true or false",
     "array": "an array",
     "object": "a table",
-    "null": "nothing (null)",
+    "null": "nothing",
 }
 
 
@@ -78,6 +78,8 @@ def allowed(schema: Any) -> str | None:
         )
         if kind == "string" and "pattern" in schema:
             text += f" matching {schema['pattern']}"
+        if kind == "object" and schema.get("properties"):
+            text += f" of {', '.join(schema['properties'])}"
         return text
     return None
 
@@ -111,8 +113,9 @@ def describe(error: jsonschema.ValidationError) -> str:
         return f"expected {error.validator_value!r}, got {error.instance!r}"
     if v in ("oneOf", "anyOf"):
         return _alternatives(error)
-    if v == "required":
-        return error.message
+    if v == "required" and isinstance(error.instance, dict):
+        absent = [k for k in error.validator_value if k not in error.instance]
+        return f"missing key {', '.join(map(repr, absent))}"
     if v == "additionalProperties" and isinstance(error.instance, dict):
         known = list((error.schema.get("properties") or {}).keys())
         extra = sorted(k for k in error.instance if k not in known)

@@ -103,7 +103,16 @@ class AppContext:
 
 # Commands that may create the database a configuration names; every other
 # command refuses a SQLite file that does not exist instead of creating it empty.
-CREATE_DATABASE_COMMANDS = frozenset({"crm db upgrade"})
+CREATE_DATABASE_COMMANDS = frozenset({"db upgrade"})
+
+
+def _subcommand(ctx: click.Context) -> str:
+    """The command below ``crm``, e.g. ``db upgrade`` (whatever the program is called)."""
+    names: list[str] = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
 
 
 def build_crm(cfg: Any, **kwargs: Any) -> Any:
@@ -134,7 +143,7 @@ def pass_crm(fn: Callable[..., Any]) -> Callable[..., Any]:
         app: AppContext = ctx.find_object(AppContext)
         app.command = ctx.command_path
         crm = app.crm()
-        if app.command not in CREATE_DATABASE_COMMANDS:
+        if _subcommand(ctx) not in CREATE_DATABASE_COMMANDS:
             from crmcore.config import require_database_file
 
             require_database_file(crm.config)

@@ -71,7 +71,14 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "minItems": 1,
             "default": ["rep"],
         },
-        "vip_grades": {"type": "array", "items": _GRADE, "default": DEFAULT_GRADES},
+        "vip_grades": {
+            "description": "VIP grades, tried in order (the first that holds wins). A list "
+            "given replaces the default grades (it is not merged); defaults it leaves out "
+            "are no longer used, and the core warns naming them.",
+            "type": "array",
+            "items": _GRADE,
+            "default": DEFAULT_GRADES,
+        },
     },
 }
 

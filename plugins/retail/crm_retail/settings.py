@@ -59,6 +59,9 @@ SCHEMA: dict[str, Any] = {
         "store_name": {"type": "string", "minLength": 1, "default": "our store"},
         "member_no_prefix": {"type": "string", "pattern": "^[A-Z0-9-]{0,8}$", "default": "M"},
         "tiers": {
+            "description": "The tier ladder. A list given replaces the default tiers (it is "
+            "not merged); defaults it leaves out are no longer used, and the core warns "
+            "naming them.",
             "type": "array",
             "minItems": 1,
             "default": DEFAULT_TIERS,
