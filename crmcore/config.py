@@ -7,6 +7,7 @@ defaults. Every error names the file, the key and what was expected.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import tomllib
 from collections.abc import Iterable
@@ -283,11 +284,12 @@ def _check_lifecycle(lc: dict[str, Any], where: str) -> None:
 
 def render_default(database: str, plugins: list[str]) -> str:
     """The crm.toml that ``crm init`` writes."""
-    names = ", ".join(f'"{p}"' for p in plugins)
+    # TOML basic strings take JSON's escapes: any URL or name is written verbatim
+    names = ", ".join(json.dumps(p, ensure_ascii=False) for p in plugins)
     return (
         "# crmcore configuration; see README.md, 'Configuration reference'.\n"
         "[crm]\n"
-        f'database = "{database}"\n'
+        f"database = {json.dumps(database, ensure_ascii=False)}\n"
         f"plugins = [{names}]\n"
         "# The principal CLI commands act as when --as / CRM_AS is not given.\n"
         'default_principal = "admin"\n'

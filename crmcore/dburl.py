@@ -89,7 +89,8 @@ def resolve_sqlite(url: str, base: Path) -> str:
     path = sqlite_path(parsed)
     if path is None or path.is_absolute():
         return url
-    return parsed.set(database=str((base / path).resolve())).render_as_string(hide_password=False)
+    query = url[url.index("?") :] if "?" in url else ""
+    return f"{parsed.drivername}:///{(base / path).resolve()}{query}"
 
 
 def check(url: str, *, where: str | None = None) -> URL:

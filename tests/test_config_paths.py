@@ -201,3 +201,19 @@ def test_the_demo_directory_works_from_inside_and_after_a_move(tmp_path: Path) -
     moved = crm(tmp_path, "--config", "moved/crm.toml", "customer", "list", "--json")
     assert moved.exit_code == 0, moved.stderr
     assert len(json.loads(moved.stdout)) >= 2
+
+
+def test_init_writes_any_url_as_valid_toml(tmp_path: Path) -> None:
+    result = crm(tmp_path, "init", "--db", 'sqlite:///say "hi"\\there.db', "--json")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / 'say "hi"\\there.db').exists()
+    assert crm(tmp_path, "customer", "list").exit_code == 0
+
+
+def test_a_relative_path_with_spaces_and_a_query_keeps_both(tmp_path: Path) -> None:
+    (tmp_path / "my data").mkdir()
+    (tmp_path / "crm.toml").write_text('[crm]\ndatabase = "sqlite:///my data/crm.db?timeout=3"\n')
+    cfg = config_mod.load(tmp_path / "crm.toml")
+    assert cfg.database == f"sqlite:///{(tmp_path / 'my data' / 'crm.db').resolve()}?timeout=3"
+    assert crm(tmp_path, "db", "upgrade").exit_code == 0
+    assert (tmp_path / "my data" / "crm.db").exists()
