@@ -217,3 +217,10 @@ def test_a_relative_path_with_spaces_and_a_query_keeps_both(tmp_path: Path) -> N
     assert cfg.database == f"sqlite:///{(tmp_path / 'my data' / 'crm.db').resolve()}?timeout=3"
     assert crm(tmp_path, "db", "upgrade").exit_code == 0
     assert (tmp_path / "my data" / "crm.db").exists()
+
+
+def test_init_into_a_directory_that_does_not_exist(tmp_path: Path) -> None:
+    result = crm(tmp_path, "--config", "nodir/crm.toml", "init")
+    assert result.exit_code == 1
+    assert result.stderr == "error: nodir/crm.toml: directory 'nodir' does not exist\n"
+    assert files(tmp_path) == []

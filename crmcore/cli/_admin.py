@@ -57,6 +57,8 @@ def init(ctx: click.Context, database: str | None, plugins: tuple[str, ...], as_
                 f"note: {path} exists and was kept; add plugins to [crm] plugins there", err=True
             )
     else:
+        if not path.parent.is_dir():
+            raise CRMError(f"{path}: directory {str(path.parent)!r} does not exist")
         url = _as_written_in(path, database) if database else "sqlite:///crm.db"
         text = config_mod.render_default(url, list(plugins))
         cfg = config_mod.from_dict(tomllib.loads(text), path=path)
