@@ -224,3 +224,22 @@ def test_init_into_a_directory_that_does_not_exist(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr == "error: nodir/crm.toml: directory 'nodir' does not exist\n"
     assert files(tmp_path) == []
+
+
+def test_init_never_overwrites_a_crm_toml_written_while_it_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmcore.service._admin import AdminMixin
+
+    real_upgrade = AdminMixin.upgrade
+
+    def someone_else_writes_the_config(self: Any) -> list[str]:
+        (tmp_path / "crm.toml").write_text('[crm]\nplugins = ["retail"]\n')
+        return real_upgrade(self)
+
+    monkeypatch.setattr(AdminMixin, "upgrade", someone_else_writes_the_config)
+    result = crm(tmp_path, "init")
+    assert result.exit_code == 1
+    assert result.stderr == "error: crm.toml appeared while init ran; it was kept, run init again\n"
+    assert (tmp_path / "crm.toml").read_text() == '[crm]\nplugins = ["retail"]\n'
+    assert files(tmp_path) == ["crm.toml"]

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from crmcore.cli._app import JSON_OPTION, AppContext, build_crm, cli, emit, pass_crm
-from crmcore.errors import CRMError
+from crmcore.errors import ConfigError
 
 
 def _bootstrap(crm: Any) -> list[str]:
@@ -58,7 +58,7 @@ def init(ctx: click.Context, database: str | None, plugins: tuple[str, ...], as_
             )
     else:
         if not path.parent.is_dir():
-            raise CRMError(f"{path}: directory {str(path.parent)!r} does not exist")
+            raise ConfigError(f"{path}: directory {str(path.parent)!r} does not exist")
         url = _as_written_in(path, database) if database else "sqlite:///crm.db"
         text = config_mod.render_default(url, list(plugins))
         cfg = config_mod.from_dict(tomllib.loads(text), path=path)
@@ -132,7 +132,9 @@ def _write_atomically(path: Path, text: str) -> None:
         try:
             os.link(tmp, path)  # fails if the file appeared meanwhile: never clobber it
         except FileExistsError:
-            raise CRMError(f"{path} appeared while init ran; it was kept, run init again") from None
+            raise ConfigError(
+                f"{path} appeared while init ran; it was kept, run init again"
+            ) from None
         except OSError:  # a file system without hard links
             os.replace(tmp, path)
     finally:
