@@ -134,6 +134,10 @@ def describe(error: jsonschema.ValidationError) -> str:
     return f"{error.message}"
 
 
+def _entry_names(items: list[Any]) -> list[str]:
+    return [i["name"] for i in items if isinstance(i, dict) and "name" in i]
+
+
 def dropped_defaults(instance: Any, schema: dict[str, Any], prefix: str = "") -> list[str]:
     """Where a given list replaced a default list of named entries, one line per
     list naming the default entries that are gone (the list replaces, it does not
@@ -147,9 +151,9 @@ def dropped_defaults(instance: Any, schema: dict[str, Any], prefix: str = "") ->
         where = f"{prefix}.{key}" if prefix else key
         default, given = sub.get("default"), instance[key]
         if isinstance(default, list) and isinstance(given, list):
-            names = lambda items: [i["name"] for i in items if isinstance(i, dict) and "name" in i]  # noqa: E731
-            gone = [n for n in names(default) if n not in names(given)]
-            if gone and names(default):
+            kept = set(_entry_names(given))
+            gone = [n for n in _entry_names(default) if n not in kept]
+            if gone:
                 notes.append(
                     f"{where} replaces the default list; no longer used: {', '.join(gone)} "
                     "(list them too to keep them)"

@@ -421,3 +421,22 @@ def test_every_mistyped_url_is_a_config_error_not_a_crash() -> None:
     ):
         with pytest.raises(ConfigError):
             dburl.parse(url)
+
+
+def test_a_nested_list_that_drops_defaults_warns_too() -> None:
+    import warnings
+
+    from crmcore.errors import ConfigWarning
+
+    steps = [{"name": "formal_notice", "days_overdue": 15}]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build({"utility": {"dunning": {"steps": steps}}}, "utility")
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (
+            ConfigWarning,
+            "crm.toml: plugins.utility.dunning.steps replaces the default list; no longer "
+            "used: reminder_message, restricted_supply_proposal, disconnection_proposal "
+            "(list them too to keep them)",
+        )
+    ]
