@@ -7,7 +7,8 @@ set-based query, computes with numpy, stores its result as customer labels
 where they changed), records a ``job_runs`` row ``analytics.NAME``, fires
 ``crm_analytics_computed`` and returns a JSON-able summary.
 
-numpy (and scipy for ``clv``) come with the ``analytics`` extra.
+numpy is a dependency of crmcore; scipy, which only ``clv`` needs, comes with the
+``analytics`` extra.
 """
 
 from __future__ import annotations
