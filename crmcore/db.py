@@ -15,6 +15,7 @@ plugin cannot skip the filter by accident.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,7 +34,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.selectable import Alias, Join
 
@@ -62,6 +63,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
+        _create_private_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
         sync = sqlite_synchronous.upper()
 
@@ -84,6 +86,18 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _create_private_sqlite_file(url: str) -> None:
+    """A new SQLite database file is created 0600 (its journal files inherit
+    the mode): it holds personal data. A missing directory is left to SQLite's
+    own error on the first connection."""
+    from crmcore.files import create_private
+
+    path = make_url(url).database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        with contextlib.suppress(OSError):
+            create_private(path)
 
 
 class Prepared:
