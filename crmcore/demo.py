@@ -107,24 +107,30 @@ def run_demo(directory: Path) -> dict[str, Any]:
     """Build the demo in ``directory``: a new or empty directory, or a previous
     demo's (recognised by its marker file), whose files alone are replaced.
 
-    The demo is built in a temporary sibling directory and renamed into place
+    The demo is built in a temporary sibling directory and moved into place
     when complete, so a failed demo (a plugin that cannot load, a missing extra)
     leaves no half-built directory and a previous demo untouched.
     """
     directory = Path(directory)
-    replacing = _previous_demo(directory)
-    parent = directory.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(dir=parent, prefix=f".{directory.name}.building-"))
+    place = Path(os.path.abspath(directory))
+    replacing = _previous_demo(place)
+    place.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=place.parent, prefix=f".{place.name}.building-"))
     try:
         out = _build(building, directory)
-        if _previous_demo(directory) != replacing:  # changed while we built: start again
+        if _previous_demo(place) != replacing:  # changed while we built: start again
             raise ValidationError(f"{directory}: changed while the demo was built; run it again")
-        if replacing:
-            for name in DEMO_FILES:
-                (directory / name).unlink(missing_ok=True)
         try:
-            os.rename(building, directory)  # onto a missing or empty directory
+            if place.exists():  # empty, or a previous demo: keep the directory itself
+                built = {p.name for p in building.iterdir()}
+                for name in DEMO_FILES:
+                    if name not in built:
+                        (place / name).unlink(missing_ok=True)
+                for name in sorted(built - {MARKER}) + [MARKER]:  # the marker last
+                    os.replace(building / name, place / name)
+                building.rmdir()
+            else:
+                os.rename(building, place)
         except OSError as e:
             raise CRMError(f"{directory}: cannot move the demo into place ({e.strerror})") from None
     except BaseException:

@@ -91,6 +91,16 @@ def test_demo_replaces_only_its_own_previous_demo(demo_env, tmp_path):
     assert timeline.exit_code == 0, timeline.output
 
 
+def test_demo_fills_an_empty_current_directory_in_place(demo_env, tmp_path, monkeypatch):
+    home = tmp_path / "empty"
+    home.mkdir()
+    monkeypatch.chdir(home)
+    result = demo_env("--dir", ".")
+    assert result.exit_code == 0, result.output
+    assert Path(os.getcwd()) == home and (home / "crm.db").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
 def test_a_failed_demo_leaves_no_half_built_directory(demo_env, tmp_path, monkeypatch):
     import crmcore.demo
 
