@@ -87,6 +87,10 @@ def test_forget_leaves_no_name_or_phone_anywhere(crm_factory, tmp_path):
         with crm.transaction(command="test setup"):
             impl.function(crm=crm)
     fang = crm.get_customer("C-1001")
+    # a twin record merged into hers keeps the name it was entered with
+    twin = crm.add_customer("Fang Wu", phone="139 0000 3333", email="fang.w@example.cn")
+    crm.record_interaction(twin, "call", "Fang Wu asked for the invoice")
+    crm.merge_customers(fang, twin)
     # more places a name is copied: a reminder and an interaction that name her,
     # a ticket note, an SMS from her phone, and the outbox log once sent
     crm.add_reminder("zhang", f"ring {fang.name} on {fang.phone}", DEMO_AT, customer=fang)
@@ -100,7 +104,14 @@ def test_forget_leaves_no_name_or_phone_anywhere(crm_factory, tmp_path):
     assert fang.name in outbox_log.read_text(encoding="utf-8")  # the leak to be erased
     other = crm.get_customer("C-1002")
 
-    needles = {fang.name, fang.email or "", *_phone_forms(fang.phone)} - {""}
+    needles = {
+        fang.name,
+        fang.email or "",
+        *_phone_forms(fang.phone),
+        "Fang Wu",
+        "fang.w@example.cn",
+        *_phone_forms("+8613900003333"),
+    } - {""}
     before = _find(needles, [t for ts in _whole_database(crm).values() for t in ts])
     assert before  # the setup really copied her data around
 
@@ -115,3 +126,15 @@ def test_forget_leaves_no_name_or_phone_anywhere(crm_factory, tmp_path):
     log_lines = outbox_log.read_text(encoding="utf-8").splitlines()
     assert log_lines and _find(needles, log_lines) == []
     assert crm.get_customer("C-1002").name == other.name  # the household member stays
+
+
+def test_forget_erases_a_two_character_name_copied_into_other_records(crm):
+    fang = crm.add_customer("吴芳", phone="139 0000 1111")
+    lei = crm.add_customer("吴磊")
+    crm.add_staff("zhang", "Zhang Wei", roles=["rep"])
+    crm.add_reminder("zhang", "给吴芳回电 13900001111", crm.now())  # on nobody's record
+    crm.record_interaction(lei, "note", "母亲吴芳代为付款")
+    crm.forget_customer(fang)
+    texts = _whole_database(crm)
+    assert _find({"吴芳", *_phone_forms("+8613900001111")}, sum(texts.values(), [])) == []
+    assert "吴磊" in texts["customers"]  # another customer's own name stays

@@ -744,6 +744,20 @@ class CustomersMixin(CRMBase):
                 tables[name] = table
         return list(tables.values())
 
+    def _merged_into(self, cid: int) -> list[Any]:
+        """Every customer row merged into ``cid``, directly or through a chain of merges."""
+        found: list[Any] = []
+        level = [cid]
+        while level:
+            rows = self.db.conn.execute(
+                select(customers.c.id, customers.c.name).where(
+                    customers.c.merged_into_id.in_(level)
+                )
+            ).all()
+            found += rows
+            level = [r.id for r in rows]
+        return found
+
     @operation()
     def forget_customer(self, ref: Any) -> dict[str, Any]:
         """Erase a customer's personal data everywhere (core and, through the
@@ -756,7 +770,17 @@ class CustomersMixin(CRMBase):
         cid, now, gone = row.id, self.now(), "[erased]"
         self.hook.crm_forget_customer(crm=self, customer=_rows.customer(row))
         db = self.db
-        needles = _forget.Needles(row.name, row.phone, row.email)
+        twins = self._merged_into(cid)  # records merged into this one keep their name
+        contacts_ = db.conn.execute(
+            select(contact_points.c.kind, contact_points.c.value).where(
+                contact_points.c.customer_id == cid
+            )
+        ).all()
+        needles = _forget.Needles(
+            [row.name, *(t.name for t in twins)],
+            [row.phone, *(v for k, v in contacts_ if k == "phone")],
+            [row.email, *(v for k, v in contacts_ if k == "email")],
+        )
         message_ids = {
             r.id
             for r in db.conn.execute(select(messages.c.id).where(messages.c.customer_id == cid))
@@ -814,7 +838,21 @@ class CustomersMixin(CRMBase):
                 updated_at=now,
             )
         )
+        for twin in twins:  # the merged rows are part of this customer, whoever owns them
+            db.conn.execute(
+                update(customers)
+                .where(customers.c.id == twin.id)
+                .values(
+                    name=f"forgotten customer {twin.id}",
+                    external_id=None,
+                    attributes={},
+                    forgotten_at=now,
+                    updated_at=now,
+                )
+            )
         other_audit = _forget.redact_audit(db.conn, needles)
+        for twin in twins:
+            db.audit_redact(twin.id)
         db.audit_redact(cid)
         log_lines = _forget.redact_log_file(self.config.core["outbox_path"], needles, message_ids)
         db.audit(

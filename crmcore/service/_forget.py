@@ -48,21 +48,26 @@ class Needles:
     """The forgotten customer's personal data as patterns, with a literal
     fragment each (for a cheap ``LIKE`` before the pattern)."""
 
-    def __init__(self, name: str | None, phone: str | None, email: str | None) -> None:
+    def __init__(
+        self,
+        names: Iterable[str | None],
+        phones: Iterable[str | None],
+        emails: Iterable[str | None],
+    ) -> None:
         self.patterns: list[tuple[str, str]] = []  # (regex, literal that every match holds)
-        for text in {name or "", email or ""}:
-            text = text.strip()
-            if len(text) >= MIN_NEEDLE:
-                self.patterns.append((re.escape(text), text))
-                escaped = json.dumps(text)[1:-1]  # how a JSON document may hold it
-                if escaped != text:
-                    self.patterns.append((re.escape(escaped), escaped))
-        digits = re.sub(r"\D", "", phone or "")
-        if len(digits) >= 7:
-            national = _national(digits)
-            # any separators between the digits: 139 0000 1111, 139-0000-1111, (139) ...
-            pattern = "[-. ()/]*".join(re.escape(d) for d in national)
-            self.patterns.append((pattern, national[-4:]))
+        texts = {t.strip() for t in (*names, *emails) if t and _long_enough(t.strip())}
+        for text in sorted(texts):
+            self.patterns.append((re.escape(text), text))
+            escaped = json.dumps(text)[1:-1]  # how a JSON document may hold it
+            if escaped != text:
+                self.patterns.append((re.escape(escaped), escaped))
+        for phone in sorted({p for p in phones if p}):
+            digits = re.sub(r"\D", "", phone)
+            if len(digits) >= 7:
+                national = _national(digits)
+                # any separators between the digits: 139 0000 1111, 139-0000-1111, (139) ...
+                pattern = "[-. ()/]*".join(re.escape(d) for d in national)
+                self.patterns.append((pattern, national[-4:]))
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
@@ -74,6 +79,11 @@ class Needles:
 
     def match(self, text: str) -> bool:
         return any(re.search(p, text, flags=re.IGNORECASE) for p, _ in self.patterns)
+
+
+def _long_enough(text: str) -> bool:
+    """Three characters, or two of a script where a name may be that short (吴芳)."""
+    return len(text) >= MIN_NEEDLE or (len(text) == 2 and not text.isascii())
 
 
 def _national(digits: str) -> str:
