@@ -470,15 +470,19 @@ class DB:
             },
         )
 
-    def audit_redact(self, customer_id: int) -> int:
-        """Replace the recorded values of a forgotten customer's audit rows; the
-        rows themselves (who, when, what, which command) stay. The redaction is
-        itself audited."""
-        from sqlalchemy import update
+    def audit_redact(self, customer_id: int, *, also: Any = None) -> int:
+        """Replace the recorded values of a forgotten customer's audit rows (and
+        of the rows matching ``also``, e.g. other records whose values copied the
+        customer's data); the rows themselves (who, when, what, which command)
+        stay. The redaction is itself audited."""
+        from sqlalchemy import or_, update
 
+        which = audit_log.c.customer_id == customer_id
+        if also is not None:
+            which = or_(which, also)
         n = self.conn.execute(
             update(audit_log)
-            .where(audit_log.c.customer_id == customer_id)
+            .where(which)
             .values(before={"redacted": True}, after={"redacted": True})
         ).rowcount
         self.audit(

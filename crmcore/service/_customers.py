@@ -12,6 +12,7 @@ from crmcore import contacts
 from crmcore.entities import Customer, Relationship, Staff, StageChange
 from crmcore.errors import Conflict, NotFound, TransitionError, ValidationError
 from crmcore.schema import (
+    audit_log,
     contact_points,
     customer_labels,
     customer_stats,
@@ -850,17 +851,19 @@ class CustomersMixin(CRMBase):
                     updated_at=now,
                 )
             )
-        other_audit = _forget.redact_audit(db.conn, needles)
-        for twin in twins:
-            db.audit_redact(twin.id)
-        db.audit_redact(cid)
+        # audit values: this customer's rows, the merged twins' and any row copying the data
+        also = _forget.audit_condition(db.conn, needles)
+        if twins:
+            twin_rows = audit_log.c.customer_id.in_([t.id for t in twins])
+            also = twin_rows if also is None else or_(also, twin_rows)
+        audit_rows = db.audit_redact(cid, also=also)
         log_lines = _forget.redact_log_file(self.config.core["outbox_path"], needles, message_ids)
         db.audit(
             "customers",
             str(cid),
             "forget_copies",
             None,
-            {"rows": copies, "other_audit_rows": other_audit, "outbox_log_lines": log_lines},
+            {"rows": copies, "audit_rows": audit_rows, "outbox_log_lines": log_lines},
             customer_id=cid,
         )
         return {"customer": cid, "forgotten_at": now.isoformat()}

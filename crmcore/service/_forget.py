@@ -39,7 +39,7 @@ NOT_SWEPT = {
     "analytics_windows",
     "customer_labels",
     "alembic_version",
-    "audit_log",  # whole values redacted, see redact_audit
+    "audit_log",  # whole values redacted, see audit_condition
 }
 MIN_NEEDLE = 3  # shorter names would erase unrelated text
 
@@ -162,23 +162,19 @@ def sweep(conn: Any, tables: Iterable[Table], needles: Needles) -> dict[str, int
     return changed
 
 
-def redact_audit(conn: Any, needles: Needles) -> int:
-    """Audit rows of other records whose recorded values hold the customer's
-    data: their values are replaced by a redaction mark (who, when, what stay)."""
+def audit_condition(conn: Any, needles: Needles) -> Any:
+    """The audit rows whose recorded values hold the customer's data (for
+    :meth:`crmcore.db.DB.audit_redact`); None when there is nothing to look for."""
     if not needles:
-        return 0
+        return None
     if conn.dialect.name == "sqlite":
         _register_sqlite(conn)
-    conditions = [
-        _matches(conn, cast(col, Text), p, f)
-        for col in (audit_log.c.before, audit_log.c.after)
-        for p, f in needles.patterns
-    ]
-    mark = {"redacted": True}
-    return int(
-        conn.execute(
-            update(audit_log).where(or_(*conditions)).values(before=mark, after=mark)
-        ).rowcount
+    return or_(
+        *(
+            _matches(conn, cast(col, Text), p, f)
+            for col in (audit_log.c.before, audit_log.c.after)
+            for p, f in needles.patterns
+        )
     )
 
 
