@@ -82,8 +82,8 @@ def _previous_demo(directory: Path) -> bool:
         return False
     if MARKER not in present:
         raise ValidationError(
-            f"{directory}: is not empty and holds no crmcore demo; choose a new or empty --dir "
-            "(nothing was changed)"
+            f"{directory}: is not empty and holds no crmcore demo (no {MARKER} file); choose a "
+            "new or empty --dir, or empty it yourself (nothing was changed)"
         )
     foreign = [name for name in present if name not in DEMO_FILES]
     if foreign:

@@ -59,7 +59,10 @@ def private_output(
     """
     target = Path(target)
     check_target(target, what, replace=replace, hint=hint)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as e:
+        raise CRMError(f"{target}: cannot write the {what}: {e.strerror or e}") from None
     os.close(fd)  # mkstemp creates the file 0600
     temp = Path(name)
     try:
@@ -75,7 +78,10 @@ def private_output(
                 raise ValidationError(
                     f"{target}: already exists; choose a new file for the {what}{hint}"
                 ) from None
-            temp.unlink()
+            except OSError:  # a file system without hard links: checked just above
+                os.rename(temp, target)
+            else:
+                temp.unlink()
         _sync_dir(target.parent)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
