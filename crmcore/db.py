@@ -15,6 +15,7 @@ plugin cannot skip the filter by accident.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -64,6 +65,12 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
     parsed = dburl.check(url)  # one clear line for a mistyped URL or a missing driver
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+
+        @event.listens_for(engine, "do_connect")
+        def _private_file(*_args: Any) -> None:
+            # on the first connection, not at engine creation: a command that
+            # refuses to run (a missing file, a bad config) creates nothing
+            _create_private_sqlite_file(parsed.database)
         dburl.explain_connect_failures(engine)
         sync = sqlite_synchronous.upper()
 
@@ -88,6 +95,17 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
     engine = create_engine(parsed, pool_pre_ping=True, connect_args=dburl.connect_args(parsed))
     dburl.explain_connect_failures(engine)
     return engine
+
+
+def _create_private_sqlite_file(path: str | None) -> None:
+    """A new SQLite database file is created 0600 (its journal files inherit
+    the mode): it holds personal data. A missing directory is left to SQLite's
+    own error on the first connection."""
+    from crmcore.files import create_private
+
+    if path and path != ":memory:" and not path.startswith("file:"):
+        with contextlib.suppress(OSError):
+            create_private(path)
 
 
 class Prepared:
@@ -460,15 +478,19 @@ class DB:
             },
         )
 
-    def audit_redact(self, customer_id: int) -> int:
-        """Replace the recorded values of a forgotten customer's audit rows; the
-        rows themselves (who, when, what, which command) stay. The redaction is
-        itself audited."""
-        from sqlalchemy import update
+    def audit_redact(self, customer_id: int, *, also: Any = None) -> int:
+        """Replace the recorded values of a forgotten customer's audit rows (and
+        of the rows matching ``also``, e.g. other records whose values copied the
+        customer's data); the rows themselves (who, when, what, which command)
+        stay. The redaction is itself audited."""
+        from sqlalchemy import or_, update
 
+        which = audit_log.c.customer_id == customer_id
+        if also is not None:
+            which = or_(which, also)
         n = self.conn.execute(
             update(audit_log)
-            .where(audit_log.c.customer_id == customer_id)
+            .where(which)
             .values(before={"redacted": True}, after={"redacted": True})
         ).rowcount
         self.audit(

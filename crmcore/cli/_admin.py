@@ -178,12 +178,30 @@ def db_backup(crm: Any, path: str, as_json: bool) -> None:
 @pass_crm
 def db_restore(crm: Any, path: str, yes: bool, as_json: bool) -> None:
     """Replace the database's content with the backup in PATH."""
-    from crmcore.backup import restore
+    from crmcore.backup import inspect_backup, restore
 
     crm.require_admin_outside("restore the database")
     if not yes and not as_json:
-        click.confirm(f"Replace everything in {crm.config.database} with {path}?", abort=True)
-    emit(restore(crm.engine, path), as_json, lambda d: f"restored from {d['restored_from']}")
+        info = inspect_backup(crm.engine, path)
+        held = (
+            f"{info['customers']} customers, {info['transactions']} transactions, "
+            if info["customers"] is not None
+            else ""
+        )
+        click.confirm(
+            f"{path} holds {held}schema {', '.join(info['versions'])}. "
+            f"Replace everything in {crm.config.database} with it?",
+            abort=True,
+        )
+    emit(restore(crm.engine, path), as_json, _restored)
+
+
+def _restored(d: dict[str, Any]) -> str:
+    text = (
+        f"restored from {d['restored_from']}: schema {', '.join(d['versions'])}; "
+        f"{d['customers']} customers, {d['transactions']} transactions"
+    )
+    return text + (f"\nnote: {d['note']}" if d["note"] else "")
 
 
 @cli.group()

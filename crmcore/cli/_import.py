@@ -33,7 +33,12 @@ def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--rejects",
         metavar="PATH",
-        help="Write every refused row with its line number and reason here.",
+        help="Write every refused row with its line number and reason to this new file.",
+    )(fn)
+    fn = click.option(
+        "--force",
+        is_flag=True,
+        help="Replace the --rejects file if it exists.",
     )(fn)
     fn = click.option(
         "--batch-size",
@@ -80,6 +85,7 @@ def _run(
     fmt: str | None,
     skip_invalid: bool,
     rejects: str | None,
+    force: bool,
     batch_size: int,
     as_json: bool,
 ) -> None:
@@ -100,6 +106,7 @@ def _run(
                 fmt=fmt,
                 skip_invalid=skip_invalid,
                 rejects=rejects,
+                replace_rejects=force,
                 batch_size=batch_size,
                 progress=progress,
             )
@@ -122,6 +129,7 @@ def import_customers_cmd(
     fmt: str | None,
     skip_invalid: bool,
     rejects: str | None,
+    force: bool,
     batch_size: int,
     as_json: bool,
 ) -> None:
@@ -130,7 +138,7 @@ def import_customers_cmd(
     A row whose external id, phone or e-mail already belongs to a customer is
     matched (counted), not created again. All-or-nothing unless --skip-invalid.
     """
-    _run(crm, "customers", file, fmt, skip_invalid, rejects, batch_size, as_json)
+    _run(crm, "customers", file, fmt, skip_invalid, rejects, force, batch_size, as_json)
 
 
 @import_.command("transactions")
@@ -142,6 +150,7 @@ def import_transactions_cmd(
     fmt: str | None,
     skip_invalid: bool,
     rejects: str | None,
+    force: bool,
     batch_size: int,
     as_json: bool,
 ) -> None:
@@ -151,4 +160,4 @@ def import_transactions_cmd(
     duplicate, skipped and counted (re-import is safe). All-or-nothing unless
     --skip-invalid.
     """
-    _run(crm, "transactions", file, fmt, skip_invalid, rejects, batch_size, as_json)
+    _run(crm, "transactions", file, fmt, skip_invalid, rejects, force, batch_size, as_json)

@@ -124,7 +124,11 @@ def crm_forget_customer(crm: CRM, customer: Customer) -> None:
 
     Fires inside that transaction, before the core erases its own tables. Keep
     anonymous facts needed for statistics (amounts, dates); blank names, phones,
-    plates, free text. Raising aborts the erasure.
+    plates, free text. Raising aborts the erasure. Afterwards the core replaces
+    every copy of the customer's name, e-mail and phone (in any written form)
+    that is left in a text or JSON column of any table, yours included, and in
+    the outbox log: data the customer never gave you in those forms (an address,
+    a plate) is yours to erase here.
     """
 
 

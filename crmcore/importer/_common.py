@@ -3,9 +3,11 @@ staging-table plumbing per dialect, and the hook fallback rule."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
+import os
 import queue
 import re
 import threading
@@ -16,6 +18,7 @@ from typing import IO, Any, TypeVar
 import attrs
 
 from crmcore.errors import AccessDenied, ValidationError
+from crmcore.files import private_output
 
 MAX_ERRORS = 1000  # errors kept in the summary; every rejected row is still counted
 MAX_AMOUNT_CENTS = 10**13
@@ -85,19 +88,17 @@ class Rejects:
     """The rejects file: every refused row with its line number and reason.
 
     CSV input gives CSV (``line,error`` then the original columns); JSON lines
-    give JSON lines ``{"line", "error", "record"}``.
+    give JSON lines ``{"line", "error", "record"}``. Made by :func:`rejects_file`,
+    which writes it privately and atomically; without a path it writes nothing.
     """
 
-    def __init__(self, path: str | None, fmt: str, columns: Sequence[str]) -> None:
+    def __init__(self, fh: IO[str] | None, fmt: str, columns: Sequence[str]) -> None:
         self.fmt = fmt
         self.columns = list(columns)
-        self.fh: IO[str] | None = None
-        self.path = path
-        if path:
-            self.fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
-            if fmt == "csv":
-                self.writer = csv.writer(self.fh)
-                self.writer.writerow(["line", "error", *self.columns])
+        self.fh = fh
+        if fh is not None and fmt == "csv":
+            self.writer = csv.writer(fh)
+            self.writer.writerow(["line", "error", *self.columns])
 
     def write(self, line: int, message: str, fields: Sequence[Any]) -> None:
         if self.fh is None:
@@ -115,9 +116,57 @@ class Rejects:
                 + "\n"
             )
 
-    def close(self) -> None:
-        if self.fh is not None:
-            self.fh.close()
+
+def _same_path(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def check_rejects_path(crm: Any, rejects: str, input_path: str) -> None:
+    """Refuse a rejects path that names the input file or the database (or its
+    journal files): writing it would destroy what is being read."""
+    if _same_path(rejects, input_path):
+        raise ValidationError(
+            f"--rejects {rejects}: is the input file; give the rejects a file of their own"
+        )
+    url = crm.engine.url
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    if database and database != ":memory:":
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            if _same_path(rejects, database + suffix):
+                raise ValidationError(
+                    f"--rejects {rejects}: is the database file; give the rejects a file of their own"
+                )
+
+
+@contextlib.contextmanager
+def rejects_file(
+    crm: Any,
+    rejects: str | None,
+    input_path: str,
+    fmt: str,
+    columns: Sequence[str],
+    *,
+    replace: bool = False,
+) -> Iterator[Rejects]:
+    """The rejects file of one import, written to a private temporary file next
+    to ``rejects`` and renamed to it when the block ends normally: an
+    interrupted or failed import leaves no rejects file and never truncates an
+    existing file. An existing ``rejects`` is refused unless ``replace``.
+    Call it after the permission check."""
+    if not rejects:
+        yield Rejects(None, fmt, columns)
+        return
+    check_rejects_path(crm, rejects, input_path)
+    with (
+        private_output(
+            rejects, "rejects file", replace=replace, hint=" or pass --force to replace it"
+        ) as temp,
+        temp.open("w", encoding="utf-8", newline="") as fh,
+    ):
+        yield Rejects(fh, fmt, columns)
 
 
 # -- values ---------------------------------------------------------------------------

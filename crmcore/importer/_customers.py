@@ -47,13 +47,15 @@ def import_customers(
     fmt: str | None = None,
     skip_invalid: bool = False,
     rejects: str | None = None,
+    replace_rejects: bool = False,
     batch_size: int = c.DEFAULT_BATCH,
     progress: Callable[[int], None] | None = None,
     stream: Any = None,
 ) -> dict[str, Any]:
     """Import customers from ``path`` (CSV or JSON lines); return the summary
     (``imported``, ``matched``, ``rejected``, ``errors``...). All-or-nothing
-    unless ``skip_invalid``."""
+    unless ``skip_invalid``; refused rows go to ``rejects`` as for
+    :func:`crmcore.importer.import_transactions`."""
     if batch_size < 1:
         raise ValidationError("batch size must be at least 1")
     declared = crm.plugins.declared.get("attribute", {})
@@ -61,17 +63,16 @@ def import_customers(
     summary = c.Summary("customers", path)
     try:
         reader.read_header(set(BASE) | set(declared), ("name",))
-        out = c.Rejects(rejects, reader.fmt, reader.columns)
-        try:
-            with crm.transaction(command=f"import customers {path}"):
-                c.require_import(crm)
+        with crm.transaction(command=f"import customers {path}"):
+            c.require_import(crm)
+            with c.rejects_file(
+                crm, rejects, path, reader.fmt, reader.columns, replace=replace_rejects
+            ) as out:
                 _CuImport(crm, reader, summary, out, skip_invalid, batch_size, progress).run()
-                if summary.rejected and not skip_invalid:
-                    summary.imported = 0
-                    summary.first_id = summary.last_id = None
-                    raise c.ImportFailed(summary.as_dict())
-        finally:
-            out.close()
+            if summary.rejected and not skip_invalid:
+                summary.imported = 0
+                summary.first_id = summary.last_id = None
+                raise c.ImportFailed(summary.as_dict())
     finally:
         reader.close()
     return summary.as_dict()

@@ -83,6 +83,7 @@ def import_transactions(
     fmt: str | None = None,
     skip_invalid: bool = False,
     rejects: str | None = None,
+    replace_rejects: bool = False,
     batch_size: int = c.DEFAULT_BATCH,
     progress: Callable[[int], None] | None = None,
     stream: Any = None,
@@ -95,7 +96,9 @@ def import_transactions(
     amount is a duplicate: skipped and counted, never imported twice; with
     different values it is an error. Default all-or-nothing: any invalid row
     raises :class:`ImportFailed` and nothing is written. ``skip_invalid``
-    imports the good rows and writes the bad ones to ``rejects``.
+    imports the good rows and writes the bad ones to ``rejects`` (a new file,
+    or an existing one replaced with ``replace_rejects``; never the input or the
+    database; it appears complete when the file has been read, or not at all).
     """
     if batch_size < 1:
         raise ValidationError("batch size must be at least 1")
@@ -103,18 +106,17 @@ def import_transactions(
     summary = c.Summary("transactions", path)
     try:
         reader.read_header(set(REQUIRED + OPTIONAL), REQUIRED)
-        out = c.Rejects(rejects, reader.fmt, reader.columns)
-        try:
-            with crm.transaction(command=f"import transactions {path}"):
-                c.require_import(crm)
+        with crm.transaction(command=f"import transactions {path}"):
+            c.require_import(crm)
+            with c.rejects_file(
+                crm, rejects, path, reader.fmt, reader.columns, replace=replace_rejects
+            ) as out:
                 job = _TxImport(crm, reader, summary, out, skip_invalid, batch_size, progress)
                 job.run()
-                if summary.rejected and not skip_invalid:
-                    summary.imported = 0
-                    summary.first_id = summary.last_id = None
-                    raise c.ImportFailed(summary.as_dict())
-        finally:
-            out.close()
+            if summary.rejected and not skip_invalid:
+                summary.imported = 0
+                summary.first_id = summary.last_id = None
+                raise c.ImportFailed(summary.as_dict())
     finally:
         reader.close()
     return summary.as_dict()

@@ -12,6 +12,7 @@ from crmcore import contacts
 from crmcore.entities import Customer, Relationship, Staff, StageChange
 from crmcore.errors import Conflict, NotFound, TransitionError, ValidationError
 from crmcore.schema import (
+    audit_log,
     contact_points,
     customer_labels,
     customer_stats,
@@ -24,11 +25,12 @@ from crmcore.schema import (
     reminders,
     staff,
     stage_changes,
+    ticket_events,
     tickets,
     timeline_entries,
     transactions,
 )
-from crmcore.service import _rows
+from crmcore.service import _forget, _rows
 from crmcore.service._base import CRMBase, operation
 
 MAX_NAME = 300
@@ -733,6 +735,30 @@ class CustomersMixin(CRMBase):
                 tables[name] = table
         return tables
 
+    def _all_tables(self) -> list[Any]:
+        """Every core table and every table an enabled plugin declares."""
+        from crmcore.schema import metadata
+
+        tables = dict(metadata.tables)
+        for name, table in self.plugins.declared.get("table", {}).items():
+            if table is not None:
+                tables[name] = table
+        return list(tables.values())
+
+    def _merged_into(self, cid: int) -> list[Any]:
+        """Every customer row merged into ``cid``, directly or through a chain of merges."""
+        found: list[Any] = []
+        level = [cid]
+        while level:
+            rows = self.db.conn.execute(
+                select(customers.c.id, customers.c.name).where(
+                    customers.c.merged_into_id.in_(level)
+                )
+            ).all()
+            found += rows
+            level = [r.id for r in rows]
+        return found
+
     @operation()
     def forget_customer(self, ref: Any) -> dict[str, Any]:
         """Erase a customer's personal data everywhere (core and, through the
@@ -745,6 +771,21 @@ class CustomersMixin(CRMBase):
         cid, now, gone = row.id, self.now(), "[erased]"
         self.hook.crm_forget_customer(crm=self, customer=_rows.customer(row))
         db = self.db
+        twins = self._merged_into(cid)  # records merged into this one keep their name
+        contacts_ = db.conn.execute(
+            select(contact_points.c.kind, contact_points.c.value).where(
+                contact_points.c.customer_id == cid
+            )
+        ).all()
+        needles = _forget.Needles(
+            [row.name, *(t.name for t in twins)],
+            [row.phone, *(v for k, v in contacts_ if k == "phone")],
+            [row.email, *(v for k, v in contacts_ if k == "email")],
+        )
+        message_ids = {
+            r.id
+            for r in db.conn.execute(select(messages.c.id).where(messages.c.customer_id == cid))
+        }
         if row.phone:
             db.execute(
                 update(inbound_messages)
@@ -771,6 +812,18 @@ class CustomersMixin(CRMBase):
         db.execute(
             update(relationships).where(relationships.c.from_customer_id == cid).values(note=None)
         )
+        db.execute(update(reminders).where(reminders.c.customer_id == cid).values(text=gone))
+        db.conn.execute(  # not audited: the audit row would copy the notes again
+            update(ticket_events)
+            .where(
+                ticket_events.c.ticket_id.in_(
+                    select(tickets.c.id).where(tickets.c.customer_id == cid)
+                )
+            )
+            .values(note=None)
+        )
+        # copies anywhere else: other records' texts, plugin tables, audit values
+        copies = _forget.sweep(db.conn, self._all_tables(), needles)
         db.execute(
             update(customers)
             .where(customers.c.id == cid)
@@ -786,7 +839,33 @@ class CustomersMixin(CRMBase):
                 updated_at=now,
             )
         )
-        db.audit_redact(cid)
+        for twin in twins:  # the merged rows are part of this customer, whoever owns them
+            db.conn.execute(
+                update(customers)
+                .where(customers.c.id == twin.id)
+                .values(
+                    name=f"forgotten customer {twin.id}",
+                    external_id=None,
+                    attributes={},
+                    forgotten_at=now,
+                    updated_at=now,
+                )
+            )
+        # audit values: this customer's rows, the merged twins' and any row copying the data
+        also = _forget.audit_condition(db.conn, needles)
+        if twins:
+            twin_rows = audit_log.c.customer_id.in_([t.id for t in twins])
+            also = twin_rows if also is None else or_(also, twin_rows)
+        audit_rows = db.audit_redact(cid, also=also)
+        log_lines = _forget.redact_log_file(self.config.core["outbox_path"], needles, message_ids)
+        db.audit(
+            "customers",
+            str(cid),
+            "forget_copies",
+            None,
+            {"rows": copies, "audit_rows": audit_rows, "outbox_log_lines": log_lines},
+            customer_id=cid,
+        )
         return {"customer": cid, "forgotten_at": now.isoformat()}
 
     # -- export ----------------------------------------------------------------------
@@ -794,53 +873,82 @@ class CustomersMixin(CRMBase):
         """Write the customers the principal may see to ``path`` (CSV or JSON lines).
 
         Needs the 'export' permission; phones and e-mails are masked unless the
-        principal also has 'pii'. The export itself is audited (who, how many, where).
+        principal also has 'pii'. The export is audited twice: its intent (who,
+        which format, where, with or without personal data) is committed before
+        the first byte is written, and its completion (how many rows) with the
+        reading. The file is written privately (mode 0600) under a temporary name
+        and renamed when complete: an interrupted export leaves no file, and a
+        file of personal data never exists without its audit row.
         """
         import csv
         import json
         from pathlib import Path
 
         from crmcore.errors import AccessDenied
+        from crmcore.files import check_target, private_output
 
         if fmt not in ("csv", "jsonl"):
             raise ValidationError(f"export format {fmt!r}; expected csv or jsonl")
         target = Path(path)
-        if target.exists():
-            raise ValidationError(f"{target}: already exists; choose a new file")
-        with self.transaction(write=True, command=f"customer export {fmt}"):
+        check_target(target, "export")
+        command = f"customer export {fmt}"
+
+        def require_export() -> bool:
             principal = self.db.principal
             if not principal.can("export"):
                 raise AccessDenied(f"{principal.key} may not export customer data: needs 'export'")
-            pii = principal.can("pii")
-            cols = ["id", "external_id", "name", "phone", "email", "stage", "owner_id"]
-            stmt = (
-                select(*(customers.c[c] for c in cols))
-                .where(customers.c.merged_into_id.is_(None))
-                .order_by(customers.c.id)
-            )
-            n = 0
-            with target.open("w", encoding="utf-8", newline="") as f:
-                writer = csv.writer(f) if fmt == "csv" else None
-                if writer:
-                    writer.writerow(cols)
-                for row in self.db.execute(stmt.execution_options(yield_per=5000)):
-                    values = dict(row._mapping)
-                    if not pii:
-                        values["phone"] = contacts.mask_phone(values["phone"])
-                        values["email"] = contacts.mask_email(values["email"])
-                    if writer:
-                        writer.writerow([values[c] for c in cols])
-                    else:
-                        f.write(json.dumps(values, ensure_ascii=False) + "\n")
-                    n += 1
+            return principal.can("pii")
+
+        where = str(target.absolute())
+        with self.transaction(write=True, command=command):
+            pii = require_export()
             self.db.audit(
                 "export",
                 None,
-                "export",
+                "export_started",
                 None,
-                {"path": str(target), "rows": n, "format": fmt, "personal_data": pii},
+                {"path": where, "format": fmt, "personal_data": pii},
                 customer_id=None,
             )
+        cols = ["id", "external_id", "name", "phone", "email", "stage", "owner_id"]
+        stmt = (
+            select(*(customers.c[c] for c in cols))
+            .where(customers.c.merged_into_id.is_(None))
+            .order_by(customers.c.id)
+        )
+        n = 0
+        renamed = False
+        try:
+            with self.transaction(write=True, command=command):
+                pii = require_export()
+                with private_output(target, "export") as temp:
+                    with temp.open("w", encoding="utf-8", newline="") as f:
+                        writer = csv.writer(f) if fmt == "csv" else None
+                        if writer:
+                            writer.writerow(cols)
+                        for row in self.db.execute(stmt.execution_options(yield_per=5000)):
+                            values = dict(row._mapping)
+                            if not pii:
+                                values["phone"] = contacts.mask_phone(values["phone"])
+                                values["email"] = contacts.mask_email(values["email"])
+                            if writer:
+                                writer.writerow([values[c] for c in cols])
+                            else:
+                                f.write(json.dumps(values, ensure_ascii=False) + "\n")
+                            n += 1
+                    self.db.audit(
+                        "export",
+                        None,
+                        "export",
+                        None,
+                        {"path": where, "rows": n, "format": fmt, "personal_data": pii},
+                        customer_id=None,
+                    )
+                renamed = True
+        except BaseException:
+            if renamed:  # the completion was not committed: the file goes too
+                target.unlink(missing_ok=True)
+            raise
         return {"path": str(target), "rows": n, "format": fmt, "personal_data": pii}
 
     # -- statistics ---------------------------------------------------------------------

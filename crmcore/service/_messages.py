@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -15,6 +14,7 @@ from crmcore import contacts
 from crmcore.access import SYSTEM
 from crmcore.entities import InboundMessage, Message
 from crmcore.errors import AccessDenied, ValidationError
+from crmcore.files import append_private_line
 from crmcore.registry import Channel
 from crmcore.schema import customers, inbound_messages, messages
 from crmcore.service import _rows
@@ -25,7 +25,7 @@ MAX_SMS = 2000
 
 
 def _log_channel(path: str) -> Channel:
-    """The default channel: append each message as a JSON line to a file."""
+    """The default channel: append each message as a JSON line to a private file."""
 
     def send(message: Message) -> None:
         line = json.dumps(
@@ -38,8 +38,7 @@ def _log_channel(path: str) -> Channel:
             },
             ensure_ascii=False,
         )
-        with Path(path).open("a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        append_private_line(path, line)  # mode 0600; a forget's redaction loses no line
 
     return Channel(name="log", send=send)
 

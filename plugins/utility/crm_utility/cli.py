@@ -14,6 +14,7 @@ from crm_utility import accounts, advice, arrears, charts, equipment, readings, 
 from crm_utility.config import AREAS, CLASSES, DEVICE_KINDS, TICKET_TYPES, VOLTAGE_LEVELS
 from crmcore import ValidationError
 from crmcore.cli import JSON_OPTION, emit, parse_at, pass_crm
+from crmcore.files import private_output
 
 
 def _date(value: str | None, what: str) -> dt.date | None:
@@ -390,13 +391,12 @@ def export_cmd(crm: Any, meter_no: str, day: str, fmt: str, out: str, as_json: b
     if out == "-":
         click.echo(data, nl=False)
         return
-    try:
+    # a customer's consumption: written 0600, complete or not at all, never through a link
+    with private_output(out, "export", replace=True) as temp:
         if isinstance(data, bytes):
-            Path(out).write_bytes(data)
+            temp.write_bytes(data)
         else:
-            Path(out).write_text(data, encoding="utf-8")
-    except OSError as e:
-        raise ValidationError(f"{out}: cannot write: {e.strerror}") from None
+            temp.write_text(data, encoding="utf-8")
     emit(
         {
             "meter_no": s["meter_no"],

@@ -201,3 +201,18 @@ def test_readings_of_another_reps_customer_are_invisible(crm):
     with pytest.raises(ReadingsRejected, match="unknown meter 'M1'"):
         readings.import_readings(zhang, csv_text("M1", DAY + dt.timedelta(days=1), two_level))
     assert readings.day_stats(crm.as_("chen"), "M1", DAY)["readings"] == 96
+
+
+def test_cli_export_file_is_private_and_never_written_through_a_link(crm, crm_cli, tmp_path):
+    mill(crm)
+    readings.import_readings(crm, csv_text("M1", DAY, two_level))
+    out = tmp_path / "curve.csv"
+    r = crm_cli("utility", "export", "M1", "2026-01-04", "--out", str(out))
+    assert r.exit_code == 0 and (out.stat().st_mode & 0o777) == 0o600
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    link = tmp_path / "link.csv"
+    link.symlink_to(victim)
+    r = crm_cli("utility", "export", "M1", "2026-01-04", "--out", str(link))
+    assert r.exit_code == 1 and "symbolic link" in r.stderr
+    assert victim.read_text() == "precious"
