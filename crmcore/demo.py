@@ -7,16 +7,19 @@ data through the ``crm_demo`` hook and says what to look at.
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
 
 from crmcore import config as config_mod
 from crmcore.access import SYSTEM
-from crmcore.clock import FixedClock
 from crmcore.plugins import installed
 
 DEMO_AT = dt.datetime(2026, 6, 15, 9, 0)
+DEMO_ZONE = "Asia/Shanghai"
+# written to the demo's crm.toml: later commands see the same "now" as the demo
+DEMO_CLOCK = f"{DEMO_AT:%Y-%m-%dT%H:%M:%S}+08:00"
 
 
 def _core_data(crm: Any) -> str:
@@ -58,30 +61,38 @@ def run_demo(directory: Path) -> dict[str, Any]:
     config_path = directory / "crm.toml"
     config_path.write_text(
         config_mod.render_default(f"sqlite:///{directory / 'crm.db'}", names)
-        + f'outbox_path = "{directory / "outbox.log"}"\n',
+        + f'outbox_path = "{directory / "outbox.log"}"\n'
+        + "# The demo's data is dated around this moment; every command against this\n"
+        + "# database runs at it. Delete the clock line to use the real time.\n"
+        + f'timezone = "{DEMO_ZONE}"\n'
+        + f'clock = "{DEMO_CLOCK}"\n',
         encoding="utf-8",
     )
     cfg = config_mod.load(config_path)
-    crm = CRM(cfg, clock=FixedClock(DEMO_AT), principal=SYSTEM, command="crm demo")
+    crm = CRM(cfg, principal=SYSTEM, command="crm demo")
     _bootstrap(crm)
+    prefix = "crm --config " + shlex.quote(str(config_path))
     lines = [
         f"crmcore demo in {directory}/ (config {config_path}), as of {DEMO_AT:%Y-%m-%d %H:%M}",
+        f"clock: every command against this database runs at {DEMO_AT:%Y-%m-%d %H:%M} "
+        f"{DEMO_ZONE} ([crm] clock in {config_path}; delete that line for the real time)",
         f"plugins enabled: {', '.join(crm.plugins.order) or 'none installed'}",
         "",
     ]
     with crm.transaction(command="crm demo"):
         lines.append(_core_data(crm))
+    arguments = {"crm": crm, "command_prefix": prefix}
     for impl in reversed(crm.hook.crm_demo.get_hookimpls()):
         with crm.transaction(command=f"crm demo {impl.plugin_name}"):
-            text = impl.function(crm=crm)
+            text = impl.function(**{k: v for k, v in arguments.items() if k in impl.argnames})
         if text:
             lines += ["", f"== {impl.plugin_name} ==", text.rstrip()]
     outbox = crm.outbox(status="queued")
     lines += [
         "",
-        f"outbox: {len(outbox)} messages queued (send with: crm --config {config_path} outbox send)",
-        f"try:    crm --config {config_path} timeline C-1001",
-        f"        crm --config {config_path} plugins list",
+        f"outbox: {len(outbox)} messages queued (send with: {prefix} outbox send)",
+        f"try:    {prefix} timeline C-1001",
+        f"        {prefix} plugins list",
     ]
     return {
         "directory": str(directory),

@@ -53,7 +53,7 @@ def test_a_rep_sees_no_other_reps_customer_through_any_command(crm_factory, crm_
         _core_data(crm)
     for impl in reversed(crm.hook.crm_demo.get_hookimpls()):
         with crm.transaction(command="test setup"):
-            impl.function(crm=crm)
+            impl.function(crm=crm, command_prefix="crm")
     rep = "chen"
     hidden, markers = hidden_markers(crm, rep)
     assert len(hidden) >= 3 and markers  # the demo gives other reps customers of every trade
