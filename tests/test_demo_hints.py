@@ -49,6 +49,7 @@ def test_every_suggested_command_names_the_demo_config(demo):
     assert len(SUGGESTED.findall(text)) >= 3
 
 
+@pytest.mark.slow
 def test_every_suggested_command_works_when_pasted_in_the_parent_directory(demo):
     where, text = demo
     commands = [c.strip() for c in SUGGESTED.findall(text)]

@@ -56,6 +56,7 @@ def greeter_site(tmp_path, monkeypatch):
     sys.modules.pop("crm_greeter", None)
 
 
+@pytest.mark.slow
 def test_the_readme_walks_from_top_to_bottom(tmp_path, greeter_site):
     blocks = readmewalk.blocks(README.read_text(encoding="utf-8"))
     work = tmp_path / "work"

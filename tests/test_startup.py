@@ -63,6 +63,11 @@ def test_crm_help_lists_the_enabled_plugins_groups_without_importing_them(tmp_pa
     installed = sorted(n for n in plugins_mod.installed() if n in PLUGIN_GROUPS)
     if not installed:
         pytest.skip("none of the bundled plugins is installed")
+    for name in installed:
+        dist = plugins_mod.installed()[name].dist
+        assert dist is not None and any(
+            ep.group == plugins_mod.COMMANDS_ENTRY_POINT_GROUP for ep in dist.entry_points
+        ), f"{name}: its crmcore.commands entry points are not installed; pip install -e it again"
     (tmp_path / "crm.toml").write_text(
         "[crm]\nplugins = [" + ", ".join(f'"{n}"' for n in installed) + "]\n", encoding="utf-8"
     )

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from crmcore.readmewalk import walk
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+@pytest.mark.slow
 def test_the_readme_walks_from_top_to_bottom(tmp_path):
     done = walk(README, tmp_path)
     ran = [step for step, outcome in done if outcome is not None]
