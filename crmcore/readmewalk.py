@@ -42,6 +42,7 @@ SKIPPED = [  # (why, command prefix as words)
     ("test suite", ["python", "-m", "pytest"]),
 ]
 CRM_ENV = ("CRM_CONFIG", "CRM_DATABASE_URL", "CRM_AS")
+SHELL_OPERATORS = set("();<>|&")
 
 
 @attrs.frozen
@@ -139,20 +140,16 @@ def steps(block: Block) -> list[Step]:
         lexer.whitespace_split = True
         lexer.commenters = "#"
         tokens = list(lexer)
-        if any(t in ("&&",) for t in tokens) and all(
-            t == "&&" or not set(t) <= set("();<>|&") for t in tokens
-        ):
-            parts: list[list[str]] = [[]]
-            for t in tokens:
-                if t == "&&":
-                    parts.append([])
-                else:
-                    parts[-1].append(t)
-        elif any(set(t) <= set("();<>|&") for t in tokens):
-            out.append(Step(line, command.split("#", 1)[0].strip(), expect, None))
+        operators = [t for t in tokens if set(t) <= SHELL_OPERATORS]
+        if any(op != "&&" for op in operators):  # pipes, redirections, ...: the shell's job
+            out.append(Step(line, command.strip(), expect, None))
             continue
-        else:
-            parts = [tokens]
+        parts: list[list[str]] = [[]]
+        for t in tokens:
+            if t == "&&":
+                parts.append([])
+            else:
+                parts[-1].append(t)
         for words in parts:
             text = shlex.join(words)
             why = _skip_reason(words)

@@ -184,6 +184,7 @@ class CRMGroup(click.Group):
         return plugin_cmds.get(name)
 
 
+# the groups of crmcore.plugins, not imported here: it loads pluggy and jsonschema
 PLUGINS_ENTRY_POINTS = "crmcore.plugins"
 COMMANDS_ENTRY_POINTS = "crmcore.commands"
 
