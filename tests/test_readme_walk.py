@@ -121,3 +121,11 @@ def test_install_lines_keep_their_crm_command_and_heredocs_run_in_sh(tmp_path):
     ]
     outcome = readmewalk.run(steps[4], tmp_path)
     assert outcome.exit_code == 0 and (tmp_path / "a.csv").read_text() == "x,y\n# not a comment\n"
+
+
+def test_pipes_and_redirections_run_in_sh_as_written(tmp_path):
+    [block] = readmewalk.blocks("```sh\necho 'a # b' | tr a-z A-Z > out.txt   # shout\n```\n")
+    [step] = readmewalk.steps(block)
+    assert step.argv is None and step.expect == 0
+    assert readmewalk.run(step, tmp_path).exit_code == 0
+    assert (tmp_path / "out.txt").read_text() == "A # B\n"
