@@ -14,7 +14,8 @@ directory, and must exit 0. A command whose line ends in a comment
 install``) and running the test suite are skipped: the walk runs inside the
 installed environment and is itself part of the suite. ``crm`` commands run in
 this process (fast, same code as the console script); anything else (``cat >
-file <<'EOF'`` ...) runs in ``sh``.
+file <<'EOF'`` ...) runs in ``sh``. Each command runs on its own in that
+directory, so a ``cd`` or an ``export`` does not carry over to the next.
 """
 
 from __future__ import annotations
