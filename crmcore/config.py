@@ -52,6 +52,10 @@ CORE_SCHEMA: dict[str, Any] = {
         "outbox_path": {"type": "string", "default": "outbox.log"},
         "outbox_max_attempts": {"type": "integer", "minimum": 1, "default": 5},
         "country_code": {"type": "string", "pattern": "^[0-9]{1,4}$", "default": "86"},
+        # the business's zone (IANA name); default: the machine's
+        "timezone": {"type": ["string", "null"], "default": None},
+        # a fixed "now" (ISO date-time) for every command against this database
+        "clock": {"type": ["string", "null"], "default": None},
         "lifecycle": {
             "type": "object",
             "additionalProperties": False,
@@ -237,6 +241,7 @@ def from_dict(
     # a role defined in the file replaces the default of that name; the others stay
     core["roles"] = {**copy.deepcopy(DEFAULT_ROLES), **core["roles"]}
     _check_lifecycle(core["lifecycle"], where)
+    _check_time(core, where)
     plugins = raw.get("plugins", {})
     if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
         raise ConfigError(f"{where}: plugins: expected [plugins.NAME] tables")
@@ -266,6 +271,21 @@ def check_role_permissions(cfg: Config, known: Iterable[str]) -> None:
                     f"{cfg.where}: crm.roles.{role}.permissions: unknown permission {name!r}; "
                     f"known permissions: {', '.join(known)}"
                 )
+
+
+def _check_time(core: dict[str, Any], where: str) -> None:
+    from crmcore.clock import fixed_time, load_zone
+
+    try:
+        if core["timezone"] is not None:
+            load_zone(core["timezone"])
+    except ValueError as e:
+        raise ConfigError(f"{where}: crm.timezone: {e}") from None
+    try:
+        if core["clock"] is not None:
+            fixed_time(core["clock"], core["timezone"])
+    except ValueError as e:
+        raise ConfigError(f"{where}: crm.clock: {e}") from None
 
 
 def _check_lifecycle(lc: dict[str, Any], where: str) -> None:

@@ -7,7 +7,8 @@ from crmcore.registry import Workflow
 
 DEFAULT_WORKFLOW = Workflow(
     name="default",
-    # 核实 verify -> 审查 review -> 整改 rectify -> 回访 revisit -> 归档 archive (seed 001 essay 4)
+    # 核实 verify -> 审查 review -> 整改 rectify -> 回访 revisit -> 归档 archive: the complaint
+    # workflow of a service desk (check the facts, review, fix, call the customer back, file it)
     states=("verify", "review", "rectify", "revisit", "archive"),
     due_hours={"verify": 24, "review": 48, "rectify": 72, "revisit": 48},
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,11 +17,13 @@ from typing import Any
 
 from crmcore import config as config_mod
 from crmcore.access import SYSTEM
-from crmcore.clock import FixedClock
 from crmcore.errors import CRMError, ValidationError
 from crmcore.plugins import installed
 
 DEMO_AT = dt.datetime(2026, 6, 15, 9, 0)
+DEMO_ZONE = "Asia/Shanghai"
+# written to the demo's crm.toml: later commands see the same "now" as the demo
+DEMO_CLOCK = f"{DEMO_AT:%Y-%m-%dT%H:%M:%S}+08:00"
 
 
 def _core_data(crm: Any) -> str:
@@ -94,10 +97,32 @@ def _previous_demo(directory: Path) -> bool:
     return True
 
 
+def load_demo_data(crm: Any, command_prefix: str = "crm", *, command: str = "crm demo") -> list[str]:
+    """Load the core's demo data and every enabled plugin's (``crm_demo``), each
+    in its own transaction, into ``crm``; returns the lines to print. Tests use it
+    to get demo-like data into a CRM of their own."""
+    with crm.transaction(command=command):
+        lines = [_core_data(crm)]
+    arguments = {"crm": crm, "command_prefix": command_prefix}
+    for impl in reversed(crm.hook.crm_demo.get_hookimpls()):
+        with crm.transaction(command=f"{command} {impl.plugin_name}"):
+            text = impl.function(**{k: v for k, v in arguments.items() if k in impl.argnames})
+        if text:
+            lines += ["", f"== {impl.plugin_name} ==", text.rstrip()]
+    return lines
+
+
 def _render_config(names: list[str]) -> str:
     """The demo's crm.toml. Its paths are relative to the file's own directory,
     so the demo works from anywhere and can be moved."""
-    return config_mod.render_default("sqlite:///crm.db", names) + 'outbox_path = "outbox.log"\n'
+    return (
+        config_mod.render_default("sqlite:///crm.db", names)
+        + 'outbox_path = "outbox.log"\n'
+        + "# The demo's data is dated around this moment; every command against this\n"
+        + "# database runs at it. Delete the clock line to use the real time.\n"
+        + f'timezone = "{DEMO_ZONE}"\n'
+        + f'clock = "{DEMO_CLOCK}"\n'
+    )
 
 
 
@@ -149,21 +174,18 @@ def _build(building: Path, directory: Path) -> dict[str, Any]:
     building_config.write_text(_render_config(names), encoding="utf-8")
     config_path = directory / "crm.toml"
     cfg = config_mod.load(building_config)
-    crm = CRM(cfg, clock=FixedClock(DEMO_AT), principal=SYSTEM, command="crm demo")
+    crm = CRM(cfg, principal=SYSTEM, command="crm demo")  # at the config's fixed clock
+    prefix = "crm --config " + shlex.quote(str(config_path))
     try:
         _bootstrap(crm)
         lines = [
             f"crmcore demo in {directory}/ (config {config_path}), as of {DEMO_AT:%Y-%m-%d %H:%M}",
+            f"clock: every command against this database runs at {DEMO_AT:%Y-%m-%d %H:%M} "
+            f"{DEMO_ZONE} ([crm] clock in {config_path}; delete that line for the real time)",
             f"plugins enabled: {', '.join(crm.plugins.order) or 'none installed'}",
             "",
         ]
-        with crm.transaction(command="crm demo"):
-            lines.append(_core_data(crm))
-        for impl in reversed(crm.hook.crm_demo.get_hookimpls()):
-            with crm.transaction(command=f"crm demo {impl.plugin_name}"):
-                text = impl.function(crm=crm)
-            if text:
-                lines += ["", f"== {impl.plugin_name} ==", text.rstrip()]
+        lines += load_demo_data(crm, prefix)
         outbox = crm.outbox(status="queued")
     finally:
         crm.engine.dispose()  # the last connection closes: the journal files are folded in
@@ -172,9 +194,9 @@ def _build(building: Path, directory: Path) -> dict[str, Any]:
     )
     lines += [
         "",
-        f"outbox: {len(outbox)} messages queued (send with: crm --config {config_path} outbox send)",
-        f"try:    crm --config {config_path} timeline C-1001",
-        f"        crm --config {config_path} plugins list",
+        f"outbox: {len(outbox)} messages queued (send with: {prefix} outbox send)",
+        f"try:    {prefix} timeline C-1001",
+        f"        {prefix} plugins list",
     ]
     return {
         "directory": str(directory),

@@ -1,8 +1,8 @@
 """The core's value objects, handed to hooks and returned by the API.
 
 They are frozen: a hook cannot corrupt state by mutating what it was given; it
-returns a value or raises. Bulk paths stream tuples instead (see PERFORMANCE.md):
-an entity costs about a microsecond to build.
+returns a value or raises. Bulk paths stream tuples instead (see
+docs/architecture.md): an entity costs about a microsecond to build.
 """
 
 from __future__ import annotations

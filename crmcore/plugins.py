@@ -21,6 +21,8 @@ from crmcore.errors import ConfigError, ConfigWarning, PluginError
 from crmcore.registry import PluginInfo
 
 ENTRY_POINT_GROUP = "crmcore.plugins"
+# a plugin's command names and objects, so that `crm --help` can list them unimported
+COMMANDS_ENTRY_POINT_GROUP = "crmcore.commands"
 CORE = "core"
 
 
@@ -207,6 +209,7 @@ def build(
         )
     plugins = Plugins(pm=pm, order=order, infos=infos, configs=configs)
     _claim_declarations(plugins)
+    _check_listed_commands(plugins, {n: ep for n, ep in eps.items() if n not in extra})
     return plugins
 
 
@@ -227,6 +230,37 @@ def _claim_declarations(plugins: Plugins) -> None:
         for owner, items in plugins.each(hook):
             for obj in items or ():
                 plugins.claim(kind, _name_of(obj), owner, obj)
+
+
+def _check_listed_commands(
+    plugins: Plugins, eps: Mapping[str, importlib.metadata.EntryPoint]
+) -> None:
+    """A plugin whose distribution lists commands in the ``crmcore.commands`` entry
+    points (read by ``crm --help`` instead of importing it) must list exactly the
+    commands its ``crm_cli_commands`` declares, each pointing at that command."""
+    for name in plugins.order:
+        dist = getattr(eps.get(name), "dist", None)
+        if dist is None:
+            continue
+        listed = {e.name: e for e in dist.entry_points if e.group == COMMANDS_ENTRY_POINT_GROUP}
+        if not listed:
+            continue
+        declared = {
+            n: plugins.declared["command"][n]
+            for (kind, n), owner in plugins.owners.items()
+            if kind == "command" and owner == name
+        }
+        if sorted(listed) != sorted(declared):
+            raise PluginError(
+                f"plugin {name!r}: its {COMMANDS_ENTRY_POINT_GROUP} entry points name "
+                f"{sorted(listed)} but crm_cli_commands declares {sorted(declared)}"
+            )
+        for command, ep in listed.items():
+            if _load(name, ep) is not declared[command]:
+                raise PluginError(
+                    f"plugin {name!r}: {COMMANDS_ENTRY_POINT_GROUP} entry point {command!r} "
+                    f"({ep.value}) is not the command crm_cli_commands declares"
+                )
 
 
 def _name_of(obj: Any) -> str:

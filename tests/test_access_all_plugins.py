@@ -45,15 +45,11 @@ def hidden_markers(crm, rep):
     not set(SHIPPED) <= set(installed()), reason="the shipped plugins are not installed"
 )
 def test_a_rep_sees_no_other_reps_customer_through_any_command(crm_factory, crm_cli, tmp_path):
-    from crmcore.demo import DEMO_AT, _core_data
+    from crmcore.demo import DEMO_AT, load_demo_data
 
     crm = crm_factory(plugins=SHIPPED)
     crm.clock.set(DEMO_AT)
-    with crm.transaction(command="test setup"):
-        _core_data(crm)
-    for impl in reversed(crm.hook.crm_demo.get_hookimpls()):
-        with crm.transaction(command="test setup"):
-            impl.function(crm=crm)
+    load_demo_data(crm, command="test setup")
     rep = "chen"
     hidden, markers = hidden_markers(crm, rep)
     assert len(hidden) >= 3 and markers  # the demo gives other reps customers of every trade

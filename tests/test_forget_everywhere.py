@@ -77,15 +77,11 @@ def _whole_database(crm) -> dict[str, list[str]]:
     not set(SHIPPED) <= set(installed()), reason="the shipped plugins are not installed"
 )
 def test_forget_leaves_no_name_or_phone_anywhere(crm_factory, tmp_path):
-    from crmcore.demo import DEMO_AT, _core_data
+    from crmcore.demo import DEMO_AT, load_demo_data
 
     crm = crm_factory(plugins=SHIPPED)
     crm.clock.set(DEMO_AT)
-    with crm.transaction(command="test setup"):
-        _core_data(crm)
-    for impl in reversed(crm.hook.crm_demo.get_hookimpls()):
-        with crm.transaction(command="test setup"):
-            impl.function(crm=crm)
+    load_demo_data(crm, command="test setup")
     fang = crm.get_customer("C-1001")
     # a twin record merged into hers keeps the name it was entered with
     twin = crm.add_customer("Fang Wu", phone="139 0000 3333", email="fang.w@example.cn")

@@ -147,8 +147,14 @@ def test_purge_shows_the_plan_then_deletes_only_a_disabled_plugins_data(
 
         from crmcore.testing import POSTGRES_ENV, _reset_schema, _with_search_path
 
-        _reset_schema(os.environ[POSTGRES_ENV], f"crmtest_purge_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
-        url = _with_search_path(os.environ[POSTGRES_ENV], f"crmtest_purge_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+        _reset_schema(
+            os.environ[POSTGRES_ENV],
+            f"crmtest_purge_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
+        )
+        url = _with_search_path(
+            os.environ[POSTGRES_ENV],
+            f"crmtest_purge_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
+        )
     on = CRM(from_dict({"crm": {"database": url, "plugins": ["greet"]}}), principal=SYSTEM)
     on.upgrade()
     c = on.add_customer("Ann", attributes={"greet.word": "hi"})

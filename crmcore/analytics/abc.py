@@ -1,4 +1,5 @@
-"""ABC (Pareto) classification by cumulative share of spend (seed 001 essay 1, 2.2)."""
+"""ABC (Pareto) classification by cumulative share of spend: A makes the top 70 %, B the
+next 20 %, C the rest (the shares are parameters)."""
 
 from __future__ import annotations
 

@@ -207,16 +207,35 @@ class CRMGroup(click.Group):
         return ctx.obj
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        """The enabled plugins' commands, for listing: from entry-point metadata when
+        every enabled plugin declares its commands there (nothing is imported), else
+        from the loaded plugins."""
         app = self._app(ctx)
+        if app._crm is None:
+            listed = listed_plugin_commands(app.config_path)
+            if listed is not None:
+                return listed
         try:
-            return {
-                name: cmd for name, cmd in app.crm().plugins.declared.get("command", {}).items()
-            }
+            return dict(app.crm().plugins.declared.get("command", {}))
         except CRMError:
             return {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self._plugin_commands(ctx)))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own version calls get_command for every name, which would load
+        # every enabled plugin just to print one line about each
+        plugin_cmds = self._plugin_commands(ctx)
+        rows = []
+        for name in sorted(set(self.commands) | set(plugin_cmds)):
+            cmd = self.commands.get(name) or plugin_cmds[name]
+            if not cmd.hidden:
+                rows.append((name, cmd))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         cmd = super().get_command(ctx, name)
@@ -225,6 +244,54 @@ class CRMGroup(click.Group):
         app = self._app(ctx)
         plugin_cmds = app.crm().plugins.declared.get("command", {})  # errors surface here, clearly
         return plugin_cmds.get(name)
+
+
+# the groups of crmcore.plugins, not imported here: it loads pluggy and jsonschema
+PLUGINS_ENTRY_POINTS = "crmcore.plugins"
+COMMANDS_ENTRY_POINTS = "crmcore.commands"
+
+
+def listed_plugin_commands(config_path: str | None) -> dict[str, click.Command] | None:
+    """Name -> a placeholder command (the distribution's summary as its help) for
+    each command the enabled plugins declare in the ``crmcore.commands`` entry-point
+    group, read from crm.toml and the installed metadata without importing a plugin.
+
+    None when that is not enough to answer (the config cannot be read here, a
+    plugin is not installed, shares its distribution with another plugin or
+    declares no command entry points): the caller then loads the plugins.
+    """
+    import importlib.metadata
+    import tomllib
+    from pathlib import Path
+
+    explicit = config_path or os.environ.get("CRM_CONFIG")
+    path = Path(explicit or "crm.toml")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None if explicit else {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    core = raw.get("crm", {})
+    enabled = core.get("plugins", []) if isinstance(core, dict) else None
+    if not isinstance(enabled, list) or not all(isinstance(n, str) for n in enabled):
+        return None
+    plugins: dict[str, importlib.metadata.EntryPoint] = {}
+    for ep in importlib.metadata.entry_points(group=PLUGINS_ENTRY_POINTS):
+        plugins.setdefault(ep.name, ep)
+    listed: dict[str, click.Command] = {}
+    for name in enabled:
+        dist = getattr(plugins.get(name), "dist", None)
+        if dist is None:
+            return None
+        groups = [ep.group for ep in dist.entry_points]
+        if groups.count(PLUGINS_ENTRY_POINTS) != 1 or COMMANDS_ENTRY_POINTS not in groups:
+            return None
+        summary = dist.metadata["Summary"] or f"Commands of the {name} plugin."
+        for ep in dist.entry_points:
+            if ep.group == COMMANDS_ENTRY_POINTS:
+                listed[ep.name] = click.Command(ep.name, help=summary)
+    return listed
 
 
 @click.group(cls=CRMGroup)

@@ -117,11 +117,15 @@ def crm_ticket_workflows() -> Iterable[Workflow]:
 
 
 @hookspec
-def crm_demo(crm: Any) -> str | None:
+def crm_demo(crm: Any, command_prefix: str) -> str | None:
     """Load the plugin's sample data into the demo database.
 
     :param crm: the CRM of the demo (the system principal, clock fixed at the
-        demo's date), bound to one transaction per plugin.
+        demo's date, which the demo's crm.toml keeps for later commands), bound
+        to one transaction per plugin.
+    :param command_prefix: the command that reaches the demo database from where
+        ``crm demo`` ran, e.g. ``crm --config crm-demo/crm.toml``. Begin every
+        command you suggest with it, so that it works when pasted.
 
     Called by ``crm demo`` once per enabled plugin, in dependency order. Return
     a short text to print (what a person would want to see), or None.

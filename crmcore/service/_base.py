@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from crmcore import access, jsonschemas
 from crmcore import config as config_mod
 from crmcore.access import Principal
-from crmcore.clock import Clock, SystemClock
+from crmcore.clock import Clock, configured_clock
 from crmcore.db import DB, Prepared, make_engine
 from crmcore.errors import (
     AccessDenied,
@@ -76,7 +76,7 @@ class CRMBase:
         command: str | None = None,
     ) -> None:
         self.config = config
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or configured_clock(config.core)
         self.plugins = plugins or build(config, extra=extra_plugins)
         self.engine = engine or make_engine(
             config.database, sqlite_synchronous=config.core["sqlite_synchronous"]

@@ -1,4 +1,4 @@
-"""crmcore plugin for life insurers (seed 001, essay 8).
+"""crmcore plugin for life insurers and their agents' customer visits.
 
 Policies with their serving agent, agent visits verified by the customer's own
 satisfaction SMS, agent reports, VIP grades with guaranteed visits, orphan

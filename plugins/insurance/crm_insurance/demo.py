@@ -12,7 +12,9 @@ def _d(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def load(crm: Any) -> str:
+def load(crm: Any, command_prefix: str = "crm") -> str:
+    """Agents, policies, a claim, a verified and a spoofed visit; hints start with
+    ``command_prefix`` (the command that reaches the demo database)."""
     now = crm.now()
     crm.add_staff("zhou", "Zhou Min", roles=["rep"], team="north", supervisor="li")
     fang, lei = crm.get_customer("C-1001"), crm.get_customer("C-1002")
@@ -105,7 +107,7 @@ def load(crm: Any) -> str:
     policies.record_payout(
         crm, h["id"], "claim", money(3_200, ""), paid_at=_d("2026-06-01"), note="outpatient surgery"
     )
-    # the heart of essay 8: a visit, then the customer's own SMS verifies it
+    # the heart of the plugin: a visit, then the customer's own SMS verifies it
     v = visits.record_visit(
         crm,
         fang,
@@ -120,6 +122,7 @@ def load(crm: Any) -> str:
     left = crm.staff_leave("zhou")
     reminders = vip.remind(crm, now)
     opps = opportunities.opportunities(crm)
+    horizon = settings.config(crm)["opportunity_horizon_days"]
     orph = orphans.list_orphans(crm)
     vips = vip.vip_list(crm)
     lines = [
@@ -131,13 +134,15 @@ def load(crm: Any) -> str:
         + f"; {reminders['created']} visit reminder(s) created",
         f"orphans: {', '.join(o['name'] for o in orph) or 'none'} (agent {left['staff']} left; "
         f"held by {left['handover_to']})",
-        f"opportunities in the next {settings.config(crm)['opportunity_horizon_days']} days:",
+        f"opportunities (turning points in the next {horizon} days, benefits and claims "
+        f"paid in the last {horizon}):",
         *[
             f"  {o['date']:%Y-%m-%d} {o['kind']:<12} {o['policy_no']:<12} {o['customer']} "
             f"(agent {o['agent']}{'' if o['agent_active'] else ', departed'})"
             for o in opps
         ],
-        "try:    crm --config crm-demo/crm.toml insurance report --json",
-        "        crm --config crm-demo/crm.toml insurance orphans reassign --all",
+        f"try:    {command_prefix} insurance report",
+        f"        {command_prefix} insurance opportunities",
+        f"        {command_prefix} insurance orphans reassign --all",
     ]
     return "\n".join(lines)

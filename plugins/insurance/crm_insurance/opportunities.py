@@ -1,4 +1,4 @@
-"""Opportunity lists (机遇式分析, essay 8): policies at a turning point within a
+"""Opportunity lists (机遇式分析, opportunity-driven analysis): policies at a turning point within a
 horizon, each naming the customer, the policy, the date and the serving agent.
 
 - ``renewal``: an active long-term policy whose next premium (``paid_to``) falls

@@ -1,4 +1,4 @@
-"""Orphan customers (孤儿客户, essay 8): every policy they hold has an agent who
+"""Orphan customers (孤儿客户): every policy they hold has an agent who
 has departed (or no agent), and nobody has been assigned in their place.
 
 The core, on ``crm staff leave``, revokes the leaver's access at once and hands

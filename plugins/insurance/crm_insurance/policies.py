@@ -252,7 +252,7 @@ def age_on(birth: dt.date, day: dt.date) -> int:
 
 
 def profile(crm: Any, customer: Any) -> dict[str, Any]:
-    """What the agent sees before a visit (essay 8, 了解客户): age, gender, points,
+    """What the agent sees before a visit (了解客户, knowing the customer): age, gender, points,
     grade, contacts, active long/short-term policies held, sum at risk per line
     of the active policies insuring the customer."""
     from crm_insurance import vip

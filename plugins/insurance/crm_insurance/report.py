@@ -1,4 +1,4 @@
-"""The agent report (essay 8, 效果评估): per agent and period, visits, verified
+"""The agent report (效果评估, evaluating the agents' work): per agent and period, visits, verified
 visits, verified (face-to-face) rate, average satisfaction, share "very
 satisfied", and the agent's VIP customers below their guaranteed frequency."""
 

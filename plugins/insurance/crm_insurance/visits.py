@@ -1,4 +1,4 @@
-"""Agent visits verified by the customer's own satisfaction SMS (essay 8).
+"""Agent visits verified by the customer's own satisfaction SMS.
 
 An agent records a visit; the customer then texts the company number from their
 own phone. :func:`route_inbound` (the ``crm_route_inbound`` hook) decides:

@@ -10,7 +10,9 @@ from . import requests as req
 from .jobs import buyer_followups
 
 
-def load(crm: Any) -> str:
+def load(crm: Any, command_prefix: str = "crm") -> str:
+    """A project with owners, two maintenance teams, a closed and an open request; hints
+    start with ``command_prefix`` (the command that reaches the demo database)."""
     day = dt.datetime
     crm.add_staff("re-wang", "Wang Qiang", roles=["rep"], team="maintenance", supervisor="li")
     crm.add_staff("re-sun", "Sun Li", roles=["rep"], team="maintenance", supervisor="li")
@@ -66,7 +68,9 @@ def load(crm: Any) -> str:
             f"{socket['team']}, due {socket['deadline_at']:%Y-%m-%d %H:%M}",
             f"  {socket['warranty_reason']}",
             f"buyer follow-ups: {follow['followups']} reminder(s) for sales staff",
-            "try: crm real-estate request list; crm real-estate report compliance; "
-            "crm real-estate warranty check --category waterproofing --unit JD/A1/1202",
+            f"try:    {command_prefix} real-estate request list",
+            f"        {command_prefix} real-estate report compliance",
+            f"        {command_prefix} real-estate warranty check --category waterproofing "
+            "--unit JD/A1/1202",
         ]
     )

@@ -103,7 +103,7 @@ def crm_staff_departed(crm: Any, staff: Any, handover_to: Any) -> None:
 
 
 @hookimpl
-def crm_demo(crm: Any) -> str:
+def crm_demo(crm: Any, command_prefix: str) -> str:
     from .demo import load
 
-    return load(crm)
+    return load(crm, command_prefix)

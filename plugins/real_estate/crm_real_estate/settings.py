@@ -15,8 +15,9 @@ from crmcore import ConfigError
 
 from . import NAME
 
-# China's Regulation on the Quality Management of Construction Projects
-# (建设工程质量管理条例), art. 40: the minimum warranty periods.
+# The PRC Regulation on the Quality Management of Construction Projects
+# (建设工程质量管理条例, State Council Order No. 279 of 2000), art. 40: the minimum
+# warranty periods.
 DEFAULT_CATEGORIES: dict[str, dict[str, Any]] = {
     # foundations and main structure: the design life in the design documents
     "structure": {"warranty": "design_life", "label": "地基基础和主体结构"},

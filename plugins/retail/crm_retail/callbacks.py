@@ -1,4 +1,4 @@
-"""Overdue regular customers and the account manager's call-back (seed 001 essay 4, 2.2).
+"""Overdue regular customers and the account manager's call-back.
 
 The job ``retail.overdue`` reuses ``crmcore.analytics.overdue``: a regular
 customer (at least ``fuel.min_purchases`` purchases) who has not come back

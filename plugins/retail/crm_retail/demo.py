@@ -30,7 +30,9 @@ def _clock_at(crm: Any, when: dt.datetime) -> Iterator[None]:
         clock.set(saved)
 
 
-def load(crm: Any) -> str:
+def load(crm: Any, command_prefix: str = "crm") -> str:
+    """Members with a year of purchases, points, greetings, a DM report, a fuel station;
+    hints start with ``command_prefix`` (the command that reaches the demo database)."""
     now = crm.now()
     day = dt.timedelta(days=1)
     fang, lei = crm.get_customer("C-1001"), crm.get_customer("C-1002")
@@ -134,7 +136,7 @@ def load(crm: Any) -> str:
             f"ABC: {abc['classes']['A']['customers']} A / {abc['classes']['B']['customers']} B / "
             f"{abc['classes']['C']['customers']} C; "
             f"1:15 rule: {len(ratio['under'])} employees under",
-            "look: crm timeline C-1001; crm retail member show C-1001; "
-            "crm retail points show C-1001",
+            f"try:    {command_prefix} retail member show C-1001",
+            f"        {command_prefix} retail points show C-1001",
         ]
     )

@@ -1,4 +1,4 @@
-"""Poster (DM) price error reports (seed 001 essay 1, 2.1.1).
+"""Poster (DM) price error reports, rewarded with points.
 
 A member reports a product whose poster (DM) price differs from the shelf or
 till price; staff verify or reject it. A verified report credits

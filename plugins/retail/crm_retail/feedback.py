@@ -1,4 +1,4 @@
-"""After-sale feedback (seed 001 essay 1, 2.1.3; 000 "第二章 1").
+"""After-sale feedback: sampled satisfaction surveys and their report.
 
 - ``sample``: survey invitations to a random sample of recent buyers. The
   sample is drawn with ``random.Random(seed)`` from the buyers sorted by id, so

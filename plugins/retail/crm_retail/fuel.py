@@ -1,4 +1,4 @@
-"""Fuel stations (seed 001 essay 4, 2.2 and 2.3): progressive profiling in
+"""Fuel stations: progressive profiling of drivers in
 three visits and the "1:15" account-manager rule.
 
 Profiling ("三步法"): visit 1 records only the plate and car model (a customer

@@ -1,4 +1,4 @@
-"""ABC classification with service levels (seed 001 essay 1, 2.2).
+"""ABC classification with a service level per class.
 
 The classification itself is the core's ``crmcore.analytics.abc`` (label
 ``abc``). The job ``retail.abc_service`` runs it with the configured cut-offs and

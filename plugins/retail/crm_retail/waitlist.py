@@ -1,4 +1,4 @@
-"""Out-of-stock special offers: a waiting list per item (seed 001 essay 1, 2.1.1).
+"""Out-of-stock special offers: a waiting list per item.
 
 A customer leaves their contact for a sold-out offer item; when the item is
 restocked, everyone waiting is notified once, in request order, and leaves the

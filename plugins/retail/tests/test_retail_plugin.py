@@ -140,8 +140,9 @@ def test_demo_loads_members_with_tier_changes_points_and_greetings(crm_factory):
     crm.add_customer("Wu Fang", phone="139 0000 1111", owner="zhang", external_id="C-1001")
     crm.add_customer("Wu Lei", phone="139 0000 2222", owner="zhang", external_id="C-1002")
     with crm.transaction(command="crm demo retail"):
-        text = crm.hook.crm_demo(crm=crm)
+        text = crm.hook.crm_demo(crm=crm, command_prefix="crm --config demo/crm.toml")
     assert any("Wu Fang M20250901 tier gold" in (t or "") for t in text)
+    assert any("try:    crm --config demo/crm.toml retail member show C-1001" in t for t in text)
     kinds = {e.kind for e in crm.timeline("C-1001")}
     assert {"retail.tier", "retail.points", "message.sms", "retail.member"} <= kinds
     assert crm.now() == dt.datetime(2026, 6, 15, 9, 0)

@@ -1,3 +1,4 @@
-"""crmcore plugin for power suppliers (seed 001, essays 3 and 10)."""
+"""crmcore plugin for power suppliers: service points, fast-response tickets, load curves and
+advice, equipment, arrears dunning."""
 
 __version__ = "0.1.0"

@@ -41,7 +41,9 @@ def _week_csv(first: dt.date, days: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load(crm: Any) -> str:
+def load(crm: Any, command_prefix: str = "crm") -> str:
+    """A key industrial customer with a week of readings and advice, a fault repair; hints
+    start with ``command_prefix`` (the command that reaches the demo database)."""
     now = crm.now()
     today = now.date()
     from crmcore import NotFound
@@ -154,8 +156,9 @@ def load(crm: Any) -> str:
         + ", ".join(f"{e['deadline']} level {e['level']} -> {e['to']}" for e in esc["escalations"])
         + ")"
     )
-    lines.append(
-        f"try: crm utility day {METER} {last['day']} ; crm utility export {METER} {last['day']} "
-        f"--format svg --out curve.svg ; crm timeline U-9001"
-    )
+    lines += [
+        f"try:    {command_prefix} utility day {METER} {last['day']}",
+        f"        {command_prefix} utility export {METER} {last['day']} --format svg --out curve.svg",
+        f"        {command_prefix} timeline U-9001",
+    ]
     return "\n".join(lines)

@@ -247,7 +247,7 @@ def crm_forget_customer(crm: Any, customer: Any) -> None:
 
 
 @hookimpl
-def crm_demo(crm: Any) -> str | None:
+def crm_demo(crm: Any, command_prefix: str) -> str | None:
     from crm_utility.demo import load
 
-    return load(crm)
+    return load(crm, command_prefix)

@@ -22,8 +22,9 @@ def test_demo_loads_a_large_industrial_customer_with_a_week_of_readings_and_advi
     crm.add_staff("zhang", "Zhang Wei", roles=["rep"], team="north", supervisor="li")
     crm.add_customer("Wu Fang", phone="139 0000 1111", owner="zhang", external_id="C-1001")
     with crm.transaction(command="crm demo utility"):
-        text = crm_demo(crm=crm)
-    assert "672 readings imported" in text and "advice for 2026-06-14" in text
+        text = crm_demo(crm=crm, command_prefix="crm --config demo/crm.toml")
+    assert "672 readings imported" in text
+    assert "crm --config demo/crm.toml timeline U-9001" in text and "advice for 2026-06-14" in text
     days = readings.days_stats(crm, "HRB-10K-0001", dt.date(2026, 6, 8), dt.date(2026, 6, 14))
     assert len(days) == 7 and all(d["complete"] for d in days)
     rules = {a["rule"] for a in advice.list_advice(crm, "U-9001")}
