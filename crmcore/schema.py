@@ -288,6 +288,12 @@ timeline_entries = Table(
     Index("ix_timeline_entries_customer_at", "customer_id", "at"),
 )
 
+# Append-only and hash-chained (see crmcore.audit): each row's values_digest
+# covers its before/after values, row_hash covers its fields, values_digest and
+# prev_hash (the row_hash of the row before it). Database triggers (crmcore_0005)
+# refuse updates and deletes except the redaction of a forgotten customer's
+# values: on PostgreSQL under the transaction-local setting crm.audit_redaction,
+# on SQLite while the redaction's own uncommitted row is in audit_redaction.
 audit_log = Table(
     "audit_log",
     metadata,
@@ -301,6 +307,16 @@ audit_log = Table(
     Column("action", String(32), nullable=False),
     Column("before", JSON),
     Column("after", JSON),
+    Column("values_digest", String(64)),
+    Column("prev_hash", String(64)),
+    Column("row_hash", String(64)),
+)
+
+# Empty except inside the transaction of a redaction on SQLite (see audit_log).
+audit_redaction = Table(
+    "audit_redaction",
+    metadata,
+    Column("id", Integer, primary_key=True),
 )
 
 job_runs = Table(

@@ -83,6 +83,19 @@ class AdminMixin(CRMBase):
             stmt = stmt.where(audit_log.c.entity == entity)
         return [dict(r._mapping) for r in self.db.conn.execute(stmt)]
 
+    @operation(write=False)
+    def verify_audit_trail(self) -> dict[str, Any]:
+        """Check the audit trail's hash chain from the first row to the last:
+        ``ok`` with the row count and the head hash, or the id of the first row
+        that does not verify and why (see :mod:`crmcore.audit`)."""
+        from crmcore.audit import verify
+
+        if not self.db.principal.can("audit") and not self.db.principal.can("admin"):
+            raise AccessDenied(
+                f"{self.db.principal.key} may not verify the audit trail: needs 'audit'"
+            )
+        return verify(self.db.conn).to_json()
+
     # -- purge ------------------------------------------------------------------
     def purge_plan(self, name: str) -> dict[str, Any]:
         """What ``purge_plugin(name)`` would delete: tables with row counts, labels."""
