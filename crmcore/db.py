@@ -442,10 +442,9 @@ class DB:
             ident = str(pk[0]) if pk and pk[0] is not None else None
             cid = row.get("customer_id", int(ident) if table is customers and ident else None)
             self.audit(table.name, ident, "insert", None, row, customer_id=cid)
-        else:
-            self.audit(
-                table.name, None, "insert", None, {"rows": result.rowcount}, customer_id=None
-            )
+        else:  # an executemany's rowcount is -1 on some drivers: count the parameter sets
+            count = len(rows) if rows else result.rowcount
+            self.audit(table.name, None, "insert", None, {"rows": count}, customer_id=None)
         return result
 
     def audit(
