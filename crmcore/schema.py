@@ -3,6 +3,8 @@ they write through the CRM service so hooks, access control and audit apply.
 
 Money is integer cents. Times are naive local datetimes (see docs/architecture.md).
 A ``customer_id`` column marks a table as customer data (see the query layer).
+``info={"pii": KIND}`` marks a column personal: masked for principals without
+the ``pii`` permission (see crmcore.masking).
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ customers = Table(
     Column("external_id", String(128)),
     Column("name", String(300), nullable=False),
     Column("kind", String(32), nullable=False, default="person"),
-    Column("phone", String(32)),
-    Column("email", String(254)),
+    Column("phone", String(32), info={"pii": "phone"}),
+    Column("email", String(254), info={"pii": "email"}),
     Column("consent_sms", Boolean, nullable=False, default=True),
     Column("consent_email", Boolean, nullable=False, default=True),
     Column("owner_id", Id, ForeignKey("staff.id")),
@@ -82,7 +84,7 @@ contact_points = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("value", String(254), nullable=False),
+    Column("value", String(254), nullable=False, info={"pii": "contact"}),
     Column("consent", Boolean, nullable=False, default=True),
     UniqueConstraint("customer_id", "kind", "value", name="uq_contact_points_value"),
     Index("ix_contact_points_kind_value", "kind", "value"),
@@ -250,7 +252,7 @@ messages = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("customer_id", Id, ForeignKey("customers.id"), index=True),
     Column("channel", String(32), nullable=False),
-    Column("to_address", String(254)),
+    Column("to_address", String(254), info={"pii": "contact"}),
     Column("template", String(64)),
     Column("body", Text, nullable=False),
     Column("payload", JSON),
@@ -269,7 +271,7 @@ inbound_messages = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("channel", String(32), nullable=False),
-    Column("from_address", String(64), nullable=False),
+    Column("from_address", String(64), nullable=False, info={"pii": "phone"}),
     Column("text", Text, nullable=False),
     Column("received_at", DateTime, nullable=False),
     Column("routed", JSON, nullable=False, default=list),
