@@ -3,7 +3,7 @@
 Each ``audit_log`` row carries three hashes (SHA-256, hex):
 
 - ``values_digest``: the digest of the row's recorded values (``before`` and
-  ``after``), computed when the row is written;
+  ``after``) and a random ``values_salt``, computed when the row is written;
 - ``prev_hash``: the ``row_hash`` of the row before it in id order (64 zeros
   for the first row);
 - ``row_hash``: the digest of ``prev_hash`` and a canonical serialisation of the
@@ -12,9 +12,11 @@ Each ``audit_log`` row carries three hashes (SHA-256, hex):
 
 Changing, inserting, deleting or renumbering a row breaks the chain at that row,
 which :func:`verify` reports. Forgetting a customer replaces the recorded values
-of that customer's rows with ``{"redacted": true}`` but keeps ``values_digest``,
-so the chain still verifies; a row whose values are redacted must belong to a
-customer whose ``forget`` row comes later in the chain, so a redaction cannot
+of that customer's rows with ``{"redacted": true}`` and erases their salt but
+keeps ``values_digest``, so the chain still verifies, and the digest cannot be
+used to guess the erased values back (without the salt, trying every phone
+number against it is hopeless). A row whose values are redacted must belong to
+a customer whose ``forget`` row comes later in the chain, so a redaction cannot
 be faked to hide a change.
 
 Only :func:`append` (the writer) and :func:`redact_customer` (the redaction of
@@ -28,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -63,10 +66,15 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def values_digest(before: Any, after: Any) -> str:
-    """The digest of a row's recorded values."""
-    text = canonical({"before": before, "after": after})
+def values_digest(before: Any, after: Any, salt: str | None) -> str:
+    """The digest of a row's recorded values under its salt."""
+    text = (salt or "") + "\n" + canonical({"before": before, "after": after})
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def new_salt() -> str:
+    """A fresh random salt for one row's values digest (128 bits, hex)."""
+    return secrets.token_hex(16)
 
 
 def _at_text(at: Any) -> str:
@@ -166,6 +174,7 @@ class ChainWriter:
         rows: list[dict[str, Any]] = []
         for entry in entries:
             before, after = _jsonable(entry.before), _jsonable(entry.after)
+            salt = new_salt()
             row: dict[str, Any] = {
                 "id": last_id + 1,
                 "at": at,
@@ -177,7 +186,8 @@ class ChainWriter:
                 "action": entry.action,
                 "before": before,
                 "after": after,
-                "values_digest": values_digest(before, after),
+                "values_salt": salt,
+                "values_digest": values_digest(before, after, salt),
                 "prev_hash": prev,
             }
             row["row_hash"] = row_hash(prev, row)
@@ -192,14 +202,15 @@ class ChainWriter:
 
 def redact_customer(conn: Connection, customer_id: int) -> int:
     """Replace the recorded values of one customer's audit rows with
-    :data:`REDACTED`; everything else, ``values_digest`` and the hashes stay.
+    :data:`REDACTED` and erase their salt; everything else, ``values_digest``
+    and the hashes stay.
     The only update of the table: the database triggers let it through only
     while the redaction marker of this transaction is set, and only as this
     exact change. Returns the number of rows redacted."""
     stmt = (
         update(audit_log)
         .where(audit_log.c.customer_id == bindparam("cid"))
-        .values(before=REDACTED, after=REDACTED)
+        .values(before=REDACTED, after=REDACTED, values_salt=None)
     )
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL {PG_REDACTION_SETTING} = 'on'")
@@ -242,6 +253,7 @@ _VERIFY_COLUMNS = (
     audit_log.c.action,
     audit_log.c.before,
     audit_log.c.after,
+    audit_log.c.values_salt,
     audit_log.c.values_digest,
     audit_log.c.prev_hash,
     audit_log.c.row_hash,
@@ -272,7 +284,7 @@ def _row_problem(row: Mapping[str, Any], prev: str, forgotten: Mapping[int, int]
         )
     if row["values_digest"] is None or row["row_hash"] is None:
         return "it has no hash (it was not written by the audit writer)"
-    if values_digest(row["before"], row["after"]) != row["values_digest"]:
+    if values_digest(row["before"], row["after"], row["values_salt"]) != row["values_digest"]:
         redacted = row["before"] == REDACTED and row["after"] == REDACTED
         cid = row["customer_id"]
         if not redacted:
@@ -317,6 +329,7 @@ def backfill(conn: Connection, *, batch: int = VERIFY_BATCH) -> int:
         update(audit_log)
         .where(audit_log.c.id == bindparam("row_id"))
         .values(
+            values_salt=bindparam("salt"),
             values_digest=bindparam("digest"),
             prev_hash=bindparam("prev"),
             row_hash=bindparam("hash"),
@@ -326,9 +339,12 @@ def backfill(conn: Connection, *, batch: int = VERIFY_BATCH) -> int:
         rows = conn.execute(_BATCH, {"after_id": after_id, "n": batch}).mappings().all()
         changes = []
         for row in rows:
-            digest = values_digest(row["before"], row["after"])
+            salt = new_salt()
+            digest = values_digest(row["before"], row["after"], salt)
             got = row_hash(prev, {**row, "values_digest": digest})
-            changes.append({"row_id": row["id"], "digest": digest, "prev": prev, "hash": got})
+            changes.append(
+                {"row_id": row["id"], "salt": salt, "digest": digest, "prev": prev, "hash": got}
+            )
             prev = got
         if changes:
             conn.execute(fill, changes)

@@ -518,6 +518,7 @@ _AUDIT_KEYS = (
     "action",
     "before",
     "after",
+    "values_salt",
     "values_digest",
     "prev_hash",
     "row_hash",

@@ -291,7 +291,7 @@ timeline_entries = Table(
 )
 
 # Append-only and hash-chained (see crmcore.audit): each row's values_digest
-# covers its before/after values, row_hash covers its fields, values_digest and
+# covers its before/after values and values_salt, row_hash covers its fields, values_digest and
 # prev_hash (the row_hash of the row before it). Database triggers (crmcore_0005)
 # refuse updates and deletes except the redaction of a forgotten customer's
 # values: on PostgreSQL under the transaction-local setting crm.audit_redaction,
@@ -309,6 +309,7 @@ audit_log = Table(
     Column("action", String(32), nullable=False),
     Column("before", JSON),
     Column("after", JSON),
+    Column("values_salt", String(32)),
     Column("values_digest", String(64)),
     Column("prev_hash", String(64)),
     Column("row_hash", String(64)),

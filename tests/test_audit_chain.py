@@ -82,7 +82,7 @@ def test_every_row_is_chained_to_the_one_before(crm):
     prev = GENESIS
     for r in rows:
         assert r.prev_hash == prev
-        assert r.values_digest == values_digest(r.before, r.after)
+        assert r.values_digest == values_digest(r.before, r.after, r.values_salt)
         assert r.row_hash == row_hash(prev, r._mapping)
         prev = r.row_hash
     verdict = _verdict(crm)
@@ -130,15 +130,15 @@ def test_reordered_ids_are_detected(crm):
 def test_a_forged_insert_is_detected(crm, forged_hash):
     _world(crm)
     head = _rows(crm)[-1]
-    digest = values_digest(None, {"name": "nobody"})
+    digest = values_digest(None, {"name": "nobody"}, "ab" * 16)
     fake = None if forged_hash == "none" else "f" * 64
     with raw_access(crm) as sql:
         sql(
             "INSERT INTO audit_log (id, at, staff_id, command, entity, entity_id, customer_id, "
-            "action, before, after, values_digest, prev_hash, row_hash) "
+            "action, before, after, values_salt, values_digest, prev_hash, row_hash) "
             "VALUES (?, ?, NULL, 'crm customer add', 'customers', '9', 9, 'insert', NULL, "
-            '\'{"name": "nobody"}\', ?, ?, ?)',
-            (head.id + 1, head.at, digest, head.row_hash, fake),
+            '\'{"name": "nobody"}\', ?, ?, ?, ?)',
+            (head.id + 1, head.at, "ab" * 16, digest, head.row_hash, fake),
         )
     verdict = _verdict(crm)
     assert (verdict.ok, verdict.broken_at, verdict.rows) == (False, head.id + 1, 5)
@@ -153,9 +153,9 @@ def test_a_forged_row_between_two_others_breaks_the_next(crm):
         forged = {**first._mapping, "id": 2, "values_digest": first.values_digest}
         sql(
             "INSERT INTO audit_log (id, at, staff_id, command, entity, entity_id, customer_id, "
-            "action, before, after, values_digest, prev_hash, row_hash) "
+            "action, before, after, values_salt, values_digest, prev_hash, row_hash) "
             "SELECT 2, at, staff_id, command, entity, entity_id, customer_id, action, before, "
-            "after, values_digest, ?, ? FROM audit_log WHERE id = 1",
+            "after, values_salt, values_digest, ?, ? FROM audit_log WHERE id = 1",
             (first.row_hash, row_hash(first.row_hash, forged)),
         )
     verdict = _verdict(crm)
@@ -190,6 +190,8 @@ def test_redaction_of_a_forgotten_customer_keeps_the_chain_valid(crm):
     crm.forget_customer(w["bob"])
     bob_rows = [r for r in _rows(crm) if r.customer_id == w["bob"].id and r.action != "forget"]
     assert bob_rows and all(r.before == REDACTED and r.after == REDACTED for r in bob_rows)
+    # the salt is gone: the kept digest cannot be used to guess the values back
+    assert all(r.values_salt is None for r in bob_rows)
     assert "13800000002" not in str([tuple(r) for r in _rows(crm)])
     verdict = _verdict(crm)
     assert verdict.ok and verdict.rows == len(_rows(crm))
@@ -295,7 +297,9 @@ def test_under_the_redaction_marker_only_the_redaction_itself_passes(crm):
         sa.update(audit_log).where(audit_log.c.id == 2).values(after={"name": "Mallory"}),
         sa.update(audit_log)
         .where(audit_log.c.id == 2)
-        .values(before=REDACTED, after=REDACTED, row_hash="0" * 64),
+        .values(before=REDACTED, after=REDACTED, values_salt=None, row_hash="0" * 64),
+        # the redacted values, but the salt kept
+        sa.update(audit_log).where(audit_log.c.id == 2).values(before=REDACTED, after=REDACTED),
         sa.delete(audit_log).where(audit_log.c.id == 2),
     ):
         with pytest.raises(Conflict, match="append-only"):
@@ -383,7 +387,7 @@ def test_the_migration_chains_existing_rows_and_installs_the_triggers(tmp_path):
         command.upgrade(_alembic_config(conn, [str(CORE_VERSIONS)]), "crmcore_0004")
     # the audit trail as it was before crmcore_0005: no hash columns, rows in it
     con = sqlite3.connect(f"{tmp_path}/old.db", isolation_level=None)
-    for column in ("values_digest", "prev_hash", "row_hash"):
+    for column in ("values_salt", "values_digest", "prev_hash", "row_hash"):
         con.execute(f"ALTER TABLE audit_log DROP COLUMN {column}")
     con.execute("DROP TABLE audit_redaction")
     for i in (1, 2, 4):  # ids with a gap, as rolled-back sequences leave

@@ -1,13 +1,14 @@
 """crmcore: the audit trail becomes append-only and tamper-evident.
 
-Adds ``values_digest``, ``prev_hash`` and ``row_hash`` to ``audit_log``,
+Adds ``values_salt``, ``values_digest``, ``prev_hash`` and ``row_hash`` to
+``audit_log``,
 chains the rows already there (in id order), and installs the triggers that
 refuse updates and deletes of audit rows (and, on PostgreSQL, TRUNCATE). The
 one update they let through is the redaction of a forgotten customer's values:
 on PostgreSQL while the transaction-local setting ``crm.audit_redaction`` is
 ``on``, on SQLite while the redaction's own uncommitted row is in the new
 table ``audit_redaction``; in both cases only as "values replaced by
-``{"redacted": true}``, everything else unchanged".
+``{"redacted": true}`` and their salt erased, everything else unchanged".
 
 Revision ID: crmcore_0005
 """
@@ -24,8 +25,9 @@ down_revision = "crmcore_0004"
 branch_labels = None
 depends_on = None
 
+COLUMNS = {"values_salt": 32, "values_digest": 64, "prev_hash": 64, "row_hash": 64}
 HASH_COLUMNS = ("values_digest", "prev_hash", "row_hash")
-# every column but the recorded values: a redaction must leave them as they are
+# every column but the recorded values and their salt: a redaction keeps them
 KEPT = (
     "id",
     "at",
@@ -51,6 +53,7 @@ BEGIN
         IF current_setting('crm.audit_redaction', true) = 'on'
            AND ({", ".join(f'NEW."{c}"' for c in KEPT)})
                IS NOT DISTINCT FROM ({", ".join(f'OLD."{c}"' for c in KEPT)})
+           AND NEW.values_salt IS NULL
            AND NEW."before"::jsonb = '{REDACTED_JSON}'::jsonb
            AND NEW."after"::jsonb = '{REDACTED_JSON}'::jsonb
         THEN
@@ -76,7 +79,7 @@ SQLITE_TRIGGERS = (
     "SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be deleted'); END",
     "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
     "WHEN NOT EXISTS (SELECT 1 FROM audit_redaction) "
-    f"OR {_CHANGED} "
+    f"OR {_CHANGED} OR NEW.values_salt IS NOT NULL "
     f"""OR json(NEW."before") IS NOT json('{REDACTED_JSON}') """
     f"""OR json(NEW."after") IS NOT json('{REDACTED_JSON}') """
     f"BEGIN SELECT RAISE(ABORT, '{REFUSED_UPDATE}'); END",
@@ -86,9 +89,9 @@ SQLITE_TRIGGERS = (
 def upgrade() -> None:
     bind = op.get_bind()
     have = {c["name"] for c in sa.inspect(bind).get_columns("audit_log")}
-    for name in HASH_COLUMNS:
+    for name, length in COLUMNS.items():
         if name not in have:
-            op.add_column("audit_log", sa.Column(name, sa.String(64)))
+            op.add_column("audit_log", sa.Column(name, sa.String(length)))
     # the redaction's marker (used on SQLite; declared on every backend)
     op.create_table(
         "audit_redaction", sa.Column("id", sa.Integer, primary_key=True), if_not_exists=True
@@ -118,5 +121,5 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
     op.execute("DROP TABLE IF EXISTS audit_redaction")
     with op.batch_alter_table("audit_log") as batch:
-        for name in reversed(HASH_COLUMNS):
+        for name in reversed(COLUMNS):
             batch.drop_column(name)
