@@ -126,7 +126,7 @@ def _chain_lock(conn: Connection) -> None:
     transaction that began as a reader)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(
-            "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.audit_log'))"
+            "SELECT pg_advisory_xact_lock(hashtext(coalesce(current_schema(), '') || '.audit_log'))"
         )
 
 
