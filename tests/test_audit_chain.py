@@ -373,31 +373,46 @@ def test_cli_audit_still_lists_the_trail_of_a_customer(crm, crm_cli):
     assert [r["entity_id"] for r in rows] == [str(c.id)]
 
 
-def test_the_migration_chains_existing_rows_and_installs_the_triggers(tmp_path):
+def test_the_migration_chains_existing_rows_and_installs_the_triggers(tmp_path, crm_backend):
+    import os
+
     from alembic import command
 
     from crmcore import CRM
     from crmcore.access import SYSTEM
     from crmcore.config import from_dict
     from crmcore.migrate import CORE_VERSIONS, _alembic_config
+    from crmcore.testing import POSTGRES_ENV, _reset_schema, _with_search_path
 
     url = f"sqlite:///{tmp_path}/old.db"
+    if crm_backend == "postgresql":
+        schema = f"crmtest_audit_upgrade_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+        _reset_schema(os.environ[POSTGRES_ENV], schema)
+        url = _with_search_path(os.environ[POSTGRES_ENV], schema)
     crm = CRM(from_dict({"crm": {"database": url}}), principal=SYSTEM)
     with crm.engine.connect() as conn, conn.begin():
         command.upgrade(_alembic_config(conn, [str(CORE_VERSIONS)]), "crmcore_0004")
-    # the audit trail as it was before crmcore_0005: no hash columns, rows in it
-    con = sqlite3.connect(f"{tmp_path}/old.db", isolation_level=None)
-    for column in ("values_salt", "values_digest", "prev_hash", "row_hash"):
-        con.execute(f"ALTER TABLE audit_log DROP COLUMN {column}")
-    con.execute("DROP TABLE audit_redaction")
-    for i in (1, 2, 4):  # ids with a gap, as rolled-back sequences leave
-        con.execute(
-            "INSERT INTO audit_log (id, at, staff_id, command, entity, entity_id, customer_id, "
-            "action, before, after) VALUES (?, '2026-01-05 09:00:00.000000', NULL, 'crm x', "
-            "'customers', ?, ?, 'update', '{\"name\": \"A\"}', '{\"name\": \"B\"}')",
-            (i, str(i), i),
-        )
-    con.close()
+        # the audit trail as it was before crmcore_0005: no hash columns, rows in it
+        for column in ("values_salt", "values_digest", "prev_hash", "row_hash"):
+            conn.exec_driver_sql(f"ALTER TABLE audit_log DROP COLUMN {column}")
+        conn.exec_driver_sql("DROP TABLE audit_redaction")
+        for i in (1, 2, 4):  # ids with a gap, as rolled-back sequences leave
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit_log (id, at, staff_id, command, entity, entity_id, "
+                    "customer_id, action, before, after) VALUES (:id, :at, NULL, 'crm x', "
+                    "'customers', :key, :id, 'update', :before, :after)"
+                ).bindparams(
+                    sa.bindparam("before", type_=sa.JSON), sa.bindparam("after", type_=sa.JSON)
+                ),
+                {
+                    "id": i,
+                    "at": crm.now().replace(microsecond=0),
+                    "key": str(i),
+                    "before": {"name": "A"},
+                    "after": {"name": "B"},
+                },
+            )
     crm.upgrade()
     verdict = _verdict(crm)
     assert verdict.ok and verdict.rows == 3
@@ -406,3 +421,4 @@ def test_the_migration_chains_existing_rows_and_installs_the_triggers(tmp_path):
     with pytest.raises(Conflict, match="append-only"):
         with crm.transaction():
             crm.db.conn.execute(sa.delete(audit_log))
+    crm.engine.dispose()

@@ -221,6 +221,9 @@ def _commands(db: sqlite3.Connection) -> list[list[str]]:
         ["real-estate", "buyer", "list"],
         ["real-estate", "request", "list"],
         ["real-estate", "incident", "list"],
+        ["real-estate", "report", "ages"],
+        ["real-estate", "report", "compliance"],
+        ["real-estate", "report", "satisfaction"],
     ]
     for ref in col("SELECT external_id FROM customers WHERE external_id IS NOT NULL"):
         commands += [
