@@ -213,7 +213,9 @@ class CommandWithVerbs(click.Command):
     """A command whose first argument may instead name one of its ``verbs``:
     ``crm audit [REF]`` lists the trail, ``crm audit verify`` checks it."""
 
-    def __init__(self, *args: Any, verbs: dict[str, click.Command] | None = None, **kw: Any):
+    def __init__(
+        self, *args: Any, verbs: dict[str, click.Command] | None = None, **kw: Any
+    ) -> None:
         super().__init__(*args, **kw)
         self.verbs: dict[str, click.Command] = dict(verbs or {})
 
