@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
+    tuple_,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Engine
@@ -39,6 +41,7 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.sql.selectable import Alias, Join
 
 from crmcore.access import Principal, customer_condition
+from crmcore.audit import PROTECTED_TABLES, ChainWriter, Entry, redact_customer
 from crmcore.errors import AccessDenied
 from crmcore.schema import audit_log, customers
 
@@ -270,6 +273,7 @@ class DB:
         self.now = now
         self.command = command
         self._dbapi: Any = None
+        self._chain = ChainWriter(conn, insert_one=lambda row: self.run(_AUDIT_INSERT, row))
 
     # -- reading -------------------------------------------------------------
     def execute(self, stmt: Any, params: Any = None) -> Any:
@@ -280,6 +284,7 @@ class DB:
                     f"{self.principal.key}: raw SQL needs an unrestricted principal; "
                     "build the statement with SQLAlchemy Core instead"
                 )
+            _refuse_protected_sql(str(stmt))
             return self.conn.execute(stmt if isinstance(stmt, TextClause) else _text(stmt), params)
         if isinstance(stmt, Select):
             return self.conn.execute(scope_statement(stmt, self.principal), params)
@@ -317,6 +322,7 @@ class DB:
         here is scoped, so a restricted principal is refused."""
         if not self.principal.unrestricted:
             raise AccessDenied(f"{self.principal.key} may not run raw SQL (it is not scoped)")
+        _refuse_protected_sql(sql)
         conn = self.conn.connection.driver_connection
         if self.conn.dialect.name == "sqlite":
             return conn.execute(sql, tuple(params)).fetchall()
@@ -347,6 +353,9 @@ class DB:
         if not self.principal.unrestricted:
             return self.execute(table.insert().values(**values)).inserted_primary_key[0]
         self.require_write()
+        _refuse_protected(table.name)
+        if table.name not in UNAUDITED:
+            self._chain.lock()
         ident = self.run(prepared, values).fetchone()[0]
         if table.name not in UNAUDITED:
             row = dict(values)
@@ -387,40 +396,48 @@ class DB:
     def _write(self, stmt: Any, params: Any) -> Any:
         self.require_write()
         table: Table = stmt.table
+        _refuse_protected(table.name)
         if isinstance(stmt, Insert):
             return self._insert(stmt, params)
         audited = table.name not in UNAUDITED
         scoped = scope_statement(stmt, self.principal)
         before: list[dict[str, Any]] = []
         if audited:
-            pk = list(table.primary_key.columns)
+            self._chain.lock()
             probe = select(table).where(*scoped._where_criteria).limit(AUDIT_ROW_LIMIT + 1)
             before = [dict(r._mapping) for r in self.conn.execute(probe, params)]
         result = self.conn.execute(scoped, params)
-        if audited and result.rowcount:
-            action = "update" if isinstance(stmt, Update) else "delete"
-            if len(before) > AUDIT_ROW_LIMIT:
-                self.audit(
-                    table.name, None, action, None, {"rows": result.rowcount}, customer_id=None
-                )
-            else:
-                for row in before:
-                    after = None
-                    if action == "update":
-                        key = [c == row[c.name] for c in pk]
-                        got = self.conn.execute(select(table).where(*key)).first()
-                        after = dict(got._mapping) if got else None
-                    self.audit(
-                        table.name,
-                        _pk_text(row, pk),
-                        action,
-                        _diff(row, after)[0] if after else row,
-                        _diff(row, after)[1] if after else None,
-                        customer_id=row.get(
-                            "customer_id", row.get("id") if table is customers else None
-                        ),
-                    )
+        if not (audited and result.rowcount):
+            return result
+        action = "update" if isinstance(stmt, Update) else "delete"
+        if len(before) > AUDIT_ROW_LIMIT:
+            self.audit(table.name, None, action, None, {"rows": result.rowcount}, customer_id=None)
+            return result
+        pk = list(table.primary_key.columns)
+        after_by_key: dict[str, dict[str, Any]] = {}
+        if action == "update" and before:
+            after_by_key = self._rows_by_key(table, pk, before)
+        entries = []
+        for row in before:
+            key = _pk_text(row, pk)
+            after = after_by_key.get(key)
+            old, new = _diff(row, after) if after else (row, None)
+            cid = row.get("customer_id", row.get("id") if table is customers else None)
+            entries.append(Entry(table.name, key, action, old, new, cid))
+        self._append_audit(entries)
         return result
+
+    def _rows_by_key(
+        self, table: Table, pk: list[Any], rows: Sequence[Mapping[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """The current rows with the primary keys of ``rows``, by key text: one
+        query for all of them."""
+        if len(pk) == 1:
+            cond = pk[0].in_([r[pk[0].name] for r in rows])
+        else:
+            cond = tuple_(*pk).in_([tuple(r[c.name] for c in pk) for r in rows])
+        got = self.conn.execute(select(table).where(cond))
+        return {_pk_text(r._mapping, pk): dict(r._mapping) for r in got}
 
     def _insert(self, stmt: Any, params: Any) -> Any:
         table: Table = stmt.table
@@ -437,19 +454,19 @@ class DB:
                 self.require_customer(cid, write=True)
         if from_select:
             stmt = scope_statement(stmt, self.principal)
-        result = self.conn.execute(stmt, params)
         if table.name in UNAUDITED:
-            return result
+            return self.conn.execute(stmt, params)
+        self._chain.lock()
+        result = self.conn.execute(stmt, params)
         if len(rows) == 1:
             row = dict(rows[0])
             pk = result.inserted_primary_key
             ident = str(pk[0]) if pk and pk[0] is not None else None
             cid = row.get("customer_id", int(ident) if table is customers and ident else None)
             self.audit(table.name, ident, "insert", None, row, customer_id=cid)
-        else:
-            self.audit(
-                table.name, None, "insert", None, {"rows": result.rowcount}, customer_id=None
-            )
+        else:  # an executemany's rowcount is -1 on some drivers: count the parameter sets
+            count = len(rows) if rows else result.rowcount
+            self.audit(table.name, None, "insert", None, {"rows": count}, customer_id=None)
         return result
 
     def audit(
@@ -462,37 +479,22 @@ class DB:
         *,
         customer_id: int | None,
     ) -> None:
-        """Append one audit row in the current transaction."""
-        self.run(
-            _AUDIT_INSERT,
-            {
-                "at": self.now,
-                "staff_id": self.principal.staff_id,
-                "command": self.command,
-                "entity": entity,
-                "entity_id": entity_id,
-                "customer_id": customer_id,
-                "action": action,
-                "before": _jsonable(before),
-                "after": _jsonable(after),
-            },
+        """Append one audit row to the chain in the current transaction."""
+        self._append_audit([Entry(entity, entity_id, action, before, after, customer_id)])
+
+    def _append_audit(self, entries: Sequence[Entry]) -> None:
+        self._chain.append(
+            entries, at=self.now, staff_id=self.principal.staff_id, command=self.command
         )
 
     def audit_redact(self, customer_id: int, *, also: Any = None) -> int:
         """Replace the recorded values of a forgotten customer's audit rows (and
         of the rows matching ``also``, e.g. other records whose values copied the
-        customer's data); the rows themselves (who, when, what, which command)
-        stay. The redaction is itself audited."""
-        from sqlalchemy import or_, update
-
-        which = audit_log.c.customer_id == customer_id
-        if also is not None:
-            which = or_(which, also)
-        n = self.conn.execute(
-            update(audit_log)
-            .where(which)
-            .values(before={"redacted": True}, after={"redacted": True})
-        ).rowcount
+        customer's data); the rows themselves (who, when, what, which command) and
+        their hashes stay, so the chain still verifies. The redaction is itself
+        audited."""
+        self._chain.lock()
+        n = redact_customer(self.conn, customer_id, also=also)
         self.audit(
             "customers",
             str(customer_id),
@@ -510,9 +512,12 @@ class DB:
         if not rows:
             return 0
         self.require_write()
+        _refuse_protected(table.name)
         if not self.principal.unrestricted and "customer_id" in table.c:
             for cid in {r["customer_id"] for r in rows}:
                 self.require_customer(cid, write=True)
+        if table.name not in UNAUDITED:
+            self._chain.lock()
         self.conn.execute(table.insert(), list(rows))
         if table.name not in UNAUDITED:
             self.audit(
@@ -527,6 +532,7 @@ class DB:
 
 
 _AUDIT_KEYS = (
+    "id",
     "at",
     "staff_id",
     "command",
@@ -536,8 +542,38 @@ _AUDIT_KEYS = (
     "action",
     "before",
     "after",
+    "values_salt",
+    "values_digest",
+    "prev_hash",
+    "row_hash",
 )
 _AUDIT_INSERT = Prepared(audit_log.insert(), keys=_AUDIT_KEYS)
+
+
+_PROTECTED_WRITE = re.compile(
+    r"\b(?:insert(?:\s+or\s+\w+)?\s+into|replace\s+into|update(?:\s+or\s+\w+)?|delete\s+from"
+    r"|truncate(?:\s+table)?|drop\s+table(?:\s+if\s+exists)?|alter\s+table)"
+    r"\s+(?:only\s+)?(?:[\"`\[]?\w+[\"`\]]?\.)?[\"`\[]?(?:"
+    + "|".join(sorted(PROTECTED_TABLES))
+    + r")\b",
+    re.IGNORECASE,
+)
+
+
+def _refuse_protected(table_name: str) -> None:
+    """The audit trail is append-only: only its writer adds rows (and only the
+    redaction of a forgotten customer changes them), for every principal."""
+    if table_name in PROTECTED_TABLES:
+        raise AccessDenied(
+            f"{table_name} is append-only: only the audit writer adds rows; the change was refused"
+        )
+
+
+def _refuse_protected_sql(sql: str) -> None:
+    found = _PROTECTED_WRITE.search(sql)
+    if found is not None:
+        name = next(t for t in PROTECTED_TABLES if t in found.group(0).lower())
+        _refuse_protected(name)
 
 
 def _insert_values(stmt: Any) -> dict[str, Any]:

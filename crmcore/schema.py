@@ -3,6 +3,8 @@ they write through the CRM service so hooks, access control and audit apply.
 
 Money is integer cents. Times are naive local datetimes (see docs/architecture.md).
 A ``customer_id`` column marks a table as customer data (see the query layer).
+``info={"pii": KIND}`` marks a column personal: masked for principals without
+the ``pii`` permission (see crmcore.masking).
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ customers = Table(
     Column("external_id", String(128)),
     Column("name", String(300), nullable=False),
     Column("kind", String(32), nullable=False, default="person"),
-    Column("phone", String(32)),
-    Column("email", String(254)),
+    Column("phone", String(32), info={"pii": "phone"}),
+    Column("email", String(254), info={"pii": "email"}),
     Column("consent_sms", Boolean, nullable=False, default=True),
     Column("consent_email", Boolean, nullable=False, default=True),
     Column("owner_id", Id, ForeignKey("staff.id")),
@@ -82,7 +84,7 @@ contact_points = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("value", String(254), nullable=False),
+    Column("value", String(254), nullable=False, info={"pii": "contact"}),
     Column("consent", Boolean, nullable=False, default=True),
     UniqueConstraint("customer_id", "kind", "value", name="uq_contact_points_value"),
     Index("ix_contact_points_kind_value", "kind", "value"),
@@ -250,7 +252,7 @@ messages = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("customer_id", Id, ForeignKey("customers.id"), index=True),
     Column("channel", String(32), nullable=False),
-    Column("to_address", String(254)),
+    Column("to_address", String(254), info={"pii": "contact"}),
     Column("template", String(64)),
     Column("body", Text, nullable=False),
     Column("payload", JSON),
@@ -269,7 +271,7 @@ inbound_messages = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("channel", String(32), nullable=False),
-    Column("from_address", String(64), nullable=False),
+    Column("from_address", String(64), nullable=False, info={"pii": "phone"}),
     Column("text", Text, nullable=False),
     Column("received_at", DateTime, nullable=False),
     Column("routed", JSON, nullable=False, default=list),
@@ -288,6 +290,12 @@ timeline_entries = Table(
     Index("ix_timeline_entries_customer_at", "customer_id", "at"),
 )
 
+# Append-only and hash-chained (see crmcore.audit): each row's values_digest
+# covers its before/after values and values_salt, row_hash covers its fields, values_digest and
+# prev_hash (the row_hash of the row before it). Database triggers (crmcore_0005)
+# refuse updates and deletes except the redaction of a forgotten customer's
+# values: on PostgreSQL under the transaction-local setting crm.audit_redaction,
+# on SQLite while the redaction's own uncommitted row is in audit_redaction.
 audit_log = Table(
     "audit_log",
     metadata,
@@ -301,6 +309,17 @@ audit_log = Table(
     Column("action", String(32), nullable=False),
     Column("before", JSON),
     Column("after", JSON),
+    Column("values_salt", String(32)),
+    Column("values_digest", String(64)),
+    Column("prev_hash", String(64)),
+    Column("row_hash", String(64)),
+)
+
+# Empty except inside the transaction of a redaction on SQLite (see audit_log).
+audit_redaction = Table(
+    "audit_redaction",
+    metadata,
+    Column("id", Integer, primary_key=True),
 )
 
 job_runs = Table(

@@ -302,3 +302,57 @@ def demo(directory: str, as_json: bool) -> None:
 
     out = run_demo(Path(directory))
     emit(out, as_json, lambda d: d["text"])
+
+
+class CommandWithVerbs(click.Command):
+    """A command whose first argument may instead name one of its ``verbs``:
+    ``crm audit [REF]`` lists the trail, ``crm audit verify`` checks it."""
+
+    def __init__(
+        self, *args: Any, verbs: dict[str, click.Command] | None = None, **kw: Any
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.verbs: dict[str, click.Command] = dict(verbs or {})
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        if args and args[0] in self.verbs:
+            verb = self.verbs[args[0]]
+            return verb.make_context(f"{info_name} {args[0]}", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        if self.verbs:
+            with formatter.section("Commands"):
+                formatter.write_dl(
+                    [(name, verb.get_short_help_str()) for name, verb in self.verbs.items()]
+                )
+
+
+@click.command("verify")
+@JSON_OPTION
+@pass_crm
+def audit_verify(crm: Any, as_json: bool) -> None:
+    """Check the hash chain of the audit trail.
+
+    Needs 'audit'. Prints OK with the row count and the head hash, or the first
+    row that does not verify and why (exit status 1)."""
+    verdict = crm.verify_audit_trail()
+    if verdict["ok"]:
+        emit(verdict, as_json, lambda d: f"audit trail OK: {d['rows']} rows, head {d['head']}")
+        return
+    if as_json:
+        emit(verdict, True)
+    else:
+        click.echo(
+            f"error: audit trail broken at row {verdict['broken_at']}: {verdict['reason']} "
+            f"({verdict['rows']} rows before it verify)",
+            err=True,
+        )
+    raise click.exceptions.Exit(1)

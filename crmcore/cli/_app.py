@@ -37,8 +37,25 @@ def to_plain(value: Any) -> Any:
     return value
 
 
+MASKING_CRM = "crm.masking_crm"  # ctx.meta key: the CRM whose principal output is masked for
+
+
+def masked_for_output(data: Any) -> Any:
+    """``data`` with personal data masked for the acting principal of the running
+    command (see crmcore.masking); unchanged outside a command or with 'pii'."""
+    ctx = click.get_current_context(silent=True)
+    crm = ctx.meta.get(MASKING_CRM) if ctx is not None else None
+    if crm is None:
+        return data
+    from crmcore.masking import Masker
+
+    return Masker.for_crm(crm).output(data)
+
+
 def emit(data: Any, as_json: bool, human: Callable[[Any], str] | str | None = None) -> None:
-    """Print ``data`` as JSON (``--json``) or as the human text ``human`` makes of it."""
+    """Print ``data`` as JSON (``--json``) or as the human text ``human`` makes of it;
+    personal data is masked first for a principal without 'pii'."""
+    data = masked_for_output(data)
     if as_json:
         click.echo(json.dumps(to_plain(data), ensure_ascii=False, indent=2, sort_keys=False))
         return
@@ -147,6 +164,7 @@ def pass_crm(fn: Callable[..., Any]) -> Callable[..., Any]:
             from crmcore.config import require_database_file
 
             require_database_file(crm.config)
+        ctx.meta[MASKING_CRM] = crm
         try:
             return fn(crm, *args, **kwargs)
         except CRMError as e:

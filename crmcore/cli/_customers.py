@@ -11,10 +11,9 @@ from crmcore.cli._app import JSON_OPTION, cli, emit, pass_crm
 
 def customer_json(crm: Any, c: Any) -> dict[str, Any]:
     """A customer as output: personal data masked for principals without 'pii'."""
-    pii = {a.name for a in crm.plugins.declared.get("attribute", {}).values() if a.pii}
-    attrs_ = {
-        k: ("****" if k in pii and not crm.may_see_pii() else v) for k, v in c.attributes.items()
-    }
+    from crmcore.masking import Masker
+
+    attrs_ = Masker.for_crm(crm).attribute_values(c.attributes)
     return {
         "id": c.id,
         "external_id": c.external_id,

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from crmcore.cli._admin import CommandWithVerbs, audit_verify
 from crmcore.cli._app import JSON_OPTION, cli, emit, parse_at, pass_crm
 
 
@@ -286,7 +287,7 @@ def sms_receive(crm: Any, from_phone: str, text: str, at: str | None, as_json: b
     )
 
 
-@cli.command()
+@cli.command(cls=CommandWithVerbs, verbs={"verify": audit_verify})
 @click.argument("ref", required=False)
 @click.option("--entity", help="Only rows about this entity kind (table name).")
 @JSON_OPTION

@@ -71,7 +71,11 @@ class AdminMixin(CRMBase):
     def audit_trail(
         self, customer: Any = None, *, entity: str | None = None, limit: int = 1000
     ) -> list[dict]:
-        """Audit rows for one customer (or one entity kind), oldest first."""
+        """Audit rows for one customer (or one entity kind), oldest first. The
+        recorded values are masked (see crmcore.masking) for a principal
+        without 'pii'."""
+        from crmcore.masking import Masker
+
         if not self.db.principal.can("audit") and not self.db.principal.can("admin"):
             raise AccessDenied(
                 f"{self.db.principal.key} may not read the audit trail: needs 'audit'"
@@ -81,7 +85,21 @@ class AdminMixin(CRMBase):
             stmt = stmt.where(audit_log.c.customer_id == self._customer_row(customer).id)
         if entity is not None:
             stmt = stmt.where(audit_log.c.entity == entity)
-        return [dict(r._mapping) for r in self.db.conn.execute(stmt)]
+        masker = Masker.for_crm(self)
+        return [masker.audit_row(r._mapping) for r in self.db.conn.execute(stmt)]
+
+    @operation(write=False)
+    def verify_audit_trail(self) -> dict[str, Any]:
+        """Check the audit trail's hash chain from the first row to the last:
+        ``ok`` with the row count and the head hash, or the id of the first row
+        that does not verify and why (see :mod:`crmcore.audit`)."""
+        from crmcore.audit import verify
+
+        if not self.db.principal.can("audit") and not self.db.principal.can("admin"):
+            raise AccessDenied(
+                f"{self.db.principal.key} may not verify the audit trail: needs 'audit'"
+            )
+        return verify(self.db.conn).to_json()
 
     # -- purge ------------------------------------------------------------------
     def purge_plan(self, name: str) -> dict[str, Any]:

@@ -886,6 +886,7 @@ class CustomersMixin(CRMBase):
 
         from crmcore.errors import AccessDenied
         from crmcore.files import check_target, private_output
+        from crmcore.masking import Masker
 
         if fmt not in ("csv", "jsonl"):
             raise ValidationError(f"export format {fmt!r}; expected csv or jsonl")
@@ -926,11 +927,9 @@ class CustomersMixin(CRMBase):
                         writer = csv.writer(f) if fmt == "csv" else None
                         if writer:
                             writer.writerow(cols)
+                        masker = Masker.for_crm(self)
                         for row in self.db.execute(stmt.execution_options(yield_per=5000)):
-                            values = dict(row._mapping)
-                            if not pii:
-                                values["phone"] = contacts.mask_phone(values["phone"])
-                                values["email"] = contacts.mask_email(values["email"])
+                            values = dict(masker.row(customers.name, row._mapping))
                             if writer:
                                 writer.writerow([values[c] for c in cols])
                             else:

@@ -83,7 +83,7 @@ visits = Table(
     # the verifying reply
     Column("reply_id", Id),
     Column("reply_at", DateTime),
-    Column("reply_phone", String(64)),
+    Column("reply_phone", String(64), info={"pii": "phone"}),
     Column("reply_text", Text),
     Column("score", SmallInteger),
     Column("created_at", DateTime, nullable=False),
@@ -98,7 +98,7 @@ replies = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("inbound_message_id", Id, nullable=False, unique=True),
     Column("customer_id", Id, ForeignKey(customers.c.id), index=True),  # NULL: unknown number
-    Column("from_address", String(64), nullable=False),
+    Column("from_address", String(64), nullable=False, info={"pii": "phone"}),
     Column("text", Text, nullable=False),
     Column("received_at", DateTime, nullable=False, index=True),
     Column("matched", Boolean, nullable=False, default=False),

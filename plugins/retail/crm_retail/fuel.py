@@ -158,7 +158,8 @@ def visit2(
         crm.record_interaction(
             p.customer_id,
             "visit",
-            f"fuel visit 2: {name} of {employer} (consented)",
+            # the employer is personal data: kept (and masked) in its column, not copied here
+            f"fuel visit 2: {name}, employer recorded (consented)",
             at=when,
             staff=staff_ref,
             source=_util.SOURCE,

@@ -1,6 +1,7 @@
 """The retail plugin's own tables (SQLAlchemy Core). A ``customer_id`` column makes
 a table customer data: the query layer filters it by the acting principal and a
-merge moves it."""
+merge moves it. ``info={"pii": ...}`` marks a personal column: masked for
+principals without the ``pii`` permission (see crmcore.masking)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ members = Table(
     Column("tier_since", DateTime, nullable=False),
     Column("reviewed_at", DateTime, nullable=False),  # last downgrade review (or joining)
     Column("points_balance", BigInteger, nullable=False, default=0),
-    Column("birthday", Date),
+    Column("birthday", Date, info={"pii": True}),
 )
 
 # The points ledger: the balance is always the sum of ``delta``. Accrual and
@@ -113,7 +114,7 @@ waitlist = Table(
     Column("item", String(200), nullable=False),
     Column("item_key", String(200), nullable=False),
     Column("offer", String(200)),
-    Column("contact_phone", String(32)),
+    Column("contact_phone", String(32), info={"pii": "phone"}),
     Column("requested_at", DateTime, nullable=False),
     Column("status", String(16), nullable=False),  # waiting | notified | no_contact
     Column("notified_at", DateTime),
@@ -170,9 +171,9 @@ fuel_profiles = Table(
     Column("step1_at", DateTime, nullable=False),
     Column("step2_at", DateTime),
     Column("step3_at", DateTime),
-    Column("employer", String(200)),
+    Column("employer", String(200), info={"pii": True}),
     Column("consent_at", DateTime),
-    Column("details", JSON, nullable=False, default=dict),
+    Column("details", JSON, nullable=False, default=dict, info={"pii": True}),
 )
 
 callbacks = Table(

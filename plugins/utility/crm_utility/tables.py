@@ -34,7 +34,7 @@ service_points = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("customer_id", Id, ForeignKey(customers.c.id), nullable=False, index=True),
     Column("meter_no", String(64), nullable=False, unique=True),
-    Column("address", Text, nullable=False),
+    Column("address", Text, nullable=False, info={"pii": True}),
     Column("voltage_level", String(16), nullable=False),
     Column("customer_class", String(32), nullable=False),
     Column("area", String(16), nullable=False),
