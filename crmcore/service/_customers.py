@@ -873,8 +873,15 @@ class CustomersMixin(CRMBase):
     # -- statistics ---------------------------------------------------------------------
     def refresh_stats(self, customer_ids: Iterable[int] | None = None) -> None:
         """Recompute per-customer aggregates (first/last purchase, count, spend)
-        set-based, for the given customers or for everyone."""
+        set-based, for the given customers or for everyone. It rewrites kept
+        figures, so it needs 'write' or 'admin' (an auditor may only read them)."""
         db = self.db
+        if not (db.principal.can("write") or db.principal.can("admin")):
+            from crmcore.errors import AccessDenied
+
+            raise AccessDenied(
+                f"{db.principal.key} may not rebuild the aggregates: needs 'write' or 'admin'"
+            )
         t = transactions
         agg = select(
             t.c.customer_id,
