@@ -29,20 +29,28 @@ class AdminMixin(CRMBase):
         self._require_schema_admin()
         return migrate.upgrade(self.engine, self.plugins, all_version_dirs=installed_version_dirs())
 
-    def _require_schema_admin(self) -> None:
+    def acting_principal(self) -> Principal | None:
+        """The principal this CRM acts as, resolved now (one read): an unknown
+        staff key is refused (:class:`AccessDenied`, one line). None only for a
+        database without tables yet acting as the config's ``default_principal``
+        (nobody is anyone before the schema exists)."""
         ref = self._principal_ref
         if isinstance(ref, Principal):
-            principal = ref
-        else:
-            with self.engine.connect() as conn:
-                if not inspect(conn).has_table(staff.name):
-                    if ref == self.config.core.get("default_principal"):
-                        return  # a new database: the configured default sets it up
-                    raise AccessDenied(
-                        f"unknown staff member {ref!r}: the database has no staff yet; "
-                        "create the schema without --as (crm init)"
-                    )
-                principal = self._resolve_principal(conn)
+            return ref
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table(staff.name):
+                if ref == self.config.core.get("default_principal"):
+                    return None
+                raise AccessDenied(
+                    f"unknown staff member {ref!r}: the database has no staff yet; "
+                    "create the schema without --as (crm init)"
+                )
+            return self._resolve_principal(conn)
+
+    def _require_schema_admin(self) -> None:
+        principal = self.acting_principal()
+        if principal is None:
+            return  # a new database: the configured default sets it up
         if not principal.can("admin"):
             why = "has departed" if not principal.active else "needs the 'admin' permission"
             raise AccessDenied(f"{principal.key} may not upgrade the schema: {why}")
