@@ -6,7 +6,7 @@ Every statement a CRM call runs goes through :class:`DB`. It
   itself) to the customers the acting principal may see, in every nested
   SELECT, UPDATE and DELETE;
 - refuses writes by a principal without the ``write`` permission, and inserts
-  for customers the principal may not see;
+  for customers the principal may not see (as "not found");
 - writes the audit row of every change in the same transaction.
 
 Raw SQL text runs only for unrestricted principals (the system, admins), so a
@@ -42,7 +42,7 @@ from sqlalchemy.sql.selectable import Alias, Join
 
 from crmcore.access import Principal, customer_condition
 from crmcore.audit import PROTECTED_TABLES, ChainWriter, Entry, redact_customer
-from crmcore.errors import AccessDenied
+from crmcore.errors import AccessDenied, NotFound
 from crmcore.schema import audit_log, customers
 
 SQLITE_BUSY_MS = 10_000
@@ -386,12 +386,13 @@ class DB:
             raise AccessDenied(f"{who} {why}; the change was refused")
 
     def require_customer(self, customer_id: int, *, write: bool = False) -> None:
+        """Refuse unless the principal may see (and with ``write``, change) the
+        customer. One the principal may not see is "not found", exactly like one
+        that does not exist: a refusal never confirms that a record exists."""
         if write:
             self.require_write()
         if not self.can_see(customer_id):
-            raise AccessDenied(
-                f"{self.principal.key} may not {'change' if write else 'see'} customer {customer_id}"
-            )
+            raise NotFound(f"customer {customer_id!r} not found")
 
     def _write(self, stmt: Any, params: Any) -> Any:
         self.require_write()

@@ -203,6 +203,7 @@ class InboundMessage:
     from_address: str
     text: str
     received_at: dt.datetime
+    delivered_by: str | None = None  # the staff key or gateway channel that handed it in
 
 
 @frozen

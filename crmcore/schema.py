@@ -275,6 +275,8 @@ inbound_messages = Table(
     Column("text", Text, nullable=False),
     Column("received_at", DateTime, nullable=False),
     Column("routed", JSON, nullable=False, default=list),
+    # who or what handed the message in: a staff key (CLI) or a gateway's channel name
+    Column("delivered_by", String(64)),
 )
 
 timeline_entries = Table(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from crmcore import AccessDenied, hookimpl
+from crmcore import AccessDenied, Conflict, CRMError, NotFound, hookimpl
 from crmcore.schema import customers, transactions
 
 
@@ -38,13 +38,123 @@ def test_rep_sees_only_own_supervisor_team_admin_all(shop):
 def test_rep_cannot_read_or_write_another_reps_customer(shop):
     crm, cs = shop
     zhang = crm.as_("zhang")
-    with pytest.raises(AccessDenied, match="zhang may not see customer"):
+    with pytest.raises(NotFound, match=rf"^customer {cs['chen'].id} not found$"):
         zhang.get_customer(cs["chen"].id)
-    with pytest.raises(AccessDenied):
+    with pytest.raises(NotFound):
         zhang.record_interaction(cs["chen"].id, "note", "snooping")
-    with pytest.raises(AccessDenied):
+    with pytest.raises(NotFound):
         zhang.timeline(cs["chen"].id)
     assert crm.interactions_of(cs["chen"]) == []
+
+
+def _refusal(call, *args):
+    """(error class, message) of a refused ``call(*args)``."""
+    with pytest.raises(CRMError) as got:
+        call(*args)
+    return type(got.value), str(got.value)
+
+
+def test_a_hidden_customer_answers_exactly_like_a_missing_one(shop):
+    crm, cs = shop
+    hidden = cs["chen"]
+    crm.update_customer(hidden, external_id="B-1")
+    zhang = crm.as_("zhang")
+    # the same reference text, once for a customer that exists (hidden) and once for none
+    for exists, missing in (("B-1", "B-404"), (str(hidden.id), "9999"), (hidden.id, 9999)):
+        for call in (
+            lambda r: zhang.get_customer(r),
+            lambda r: zhang.record_interaction(r, "note", "x"),
+            lambda r: zhang.timeline(r),
+            lambda r: zhang.update_customer(r, name="x"),
+            lambda r: zhang.record_transaction(r, 100),
+            lambda r: zhang.add_timeline_entry(r, "note", "x"),
+            lambda r: zhang.open_ticket(r, "x"),
+            lambda r: zhang.card(r),
+        ):
+            seen_kind, seen_text = _refusal(call, exists)
+            none_kind, none_text = _refusal(call, missing)
+            assert seen_kind is none_kind is NotFound
+            assert seen_text == none_text.replace(repr(missing), repr(exists))
+
+
+def test_a_hidden_customers_phone_answers_like_an_unknown_number(shop):
+    crm, _ = shop
+    zhang = crm.as_("zhang")
+    assert _refusal(lambda: zhang.card(phone="13800000002")) == (
+        NotFound,
+        "no customer with phone '13800000002'",
+    )
+    assert _refusal(lambda: zhang.card(phone="13800000099"))[0] is NotFound
+
+
+def test_an_insert_for_a_hidden_customer_id_is_not_found_like_a_missing_id(shop):
+    crm, cs = shop
+    from crmcore.schema import interactions
+
+    for cid in (cs["chen"].id, 9999):
+        with crm.as_("zhang").transaction() as db:
+            with pytest.raises(NotFound, match=rf"^customer {cid} not found$"):
+                db.execute(
+                    interactions.insert().values(
+                        customer_id=cid, kind="note", text="x", at=crm.now()
+                    )
+                )
+
+
+def test_duplicate_contact_of_a_hidden_customer_does_not_name_it(shop):
+    crm, cs = shop
+    zhang = crm.as_("zhang")
+    with pytest.raises(Conflict) as got:
+        zhang.add_customer("copy", phone="13800000002", owner="zhang")
+    assert str(got.value) == "phone +8613800000002 is already registered"
+    with pytest.raises(Conflict) as got:
+        zhang.add_contact_point(cs["zhang"], "phone", "13800000002")
+    assert str(got.value) == "phone +8613800000002 is already registered"
+    with pytest.raises(Conflict, match="already registered"):
+        zhang.update_customer(cs["zhang"], phone="13800000002")
+    # a customer the rep may see is still named, so they can act on it
+    own = zhang.add_customer("again", phone="13800000001")
+    assert own.id == cs["zhang"].id
+
+
+def test_another_customers_transaction_id_is_refused_and_not_shown(shop):
+    crm, cs = shop
+    crm.record_transaction(cs["chen"], 777, external_id="T-1")
+    zhang = crm.as_("zhang")
+    with pytest.raises(Conflict) as got:
+        zhang.record_transaction(cs["zhang"], 100, external_id="T-1")
+    assert "777" not in str(got.value) and str(cs["chen"].id) not in str(got.value)
+    again = crm.record_transaction(cs["chen"], 777, external_id="T-1")  # a true repeat
+    assert again.amount_cents == 777
+    assert len(crm.transactions_of(cs["zhang"])) == 1
+
+
+def test_relationships_to_a_hidden_customer_are_not_listed_or_ended(shop):
+    crm, cs = shop
+    rel = crm.add_relationship("referred", cs["chen"], to_customer=cs["zhang"])
+    zhang = crm.as_("zhang")
+    assert zhang.relationships_of(cs["zhang"]) == []
+    assert [r.id for r in crm.relationships_of(cs["zhang"])] == [rel.id]
+    assert _refusal(lambda: zhang.end_relationship(rel.id)) == (
+        NotFound,
+        f"active relationship {rel.id} not found",
+    )
+    assert _refusal(lambda: zhang.end_relationship(9999)) == (
+        NotFound,
+        "active relationship 9999 not found",
+    )
+    assert crm.relationships_of(cs["zhang"])[0].active
+
+
+def test_cli_hidden_and_missing_customer_same_line_and_exit(shop, crm_cli):
+    crm, cs = shop
+    crm.update_customer(cs["chen"], external_id="B-1")
+    hidden = crm_cli("--as", "zhang", "customer", "show", "B-1")
+    missing = crm_cli("--as", "zhang", "customer", "show", "B-2")
+    assert hidden.exit_code == missing.exit_code == 1
+    assert hidden.stderr.strip() == "error: customer 'B-1' not found"
+    assert missing.stderr.strip() == "error: customer 'B-2' not found"
+    assert str(cs["chen"].id) not in hidden.stdout + hidden.stderr
 
 
 def test_relationship_to_staff_grants_access(shop):
@@ -170,9 +280,10 @@ def test_inbound_sms_is_routed_with_the_whole_base_in_view(crm_factory):
             seen.append([c.name for c in crm.list_customers()])
 
     crm = crm_factory(plugins=["router"], extra_plugins={"router": Router()})
+    crm.add_staff("desk", "Desk", roles=["admin"])
     crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_customer("someone else's", phone="13800000009")
-    crm.as_("zhang").receive_sms("13800000009", "5")
+    crm.add_customer("someone else's", phone="13800000009", owner="zhang")
+    crm.as_("desk").receive_sms("13800000009", "5")
     assert seen == [["someone else's"]]
 
 

@@ -52,7 +52,7 @@ def test_a_rep_still_may_not_see_another_reps_card(crm):
     crm.add_staff("b", "B", roles=["rep"])
     crm.add_customer("Ann", phone="13800000001", owner="a")
     assert crm.as_("a").card(phone="13800000001")["customer"].name == "Ann"
-    with pytest.raises(Exception, match="may not see"):
+    with pytest.raises(NotFound, match="^no customer with phone '13800000001'$"):
         crm.as_("b").card(phone="13800000001")
 
 

@@ -166,6 +166,8 @@ def pass_crm(fn: Callable[..., Any]) -> Callable[..., Any]:
             require_database_file(crm.config)
         ctx.meta[MASKING_CRM] = crm
         try:
+            if app.principal:  # an unknown --as is refused by every command, first
+                crm.acting_principal()
             return fn(crm, *args, **kwargs)
         except CRMError as e:
             click.echo(f"error: {e}", err=True)

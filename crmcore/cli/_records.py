@@ -275,16 +275,22 @@ def sms() -> None:
 @JSON_OPTION
 @pass_crm
 def sms_receive(crm: Any, from_phone: str, text: str, at: str | None, as_json: bool) -> None:
-    """Receive an SMS and route it to the plugins."""
+    """Hand in an SMS the gateway received and route it to the plugins (needs 'admin').
+
+    The message is stored and audited as delivered by the acting member of staff
+    (or the system)."""
     result = crm.receive_sms(from_phone, text, at=parse_at(at))
-    emit(
-        result,
-        as_json,
-        lambda r: (
-            f"stored message {r['id']}; "
-            + ("; ".join(r["routed"]) if r["routed"] else "no plugin claimed it")
-        ),
-    )
+    emit(result, as_json, _sms_line)
+
+
+def _sms_line(r: dict[str, Any]) -> str:
+    if r["routed"]:
+        said = "; ".join(r["routed"])
+    elif r["claimed"]:
+        said = f"claimed by {r['claimed']} plugin(s)"
+    else:
+        said = "no plugin claimed it"
+    return f"stored message {r['id']} (delivered by {r['delivered_by']}); {said}"
 
 
 @cli.command(cls=CommandWithVerbs, verbs={"verify": audit_verify})

@@ -16,13 +16,16 @@ def crm_route_inbound(crm: CRM, message: InboundMessage) -> str | None:
     """An inbound message (e.g. an SMS reply) arrived; claim it if it is yours.
 
     :param crm: the CRM bound to the transaction that stores the message.
-    :param message: the :class:`InboundMessage` (sender normalised to E.164).
+    :param message: the :class:`InboundMessage` (sender normalised to E.164;
+        ``delivered_by`` names the gateway channel or staff key that handed it in).
 
-    The sender is outside the company, so routing runs with the whole customer
-    base in view (the system principal), whoever operates the gateway. All
-    plugins are asked. Return a short description of what you did with it
+    Only a principal with ``admin`` (the system, a gateway, an admin) may hand a
+    message in. The sender is outside the company, so routing runs with the whole
+    customer base in view; writes are audited under the deliverer. All plugins are
+    asked. Return a short description of what you did with it
     (``"verified visit 12"``) or ``None`` if it is not for you; every non-None
-    answer is stored with the message. Raising rolls the receipt back.
+    answer is stored with the message and shown only to a caller who may see the
+    whole base. Raising rolls the receipt back.
     """
 
 

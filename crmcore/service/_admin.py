@@ -9,18 +9,51 @@ from typing import Any
 from sqlalchemy import func, inspect, select, text
 
 from crmcore import migrate
+from crmcore.access import Principal
 from crmcore.clock import FixedClock
 from crmcore.errors import AccessDenied, NotFound, PluginError
 from crmcore.registry import Job
-from crmcore.schema import audit_log, customer_labels, job_runs
+from crmcore.schema import audit_log, customer_labels, job_runs, staff
 from crmcore.service._base import CRMBase, operation
 
 
 class AdminMixin(CRMBase):
     # -- schema ----------------------------------------------------------------
     def upgrade(self) -> list[str]:
-        """Create or upgrade the schema of the core and every enabled plugin."""
+        """Create or upgrade the schema of the core and every enabled plugin.
+
+        Needs the ``admin`` permission (the system has it). A database without
+        the core's tables yet has no staff: only the system or the config's
+        ``default_principal`` (whom ``crm init`` then adds as the admin) may create it.
+        """
+        self._require_schema_admin()
         return migrate.upgrade(self.engine, self.plugins, all_version_dirs=installed_version_dirs())
+
+    def acting_principal(self) -> Principal | None:
+        """The principal this CRM acts as, resolved now (one read): an unknown
+        staff key is refused (:class:`AccessDenied`, one line). None only for a
+        database without tables yet acting as the config's ``default_principal``
+        (nobody is anyone before the schema exists)."""
+        ref = self._principal_ref
+        if isinstance(ref, Principal):
+            return ref
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table(staff.name):
+                if ref == self.config.core.get("default_principal"):
+                    return None
+                raise AccessDenied(
+                    f"unknown staff member {ref!r}: the database has no staff yet; "
+                    "create the schema without --as (crm init)"
+                )
+            return self._resolve_principal(conn)
+
+    def _require_schema_admin(self) -> None:
+        principal = self.acting_principal()
+        if principal is None:
+            return  # a new database: the configured default sets it up
+        if not principal.can("admin"):
+            why = "has departed" if not principal.active else "needs the 'admin' permission"
+            raise AccessDenied(f"{principal.key} may not upgrade the schema: {why}")
 
     # -- jobs -------------------------------------------------------------------
     def jobs(self) -> dict[str, Job]:
@@ -40,6 +73,7 @@ class AdminMixin(CRMBase):
         unknown = [n for n in names if n not in available]
         if unknown:
             raise NotFound(f"unknown job(s) {unknown}; jobs: {sorted(available) or 'none'}")
+        self._require_job_runner()
         when = at or self.now()
         at_crm = self._clone(clock=FixedClock(when))
         results = []
@@ -61,6 +95,24 @@ class AdminMixin(CRMBase):
                 }
             )
         return results
+
+    def _require_job_runner(self) -> None:
+        """Refuse, before any job runs, a principal who may not run jobs: jobs work
+        set-based over the whole base and write, so they need an active principal
+        with scope 'all' and 'write' (the system, an admin)."""
+        with self.transaction(write=False, command="jobs run"):
+            p = self.db.principal
+        if not p.active:
+            raise AccessDenied(f"{p.key} has departed and may not run jobs; nothing was run")
+        if not p.can("write"):
+            raise AccessDenied(
+                f"{p.key} may not run jobs: they change data and need the 'write' permission"
+            )
+        if not p.unrestricted:
+            raise AccessDenied(
+                f"{p.key} may not run jobs: they cover every customer; "
+                "run them as an admin (scope 'all')"
+            )
 
     def at(self, when: dt.datetime) -> Any:
         """This CRM with a clock fixed at ``when``."""

@@ -47,6 +47,13 @@ _ID_MERGED = Prepared(
 )
 
 
+def not_found_customer(ref: Any) -> NotFound:
+    """The one answer for a customer reference that does not exist *or* that the
+    acting principal may not see: the two must be indistinguishable."""
+    shown = getattr(ref, "id", ref)
+    return NotFound(f"customer {shown!r} not found")
+
+
 def operation(*, write: bool = True) -> Callable[[F], F]:
     """Run the decorated method in one transaction (joining an open one)."""
 
@@ -262,7 +269,17 @@ class CRMBase:
 
     # -- references ------------------------------------------------------------
     def _customer_row(self, ref: Any, *, write: bool = False) -> Any:
-        """Find a customer by id, external id or entity; check the principal may see it."""
+        """Find a customer by id, external id or entity, as the principal may see it.
+
+        A customer the principal may not see answers exactly like one that does
+        not exist (:class:`NotFound`, "customer REF not found"), so a reference
+        never confirms that someone else's customer exists. The ``write``
+        permission is checked first, before the lookup, for the same reason."""
+        principal = self.db.principal
+        if not principal.active:  # refused as departed, before any lookup
+            raise AccessDenied(f"{principal.key} has departed and may not see or change customers")
+        if write:
+            self.db.require_write()
         ref_id = getattr(ref, "id", None)
         if ref_id is not None or (isinstance(ref, int) and not isinstance(ref, bool)):
             rows = self.db.conn.execute(_BY_ID, {"id": ref_id if ref_id is not None else ref}).all()
@@ -274,12 +291,15 @@ class CRMBase:
                 rows = self.db.conn.execute(_BY_EXT, {"ext": text}).all()
         else:
             raise NotFound(f"customer {ref!r}: give an id or an external id")
+        if not principal.unrestricted:
+            rows = [r for r in rows if self.db.can_see(r.merged_into_id or r.id)]
         if not rows:
-            raise NotFound(f"customer {ref!r} not found")
+            raise not_found_customer(ref)
         row = rows[0] if len(rows) == 1 else next(r for r in rows if str(r.id) == str(ref).strip())
-        if row.merged_into_id is not None:
-            return self._customer_row(row.merged_into_id, write=write)
-        self.db.require_customer(row.id, write=write)
+        while row.merged_into_id is not None:
+            row = self.db.conn.execute(_BY_ID, {"id": row.merged_into_id}).first()
+            if row is None or not self.db.can_see(row.id):
+                raise not_found_customer(ref)
         return row
 
     def _customer_id(self, ref: Any, *, write: bool = False) -> int:
@@ -291,13 +311,13 @@ class CRMBase:
             if ref_id is None and isinstance(ref, int) and not isinstance(ref, bool):
                 ref_id = ref
             if ref_id is not None:
-                row = db.run(_ID_MERGED, {"id": ref_id}).fetchone()
-                if row is None:
-                    raise NotFound(f"customer {ref!r} not found")
-                if row[1] is not None:
-                    return self._customer_id(row[1], write=write)
                 if write:
                     db.require_write()
+                row = db.run(_ID_MERGED, {"id": ref_id}).fetchone()
+                if row is None:
+                    raise not_found_customer(ref)
+                if row[1] is not None:
+                    return self._customer_id(row[1], write=write)
                 return row[0]
         return self._customer_row(ref, write=write).id
 

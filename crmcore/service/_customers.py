@@ -39,6 +39,14 @@ CUSTOMER_KINDS = ("person", "organisation")
 STAFF_RELATIONSHIPS = ("owner", "account_manager", "agent", "sales")
 
 
+_CONTACT_LABELS = {"external_id": "external id", "phone": "phone", "email": "e-mail"}
+
+
+def _by_id(conn: Any, customer_id: int) -> Any:
+    """The customers row with this id (unscoped: the caller decides what to show)."""
+    return conn.execute(select(customers).where(customers.c.id == customer_id)).first()
+
+
 def _clean_text(value: Any, what: str, *, max_len: int, required: bool = True) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -230,7 +238,11 @@ class CustomersMixin(CRMBase):
         self, *, phone: str | None = None, email: str | None = None, external_id: str | None = None
     ) -> tuple[Customer, str] | None:
         """An existing customer with this external id, phone or email (normalised;
-        in that order of precedence), and which of them matched; None if none."""
+        in that order of precedence), and which of them matched; None if none.
+
+        A match the acting principal may not see is refused with :class:`Conflict`
+        ("phone +86... is already registered") that does not name the customer:
+        the value is taken, so it cannot be used again, but whose it is stays hidden."""
         p, e = self._norm_contacts(phone, email)
         wanted = [("external_id", external_id), ("phone", p), ("email", e)]
         conds = [customers.c[what] == value for what, value in wanted if value]
@@ -262,11 +274,13 @@ class CustomersMixin(CRMBase):
             row = next((r for r in rows if getattr(r, what) == value), None)
             if row is None and what != "external_id":
                 cp = next((c for c in cps if c.kind == what and c.value == value), None)
-                row = self._customer_row(cp.customer_id) if cp is not None else None
+                row = _by_id(conn, cp.customer_id) if cp is not None else None
+            while row is not None and row.merged_into_id is not None:
+                row = _by_id(conn, row.merged_into_id)
             if row is not None:
-                if row.merged_into_id is not None:
-                    row = self._customer_row(row.merged_into_id)
-                self.db.require_customer(row.id)
+                if not self.db.can_see(row.id):
+                    # a uniqueness answer: the value is taken, but by whom stays hidden
+                    raise Conflict(f"{_CONTACT_LABELS[what]} {value} is already registered")
                 return _rows.customer(row), what
         return None
 
@@ -577,10 +591,13 @@ class CustomersMixin(CRMBase):
 
     @operation()
     def end_relationship(self, rel_id: int) -> Relationship:
+        """End an active relationship; one of a customer the principal may not
+        see is "not found", like one that does not exist."""
+        self.db.require_write()
         row = self.db.conn.execute(
             select(relationships).where(relationships.c.id == rel_id)
         ).first()
-        if row is None or not row.active:
+        if row is None or not row.active or not self.db.can_see(row.from_customer_id):
             raise NotFound(f"active relationship {rel_id} not found")
         self._customer_row(row.from_customer_id, write=True)
         self.db.execute(
@@ -596,14 +613,24 @@ class CustomersMixin(CRMBase):
 
     @operation(write=False)
     def relationships_of(self, ref: Any, *, active_only: bool = True) -> list[Relationship]:
+        """The customer's relationships, both directions; one whose other end is a
+        customer the principal may not see is left out (it would show that customer)."""
         cid = self._customer_row(ref).id
         stmt = select(relationships).where(
             or_(relationships.c.from_customer_id == cid, relationships.c.to_customer_id == cid)
         )
         if active_only:
             stmt = stmt.where(relationships.c.active.is_(True))
+        rows = self.db.conn.execute(stmt.order_by(relationships.c.id)).all()
+        db = self.db
         return [
-            _rows.relationship(r) for r in self.db.conn.execute(stmt.order_by(relationships.c.id))
+            _rows.relationship(r)
+            for r in rows
+            if db.principal.unrestricted
+            or all(
+                other is None or other == cid or db.can_see(other)
+                for other in (r.from_customer_id, r.to_customer_id)
+            )
         ]
 
     # -- labels (segments, tiers) -------------------------------------------------------
@@ -953,8 +980,15 @@ class CustomersMixin(CRMBase):
     # -- statistics ---------------------------------------------------------------------
     def refresh_stats(self, customer_ids: Iterable[int] | None = None) -> None:
         """Recompute per-customer aggregates (first/last purchase, count, spend)
-        set-based, for the given customers or for everyone."""
+        set-based, for the given customers or for everyone. It rewrites kept
+        figures, so it needs 'write' or 'admin' (an auditor may only read them)."""
         db = self.db
+        if not (db.principal.can("write") or db.principal.can("admin")):
+            from crmcore.errors import AccessDenied
+
+            raise AccessDenied(
+                f"{db.principal.key} may not rebuild the aggregates: needs 'write' or 'admin'"
+            )
         t = transactions
         agg = select(
             t.c.customer_id,

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, case, func, select
 from crmcore.access import Principal
 from crmcore.db import Prepared
 from crmcore.entities import Interaction, TimelineEntry, Transaction
-from crmcore.errors import ValidationError
+from crmcore.errors import Conflict, NotFound, ValidationError
 from crmcore.schema import (
     customer_labels,
     customer_stats,
@@ -214,7 +214,9 @@ class RecordsMixin(CRMBase):
         external_id: str | None = None,
     ) -> Transaction:
         """Record a purchase/payment in integer cents. The same ``external_id``
-        never counts twice: a repeat returns the stored transaction unchanged."""
+        never counts twice: a repeat for the same customer returns the stored
+        transaction unchanged; the id already used for another customer is a
+        :class:`Conflict` that shows nothing of that other transaction."""
         cid = self._customer_id(customer, write=True)
         external_id = _clean_text(external_id, "external id", max_len=128, required=False)
         if external_id:
@@ -222,6 +224,11 @@ class RecordsMixin(CRMBase):
                 select(transactions).where(transactions.c.external_id == external_id)
             ).first()
             if seen is not None:
+                if seen.customer_id != cid:
+                    # the id is taken by someone else's purchase: refuse without showing it
+                    raise Conflict(
+                        f"transaction id {external_id!r} is already recorded for another customer"
+                    )
                 return _rows.transaction(seen)
         values = {  # the order of Transaction's fields: the audit row's JSON keeps it
             "customer_id": cid,
@@ -456,16 +463,19 @@ class RecordsMixin(CRMBase):
                 return _driver_card(entity, row, labels, recent, _CARD_RECENT_P.on(db.conn.dialect))
         conn = db.conn
         if phone is not None:
+            # a number on a customer the principal may not see answers as an unknown one
+            unknown = NotFound(f"no customer with phone {phone!r}")
             row = conn.execute(_CARD_BY_PHONE, {"phone": self.normalise_phone(phone)}).first()
             if row is None or row.merged_into_id is not None:
-                found = self.match_customer(phone=phone)  # extra contact points, merged records
+                try:  # extra contact points, merged records
+                    found = self.match_customer(phone=phone)
+                except Conflict:
+                    raise unknown from None
                 if found is None:
-                    from crmcore.errors import NotFound
-
-                    raise NotFound(f"no customer with phone {phone!r}")
+                    raise unknown
                 row = self._customer_row(found[0].id)
-            else:
-                self.db.require_customer(row.id)
+            elif not db.can_see(row.id):
+                raise unknown
         else:
             row = self._customer_row(customer)
         cid = row.id

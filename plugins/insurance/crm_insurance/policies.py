@@ -88,7 +88,8 @@ def add_policy(
             select(policies.c.id).where(policies.c.policy_no == policy_no)
         ).first()
         if taken is not None:
-            raise Conflict(f"policy {policy_no!r} already exists (id {taken.id})")
+            # a uniqueness refusal: the holder may be someone the caller may not see
+            raise Conflict(f"policy {policy_no!r} already exists")
         res = crm.db.execute(
             policies.insert().values(
                 policy_no=policy_no,

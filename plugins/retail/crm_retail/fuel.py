@@ -81,10 +81,8 @@ def visit1(
             select(fuel_profiles.c.customer_id).where(fuel_profiles.c.plate == key)
         ).first()
         if seen is not None:
-            raise Conflict(
-                f"plate {key} already has a profile (customer {seen.customer_id}); "
-                "continue with visit 2"
-            )
+            # a uniqueness refusal: whose car it is stays hidden
+            raise Conflict(f"plate {key} already has a profile; continue with visit 2")
         when = at or crm.now()
         c = crm.add_customer(f"driver of {key}", owner=staff_ref, on_match="error")
         crm.db.execute(

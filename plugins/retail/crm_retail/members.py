@@ -209,9 +209,8 @@ def join(
             select(members.c.customer_id).where(members.c.member_no == number)
         ).first()
         if clash is not None:
-            raise Conflict(
-                f"member number {number} is already used by customer {clash.customer_id}"
-            )
+            # a uniqueness refusal: whose number it is stays hidden
+            raise Conflict(f"member number {number} is already used")
         bday = check_birthday(birthday, when)
         spend = spend_of(crm, c.id, when)
         tier = s.qualifying(spend)

@@ -115,9 +115,8 @@ def add_point(
             select(service_points.c.customer_id).where(service_points.c.meter_no == meter_no)
         ).first()
         if seen is not None:
-            raise Conflict(
-                f"meter {meter_no!r} is already registered (customer {seen.customer_id})"
-            )
+            # a uniqueness refusal: whose meter it is stays hidden
+            raise Conflict(f"meter {meter_no!r} is already registered")
         res = crm.db.execute(
             service_points.insert().values(
                 customer_id=cust.id,
