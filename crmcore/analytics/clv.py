@@ -57,6 +57,23 @@ def summary_data(crm: Any, until: dt.datetime, unit: str = "week") -> dict[str, 
     }
 
 
+def _require_finite(results: dict[str, Any], ids: Any) -> None:
+    """Refuse model results that are not finite numbers (a degenerate fit): they
+    would be stored as ``nan`` labels and break every JSON reader."""
+    import numpy as np
+
+    for what, values in results.items():
+        if values is None:
+            continue
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValidationError(
+                f"BG/NBD: the fit gives no finite {what} for {int(bad.sum())} of {len(ids)} "
+                f"customers (first: customer {int(ids[bad][0])}); the data is degenerate for "
+                "the model, nothing stored"
+            )
+
+
 def clv(
     crm: Any,
     *,
@@ -104,6 +121,9 @@ def clv(
             gg = bgnbd.fit_gamma_gamma(x, data["m"])
             summary["spend_params"] = {k: gg[k] for k in ("p", "q", "v")}
             spend = bgnbd.expected_spend(gg, x, data["m"])
+        _require_finite(
+            {"P(alive)": alive, "expected purchases": expected, "expected spend": spend}, ids
+        )
         risk = (x > 0) & (alive < risk_below)
         summary["at_risk"] = int(risk.sum())
         summary["risk_below"] = risk_below
