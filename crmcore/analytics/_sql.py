@@ -370,15 +370,21 @@ def features(
         kinds,
         (t, min_count),
     )
+    # as customer_stats counts them: purchases only, except that refunds reduce the spend
+    bought = "kind = 'purchase'"
     per_tx = cols(
-        "MIN(occurred_at)", "MAX(occurred_at)", "COUNT(*)", "CAST(SUM(amount_cents) AS BIGINT)"
+        f"MIN(CASE WHEN {bought} THEN occurred_at END)",
+        f"MAX(CASE WHEN {bought} THEN occurred_at END)",
+        f"COUNT(CASE WHEN {bought} THEN 1 END)",
+        "CAST(SUM(amount_cents) AS BIGINT)",
     )
     late = fetch_columns(
         crm,
         d,
         f"""SELECT customer_id, {per_tx} FROM transactions
             WHERE customer_id IN (SELECT customer_id FROM customer_stats WHERE last_at > ?)
-              AND occurred_at <= ? GROUP BY customer_id HAVING COUNT(*) >= ?""",
+              AND occurred_at <= ? GROUP BY customer_id
+            HAVING COUNT(CASE WHEN {bought} THEN 1 END) >= ?""",
         kinds,
         (t, t, min_count),
     )

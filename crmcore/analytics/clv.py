@@ -19,7 +19,8 @@ def _day(d: str, expr: str) -> str:
 
 
 def summary_data(crm: Any, until: dt.datetime, unit: str = "week") -> dict[str, Any]:
-    """Per customer with a purchase on or before the day ``until``: ``x`` repeat
+    """Per customer with a purchase on or before the day ``until`` (refunds are not
+    purchases and are left out of the model): ``x`` repeat
     purchases counted per distinct day (as in the paper), ``t_x`` and ``T`` in
     ``unit`` from the first purchase day, and ``m`` the average spend (cents)
     per repeat purchase day. One set-based query; numpy arrays."""
@@ -35,7 +36,7 @@ def summary_data(crm: Any, until: dt.datetime, unit: str = "week") -> dict[str, 
         f"""
         WITH days AS (
             SELECT customer_id, {day} AS d, SUM(amount_cents) AS s FROM transactions
-            WHERE occurred_at < ? GROUP BY customer_id, {day}),
+            WHERE occurred_at < ? AND kind = 'purchase' GROUP BY customer_id, {day}),
         firsts AS (SELECT customer_id, d, s, MIN(d) OVER (PARTITION BY customer_id) AS d0 FROM days)
         SELECT customer_id, COUNT(*) - 1, MIN(d), MAX(d), CAST(SUM(s) AS BIGINT),
                CAST(SUM(CASE WHEN d = d0 THEN s ELSE 0 END) AS BIGINT)

@@ -82,6 +82,7 @@ def _run(
     rejects: str | None,
     batch_size: int,
     as_json: bool,
+    **extra: Any,
 ) -> None:
     import os
 
@@ -102,6 +103,7 @@ def _run(
                 rejects=rejects,
                 batch_size=batch_size,
                 progress=progress,
+                **extra,
             )
     except ImportFailed as e:
         if as_json:
@@ -135,6 +137,11 @@ def import_customers_cmd(
 
 @import_.command("transactions")
 @_options
+@click.option(
+    "--allow-duplicates",
+    is_flag=True,
+    help="Import rows without a transaction id even if the same content was imported before.",
+)
 @pass_crm
 def import_transactions_cmd(
     crm: Any,
@@ -144,11 +151,29 @@ def import_transactions_cmd(
     rejects: str | None,
     batch_size: int,
     as_json: bool,
+    allow_duplicates: bool,
 ) -> None:
-    """Import transactions: customer_external_id,occurred_at,amount[,external_id][,channel].
+    """Import purchases and refunds from CSV or JSON lines.
 
-    Amounts are decimal text (12.34); a transaction id already stored is a
-    duplicate, skipped and counted (re-import is safe). All-or-nothing unless
-    --skip-invalid.
+    Columns: customer_external_id, occurred_at, amount, and optionally
+    external_id, channel and kind (purchase, the default, or refund). Amounts
+    are decimal text (12.34); a negative amount must have kind=refund.
+
+    Re-importing is safe for rows with an external_id (the transaction id): an
+    id already stored is a duplicate, skipped and counted. Rows without one
+    cannot be told apart from new purchases, so the content of the file and of
+    each batch of 1,000 rows is fingerprinted: a file, or part of one, that was
+    already imported is refused with its line ranges and nothing is written,
+    unless --allow-duplicates. All-or-nothing unless --skip-invalid.
     """
-    _run(crm, "transactions", file, fmt, skip_invalid, rejects, batch_size, as_json)
+    _run(
+        crm,
+        "transactions",
+        file,
+        fmt,
+        skip_invalid,
+        rejects,
+        batch_size,
+        as_json,
+        allow_duplicates=allow_duplicates,
+    )

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from crmcore import contacts
 from crmcore.entities import Customer, Relationship, Staff, StageChange
@@ -846,14 +846,18 @@ class CustomersMixin(CRMBase):
     # -- statistics ---------------------------------------------------------------------
     def refresh_stats(self, customer_ids: Iterable[int] | None = None) -> None:
         """Recompute per-customer aggregates (first/last purchase, count, spend)
-        set-based, for the given customers or for everyone."""
+        set-based, for the given customers or for everyone. Refunds count in the
+        spend only: the count and the first and last times are of purchases (of
+        any transaction for a customer who has refunds only, which older data
+        may hold, so the row is still complete)."""
         db = self.db
         t = transactions
+        bought = t.c.kind == "purchase"
         agg = select(
             t.c.customer_id,
-            func.min(t.c.occurred_at),
-            func.max(t.c.occurred_at),
-            func.count(),
+            func.coalesce(func.min(case((bought, t.c.occurred_at))), func.min(t.c.occurred_at)),
+            func.coalesce(func.max(case((bought, t.c.occurred_at))), func.max(t.c.occurred_at)),
+            func.count(case((bought, 1))),
             func.sum(t.c.amount_cents),
         ).group_by(t.c.customer_id)
         dele = customer_stats.delete()
