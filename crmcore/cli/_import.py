@@ -14,7 +14,9 @@ from crmcore.cli._app import JSON_OPTION, cli, emit, pass_crm
 
 @cli.group("import")
 def import_() -> None:
-    """Bulk import of customers and transactions from CSV or JSON lines."""
+    """Bulk import from CSV or JSON lines.
+
+    Bulk import of customers and transactions from CSV or JSON lines."""
 
 
 def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -127,7 +129,9 @@ def import_customers_cmd(
     batch_size: int,
     as_json: bool,
 ) -> None:
-    """Import customers: columns external_id,name,phone,email plus declared attributes.
+    """Import customers from a file.
+
+    Import customers: columns external_id,name,phone,email plus declared attributes.
 
     A row whose external id, phone or e-mail already belongs to a customer is
     matched (counted), not created again. All-or-nothing unless --skip-invalid.
@@ -153,7 +157,9 @@ def import_transactions_cmd(
     as_json: bool,
     allow_duplicates: bool,
 ) -> None:
-    """Import purchases and refunds from CSV or JSON lines.
+    """Import purchases and refunds from a file.
+
+    Import purchases and refunds from CSV or JSON lines.
 
     Columns: customer_external_id, occurred_at, amount, and optionally
     external_id, channel and kind (purchase, the default, or refund). Amounts

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
@@ -73,7 +74,7 @@ def color_enabled(stream: IO[str] | None = None) -> bool:
     """Colour only on a terminal, and never when the ``NO_COLOR`` variable is set."""
     if os.environ.get("NO_COLOR"):
         return False
-    stream = stream if stream is not None else click.get_text_stream("stdout")
+    stream = stream if stream is not None else sys.stdout
     isatty = getattr(stream, "isatty", None)
     try:
         return bool(isatty and isatty())
@@ -84,8 +85,7 @@ def color_enabled(stream: IO[str] | None = None) -> bool:
 def style(text: str, *, fg: str | None = None, bold: bool = False, err: bool = False) -> str:
     """``text`` in colour/bold when the output (stdout, or stderr with ``err``)
     is a terminal that may have colour; unchanged otherwise."""
-    stream = click.get_text_stream("stderr" if err else "stdout")
-    if not color_enabled(stream):
+    if not color_enabled(sys.stderr if err else sys.stdout):
         return text
     return click.style(text, fg=fg, bold=bold)
 
@@ -146,10 +146,10 @@ def table(
 
     Each column is as wide as its widest cell, at most ``max_width`` columns
     (one number for all, or per header); a longer cell ends in an ellipsis.
-    Columns whose every value is a number are aligned right. ``empty`` is
+    Columns whose every value is a number (int or float) are aligned right. ``empty`` is
     printed when there are no rows."""
-    body = [[cell(v) for v in row] for row in rows]
-    raw = [list(row) for row in body]
+    raw = [list(row) for row in rows]
+    body = [[cell(v) for v in row] for row in raw]
     if not body:
         return empty
     limits = [
@@ -158,7 +158,11 @@ def table(
     ]
     body = [[truncate(v, limits[i]) for i, v in enumerate(row)] for row in body]
     sizes = [max([width(h)] + [width(row[i]) for row in body]) for i, h in enumerate(headers)]
-    numeric = [all(_is_number(row[i]) or row[i] == "-" for row in raw) for i in range(len(headers))]
+    numeric = [
+        all(v is None or (_is_number(v)) for v in (row[i] for row in raw))
+        and any(v is not None for v in (row[i] for row in raw))
+        for i in range(len(headers))
+    ]
     head = "  ".join(_pad(h, sizes[i], numeric[i]) for i, h in enumerate(headers)).rstrip()
     lines = [style(head, bold=True)]
     for row in body:
@@ -166,12 +170,8 @@ def table(
     return "\n".join(lines)
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text.replace(",", ""))
-    except ValueError:
-        return False
-    return True
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def key_values(pairs: Iterable[tuple[str, Any]] | Mapping[str, Any], *, indent: int = 0) -> str:
@@ -193,3 +193,33 @@ def showing(shown: int, total: int, *, offset: int = 0, hint: str = "--limit/--o
     if shown == 0:
         return f"showing none of {total:,} (offset {offset:,}); {hint} for others"
     return f"showing {offset + 1:,}-{offset + shown:,} of {total:,}; {hint} for more"
+
+
+def _words(key: Any) -> str:
+    return str(key).replace("_", " ")
+
+
+def summary_text(data: Any, *, depth: int = 0) -> str:
+    """A result mapping as one readable line: ``created 2, already reminded 1,
+    classes: A (customers 1, spend share 0.89)``. Lists of records are counted,
+    short lists of values listed; nothing is printed as a Python repr."""
+    if isinstance(data, Mapping):
+        if not data:
+            return "nothing"
+        parts = []
+        for k, v in data.items():
+            if isinstance(v, Mapping):
+                inner = summary_text(v, depth=depth + 1)
+                parts.append(f"{_words(k)}: {inner}" if depth == 0 else f"{_words(k)} ({inner})")
+            else:
+                parts.append(f"{_words(k)} {summary_text(v, depth=depth + 1)}")
+        return (
+            "; " if depth == 1 and all(isinstance(v, Mapping) for v in data.values()) else ", "
+        ).join(parts)
+    if isinstance(data, list | tuple):
+        if not data:
+            return "none"
+        if all(not isinstance(v, Mapping | list | tuple) for v in data) and len(data) <= 5:
+            return ", ".join(cell(v) for v in data)
+        return f"{len(data):,} item{'s' if len(data) != 1 else ''}"
+    return cell(data)

@@ -370,18 +370,25 @@ class CustomersMixin(CRMBase):
         limit: int | None = None,
         offset: int = 0,
     ) -> list[Customer]:
-        stmt = (
-            select(customers).where(customers.c.merged_into_id.is_(None)).order_by(customers.c.id)
-        )
+        """The live customers the principal may see, by id; with ``limit`` one
+        page of them (``offset`` rows skipped), read as one paged query."""
+        stmt = select(customers).where(*self._listing_filter(stage, owner)).order_by(customers.c.id)
+        if limit is not None:
+            stmt = stmt.limit(limit).offset(offset)
+        elif offset:
+            stmt = stmt.offset(offset)
+        return [_rows.customer(r) for r in self.db.execute(stmt)]
+
+    def _listing_filter(self, stage: str | None, owner: Any) -> list[Any]:
+        """The conditions of a customer listing (live, in ``stage``, of ``owner``)."""
+        where = [customers.c.merged_into_id.is_(None)]
         if stage is not None:
             if stage not in self.config.core["lifecycle"]["stages"]:
                 raise ValidationError(f"stage {stage!r} is not configured")
-            stmt = stmt.where(customers.c.stage == stage)
+            where.append(customers.c.stage == stage)
         if owner is not None:
-            stmt = stmt.where(customers.c.owner_id == self._staff_id(owner))
-        if limit is not None:
-            stmt = stmt.limit(limit).offset(offset)
-        return [_rows.customer(r) for r in self.db.execute(stmt)]
+            where.append(customers.c.owner_id == self._staff_id(owner))
+        return where
 
     @operation()
     def update_customer(self, ref: Any, **changes: Any) -> Customer:

@@ -531,7 +531,8 @@ class RecordsMixin(CRMBase):
         }
 
     @operation(write=False)
-    def count_customers(self) -> int:
-        return self.db.scalar(
-            select(func.count()).select_from(customers).where(customers.c.merged_into_id.is_(None))
-        )
+    def count_customers(self, *, stage: str | None = None, owner: Any = None) -> int:
+        """How many live customers the principal may see (in ``stage``, of ``owner``):
+        the total of what :meth:`list_customers` pages through."""
+        where = self._listing_filter(stage, owner)  # type: ignore[attr-defined]
+        return int(self.db.scalar(select(func.count()).select_from(customers).where(*where)))
