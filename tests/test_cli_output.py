@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from crmcore.cli import JSON_OPTION, cli, emit, output, pass_crm
 from crmcore.cli._app import AppContext
 from crmcore.cli.output import NonFiniteOutput, showing, table, to_json
+from crmcore.cli.params import PositiveInt
 
 ALL_PLUGINS = ["retail", "utility", "insurance", "real_estate"]
 
@@ -240,3 +241,90 @@ def test_shell_completion_prints_a_script_and_completes_commands(tmp_path):
     assert "complete -o nosort -F _crm_completion crm" in script.stdout
     done = _crm({"_CRM_COMPLETE": "bash_complete", "COMP_WORDS": "crm cust", "COMP_CWORD": "1"})
     assert done.returncode == 0 and "plain,customer" in done.stdout.splitlines()
+
+
+# -- small ones ------------------------------------------------------------------------
+def test_a_reminder_due_in_the_past_is_refused(crm, crm_cli):
+    from crmcore.errors import ValidationError
+
+    crm.add_staff("zhang", "Zhang Wei")
+    res = crm_cli(
+        "reminder", "add", "--staff", "zhang", "--text", "call", "--due", "2026-01-04T10:00"
+    )
+    assert res.exit_code == 1 and res.stdout == ""
+    assert res.stderr.strip() == (
+        "error: reminder: due 2026-01-04 10:00 is before now (2026-01-05 09:00); "
+        "give a time from now on"
+    )
+    with pytest.raises(ValidationError, match="before now"):
+        crm.add_reminder("zhang", "call", dt.datetime(2026, 1, 5, 8, 59))
+    assert crm.due_reminders(at=dt.datetime(2030, 1, 1)) == []
+
+
+def test_a_reminder_without_a_customer_never_prints_none(crm, crm_cli):
+    crm.add_staff("zhang", "Zhang Wei")
+    out = crm_cli(
+        "reminder", "add", "--staff", "zhang", "--text", "call", "--due", "2026-01-05T09:00"
+    )
+    assert out.exit_code == 0 and "None" not in out.stdout and "customer" not in out.stdout
+    c = crm.add_customer("Wu Fang")
+    out = crm_cli(
+        "reminder",
+        "add",
+        "--staff",
+        "zhang",
+        "--text",
+        "x",
+        "--due",
+        "2026-02-01",
+        "--customer",
+        c.id,
+    )
+    assert f"customer {c.id}" in out.stdout
+    assert "None" not in crm_cli("reminder", "due", "--at", "2026-03-01").stdout
+
+
+@pytest.mark.crm(plugins=ALL_PLUGINS)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["retail", "points", "redeem", "1", "-5"], "points must be positive (got -5)"),
+        (["retail", "points", "redeem", "1", "0"], "points must be positive (got 0)"),
+        (["retail", "points", "redeem", "1", "ten"], "points must be a whole number (got 'ten')"),
+        (["reminder", "done", "-3"], "reminder id must be positive (got -3)"),
+        (["real-estate", "request", "show", "-1"], "request id must be positive (got -1)"),
+        (["relationship", "end", "-7"], "relationship id must be positive (got -7)"),
+    ],
+)
+def test_negative_numbers_as_arguments_get_a_clear_message(crm, crm_cli, args, message):
+    res = crm_cli(*args)
+    assert res.exit_code == 2 and message in res.stderr, res
+    assert "No such option" not in res.stderr
+
+
+@pytest.mark.crm(plugins=ALL_PLUGINS)
+def test_every_whole_number_argument_accepts_a_leading_minus(crm):
+    """Each command with an integer argument lets "-5" reach it (to say what is wrong)."""
+    app = AppContext(config_path=None, database=None, principal=None, crm=crm)
+    ctx = click.Context(cli, obj=app)
+    numeric = [
+        (path, cmd)
+        for path, cmd in _walk(cli, ctx, [])
+        if any(
+            isinstance(p, click.Argument)
+            and isinstance(p.type, click.types.IntParamType | click.types.FloatParamType)
+            for p in cmd.params
+        )
+    ]
+    assert numeric == []  # whole-number arguments use PositiveInt
+    with_positive = [
+        path
+        for path, cmd in _walk(cli, ctx, [])
+        if any(isinstance(p.type, PositiveInt) for p in cmd.params)
+    ]
+    assert len(with_positive) >= 12
+    for path in with_positive:
+        cmd = cli
+        for name in path:
+            cmd = cmd.get_command(ctx, name)
+        assert cmd.context_settings.get("ignore_unknown_options"), path

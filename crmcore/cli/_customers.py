@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from crmcore.cli._app import JSON_OPTION, cli, emit, pass_crm
+from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
 
 
 def customer_json(crm: Any, c: Any) -> dict[str, Any]:
@@ -438,8 +439,8 @@ def relationship_add(
     )
 
 
-@relationship.command("end")
-@click.argument("rel_id", type=int)
+@relationship.command("end", context_settings=NUMBER_ARGUMENTS)
+@click.argument("rel_id", type=PositiveInt("relationship id"))
 @JSON_OPTION
 @pass_crm
 def relationship_end(crm: Any, rel_id: int, as_json: bool) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from crmcore.cli._app import JSON_OPTION, cli, emit, parse_at, pass_crm
+from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
 
 
 @cli.group()
@@ -124,7 +125,8 @@ def reminder() -> None:
 
 
 def _reminder_line(r: Any) -> str:
-    return f"{r.id:>5}  due {r.due_at:%Y-%m-%d %H:%M}  staff {r.staff_id}  customer {r.customer_id}  {r.text}"
+    about = f"  customer {r.customer_id}" if r.customer_id is not None else ""
+    return f"{r.id:>5}  due {r.due_at:%Y-%m-%d %H:%M}  staff {r.staff_id}{about}  {r.text}"
 
 
 @reminder.command("add")
@@ -157,8 +159,8 @@ def reminder_due(crm: Any, at: str | None, staff_key: str | None, as_json: bool)
     )
 
 
-@reminder.command("done")
-@click.argument("reminder_id", type=int)
+@reminder.command("done", context_settings=NUMBER_ARGUMENTS)
+@click.argument("reminder_id", type=PositiveInt("reminder id"))
 @click.option("--outcome", help="What came of it (recorded on the customer's timeline).")
 @JSON_OPTION
 @pass_crm

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from crmcore.cli import JSON_OPTION, emit, parse_at, pass_crm
+from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
 
 from . import places, reports
 from . import requests as req
@@ -187,8 +188,8 @@ def owner_add(
     )
 
 
-@owner.command("end")
-@click.argument("link_id", type=int)
+@owner.command("end", context_settings=NUMBER_ARGUMENTS)
+@click.argument("link_id", type=PositiveInt("link id"))
 @click.option("--at", help="ISO date (default: now).")
 @JSON_OPTION
 @pass_crm
@@ -451,8 +452,8 @@ def request_list(
     emit(rows, as_json, lambda rows: _lines(rows, _request_line, "no requests"))
 
 
-@request.command("show")
-@click.argument("request_id", type=int)
+@request.command("show", context_settings=NUMBER_ARGUMENTS)
+@click.argument("request_id", type=PositiveInt("request id"))
 @JSON_OPTION
 @pass_crm
 def request_show(crm: Any, request_id: int, as_json: bool) -> None:
@@ -460,8 +461,8 @@ def request_show(crm: Any, request_id: int, as_json: bool) -> None:
     emit(req.get_request(crm, request_id), as_json, _request_text)
 
 
-@request.command("dispatch")
-@click.argument("request_id", type=int)
+@request.command("dispatch", context_settings=NUMBER_ARGUMENTS)
+@click.argument("request_id", type=PositiveInt("request id"))
 @click.option("--team", "team_ref", help="Default: the team covering its category and building.")
 @JSON_OPTION
 @pass_crm
@@ -472,8 +473,8 @@ def request_dispatch(crm: Any, request_id: int, team_ref: str | None, as_json: b
     emit(req.dispatch(crm, request_id, team_ref), as_json, _request_line)
 
 
-@request.command("start")
-@click.argument("request_id", type=int)
+@request.command("start", context_settings=NUMBER_ARGUMENTS)
+@click.argument("request_id", type=PositiveInt("request id"))
 @click.option("--note")
 @JSON_OPTION
 @pass_crm
@@ -482,8 +483,8 @@ def request_start(crm: Any, request_id: int, note: str | None, as_json: bool) ->
     emit(req.start(crm, request_id, note), as_json, _request_line)
 
 
-@request.command("complete")
-@click.argument("request_id", type=int)
+@request.command("complete", context_settings=NUMBER_ARGUMENTS)
+@click.argument("request_id", type=PositiveInt("request id"))
 @click.option("--note")
 @JSON_OPTION
 @pass_crm
@@ -494,8 +495,8 @@ def request_complete(crm: Any, request_id: int, note: str | None, as_json: bool)
     emit(req.complete(crm, request_id, note), as_json, _request_line)
 
 
-@request.command("revisit")
-@click.argument("request_id", type=int)
+@request.command("revisit", context_settings=NUMBER_ARGUMENTS)
+@click.argument("request_id", type=PositiveInt("request id"))
 @click.option("--satisfaction", type=int, required=True, help="1 (very poor) to 5 (very good).")
 @click.option(
     "--fixed/--not-fixed",
@@ -517,8 +518,8 @@ def request_revisit(
     )
 
 
-@request.command("warranty")
-@click.argument("request_id", type=int)
+@request.command("warranty", context_settings=NUMBER_ARGUMENTS)
+@click.argument("request_id", type=PositiveInt("request id"))
 @click.option("--status", type=click.Choice(["in", "out", "n/a"]), required=True)
 @click.option("--reason", required=True)
 @JSON_OPTION
@@ -563,8 +564,8 @@ def incident_list(crm: Any, open_only: bool, as_json: bool) -> None:
     )
 
 
-@incident.command("show")
-@click.argument("incident_id", type=int)
+@incident.command("show", context_settings=NUMBER_ARGUMENTS)
+@click.argument("incident_id", type=PositiveInt("incident id"))
 @JSON_OPTION
 @pass_crm
 def incident_show(crm: Any, incident_id: int, as_json: bool) -> None:
@@ -583,8 +584,8 @@ def incident_show(crm: Any, incident_id: int, as_json: bool) -> None:
     )
 
 
-@incident.command("close")
-@click.argument("incident_id", type=int)
+@incident.command("close", context_settings=NUMBER_ARGUMENTS)
+@click.argument("incident_id", type=PositiveInt("incident id"))
 @click.option("--note", required=True, help="What management did.")
 @JSON_OPTION
 @pass_crm

@@ -10,6 +10,7 @@ from crm_retail import _util, callbacks, dm, feedback, fuel, members, points, wa
 from crm_retail.settings import is_member_day, member_day_text, settings
 from crmcore import ValidationError
 from crmcore.cli import JSON_OPTION, emit, parse_at, pass_crm
+from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
 
 AT_OPTION = click.option("--at", help="ISO date-time to run as of (default: now).")
 
@@ -185,9 +186,9 @@ def points_show(crm: Any, ref: str, as_json: bool) -> None:
     )
 
 
-@points_group.command("redeem")
+@points_group.command("redeem", context_settings=NUMBER_ARGUMENTS)
 @click.argument("ref")
-@click.argument("amount", type=int)
+@click.argument("amount", type=PositiveInt("points"))
 @click.option("--reason", default="redeemed")
 @click.option("--ref", "ledger_ref", help="A unique reference (e.g. the till receipt).")
 @JSON_OPTION
