@@ -10,6 +10,7 @@ from crm_retail import _util, callbacks, dm, feedback, fuel, members, points, wa
 from crm_retail.settings import is_member_day, member_day_text, settings
 from crmcore import ValidationError
 from crmcore.cli import JSON_OPTION, emit, parse_at, pass_crm
+from crmcore.cli.output import summary_text, table
 from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
 
 AT_OPTION = click.option("--at", help="ISO date-time to run as of (default: now).")
@@ -20,8 +21,7 @@ def _run_job(crm: Any, name: str, at: str | None) -> dict[str, Any]:
 
 
 def _job_line(r: dict[str, Any]) -> str:
-    body = ", ".join(f"{k}={v}" for k, v in r["summary"].items() if not isinstance(v, list | dict))
-    return f"{r['job']} as of {r['at']}: {body}"
+    return f"{r['job']} as of {r['at']}: {summary_text(r['summary'])}"
 
 
 @click.group()
@@ -90,12 +90,10 @@ def member_list(crm: Any, tier: str | None, as_json: bool) -> None:
     emit(
         members.list_members(crm, tier=tier),
         as_json,
-        lambda rows: (
-            "\n".join(
-                f"{r['member_no']}  {r['name']:<24} {r['tier']:<10} {r['points_balance']:>8} points"
-                for r in rows
-            )
-            or "no members"
+        lambda rows: table(
+            ((r["member_no"], r["name"], r["tier"], r["points_balance"]) for r in rows),
+            ("member", "name", "tier", "points"),
+            empty="no members",
         ),
     )
 
