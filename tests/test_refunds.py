@@ -125,6 +125,9 @@ def test_the_analytics_see_a_refund_as_less_spend_not_as_a_visit(crm):
     # as of a date before the refund's own purchases end, it is recomputed the same way
     early = rfm(crm, as_of=D0 + dt.timedelta(days=15))["customers"]
     assert early[refunded]["frequency"] == 2 and early[refunded]["monetary_cents"] == 2000
+    # as of after the last purchase but before the refund: the refund has not happened yet
+    before = rfm(crm, as_of=D0 + dt.timedelta(days=25))["customers"]
+    assert before[refunded]["monetary_cents"] == 3000 and before[refunded]["frequency"] == 3
     classes = abc(crm, as_of=as_of, window_days=365)["customers"]
     assert classes[plain] == "A" and classes[refunded] != "A"
     with crm.transaction(write=False):

@@ -5,6 +5,8 @@ transaction ids is not imported twice by mistake.
 Stored rows with a negative amount were refunds recorded as purchases: they
 become ``refund``. ``crm analytics stats --rebuild`` then recomputes the
 per-customer aggregates, in which a refund reduces spend but is no purchase.
+A partial index on the refunds' times lets analytics as of a past date find
+the customers whose aggregates already count a later refund.
 
 Revision ID: crmcore_0007
 """
@@ -30,6 +32,16 @@ def upgrade() -> None:
                 sa.Column("kind", sa.String(16), nullable=False, server_default="purchase")
             )
         op.execute("UPDATE transactions SET kind = 'refund' WHERE amount_cents < 0")
+    if "ix_transactions_refund_at" not in {
+        i["name"] for i in inspector.get_indexes("transactions")
+    }:
+        op.create_index(
+            "ix_transactions_refund_at",
+            "transactions",
+            ["occurred_at", "customer_id"],
+            sqlite_where=sa.text("kind = 'refund'"),
+            postgresql_where=sa.text("kind = 'refund'"),
+        )
     if "import_fingerprints" in inspector.get_table_names():
         return
     op.create_table(
@@ -55,6 +67,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_import_fingerprints_digest", table_name="import_fingerprints")
+    op.drop_index("ix_transactions_refund_at", table_name="transactions")
     op.drop_table("import_fingerprints")
     with op.batch_alter_table("transactions") as batch:
         batch.drop_column("kind")
