@@ -154,7 +154,7 @@ def db() -> None:
 def db_upgrade(crm: Any, as_json: bool) -> None:
     """Upgrade the schema of core and plugins.
 
-    Upgrade the schema of the core and each enabled plugin."""
+    Applies the pending migrations of the core and each enabled plugin."""
     before = _schema_state(crm.engine)
     branches = crm.upgrade()
     changed = _schema_state(crm.engine) != before
@@ -185,7 +185,7 @@ def _schema_state(engine: Any) -> tuple[frozenset[str], frozenset[str]]:
 def db_backup(crm: Any, path: str, as_json: bool) -> None:
     """Back the database up to PATH.
 
-    Back the database up to PATH (SQLite: online backup; PostgreSQL: pg_dump)."""
+    SQLite: an online backup; PostgreSQL: pg_dump."""
     from crmcore.backup import backup
 
     crm.require_admin_outside("back up the database")
@@ -204,7 +204,7 @@ def db_backup(crm: Any, path: str, as_json: bool) -> None:
 def db_restore(crm: Any, path: str, yes: bool, as_json: bool) -> None:
     """Replace the database with a backup.
 
-    Replace the database's content with the backup in PATH."""
+    Replaces the database's content with the backup in PATH."""
     from crmcore.backup import restore
 
     crm.require_admin_outside("restore the database")
@@ -224,7 +224,7 @@ def plugins() -> None:
 def plugins_list(ctx: click.Context, as_json: bool) -> None:
     """Installed plugins and their hooks.
 
-    Every installed plugin: name, version, enabled, hooks implemented."""
+    Each installed plugin's name, version, whether it is enabled, and its hooks."""
     from crmcore import plugins as plugins_mod
 
     app: AppContext = ctx.find_object(AppContext)
@@ -268,7 +268,7 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
 def plugins_hooks(crm: Any, as_json: bool) -> None:
     """Each hook and its implementations.
 
-    For each hook, the implementations in the order they are called."""
+    The implementations are listed in the order they are called."""
     data = {}
     for name in sorted(n for n in dir(crm.hook) if n.startswith("crm_")):
         data[name] = crm.plugins.implementers(name)
@@ -283,7 +283,7 @@ def plugins_hooks(crm: Any, as_json: bool) -> None:
 def plugins_purge(crm: Any, name: str, yes: bool, as_json: bool) -> None:
     """Delete a disabled plugin's data.
 
-    Delete a disabled plugin's data; shows what it would delete first."""
+    Shows what it would delete first."""
     plan = crm.purge_plan(name)
     if not as_json:
         click.echo(f"purging {name} would delete:")
@@ -314,7 +314,7 @@ def plugins_purge(crm: Any, name: str, yes: bool, as_json: bool) -> None:
 def demo(directory: str, as_json: bool) -> None:
     """Create and show a demo CRM.
 
-    Create a demo CRM with every installed plugin enabled, load sample data, show it."""
+    Every installed plugin is enabled and sample data loaded."""
     from crmcore.demo import run_demo
 
     out = run_demo(Path(directory))

@@ -13,7 +13,7 @@ from crmcore.cli._app import JSON_OPTION, cli, emit, parse_at, pass_crm
 def analytics() -> None:
     """Set-based analytics over the whole base.
 
-    Set-based analytics over the whole base; results stored as customer labels."""
+    Results are stored as customer labels."""
 
 
 def _when(text: str | None, what: str) -> Any:
@@ -44,7 +44,7 @@ def abc_cmd(
 ) -> None:
     """A/B/C classes by share of spend.
 
-    A/B/C customers by cumulative share of spend in the window."""
+    Customers ranked by their cumulative share of spend in the window."""
     from crmcore.analytics import abc
     from crmcore.errors import ValidationError
 
@@ -82,7 +82,7 @@ def abc_cmd(
 def rfm_cmd(crm: Any, as_of: str | None, as_json: bool) -> None:
     """Recency, frequency, monetary scores (1-5).
 
-    Recency, frequency, monetary quintile scores (1-5) per customer."""
+    Quintile scores per customer."""
     from crmcore.analytics import rfm
 
     result = rfm(crm, as_of=_when(as_of, "--as-of"))
@@ -173,7 +173,7 @@ def clv_cmd(
 ) -> None:
     """BG/NBD: P(alive) and expected purchases.
 
-    BG/NBD: P(alive) and expected purchases per customer (plus Gamma-Gamma spend)."""
+    Per customer, plus the Gamma-Gamma spend per purchase."""
     from crmcore.analytics import clv
 
     result = clv(
@@ -214,7 +214,7 @@ def clv_cmd(
 def stats_cmd(crm: Any, rebuild: bool, as_json: bool) -> None:
     """The per-customer aggregates analytics read.
 
-    Per-customer aggregates (first/last purchase, count, spend) the analytics read."""
+    First and last purchase, purchase count and spend per customer."""
     from sqlalchemy import func, select
 
     from crmcore.analytics._sql import require_unrestricted

@@ -69,7 +69,7 @@ def customer_add(
 ) -> None:
     """Add a customer (or find the existing one).
 
-    Add a customer, or report the existing one with the same phone, email or external id."""
+    A customer with the same phone, e-mail or external id is reported, not added again."""
     from crmcore.errors import ValidationError
 
     attributes = {}
@@ -253,7 +253,7 @@ def customer_update(
 def customer_merge(crm: Any, keep: str, other: str, as_json: bool) -> None:
     """Merge customer OTHER into KEEP.
 
-    Merge OTHER into KEEP (every record of OTHER moves to KEEP)."""
+    Every record of OTHER moves to KEEP."""
     with crm.transaction():
         data = customer_json(crm, crm.merge_customers(keep, other))
     emit(data, as_json, lambda d: f"merged into customer {d['id']} ({d['name']})")
@@ -267,7 +267,7 @@ def customer_merge(crm: Any, keep: str, other: str, as_json: bool) -> None:
 def customer_forget(crm: Any, ref: str, yes: bool, as_json: bool) -> None:
     """Erase a customer's personal data.
 
-    Erase a customer's personal data everywhere (transactions stay, anonymous)."""
+    Everywhere; the transactions stay, anonymous."""
     if not yes and not as_json:
         click.confirm(f"Erase all personal data of customer {ref}?", abort=True)
     emit(
@@ -287,7 +287,7 @@ def customer_forget(crm: Any, ref: str, yes: bool, as_json: bool) -> None:
 def customer_export(crm: Any, path: str, fmt: str, as_json: bool) -> None:
     """Export the customers you may see.
 
-    Export the customers you may see (needs 'export'; personal data needs 'pii'); audited."""
+    Needs 'export' (personal data needs 'pii'); audited."""
     emit(
         crm.export_customers(path, fmt=fmt),
         as_json,
@@ -315,7 +315,7 @@ def customer_timeline(ctx: click.Context, ref: str, as_json: bool) -> None:
 def timeline(crm: Any, ref: str, as_json: bool, limit: int | None = None) -> None:
     """A customer's 360 timeline.
 
-    A customer's 360 timeline: core and plugin records in time order."""
+    Core and plugin records in time order."""
     entries = [e.to_json() for e in crm.timeline(ref, limit=limit)]
     emit(
         entries,
@@ -335,7 +335,7 @@ def timeline(crm: Any, ref: str, as_json: bool, limit: int | None = None) -> Non
 def staff() -> None:
     """Members of staff.
 
-    Members of staff: add, list, leave (with handover)."""
+    Add, list, leave (with handover)."""
 
 
 @staff.command("add")
@@ -357,7 +357,7 @@ def staff_add(
 ) -> None:
     """Add a member of staff.
 
-    Add a member of staff (KEY is their login, e.g. 'alice')."""
+    KEY is their login, e.g. 'alice'."""
     s = crm.add_staff(key, name, roles=roles, team=team, supervisor=supervisor)
     emit(s, as_json, lambda s: f"added staff {s.key} ({s.name}), id {s.id}")
 
@@ -390,7 +390,7 @@ def staff_list(crm: Any, as_json: bool) -> None:
 def staff_leave(crm: Any, key: str, handover_to: str | None, as_json: bool) -> None:
     """A member of staff leaves (with handover).
 
-    A member of staff leaves: access revoked, everything handed over."""
+    Their access is revoked and everything handed over."""
     emit(
         crm.staff_leave(key, handover_to=handover_to),
         as_json,
@@ -406,7 +406,7 @@ def staff_leave(crm: Any, key: str, handover_to: str | None, as_json: bool) -> N
 def relationship() -> None:
     """Links between customers, or to staff.
 
-    Typed, directed links between customers, or from a customer to staff."""
+    Typed and directed: customer to customer, or customer to staff."""
 
 
 @relationship.command("add")
@@ -432,7 +432,7 @@ def relationship_add(
 ) -> None:
     """Link customer REF to a customer or staff.
 
-    Link customer REF to another customer or to a member of staff."""
+    Use --to-customer or --to-staff."""
     rel = crm.add_relationship(kind, ref, to_customer=to_customer, to_staff=to_staff, note=note)
     emit(
         rel, as_json, lambda r: f"relationship {r.id}: {r.kind} from customer {r.from_customer_id}"

@@ -16,7 +16,7 @@ from crmcore.cli._app import JSON_OPTION, cli, emit, pass_crm
 def import_() -> None:
     """Bulk import from CSV or JSON lines.
 
-    Bulk import of customers and transactions from CSV or JSON lines."""
+    Customers and transactions, from CSV or JSON lines."""
 
 
 def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -159,7 +159,7 @@ def import_transactions_cmd(
 ) -> None:
     """Import purchases and refunds from a file.
 
-    Import purchases and refunds from CSV or JSON lines.
+    CSV or JSON lines.
 
     Columns: customer_external_id, occurred_at, amount, and optionally
     external_id, channel and kind (purchase, the default, or refund). Amounts

@@ -37,7 +37,7 @@ def interaction_add(
 def ticket() -> None:
     """Tickets through a workflow.
 
-    Complaints and service requests through a workflow."""
+    Complaints and service requests, each step with an owner and a due time."""
 
 
 def _ticket_line(t: Any) -> str:
@@ -78,7 +78,7 @@ def ticket_move(
 ) -> None:
     """Move a ticket to STATE.
 
-    Move a ticket to STATE (only the moves its workflow allows)."""
+    Only the moves its workflow allows."""
     emit(crm.move_ticket(ticket_id, state, owner=owner, note=note), as_json, _ticket_line)
 
 
@@ -213,7 +213,7 @@ def jobs_list(crm: Any, as_json: bool) -> None:
 def jobs_run(crm: Any, names: tuple[str, ...], at: str | None, as_json: bool) -> None:
     """Run jobs (all, or NAMES) as of --at.
 
-    Run jobs (all, or NAMES) as of --at, one transaction each."""
+    One transaction each."""
     from crmcore.cli.output import summary_text
 
     results = crm.run_jobs(names or None, at=parse_at(at))
@@ -272,7 +272,7 @@ def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
 def outbox_send(crm: Any, limit: int | None, as_json: bool) -> None:
     """Deliver queued messages.
 
-    Deliver queued messages through their channels (default: the log file)."""
+    Through their channels (default: the log file)."""
     emit(crm.send_outbox(limit=limit), as_json, lambda d: f"sent {d['sent']}, failed {d['failed']}")
 
 
