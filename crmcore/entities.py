@@ -100,7 +100,11 @@ class Interaction:
 
 @frozen
 class Transaction:
-    """A purchase or payment; ``amount_cents`` is integer money (never float)."""
+    """A purchase or a refund; ``amount_cents`` is integer money (never float).
+
+    ``kind`` is ``"purchase"`` (amount zero or more) or ``"refund"`` (a negative
+    amount): a refund reduces the customer's spend but is not a purchase, so it
+    changes neither their purchase count nor their first or last purchase."""
 
     id: int | None
     customer_id: int
@@ -108,6 +112,7 @@ class Transaction:
     amount_cents: int
     channel: str | None = None
     external_id: str | None = None
+    kind: str = "purchase"
 
 
 @frozen

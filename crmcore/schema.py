@@ -140,8 +140,37 @@ transactions = Table(
     Column("occurred_at", DateTime, nullable=False),
     Column("amount_cents", BigInteger, nullable=False),
     Column("channel", String(32)),
+    # "purchase" or "refund" (a negative amount); a refund reduces spend but is no visit
+    Column("kind", String(16), nullable=False, default="purchase", server_default="purchase"),
     # covering index: per-customer history and analytics read only the index
     Index("ix_transactions_customer_at", "customer_id", "occurred_at", "amount_cents"),
+    # the few refunds by time: analytics as of a past date find the customers whose
+    # aggregates already count a later refund
+    Index(
+        "ix_transactions_refund_at",
+        "occurred_at",
+        "customer_id",
+        sqlite_where=text("kind = 'refund'"),
+        postgresql_where=text("kind = 'refund'"),
+    ),
+)
+
+# What each import of transactions without transaction ids read: a digest of
+# the whole file's rows and of each batch of them (with its line range), so
+# the same content is refused the next time instead of counted twice.
+import_fingerprints = Table(
+    "import_fingerprints",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # what was imported: "transactions"
+    Column("scope", String(8), nullable=False),  # "file" or "batch"
+    Column("digest", String(64), nullable=False),
+    Column("first_line", Integer, nullable=False),
+    Column("last_line", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("file", String(500), nullable=False),
+    Column("imported_at", DateTime, nullable=False),
+    Index("ix_import_fingerprints_digest", "kind", "digest"),
 )
 
 customer_stats = Table(

@@ -118,3 +118,58 @@ def test_clv_end_to_end(crm, crm_cli):
     )
     res = crm_cli("analytics", "clv", "--until", "2025-12-31", "--json")
     assert res.exit_code == 0 and res.json()["time_unit"] == "week"
+
+
+def _buy_every_day(crm, customers: int, until: dt.datetime) -> None:
+    """A degenerate history: customer k bought on each of the last k days, up to
+    the calibration end (no one ever lapses, so the fit has no finite optimum)."""
+    for k in range(1, customers + 1):
+        c = crm.add_customer(f"daily{k}").id
+        for day in range(k + 1):
+            crm.record_transaction(c, 1000, occurred_at=until - dt.timedelta(days=day))
+
+
+def test_clv_refuses_a_degenerate_fit_and_stores_nothing(crm, crm_cli):
+    until = dt.datetime(2025, 12, 31, 12)
+    _buy_every_day(crm, 30, until)
+    res = crm_cli("analytics", "clv", "--until", "2025-12-31", "--time-unit", "day", "--json")
+    assert res.exit_code == 1, res
+    assert res.stdout == ""  # no half result, and never NaN
+    assert "NaN" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert res.stderr.startswith("error: BG/NBD:") and "nothing stored" in res.stderr
+    some = crm.list_customers(limit=1)[0].id
+    assert "p_alive" not in crm.labels(some) and "expected_purchases" not in crm.labels(some)
+    with crm.transaction(write=False):
+        from crmcore.schema import job_runs
+
+        assert crm.db.conn.execute(job_runs.select()).first() is None
+
+
+def test_clv_without_repeat_purchases_says_so(crm, crm_cli):
+    for i in range(10):
+        crm.record_transaction(
+            crm.add_customer(f"once{i}").id, 500, occurred_at=dt.datetime(2025, 3, 1 + i)
+        )
+    res = crm_cli("analytics", "clv", "--until", "2025-12-31", "--json")
+    assert res.exit_code == 1 and res.stdout == ""
+    assert "no customer made a repeat purchase" in res.stderr
+
+
+def test_clv_refuses_non_finite_results_of_a_converged_fit(crm, monkeypatch):
+    start = dt.datetime(2025, 1, 1)
+    for i in range(12):
+        c = crm.add_customer(f"c{i}").id
+        for j, day in enumerate((0, 10 + i, 40 + 3 * i)):
+            crm.record_transaction(
+                c, 1000 + 137 * i + 50 * j, occurred_at=start + dt.timedelta(days=day)
+            )
+
+    def nan_forecast(params, t, x, t_x, T):
+        return np.full(len(np.asarray(x)), np.nan)
+
+    monkeypatch.setattr(bgnbd, "expected_purchases", nan_forecast)
+    from crmcore.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="no finite expected purchases for 12 of 12"):
+        clv(crm, until=dt.datetime(2025, 6, 30))
+    assert "expected_purchases" not in crm.labels(crm.list_customers(limit=1)[0].id)

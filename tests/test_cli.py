@@ -143,7 +143,7 @@ def test_cli_ticket_and_reminder_and_sms(crm, crm_cli):
         "--text",
         "call",
         "--due",
-        "2026-01-05T08:00",
+        "2026-01-05T09:00",
         "--customer",
         "A1",
         "--json",

@@ -51,10 +51,10 @@ def test_a_sqlite_path_in_crm_toml_is_relative_to_the_file(tmp_path: Path) -> No
 
     inside = crm(project, "customer", "list", "--json")  # cd project && crm customer list
     assert inside.exit_code == 0, inside.stderr
-    assert [c["name"] for c in json.loads(inside.stdout)] == ["Wu Fang"]
+    assert [c["name"] for c in json.loads(inside.stdout)["customers"]] == ["Wu Fang"]
     absolute = crm(elsewhere, "--config", str(project / "crm.toml"), "customer", "list", "--json")
     assert absolute.exit_code == 0, absolute.stderr
-    assert [c["name"] for c in json.loads(absolute.stdout)] == ["Wu Fang"]
+    assert [c["name"] for c in json.loads(absolute.stdout)["customers"]] == ["Wu Fang"]
     assert files(elsewhere) == []  # no empty crm.db next to where the command ran
 
 
@@ -200,7 +200,7 @@ def test_the_demo_directory_works_from_inside_and_after_a_move(tmp_path: Path) -
     (tmp_path / "d").rename(tmp_path / "moved")
     moved = crm(tmp_path, "--config", "moved/crm.toml", "customer", "list", "--json")
     assert moved.exit_code == 0, moved.stderr
-    assert len(json.loads(moved.stdout)) >= 2
+    assert len(json.loads(moved.stdout)["customers"]) >= 2
 
 
 def test_init_writes_any_url_as_valid_toml(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def test_imports_exact_cents_times_and_stats(crm, tmp_path):
         HEADER
         + "C1,2025-01-02 10:00:00,12.34,T1,shop\n"
         + "C1,2025-01-03,0.1,T2,\n"
-        + "C2,2025-02-01T08:30:00,-5.00,T3,web\n"
+        + "C2,2025-02-01T08:30:00,5.00,T3,web\n"
         + "C2,2025-02-02T08:30:00.250000,1.230,,\n",
     )
     s = import_transactions(crm, path)
@@ -60,7 +60,7 @@ def test_imports_exact_cents_times_and_stats(crm, tmp_path):
     assert _tx(crm) == [
         ("T1", c1.id, dt.datetime(2025, 1, 2, 10), 1234, "shop"),
         ("T2", c1.id, dt.datetime(2025, 1, 3), 10, None),
-        ("T3", c2.id, dt.datetime(2025, 2, 1, 8, 30), -500, "web"),
+        ("T3", c2.id, dt.datetime(2025, 2, 1, 8, 30), 500, "web"),
         (None, c2.id, dt.datetime(2025, 2, 2, 8, 30, 0, 250000), 123, None),
     ]
     with crm.transaction(write=False):

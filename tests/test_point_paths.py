@@ -106,7 +106,7 @@ def test_fast_and_checked_writes_store_and_audit_the_same(crm):
             .order_by(audit_log.c.id)
         )
         stats = crm.db.first(sa.select(customer_stats))
-    assert [tuple(r)[1:] for r in rows] == [(None, c.id, at, 1234, "till")] * 2
+    assert [tuple(r)[1:] for r in rows] == [(None, c.id, at, 1234, "till", "purchase")] * 2
     assert [(r.entity_id, r.action, r.customer_id) for r in audits] == [
         (str(a.id), "insert", c.id),
         (str(b.id), "insert", c.id),
@@ -118,6 +118,7 @@ def test_fast_and_checked_writes_store_and_audit_the_same(crm):
         "occurred_at",
         "channel",
         "external_id",
+        "kind",
     ]
     assert audits[0].before == audits[1].before
     assert (stats.tx_count, stats.spend_cents) == (2, 2468)
@@ -146,9 +147,11 @@ def test_a_write_without_write_permission_is_refused_on_the_fast_path_too(crm):
 def test_driver_errors_become_the_usual_crm_errors(crm):
     c = crm.add_customer("Ann")
     crm.record_transaction(c, 500, external_id="T1", occurred_at=dt.datetime(2025, 1, 1))
-    keys = ("customer_id", "amount_cents", "occurred_at", "channel", "external_id")
+    keys = ("customer_id", "amount_cents", "occurred_at", "channel", "external_id", "kind")
     dup = Prepared(transactions.insert().returning(transactions.c.id), keys=keys)
-    values = dict(zip(keys, (c.id, 1, dt.datetime(2025, 1, 2), None, "T1"), strict=True))
+    values = dict(
+        zip(keys, (c.id, 1, dt.datetime(2025, 1, 2), None, "T1", "purchase"), strict=True)
+    )
     with pytest.raises(Conflict), crm.transaction():
         crm.db.insert_one(transactions, dup, values)
     assert len(crm.transactions_of(c)) == 1  # and nothing else of that transaction stayed

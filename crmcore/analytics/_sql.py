@@ -362,25 +362,38 @@ def features(
         return ", ".join(expr[w] for w in wanted)
 
     t = bind_time(crm, end)
+    # customers with a refund after ``end``: their kept spend already counts it
+    # (refunds are found through their own small index)
+    refunded_later = (
+        "SELECT customer_id FROM transactions WHERE kind = 'refund' AND occurred_at > ?"
+    )
     kept = fetch_columns(
         crm,
         d,
         f"SELECT customer_id, {cols('first_at', 'last_at', 'tx_count', 'spend_cents')} "
-        "FROM customer_stats WHERE last_at <= ? AND tx_count >= ?",
+        f"FROM customer_stats WHERE last_at <= ? AND tx_count >= ? "
+        f"AND customer_id NOT IN ({refunded_later})",
         kinds,
-        (t, min_count),
+        (t, min_count, t),
     )
+    # as customer_stats counts them: purchases only, except that refunds reduce the spend
+    bought = "kind = 'purchase'"
     per_tx = cols(
-        "MIN(occurred_at)", "MAX(occurred_at)", "COUNT(*)", "CAST(SUM(amount_cents) AS BIGINT)"
+        f"MIN(CASE WHEN {bought} THEN occurred_at END)",
+        f"MAX(CASE WHEN {bought} THEN occurred_at END)",
+        f"COUNT(CASE WHEN {bought} THEN 1 END)",
+        "CAST(SUM(amount_cents) AS BIGINT)",
     )
     late = fetch_columns(
         crm,
         d,
         f"""SELECT customer_id, {per_tx} FROM transactions
-            WHERE customer_id IN (SELECT customer_id FROM customer_stats WHERE last_at > ?)
-              AND occurred_at <= ? GROUP BY customer_id HAVING COUNT(*) >= ?""",
+            WHERE (customer_id IN (SELECT customer_id FROM customer_stats WHERE last_at > ?)
+                   OR customer_id IN ({refunded_later}))
+              AND occurred_at <= ? GROUP BY customer_id
+            HAVING COUNT(CASE WHEN {bought} THEN 1 END) >= ?""",
         kinds,
-        (t, t, min_count),
+        (t, t, t, min_count),
     )
     if not len(late[0]):
         return tuple(kept)

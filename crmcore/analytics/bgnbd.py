@@ -51,7 +51,9 @@ def bgnbd_loglik(params: Any, x: Any, t_x: Any, T: Any) -> Any:
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
-def _minimize(nll: Any, k: int, jac: bool = False) -> Any:
+def _minimize(nll: Any, k: int, what: str, jac: bool = False) -> Any:
+    """Minimise ``nll`` over ``k`` log-parameters; refuse a fit that ran out of
+    iterations or ended on non-finite values (its results would be NaN)."""
     from scipy.optimize import minimize
 
     np = _np()
@@ -62,10 +64,18 @@ def _minimize(nll: Any, k: int, jac: bool = False) -> Any:
         method="L-BFGS-B",
         options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 5000},
     )
-    if not np.all(np.isfinite(res.x)):
-        from crmcore.errors import CRMError
+    # status 1: the iteration limit ended the search. A line search that found no
+    # further decrease (status 2) is how L-BFGS-B stops at this tight ``ftol`` near
+    # an optimum; its parameters are kept, and the results are checked for
+    # finiteness by the caller.
+    if res.status == 1 or not np.all(np.isfinite(res.x)) or not np.isfinite(res.fun):
+        from crmcore.errors import ValidationError
 
-        raise CRMError(f"model fit did not converge: {res.message}")
+        reason = str(res.message).strip().rstrip(".: ").lower() or "no reason given"
+        raise ValidationError(
+            f"{what}: the maximum-likelihood fit did not converge on this data ({reason}); "
+            "nothing stored"
+        )
     return res
 
 
@@ -107,8 +117,15 @@ def fit_bgnbd(x: Any, t_x: Any, T: Any, weights: Any = None) -> dict[str, Any]:
         from crmcore.errors import ValidationError
 
         raise ValidationError("BG/NBD: no customers with purchases before the calibration end")
+    if not bool(((x > 0) & (w > 0)).any()):
+        from crmcore.errors import ValidationError
+
+        raise ValidationError(
+            "BG/NBD: no customer made a repeat purchase before the calibration end; "
+            "the model cannot be fitted (nothing stored)"
+        )
     total = w.sum()
-    res = _minimize(lambda lp: bgnbd_objective(lp, x, t_x, T, w), 4, jac=True)
+    res = _minimize(lambda lp: bgnbd_objective(lp, x, t_x, T, w), 4, "BG/NBD", jac=True)
     r, alpha, a, b = (float(v) for v in np.exp(res.x))
     return {
         "r": r,
@@ -190,7 +207,7 @@ def fit_gamma_gamma(x: Any, m: Any) -> dict[str, Any]:
     def nll(logp: Any) -> float:
         return float(-(w * gamma_gamma_loglik(np.exp(logp), x, m)).sum() / total)
 
-    res = _minimize(nll, 3)
+    res = _minimize(nll, 3, "Gamma-Gamma")
     p, q, v = (float(k) for k in np.exp(res.x))
     return {"p": p, "q": q, "v": v, "customers": int(total)}
 

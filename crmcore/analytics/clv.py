@@ -19,7 +19,8 @@ def _day(d: str, expr: str) -> str:
 
 
 def summary_data(crm: Any, until: dt.datetime, unit: str = "week") -> dict[str, Any]:
-    """Per customer with a purchase on or before the day ``until``: ``x`` repeat
+    """Per customer with a purchase on or before the day ``until`` (refunds are not
+    purchases and are left out of the model): ``x`` repeat
     purchases counted per distinct day (as in the paper), ``t_x`` and ``T`` in
     ``unit`` from the first purchase day, and ``m`` the average spend (cents)
     per repeat purchase day. One set-based query; numpy arrays."""
@@ -35,7 +36,7 @@ def summary_data(crm: Any, until: dt.datetime, unit: str = "week") -> dict[str, 
         f"""
         WITH days AS (
             SELECT customer_id, {day} AS d, SUM(amount_cents) AS s FROM transactions
-            WHERE occurred_at < ? GROUP BY customer_id, {day}),
+            WHERE occurred_at < ? AND kind = 'purchase' GROUP BY customer_id, {day}),
         firsts AS (SELECT customer_id, d, s, MIN(d) OVER (PARTITION BY customer_id) AS d0 FROM days)
         SELECT customer_id, COUNT(*) - 1, MIN(d), MAX(d), CAST(SUM(s) AS BIGINT),
                CAST(SUM(CASE WHEN d = d0 THEN s ELSE 0 END) AS BIGINT)
@@ -55,6 +56,23 @@ def summary_data(crm: Any, until: dt.datetime, unit: str = "week") -> dict[str, 
         "T": (int(end_day) - first.astype(np.float64)) / u,
         "m": m,
     }
+
+
+def _require_finite(results: dict[str, Any], ids: Any) -> None:
+    """Refuse model results that are not finite numbers (a degenerate fit): they
+    would be stored as ``nan`` labels and break every JSON reader."""
+    import numpy as np
+
+    for what, values in results.items():
+        if values is None:
+            continue
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValidationError(
+                f"BG/NBD: the fit gives no finite {what} for {int(bad.sum())} of {len(ids)} "
+                f"customers (first: customer {int(ids[bad][0])}); the data is degenerate for "
+                "the model, nothing stored"
+            )
 
 
 def clv(
@@ -104,6 +122,9 @@ def clv(
             gg = bgnbd.fit_gamma_gamma(x, data["m"])
             summary["spend_params"] = {k: gg[k] for k in ("p", "q", "v")}
             spend = bgnbd.expected_spend(gg, x, data["m"])
+        _require_finite(
+            {"P(alive)": alive, "expected purchases": expected, "expected spend": spend}, ids
+        )
         risk = (x > 0) & (alive < risk_below)
         summary["at_risk"] = int(risk.sum())
         summary["risk_below"] = risk_below

@@ -39,10 +39,11 @@ def _bootstrap(crm: Any) -> list[str]:
 @JSON_OPTION
 @click.pass_context
 def init(ctx: click.Context, database: str | None, plugins: tuple[str, ...], as_json: bool) -> None:
-    """Create the schema, then write crm.toml if absent; running it twice changes nothing.
+    """Create the schema and write crm.toml.
 
-    crm.toml is written only once the schema exists, so a failed init (a misspelt
-    plugin, a bad URL) leaves neither a config file nor a database it created.
+    crm.toml is written, if absent, only once the schema exists, so a failed init
+    (a misspelt plugin, a bad URL) leaves neither a config file nor a database it
+    created; running it twice changes nothing.
     """
     from crmcore import config as config_mod
 
@@ -151,8 +152,30 @@ def db() -> None:
 @JSON_OPTION
 @pass_crm
 def db_upgrade(crm: Any, as_json: bool) -> None:
-    """Upgrade the schema of the core and each enabled plugin."""
-    emit({"upgraded": crm.upgrade()}, as_json, lambda d: "upgraded: " + ", ".join(d["upgraded"]))
+    """Upgrade the schema of core and plugins.
+
+    Applies the pending migrations of the core and each enabled plugin."""
+    before = _schema_state(crm.engine)
+    branches = crm.upgrade()
+    changed = _schema_state(crm.engine) != before
+    emit(
+        {"upgraded": branches, "changed": changed},
+        as_json,
+        lambda d: (
+            ("upgraded: " if d["changed"] else "already up to date: ") + ", ".join(d["upgraded"])
+        ),
+    )
+
+
+def _schema_state(engine: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """The applied migration heads and the tables: what an upgrade can change."""
+    from sqlalchemy import inspect
+
+    from crmcore.migrate import current_heads
+
+    with engine.connect() as conn:
+        tables = frozenset(inspect(conn).get_table_names())
+    return frozenset(current_heads(engine)), tables
 
 
 @db.command("backup")
@@ -160,7 +183,9 @@ def db_upgrade(crm: Any, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def db_backup(crm: Any, path: str, as_json: bool) -> None:
-    """Back the database up to PATH (SQLite: online backup; PostgreSQL: pg_dump)."""
+    """Back the database up to PATH.
+
+    SQLite: an online backup; PostgreSQL: pg_dump."""
     from crmcore.backup import backup
 
     crm.require_admin_outside("back up the database")
@@ -177,7 +202,9 @@ def db_backup(crm: Any, path: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def db_restore(crm: Any, path: str, yes: bool, as_json: bool) -> None:
-    """Replace the database's content with the backup in PATH."""
+    """Replace the database with a backup.
+
+    Replaces the database's content with the backup in PATH."""
     from crmcore.backup import inspect_backup, restore
 
     crm.require_admin_outside("restore the database")
@@ -213,7 +240,9 @@ def plugins() -> None:
 @JSON_OPTION
 @click.pass_context
 def plugins_list(ctx: click.Context, as_json: bool) -> None:
-    """Every installed plugin: name, version, enabled, hooks implemented."""
+    """Installed plugins and their hooks.
+
+    Each installed plugin's name, version, whether it is enabled, and its hooks."""
     from crmcore import plugins as plugins_mod
 
     app: AppContext = ctx.find_object(AppContext)
@@ -255,7 +284,9 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def plugins_hooks(crm: Any, as_json: bool) -> None:
-    """For each hook, the implementations in the order they are called."""
+    """Each hook and its implementations.
+
+    The implementations are listed in the order they are called."""
     data = {}
     for name in sorted(n for n in dir(crm.hook) if n.startswith("crm_")):
         data[name] = crm.plugins.implementers(name)
@@ -268,7 +299,9 @@ def plugins_hooks(crm: Any, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def plugins_purge(crm: Any, name: str, yes: bool, as_json: bool) -> None:
-    """Delete a disabled plugin's data; shows what it would delete first."""
+    """Delete a disabled plugin's data.
+
+    Shows what it would delete first."""
     plan = crm.purge_plan(name)
     if not as_json:
         click.echo(f"purging {name} would delete:")
@@ -297,7 +330,9 @@ def plugins_purge(crm: Any, name: str, yes: bool, as_json: bool) -> None:
 )
 @JSON_OPTION
 def demo(directory: str, as_json: bool) -> None:
-    """Create a demo CRM with every installed plugin enabled, load sample data, show it."""
+    """Create and show a demo CRM.
+
+    Every installed plugin is enabled and sample data loaded."""
     from crmcore.demo import run_demo
 
     out = run_demo(Path(directory))

@@ -11,7 +11,9 @@ from crmcore.cli._app import JSON_OPTION, cli, emit, parse_at, pass_crm
 
 @cli.group()
 def analytics() -> None:
-    """Set-based analytics over the whole base; results stored as customer labels."""
+    """Set-based analytics over the whole base.
+
+    Results are stored as customer labels."""
 
 
 def _when(text: str | None, what: str) -> Any:
@@ -40,7 +42,9 @@ def _when(text: str | None, what: str) -> Any:
 def abc_cmd(
     crm: Any, as_of: str | None, window_days: int, cutoffs: str, full: bool, as_json: bool
 ) -> None:
-    """A/B/C customers by cumulative share of spend in the window."""
+    """A/B/C classes by share of spend.
+
+    Customers ranked by their cumulative share of spend in the window."""
     from crmcore.analytics import abc
     from crmcore.errors import ValidationError
 
@@ -76,7 +80,9 @@ def abc_cmd(
 @JSON_OPTION
 @pass_crm
 def rfm_cmd(crm: Any, as_of: str | None, as_json: bool) -> None:
-    """Recency, frequency, monetary quintile scores (1-5) per customer."""
+    """Recency, frequency, monetary scores (1-5).
+
+    Quintile scores per customer."""
     from crmcore.analytics import rfm
 
     result = rfm(crm, as_of=_when(as_of, "--as-of"))
@@ -96,12 +102,21 @@ def rfm_cmd(crm: Any, as_of: str | None, as_json: bool) -> None:
 @click.option("--as-of", help="ISO date or date-time (default: now).")
 @click.option("--grace-days", default=3.0, show_default=True, type=click.FloatRange(0))
 @click.option("--min-purchases", default=3, show_default=True, type=click.IntRange(2))
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Customers listed in the text output (--json lists all).",
+)
 @JSON_OPTION
 @pass_crm
 def overdue_cmd(
-    crm: Any, as_of: str | None, grace_days: float, min_purchases: int, as_json: bool
+    crm: Any, as_of: str | None, grace_days: float, min_purchases: int, limit: int, as_json: bool
 ) -> None:
-    """Customers past their own average purchase interval plus the grace."""
+    """Customers late for their next purchase.
+
+    Customers past their own average purchase interval plus the grace."""
     from crmcore.analytics import overdue
 
     result = overdue(
@@ -109,12 +124,26 @@ def overdue_cmd(
     )
 
     def human(r: dict[str, Any]) -> str:
-        lines = [f"{r['count']} overdue customers as of {r['as_of']}"]
-        for c in r["customers"][:50]:
+        from crmcore.cli.output import showing, table
+
+        shown = r["customers"][:limit]
+        lines = [f"{r['count']:,} overdue customers as of {r['as_of']}"]
+        if shown:
             lines.append(
-                f"  {c['customer_id']:>8}  {c['days_overdue']:>5} days overdue "
-                f"(every {c['average_interval_days']:.1f} days, last {c['last_purchase']})"
+                table(
+                    (
+                        (
+                            c["customer_id"],
+                            c["days_overdue"],
+                            round(c["average_interval_days"], 1),
+                            c["last_purchase"],
+                        )
+                        for c in shown
+                    ),
+                    ("customer", "days overdue", "every (days)", "last purchase"),
+                )
             )
+            lines.append(showing(len(shown), r["count"], hint="--limit"))
         return "\n".join(lines)
 
     emit(result, as_json, human)
@@ -142,7 +171,9 @@ def overdue_cmd(
 def clv_cmd(
     crm: Any, until: str, time_unit: str, horizon: float, risk_below: float, as_json: bool
 ) -> None:
-    """BG/NBD: P(alive) and expected purchases per customer (plus Gamma-Gamma spend)."""
+    """BG/NBD: P(alive) and expected purchases.
+
+    Per customer, plus the Gamma-Gamma spend per purchase."""
     from crmcore.analytics import clv
 
     result = clv(
@@ -181,7 +212,9 @@ def clv_cmd(
 @JSON_OPTION
 @pass_crm
 def stats_cmd(crm: Any, rebuild: bool, as_json: bool) -> None:
-    """Per-customer aggregates (first/last purchase, count, spend) the analytics read."""
+    """The per-customer aggregates analytics read.
+
+    First and last purchase, purchase count and spend per customer."""
     from sqlalchemy import func, select
 
     from crmcore.analytics._sql import require_unrestricted

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -54,13 +53,15 @@ def masked_for_output(data: Any) -> Any:
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], str] | str | None = None) -> None:
     """Print ``data`` as JSON (``--json``) or as the human text ``human`` makes of it;
-    personal data is masked first for a principal without 'pii'."""
+    personal data is masked first for a principal without 'pii'.
+
+    The JSON is always valid: NaN or an infinity in ``data`` is refused with a
+    clear error (:class:`crmcore.cli.output.NonFiniteOutput`), never printed."""
+    from crmcore.cli.output import to_json
+
     data = masked_for_output(data)
-    if as_json:
-        click.echo(json.dumps(to_plain(data), ensure_ascii=False, indent=2, sort_keys=False))
-        return
-    if human is None:
-        click.echo(json.dumps(to_plain(data), ensure_ascii=False, indent=2))
+    if as_json or human is None:
+        click.echo(to_json(to_plain(data)))
     elif isinstance(human, str):
         click.echo(human)
     else:

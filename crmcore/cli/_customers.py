@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from crmcore.cli._app import JSON_OPTION, cli, emit, pass_crm
+from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
 
 
 def customer_json(crm: Any, c: Any) -> dict[str, Any]:
@@ -65,7 +66,9 @@ def customer_add(
     no_email: bool,
     as_json: bool,
 ) -> None:
-    """Add a customer, or report the existing one with the same phone, email or external id."""
+    """Add a customer (or find the existing one).
+
+    A customer with the same phone, e-mail or external id is reported, not added again."""
     from crmcore.errors import ValidationError
 
     attributes = {}
@@ -140,21 +143,70 @@ def customer_show(crm: Any, ref: str, as_json: bool) -> None:
     emit(data, as_json, human)
 
 
+LIST_COLUMNS = ("id", "external id", "name", "stage", "owner", "phone", "email")
+
+
 @customer.command("list")
-@click.option("--stage")
-@click.option("--owner", metavar="STAFF")
-@click.option("--limit", type=click.IntRange(min=1), default=None)
+@click.option("--stage", help="Only customers in this lifecycle stage.")
+@click.option("--owner", metavar="STAFF", help="Only customers this member of staff owns.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows per page."
+)
+@click.option(
+    "--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Rows to skip."
+)
 @JSON_OPTION
 @pass_crm
 def customer_list(
-    crm: Any, stage: str | None, owner: str | None, limit: int | None, as_json: bool
+    crm: Any, stage: str | None, owner: str | None, limit: int, offset: int, as_json: bool
 ) -> None:
-    """List the customers you may see."""
+    """List the customers you may see, paged.
+
+    List the customers you may see, a page at a time (by id).
+
+    Prints a table and a "showing 1-50 of N" line. With --json: an object
+    {"customers": [...], "total": N, "offset": O, "limit": L, "next_offset":
+    O+L or null}, each customer as 'customer show --json' prints it (without
+    labels and stats).
+    """
+    from crmcore.cli.output import showing, table
+
     with crm.transaction(write=False):
-        data = [
-            customer_json(crm, c) for c in crm.list_customers(stage=stage, owner=owner, limit=limit)
-        ]
-    emit(data, as_json, lambda d: "\n".join(map(_line, d)) or "no customers")
+        page = crm.list_customers(stage=stage, owner=owner, limit=limit, offset=offset)
+        total = crm.count_customers(stage=stage, owner=owner)
+        owners = {s.id: s.key for s in crm.list_staff()} if page else {}
+        rows = [customer_json(crm, c) for c in page]
+    end = offset + len(rows)
+    data = {
+        "customers": rows,
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "next_offset": end if end < total else None,
+    }
+
+    def human(d: dict[str, Any]) -> str:
+        if not d["customers"]:
+            return "no customers" if not total else showing(0, total, offset=offset)
+        body = table(
+            (
+                (
+                    c["id"],
+                    c["external_id"],
+                    c["name"],
+                    c["stage"],
+                    owners.get(c["owner_id"], c["owner_id"]),
+                    c["phone"],
+                    c["email"],
+                )
+                for c in d["customers"]
+            ),
+            LIST_COLUMNS,
+            max_width={"name": 28, "email": 30, "external id": 16},
+        )
+        return body + "\n" + showing(len(d["customers"]), total, offset=offset)
+
+    emit(data, as_json, human)
 
 
 @customer.command("stage")
@@ -198,7 +250,9 @@ def customer_update(
 @JSON_OPTION
 @pass_crm
 def customer_merge(crm: Any, keep: str, other: str, as_json: bool) -> None:
-    """Merge OTHER into KEEP (every record of OTHER moves to KEEP)."""
+    """Merge customer OTHER into KEEP.
+
+    Every record of OTHER moves to KEEP."""
     with crm.transaction():
         data = customer_json(crm, crm.merge_customers(keep, other))
     emit(data, as_json, lambda d: f"merged into customer {d['id']} ({d['name']})")
@@ -210,7 +264,9 @@ def customer_merge(crm: Any, keep: str, other: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def customer_forget(crm: Any, ref: str, yes: bool, as_json: bool) -> None:
-    """Erase a customer's personal data everywhere (transactions stay, anonymous)."""
+    """Erase a customer's personal data.
+
+    Everywhere; the transactions stay, anonymous."""
     if not yes and not as_json:
         click.confirm(f"Erase all personal data of customer {ref}?", abort=True)
     emit(
@@ -228,7 +284,9 @@ def customer_forget(crm: Any, ref: str, yes: bool, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def customer_export(crm: Any, path: str, fmt: str, as_json: bool) -> None:
-    """Export the customers you may see (needs 'export'; personal data needs 'pii'); audited."""
+    """Export the customers you may see.
+
+    Needs 'export' (personal data needs 'pii'); audited."""
     emit(
         crm.export_customers(path, fmt=fmt),
         as_json,
@@ -254,7 +312,9 @@ def customer_timeline(ctx: click.Context, ref: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def timeline(crm: Any, ref: str, as_json: bool, limit: int | None = None) -> None:
-    """A customer's 360 timeline: core and plugin records in time order."""
+    """A customer's 360 timeline.
+
+    Core and plugin records in time order."""
     entries = [e.to_json() for e in crm.timeline(ref, limit=limit)]
     emit(
         entries,
@@ -272,7 +332,9 @@ def timeline(crm: Any, ref: str, as_json: bool, limit: int | None = None) -> Non
 # -- staff -------------------------------------------------------------------
 @cli.group()
 def staff() -> None:
-    """Members of staff: add, list, leave (with handover)."""
+    """Members of staff.
+
+    Add, list, leave (with handover)."""
 
 
 @staff.command("add")
@@ -292,7 +354,9 @@ def staff_add(
     supervisor: str | None,
     as_json: bool,
 ) -> None:
-    """Add a member of staff (KEY is their login, e.g. 'alice')."""
+    """Add a member of staff.
+
+    KEY is their login, e.g. 'alice'."""
     s = crm.add_staff(key, name, roles=roles, team=team, supervisor=supervisor)
     emit(s, as_json, lambda s: f"added staff {s.key} ({s.name}), id {s.id}")
 
@@ -323,7 +387,9 @@ def staff_list(crm: Any, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def staff_leave(crm: Any, key: str, handover_to: str | None, as_json: bool) -> None:
-    """A member of staff leaves: access revoked, everything handed over."""
+    """A member of staff leaves (with handover).
+
+    Their access is revoked and everything handed over."""
     emit(
         crm.staff_leave(key, handover_to=handover_to),
         as_json,
@@ -337,7 +403,9 @@ def staff_leave(crm: Any, key: str, handover_to: str | None, as_json: bool) -> N
 # -- relationships ------------------------------------------------------------
 @cli.group()
 def relationship() -> None:
-    """Typed, directed links between customers, or from a customer to staff."""
+    """Links between customers, or to staff.
+
+    Typed and directed: customer to customer, or customer to staff."""
 
 
 @relationship.command("add")
@@ -361,15 +429,17 @@ def relationship_add(
     note: str | None,
     as_json: bool,
 ) -> None:
-    """Link customer REF to another customer or to a member of staff."""
+    """Link customer REF to a customer or staff.
+
+    Use --to-customer or --to-staff."""
     rel = crm.add_relationship(kind, ref, to_customer=to_customer, to_staff=to_staff, note=note)
     emit(
         rel, as_json, lambda r: f"relationship {r.id}: {r.kind} from customer {r.from_customer_id}"
     )
 
 
-@relationship.command("end")
-@click.argument("rel_id", type=int)
+@relationship.command("end", context_settings=NUMBER_ARGUMENTS)
+@click.argument("rel_id", type=PositiveInt("relationship id"))
 @JSON_OPTION
 @pass_crm
 def relationship_end(crm: Any, rel_id: int, as_json: bool) -> None:

@@ -14,7 +14,9 @@ from crmcore.cli._app import JSON_OPTION, cli, emit, pass_crm
 
 @cli.group("import")
 def import_() -> None:
-    """Bulk import of customers and transactions from CSV or JSON lines."""
+    """Bulk import from CSV or JSON lines.
+
+    Customers and transactions, from CSV or JSON lines."""
 
 
 def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,6 +90,7 @@ def _run(
     force: bool,
     batch_size: int,
     as_json: bool,
+    **extra: Any,
 ) -> None:
     import os
 
@@ -109,6 +112,7 @@ def _run(
                 replace_rejects=force,
                 batch_size=batch_size,
                 progress=progress,
+                **extra,
             )
     except ImportFailed as e:
         if as_json:
@@ -133,7 +137,9 @@ def import_customers_cmd(
     batch_size: int,
     as_json: bool,
 ) -> None:
-    """Import customers: columns external_id,name,phone,email plus declared attributes.
+    """Import customers from a file.
+
+    Import customers: columns external_id,name,phone,email plus declared attributes.
 
     A row whose external id, phone or e-mail already belongs to a customer is
     matched (counted), not created again. All-or-nothing unless --skip-invalid.
@@ -143,6 +149,11 @@ def import_customers_cmd(
 
 @import_.command("transactions")
 @_options
+@click.option(
+    "--allow-duplicates",
+    is_flag=True,
+    help="Import rows without a transaction id even if the same content was imported before.",
+)
 @pass_crm
 def import_transactions_cmd(
     crm: Any,
@@ -153,11 +164,32 @@ def import_transactions_cmd(
     force: bool,
     batch_size: int,
     as_json: bool,
+    allow_duplicates: bool,
 ) -> None:
-    """Import transactions: customer_external_id,occurred_at,amount[,external_id][,channel].
+    """Import purchases and refunds from a file.
 
-    Amounts are decimal text (12.34); a transaction id already stored is a
-    duplicate, skipped and counted (re-import is safe). All-or-nothing unless
-    --skip-invalid.
+    CSV or JSON lines.
+
+    Columns: customer_external_id, occurred_at, amount, and optionally
+    external_id, channel and kind (purchase, the default, or refund). Amounts
+    are decimal text (12.34); a negative amount must have kind=refund.
+
+    Re-importing is safe for rows with an external_id (the transaction id): an
+    id already stored is a duplicate, skipped and counted. Rows without one
+    cannot be told apart from new purchases, so the content of the file and of
+    each batch of 1,000 rows is fingerprinted: a file, or part of one, that was
+    already imported is refused with its line ranges and nothing is written,
+    unless --allow-duplicates. All-or-nothing unless --skip-invalid.
     """
-    _run(crm, "transactions", file, fmt, skip_invalid, rejects, force, batch_size, as_json)
+    _run(
+        crm,
+        "transactions",
+        file,
+        fmt,
+        skip_invalid,
+        rejects,
+        force,
+        batch_size,
+        as_json,
+        allow_duplicates=allow_duplicates,
+    )

@@ -8,11 +8,14 @@ import click
 
 from crmcore.cli._admin import CommandWithVerbs, audit_verify
 from crmcore.cli._app import JSON_OPTION, cli, emit, parse_at, pass_crm
+from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
 
 
 @cli.group()
 def interaction() -> None:
-    """Visits, calls, SMS, e-mails, complaints, surveys, notes."""
+    """Visits, calls, messages and notes.
+
+    Visits, calls, SMS, e-mails, complaints, surveys, notes."""
 
 
 @interaction.command("add")
@@ -33,7 +36,9 @@ def interaction_add(
 
 @cli.group()
 def ticket() -> None:
-    """Complaints and service requests through a workflow."""
+    """Tickets through a workflow.
+
+    Complaints and service requests, each step with an owner and a due time."""
 
 
 def _ticket_line(t: Any) -> str:
@@ -72,7 +77,9 @@ def ticket_open(
 def ticket_move(
     crm: Any, ticket_id: str, state: str, owner: str | None, note: str | None, as_json: bool
 ) -> None:
-    """Move a ticket to STATE (only the moves its workflow allows)."""
+    """Move a ticket to STATE.
+
+    Only the moves its workflow allows."""
     emit(crm.move_ticket(ticket_id, state, owner=owner, note=note), as_json, _ticket_line)
 
 
@@ -119,7 +126,8 @@ def reminder() -> None:
 
 
 def _reminder_line(r: Any) -> str:
-    return f"{r.id:>5}  due {r.due_at:%Y-%m-%d %H:%M}  staff {r.staff_id}  customer {r.customer_id}  {r.text}"
+    about = f"  customer {r.customer_id}" if r.customer_id is not None else ""
+    return f"{r.id:>5}  due {r.due_at:%Y-%m-%d %H:%M}  staff {r.staff_id}{about}  {r.text}"
 
 
 @reminder.command("add")
@@ -152,8 +160,8 @@ def reminder_due(crm: Any, at: str | None, staff_key: str | None, as_json: bool)
     )
 
 
-@reminder.command("done")
-@click.argument("reminder_id", type=int)
+@reminder.command("done", context_settings=NUMBER_ARGUMENTS)
+@click.argument("reminder_id", type=PositiveInt("reminder id"))
 @click.option("--outcome", help="What came of it (recorded on the customer's timeline).")
 @JSON_OPTION
 @pass_crm
@@ -204,12 +212,16 @@ def jobs_list(crm: Any, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def jobs_run(crm: Any, names: tuple[str, ...], at: str | None, as_json: bool) -> None:
-    """Run jobs (all, or NAMES) as of --at, one transaction each."""
+    """Run jobs (all, or NAMES) as of --at.
+
+    One transaction each."""
+    from crmcore.cli.output import summary_text
+
     results = crm.run_jobs(names or None, at=parse_at(at))
     emit(
         results,
         as_json,
-        lambda rs: "\n".join(f"{r['job']}: {r['summary']}" for r in rs) or "no jobs",
+        lambda rs: "\n".join(f"{r['job']}: {summary_text(r['summary'])}" for r in rs) or "no jobs",
     )
 
 
@@ -259,7 +271,9 @@ def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def outbox_send(crm: Any, limit: int | None, as_json: bool) -> None:
-    """Deliver queued messages through their channels (default: the log file)."""
+    """Deliver queued messages.
+
+    Through their channels (default: the log file)."""
     emit(crm.send_outbox(limit=limit), as_json, lambda d: f"sent {d['sent']}, failed {d['failed']}")
 
 
@@ -275,9 +289,10 @@ def sms() -> None:
 @JSON_OPTION
 @pass_crm
 def sms_receive(crm: Any, from_phone: str, text: str, at: str | None, as_json: bool) -> None:
-    """Hand in an SMS the gateway received and route it to the plugins (needs 'admin').
+    """Hand in an SMS the gateway received (admin).
 
-    The message is stored and audited as delivered by the acting member of staff
+    Routes it to the plugins (needs 'admin': replies are the gateway's to
+    report, so a member of staff cannot forge one). The message is stored and audited as delivered by the acting member of staff
     (or the system)."""
     result = crm.receive_sms(from_phone, text, at=parse_at(at))
     emit(result, as_json, _sms_line)
@@ -299,17 +314,52 @@ def _sms_line(r: dict[str, Any]) -> str:
 @JSON_OPTION
 @pass_crm
 def audit(crm: Any, ref: str | None, entity: str | None, as_json: bool) -> None:
-    """The audit trail of customer REF (or of everything): who, when, what, before -> after."""
-    rows = crm.audit_trail(ref, entity=entity)
-    emit(
-        rows,
-        as_json,
-        lambda rs: (
-            "\n".join(
-                f"{r['at']:%Y-%m-%d %H:%M}  staff {r['staff_id'] or 'system':<6} {r['command']:<24} "
-                f"{r['action']:<7} {r['entity']} {r['entity_id'] or ''}  {r['before'] or ''} -> {r['after'] or ''}"
-                for r in rs
-            )
-            or "no audit rows"
-        ),
-    )
+    """The audit trail of customer REF, or of everything.
+
+    One line per change: time, who, command, table and key, action, and the
+    changed columns as before -> after.
+    """
+    with crm.transaction(write=False):
+        rows = crm.audit_trail(ref, entity=entity)
+        who = {s.id: s.key for s in crm.list_staff()} if rows else {}
+    emit(rows, as_json, lambda rs: "\n".join(audit_line(r, who) for r in rs) or "no audit rows")
+
+
+def _audit_value(value: Any) -> str:
+    from crmcore.cli.output import cell, truncate
+
+    if isinstance(value, str):
+        return truncate(" ".join(value.split()), 60) or "''"
+    if isinstance(value, dict | list):
+        from crmcore.cli.output import to_json
+
+        return truncate(to_json(value, indent=None), 60)
+    return cell(value)
+
+
+def audit_changes(before: Any, after: Any) -> str:
+    """The changed columns of an audit row: ``stage: prospect -> new; ...``
+    (an insert lists the new values, a delete the old ones)."""
+    if not isinstance(before, dict) and not isinstance(after, dict):
+        return ""
+    old = before if isinstance(before, dict) else {}
+    new = after if isinstance(after, dict) else {}
+    if not old or not new:
+        values = new or old
+        return ", ".join(f"{k}={_audit_value(v)}" for k, v in values.items())
+    parts = []
+    for key in dict.fromkeys([*old, *new]):
+        a, b = old.get(key), new.get(key)
+        if a != b:
+            parts.append(f"{key}: {_audit_value(a)} -> {_audit_value(b)}")
+    return "; ".join(parts) or "no column changed"
+
+
+def audit_line(row: Any, staff_keys: Any) -> str:
+    """One audit row as a line: time, who, command, table/key, action, changes."""
+    who = staff_keys.get(row["staff_id"], row["staff_id"]) if row["staff_id"] else "system"
+    record = f"{row['entity']}/{row['entity_id']}" if row["entity_id"] else row["entity"]
+    return (
+        f"{row['at']:%Y-%m-%d %H:%M}  {who}  {row['command'] or '-'}  {record}  {row['action']}  "
+        + audit_changes(row["before"], row["after"])
+    ).rstrip()

@@ -22,32 +22,78 @@ doubled it), so the plans of later batches stay right as the table grows.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
 from sqlalchemy import select
 
 from crmcore.entities import Transaction, TransactionBatch
-from crmcore.errors import ValidationError
+from crmcore.errors import Conflict, ValidationError
 from crmcore.importer import _common as c
 from crmcore.importer._read import Reader
-from crmcore.schema import transactions
+from crmcore.schema import import_fingerprints, transactions
 
 REQUIRED = ("customer_external_id", "occurred_at", "amount")
-OPTIONAL = ("external_id", "channel")
+OPTIONAL = ("external_id", "channel", "kind")
+KINDS = ("purchase", "refund")
 STAGE = "crm_import_tx"
-STAGE_COLS = ("line", "cext", "at", "cents", "channel", "ext")
+STAGE_COLS = ("line", "cext", "at", "cents", "channel", "ext", "kind")
 PG_WORK_MEM = "256MB"
+# Rows without a transaction id are fingerprinted in batches of this many rows of
+# the file (whatever --batch-size is), so a re-import is recognised batch by batch.
+FINGERPRINT_ROWS = 1000
+SHOWN_RANGES = 5  # repeated line ranges named in the refusal
 
+# A refund lowers the spend; the count and first/last times are of purchases only
+# (for a customer whose only rows here are refunds, of those rows, so a new stats
+# row is complete; an existing row keeps its purchase times).
 _STATS_SQL = """
 INSERT INTO customer_stats (customer_id, first_at, last_at, tx_count, spend_cents)
-SELECT customer_id, MIN(occurred_at), MAX(occurred_at), COUNT(*), SUM(amount_cents)
+SELECT customer_id,
+       COALESCE(MIN(CASE WHEN kind = 'purchase' THEN occurred_at END), MIN(occurred_at)),
+       COALESCE(MAX(CASE WHEN kind = 'purchase' THEN occurred_at END), MAX(occurred_at)),
+       COUNT(CASE WHEN kind = 'purchase' THEN 1 END), SUM(amount_cents)
 FROM transactions WHERE id BETWEEN ? AND ? GROUP BY customer_id
 ON CONFLICT (customer_id) DO UPDATE SET
-  first_at = {least}(customer_stats.first_at, excluded.first_at),
-  last_at = {greatest}(customer_stats.last_at, excluded.last_at),
+  first_at = CASE WHEN excluded.tx_count > 0
+                  THEN {least}(customer_stats.first_at, excluded.first_at)
+                  ELSE customer_stats.first_at END,
+  last_at = CASE WHEN excluded.tx_count > 0
+                 THEN {greatest}(customer_stats.last_at, excluded.last_at)
+                 ELSE customer_stats.last_at END,
   tx_count = customer_stats.tx_count + excluded.tx_count,
   spend_cents = customer_stats.spend_cents + excluded.spend_cents"""
+
+
+class AlreadyImported(Conflict):
+    """Rows without transaction ids whose content an earlier import (or an
+    earlier part of the same file) already holds: refused, nothing written."""
+
+
+@attrs.define
+class _TxParsed(c.Parsed):
+    """A parsed batch plus the content fingerprints completed while reading it:
+    ``(digest, first line, last line, rows)`` per fingerprint batch, and the
+    whole file's at the end of the file; ``refunds`` counts its refund rows."""
+
+    fingerprints: list[tuple[str, int, int, int]] = attrs.Factory(list)
+    file_fingerprint: tuple[str, int, int, int] | None = None
+    refunds: int = 0
+
+
+def _check_kind(kind: str | None, cents: int) -> str:
+    """The row's kind (default purchase), or an error message: a negative
+    amount must be marked as a refund, a refund must be negative."""
+    kind = (kind or "").strip().lower() or "purchase"
+    if kind not in KINDS:
+        return f"kind {kind[:20]!r}: expected purchase or refund"
+    if kind == "purchase" and cents < 0:
+        return f"amount {cents / 100:.2f} is negative: mark a refund with kind=refund"
+    if kind == "refund" and cents >= 0:
+        return f"refund amount {cents / 100:.2f}: a refund's amount is negative (e.g. -12.34)"
+    return kind
 
 
 def _create_stage(crm: Any) -> None:
@@ -55,15 +101,15 @@ def _create_stage(crm: Any) -> None:
         c.driver(crm).execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
         c.driver(crm).execute(
             f"CREATE TEMP TABLE {STAGE} (line INTEGER PRIMARY KEY, cext TEXT NOT NULL, "
-            "at TEXT NOT NULL, cents INTEGER NOT NULL, channel TEXT, ext TEXT)"
+            "at TEXT NOT NULL, cents INTEGER NOT NULL, channel TEXT, ext TEXT, kind TEXT NOT NULL)"
         )
     else:
         c.query(crm, f"DROP TABLE IF EXISTS pg_temp.{STAGE}")
         c.query(
             crm,
             f"CREATE TEMP TABLE {STAGE} (line BIGINT PRIMARY KEY, cext TEXT NOT NULL, "
-            "at TIMESTAMP NOT NULL, cents BIGINT NOT NULL, channel TEXT, ext TEXT) "
-            "ON COMMIT DROP",
+            "at TIMESTAMP NOT NULL, cents BIGINT NOT NULL, channel TEXT, ext TEXT, "
+            "kind TEXT NOT NULL) ON COMMIT DROP",
         )
         c.query(crm, "LOCK TABLE transactions IN EXCLUSIVE MODE")  # contiguous id ranges per batch
         c.query(crm, f"SET LOCAL work_mem = '{PG_WORK_MEM}'")  # sorts/hashes of a batch in memory
@@ -87,18 +133,30 @@ def import_transactions(
     batch_size: int = c.DEFAULT_BATCH,
     progress: Callable[[int], None] | None = None,
     stream: Any = None,
+    allow_duplicates: bool = False,
 ) -> dict[str, Any]:
     """Import transactions from ``path`` (CSV or JSON lines); return the summary.
 
     Columns: ``customer_external_id, occurred_at, amount`` (decimal text, e.g.
-    ``12.34``), optional ``external_id`` and ``channel``. A transaction id that
-    is already stored (or earlier in the file) with the same customer, time and
-    amount is a duplicate: skipped and counted, never imported twice; with
-    different values it is an error. Default all-or-nothing: any invalid row
-    raises :class:`ImportFailed` and nothing is written. ``skip_invalid``
-    imports the good rows and writes the bad ones to ``rejects`` (a new file,
-    or an existing one replaced with ``replace_rejects``; never the input or the
-    database; it appears complete when the file has been read, or not at all).
+    ``12.34``), optional ``external_id``, ``channel`` and ``kind`` (``purchase``,
+    the default, or ``refund``: a negative amount must be a refund, a refund
+    must be negative and its customer must have a purchase). A transaction id
+    that is already stored (or earlier in the file) with the same customer,
+    time and amount is a duplicate: skipped and counted, never imported twice;
+    with different values it is an error.
+
+    Rows without a transaction id cannot be told apart that way: their content
+    is fingerprinted, for the whole file and per batch of
+    :data:`FINGERPRINT_ROWS` rows, and the fingerprints are stored. A file (or
+    a batch of one) whose fingerprint is already stored, or that repeats an
+    earlier batch of the same file, raises :class:`AlreadyImported` naming the
+    line ranges, and nothing is written, unless ``allow_duplicates``.
+
+    Default all-or-nothing: any invalid row raises :class:`ImportFailed` and
+    nothing is written. ``skip_invalid`` imports the good rows and writes the
+    bad ones to ``rejects`` (a new file, or an existing one replaced with
+    ``replace_rejects``; never the input or the database; it appears complete
+    when the file has been read, or not at all).
     """
     if batch_size < 1:
         raise ValidationError("batch size must be at least 1")
@@ -112,6 +170,7 @@ def import_transactions(
                 crm, rejects, path, reader.fmt, reader.columns, replace=replace_rejects
             ) as out:
                 job = _TxImport(crm, reader, summary, out, skip_invalid, batch_size, progress)
+                job.allow_duplicates = allow_duplicates
                 job.run()
             if summary.rejected and not skip_invalid:
                 summary.imported = 0
@@ -138,6 +197,10 @@ class _TxImport(c.BatchImport):
         self.ranges: list[list[int]] = []  # id ranges written, when the stats are deferred
         self.next_analyze = 0
         self.seq: str | None = None
+        self.allow_duplicates = False
+        self.fingerprints: list[tuple[str, str, int, int, int]] = []  # (scope, digest, ...)
+        self.seen_digests: dict[str, tuple[int, int]] = {}  # batch digest -> its lines
+        self.repeated: list[tuple[int, int, str]] = []  # (first, last line, where seen)
 
     def _plan_stats(self) -> None:
         """PostgreSQL: ANALYZE ``transactions`` each time this import has doubled
@@ -181,10 +244,90 @@ class _TxImport(c.BatchImport):
             summary.duplicates += part.duplicates
             for line, message, fields in part.rejects:
                 self.reject(line, message, fields)
-            if part.batch:
-                self.flush(part.batch, part.raw, part.payload)
+            self._check_fingerprints(part)
+            if part.batch and not self.repeated:
+                self.flush(part.batch, part.raw, part.payload, part.refunds)
+        self._refuse_repeated()
         self.finish()
+        self._store_fingerprints()
         _drop_stage(self.crm)
+
+    # -- content fingerprints of rows without transaction ids ---------------------
+    def _stored(self, scope: str, digests: list[str]) -> dict[str, tuple[str, Any]]:
+        """Stored fingerprints among ``digests``: digest -> (file, imported at)."""
+        fp = import_fingerprints.c
+        rows = self.crm.db.conn.execute(
+            select(fp.digest, fp.file, fp.imported_at)
+            .where(fp.kind == "transactions", fp.scope == scope, fp.digest.in_(digests))
+            .order_by(fp.id)
+        )
+        found: dict[str, tuple[str, Any]] = {}
+        for digest, file, at in rows:
+            found.setdefault(digest, (file, at))
+        return found
+
+    def _check_fingerprints(self, part: _TxParsed) -> None:
+        """Note the batches of ``part`` whose content is already stored or
+        repeats an earlier batch of this file (refused at the end)."""
+        if self.allow_duplicates:
+            self.fingerprints += [("batch", *f) for f in part.fingerprints]
+            if part.file_fingerprint is not None:
+                self.fingerprints.append(("file", *part.file_fingerprint))
+            return
+        if part.fingerprints:
+            stored = self._stored("batch", [f[0] for f in part.fingerprints])
+            for digest, first, last, rows in part.fingerprints:
+                earlier = self.seen_digests.get(digest)
+                if digest in stored:
+                    file, at = stored[digest]
+                    self.repeated.append((first, last, f"{file} ({at:%Y-%m-%d %H:%M})"))
+                elif earlier is not None:
+                    self.repeated.append((first, last, f"lines {earlier[0]}-{earlier[1]}"))
+                else:
+                    self.seen_digests[digest] = (first, last)
+                    self.fingerprints.append(("batch", digest, first, last, rows))
+        if part.file_fingerprint is not None:
+            digest, first, last, rows = part.file_fingerprint
+            stored = self._stored("file", [digest])
+            if digest in stored and not self.repeated:  # (a batch always repeats too)
+                file, at = stored[digest]
+                self.repeated.append((first, last, f"{file} ({at:%Y-%m-%d %H:%M})"))
+            self.fingerprints.append(("file", digest, first, last, rows))
+
+    def _refuse_repeated(self) -> None:
+        if not self.repeated:
+            return
+        ranges = ", ".join(f"{a}-{b}" for a, b, _ in self.repeated[:SHOWN_RANGES])
+        more = len(self.repeated) - SHOWN_RANGES
+        where = sorted({w for _, _, w in self.repeated})
+        raise AlreadyImported(
+            f"{self.summary.path}: rows without a transaction id on lines {ranges}"
+            + (f" and {more} more batches" if more > 0 else "")
+            + f" repeat what was already imported ({'; '.join(where[:3])}); nothing imported. "
+            "Import only the new rows, or use --allow-duplicates if they are new purchases"
+        )
+
+    def _store_fingerprints(self) -> None:
+        if not self.fingerprints or (self.summary.rejected and not self.skip_invalid):
+            return
+        now = self.crm.now()
+        file = self.summary.path[-500:]
+        self.crm.db.conn.execute(
+            import_fingerprints.insert(),
+            [
+                {
+                    "kind": "transactions",
+                    "scope": scope,
+                    "digest": digest,
+                    "first_line": first,
+                    "last_line": last,
+                    "rows": rows,
+                    "file": file,
+                    "imported_at": now,
+                }
+                for scope, digest, first, last, rows in self.fingerprints
+            ],
+        )
 
     def _parse(self) -> Iterator[c.Parsed]:
         """Read and validate the file, one :class:`Parsed` per batch. Runs in the
@@ -198,12 +341,35 @@ class _TxImport(c.BatchImport):
         )
         i_e = cols.index("external_id") if "external_id" in cols else -1
         i_ch = cols.index("channel") if "channel" in cols else -1
+        i_k = cols.index("kind") if "kind" in cols else -1
         parse_time, parse_amount = c.parse_time, c.parse_amount
-        part = c.Parsed()
+        part = _TxParsed()
         batch, raw, rejects = part.batch, part.raw, part.rejects
         seen: dict[str, tuple[int, str, str, int]] = {}  # ext id -> (line, customer, at, cents)
+        # the content of rows without a transaction id, per fingerprint batch and file
+        block: list[str] = []
+        block_first = block_last = 0
+        file_hash = hashlib.sha256()
+        file_first = file_last = file_rows = row_no = 0
+
+        def close_block(last_line: int) -> None:
+            nonlocal block, file_rows
+            if block:
+                data = "".join(block).encode("utf-8")
+                file_hash.update(data)
+                digest = hashlib.sha256(data).hexdigest()
+                part.fingerprints.append((digest, block_first, last_line, len(block)))
+                file_rows += len(block)
+            block = []
+
         for line, f, err in self.reader.rows():
             part.rows += 1
+            if row_no % FINGERPRINT_ROWS == 0:
+                if row_no:
+                    close_block(block_last)
+                block_first = line
+            row_no += 1
+            block_last = line
             if err is not None:
                 rejects.append((line, err, f))
                 continue
@@ -222,6 +388,10 @@ class _TxImport(c.BatchImport):
             cents = parse_amount(amount)
             if isinstance(cents, str):
                 rejects.append((line, cents, f))
+                continue
+            kind = _check_kind(f[i_k] if i_k >= 0 else None, cents)
+            if kind not in KINDS:
+                rejects.append((line, kind, f))
                 continue
             cext = cext.strip()
             ext = f[i_e] if i_e >= 0 else None
@@ -249,13 +419,23 @@ class _TxImport(c.BatchImport):
                 if channel is not None and len(channel) > 32:
                     rejects.append((line, "channel: longer than 32 characters", f))
                     continue
-            batch.append((line, cext, at[0], cents, channel, ext))
+            batch.append((line, cext, at[0], cents, channel, ext, kind))
             raw[line] = f
+            if kind == "refund":
+                part.refunds += 1
+            if ext is None:
+                block.append(f"{cext}\x1f{at[0]}\x1f{cents}\x1f{channel or ''}\x1f{kind}\n")
+                file_first = file_first or line
+                file_last = line
             if len(batch) >= self.batch_size:
                 yield self._ready(part)
-                part = c.Parsed()
+                part = _TxParsed()
                 batch, raw, rejects = part.batch, part.raw, part.rejects
                 seen = {}
+        if row_no:
+            close_block(block_last)
+        if file_rows:
+            part.file_fingerprint = (file_hash.hexdigest(), file_first, file_last, file_rows)
         yield self._ready(part)
 
     def _ready(self, part: c.Parsed) -> c.Parsed:
@@ -265,7 +445,11 @@ class _TxImport(c.BatchImport):
         return part
 
     def flush(
-        self, batch: list[tuple[Any, ...]], raw: dict[int, list[Any]], payload: str | None = None
+        self,
+        batch: list[tuple[Any, ...]],
+        raw: dict[int, list[Any]],
+        payload: str | None = None,
+        refunds: int = 0,
     ) -> None:
         """Load one batch: stage it, insert what is valid with one statement, then
         look for the reasons only if fewer rows went in than were staged."""
@@ -290,11 +474,17 @@ class _TxImport(c.BatchImport):
         if failed:  # all-or-nothing and something is wrong: keep reporting, write nothing
             self._explain(raw, None)
             return
+        if refunds:
+            bad += self._refunds_without_purchase(raw)
+            if summary.rejected and not self.skip_invalid:
+                self._explain(raw, None)
+                return
         c.drop_lines(crm, STAGE, bad)
         staged = len(batch) - len(bad)
         insert = f"""
-            INSERT INTO transactions (external_id, customer_id, occurred_at, amount_cents, channel)
-            SELECT s.ext, k.id, s.at, s.cents, s.channel
+            INSERT INTO transactions
+                (external_id, customer_id, occurred_at, amount_cents, channel, kind)
+            SELECT s.ext, k.id, s.at, s.cents, s.channel, s.kind
             FROM {STAGE} s CROSS JOIN customers k WHERE k.external_id = s.cext ORDER BY s.line
             ON CONFLICT (external_id) DO NOTHING"""
         if self.dialect == "sqlite":
@@ -349,6 +539,7 @@ class _TxImport(c.BatchImport):
                         amount_cents=r.amount_cents,
                         channel=r.channel,
                         external_id=r.external_id,
+                        kind=r.kind,
                     ),
                 )
 
@@ -381,10 +572,10 @@ class _TxImport(c.BatchImport):
             f"""
             WITH ins AS (
                 INSERT INTO transactions
-                    (id, external_id, customer_id, occurred_at, amount_cents, channel)
+                    (id, external_id, customer_id, occurred_at, amount_cents, channel, kind)
                 SELECT * FROM (
                     SELECT {int(base) - 1} + row_number() OVER (ORDER BY s.line) AS id,
-                           s.ext, k.id AS customer_id, s.at, s.cents, s.channel
+                           s.ext, k.id AS customer_id, s.at, s.cents, s.channel, s.kind
                     FROM {STAGE} s CROSS JOIN customers k
                     LEFT JOIN LATERAL (
                         SELECT 1 AS hit FROM transactions t WHERE t.external_id = s.ext LIMIT 1
@@ -436,6 +627,25 @@ class _TxImport(c.BatchImport):
                     raw[line],
                 )
 
+    def _refunds_without_purchase(self, raw: dict[int, list[Any]]) -> list[int]:
+        """Reject the staged refunds of customers with no purchase, stored or in
+        this batch: there is nothing to refund (one set-based query)."""
+        lines = []
+        for (line,) in c.query(
+            self.crm,
+            f"""
+            SELECT s.line FROM {STAGE} s JOIN customers k ON k.external_id = s.cext
+            WHERE s.kind = 'refund'
+              AND NOT EXISTS (SELECT 1 FROM transactions t
+                              WHERE t.customer_id = k.id AND t.kind = 'purchase')
+              AND NOT EXISTS (SELECT 1 FROM {STAGE} p
+                              WHERE p.cext = s.cext AND p.kind = 'purchase')
+            ORDER BY s.line""",
+        ):
+            self.reject(line, "refund: the customer has no purchase to refund", raw[line])
+            lines.append(line)
+        return lines
+
     def _validate(self, skip: set[int], raw: dict[int, list[Any]]) -> list[int]:
         """Plugins' ``crm_validate_transaction``, per row (only when a plugin implements it)."""
         crm = self.crm
@@ -443,12 +653,12 @@ class _TxImport(c.BatchImport):
         rows = c.query(
             crm,
             f"""
-            SELECT s.line, k.id, s.at, s.cents, s.channel, s.ext
+            SELECT s.line, k.id, s.at, s.cents, s.channel, s.ext, s.kind
             FROM {STAGE} s CROSS JOIN customers k WHERE k.external_id = s.cext ORDER BY s.line""",
         )
         from crmcore.importer._common import _fromiso
 
-        for line, cid, at, cents, channel, ext in rows:
+        for line, cid, at, cents, channel, ext, kind in rows:
             if line in skip:
                 continue
             draft = Transaction(
@@ -458,6 +668,7 @@ class _TxImport(c.BatchImport):
                 amount_cents=cents,
                 channel=channel,
                 external_id=ext,
+                kind=kind,
             )
             try:
                 crm.hook.crm_validate_transaction(crm=crm, transaction=draft)

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from crmcore import contacts
 from crmcore.entities import Customer, Relationship, Staff, StageChange
@@ -386,18 +386,25 @@ class CustomersMixin(CRMBase):
         limit: int | None = None,
         offset: int = 0,
     ) -> list[Customer]:
-        stmt = (
-            select(customers).where(customers.c.merged_into_id.is_(None)).order_by(customers.c.id)
-        )
+        """The live customers the principal may see, by id; with ``limit`` one
+        page of them (``offset`` rows skipped), read as one paged query."""
+        stmt = select(customers).where(*self._listing_filter(stage, owner)).order_by(customers.c.id)
+        if limit is not None:
+            stmt = stmt.limit(limit).offset(offset)
+        elif offset:
+            stmt = stmt.offset(offset)
+        return [_rows.customer(r) for r in self.db.execute(stmt)]
+
+    def _listing_filter(self, stage: str | None, owner: Any) -> list[Any]:
+        """The conditions of a customer listing (live, in ``stage``, of ``owner``)."""
+        where = [customers.c.merged_into_id.is_(None)]
         if stage is not None:
             if stage not in self.config.core["lifecycle"]["stages"]:
                 raise ValidationError(f"stage {stage!r} is not configured")
-            stmt = stmt.where(customers.c.stage == stage)
+            where.append(customers.c.stage == stage)
         if owner is not None:
-            stmt = stmt.where(customers.c.owner_id == self._staff_id(owner))
-        if limit is not None:
-            stmt = stmt.limit(limit).offset(offset)
-        return [_rows.customer(r) for r in self.db.execute(stmt)]
+            where.append(customers.c.owner_id == self._staff_id(owner))
+        return where
 
     @operation()
     def update_customer(self, ref: Any, **changes: Any) -> Customer:
@@ -980,8 +987,11 @@ class CustomersMixin(CRMBase):
     # -- statistics ---------------------------------------------------------------------
     def refresh_stats(self, customer_ids: Iterable[int] | None = None) -> None:
         """Recompute per-customer aggregates (first/last purchase, count, spend)
-        set-based, for the given customers or for everyone. It rewrites kept
-        figures, so it needs 'write' or 'admin' (an auditor may only read them)."""
+        set-based, for the given customers or for everyone. Refunds count in the
+        spend only: the count and the first and last times are of purchases (of
+        any transaction for a customer who has refunds only, which older data
+        may hold, so the row is still complete). It rewrites kept figures, so it
+        needs 'write' or 'admin' (an auditor may only read them)."""
         db = self.db
         if not (db.principal.can("write") or db.principal.can("admin")):
             from crmcore.errors import AccessDenied
@@ -990,11 +1000,12 @@ class CustomersMixin(CRMBase):
                 f"{db.principal.key} may not rebuild the aggregates: needs 'write' or 'admin'"
             )
         t = transactions
+        bought = t.c.kind == "purchase"
         agg = select(
             t.c.customer_id,
-            func.min(t.c.occurred_at),
-            func.max(t.c.occurred_at),
-            func.count(),
+            func.coalesce(func.min(case((bought, t.c.occurred_at))), func.min(t.c.occurred_at)),
+            func.coalesce(func.max(case((bought, t.c.occurred_at))), func.max(t.c.occurred_at)),
+            func.count(case((bought, 1))),
             func.sum(t.c.amount_cents),
         ).group_by(t.c.customer_id)
         dele = customer_stats.delete()

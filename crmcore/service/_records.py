@@ -89,7 +89,7 @@ def _driver_card(
     }
 
 
-_TX_KEYS = ("customer_id", "amount_cents", "occurred_at", "channel", "external_id")
+_TX_KEYS = ("customer_id", "amount_cents", "occurred_at", "channel", "external_id", "kind")
 _TX_INSERT = Prepared(transactions.insert().returning(transactions.c.id), keys=_TX_KEYS)
 
 
@@ -124,6 +124,19 @@ def _stats_upsert(dialect: str) -> Prepared:
 
 _CARD_RECENT_KEYS = ("id", "occurred_at", "amount_cents", "channel")
 
+# A refund reduces the spend of a customer who has a purchase (so a stats row)
+_STATS_REFUND = Prepared(
+    customer_stats.update()
+    .where(customer_stats.c.customer_id == bindparam("cid"))
+    .values(spend_cents=customer_stats.c.spend_cents + bindparam("cents"))
+)
+_HAS_PURCHASE = (
+    select(transactions.c.id)
+    .where(transactions.c.customer_id == bindparam("cid"), transactions.c.kind == "purchase")
+    .limit(1)
+)
+TRANSACTION_KINDS = ("purchase", "refund")
+
 
 def _same(value: Any) -> Any:
     return value
@@ -152,6 +165,24 @@ def check_amount(amount_cents: Any) -> int:
     if abs(amount_cents) > MAX_AMOUNT_CENTS:
         raise ValidationError(f"amount: {amount_cents} cents is out of range")
     return amount_cents
+
+
+def check_kind(kind: Any, amount_cents: int) -> str:
+    """A transaction's kind, checked against the sign of its amount: a purchase
+    is zero or more, a refund is negative. A negative amount is never taken for
+    a purchase: a refund must be said to be one."""
+    if kind not in TRANSACTION_KINDS:
+        raise ValidationError(f"transaction kind {kind!r}: expected purchase or refund")
+    if kind == "purchase" and amount_cents < 0:
+        raise ValidationError(
+            f"amount {amount_cents / 100:.2f} is negative: a refund must be recorded as "
+            "kind 'refund'"
+        )
+    if kind == "refund" and amount_cents >= 0:
+        raise ValidationError(
+            f"refund amount {amount_cents / 100:.2f}: a refund's amount is negative (e.g. -12.34)"
+        )
+    return str(kind)
 
 
 class RecordsMixin(CRMBase):
@@ -212,12 +243,17 @@ class RecordsMixin(CRMBase):
         occurred_at: dt.datetime | None = None,
         channel: str | None = None,
         external_id: str | None = None,
+        kind: str = "purchase",
     ) -> Transaction:
-        """Record a purchase/payment in integer cents. The same ``external_id``
-        never counts twice: a repeat for the same customer returns the stored
-        transaction unchanged; the id already used for another customer is a
-        :class:`Conflict` that shows nothing of that other transaction."""
+        """Record a purchase (or, with ``kind="refund"``, a refund: a negative
+        amount) in integer cents. The same ``external_id`` never counts twice: a
+        repeat for the same customer returns the stored transaction unchanged; the
+        id already used for another customer is a :class:`Conflict` that shows
+        nothing of that other transaction. A refund reduces the
+        customer's spend but is not a purchase: their purchase count and first
+        and last purchase stay as they were; it needs a purchase to refund."""
         cid = self._customer_id(customer, write=True)
+        kind = check_kind(kind, check_amount(amount_cents))
         external_id = _clean_text(external_id, "external id", max_len=128, required=False)
         if external_id:
             seen = self.db.conn.execute(
@@ -236,7 +272,10 @@ class RecordsMixin(CRMBase):
             "occurred_at": check_time(occurred_at or self.now(), "occurred_at"),
             "channel": _clean_text(channel, "channel", max_len=32, required=False),
             "external_id": external_id,
+            "kind": kind,
         }
+        if kind == "refund" and self.db.conn.execute(_HAS_PURCHASE, {"cid": cid}).first() is None:
+            raise ValidationError(f"refund for customer {cid}: they have no purchase to refund")
         self.hook.crm_validate_transaction(crm=self, transaction=Transaction(id=None, **values))
         tid = self.db.insert_one(transactions, _TX_INSERT, values)
         done = Transaction(id=tid, **values)
@@ -245,7 +284,11 @@ class RecordsMixin(CRMBase):
         return done
 
     def _bump_stats(self, t: Transaction) -> None:
-        """Fold one transaction into the customer's aggregates: one upsert."""
+        """Fold one transaction into the customer's aggregates: one upsert (a
+        refund: one update of the spend)."""
+        if t.kind == "refund":
+            self.db.run(_STATS_REFUND, {"cid": t.customer_id, "cents": t.amount_cents})
+            return
         self.db.run(
             _stats_upsert(self.db.conn.dialect.name),
             {"cid": t.customer_id, "at": t.occurred_at, "cents": t.amount_cents},
@@ -333,9 +376,13 @@ class RecordsMixin(CRMBase):
                     at=r.occurred_at,
                     kind="transaction",
                     source="core",
-                    summary=f"purchase {r.amount_cents / 100:.2f}"
+                    summary=f"{r.kind} {r.amount_cents / 100:.2f}"
                     + (f" ({r.channel})" if r.channel else ""),
-                    data={"transaction_id": r.id, "amount_cents": r.amount_cents},
+                    data={
+                        "transaction_id": r.id,
+                        "amount_cents": r.amount_cents,
+                        "kind": r.kind,
+                    },
                 )
             )
         evs = (
@@ -494,7 +541,8 @@ class RecordsMixin(CRMBase):
         }
 
     @operation(write=False)
-    def count_customers(self) -> int:
-        return self.db.scalar(
-            select(func.count()).select_from(customers).where(customers.c.merged_into_id.is_(None))
-        )
+    def count_customers(self, *, stage: str | None = None, owner: Any = None) -> int:
+        """How many live customers the principal may see (in ``stage``, of ``owner``):
+        the total of what :meth:`list_customers` pages through."""
+        where = self._listing_filter(stage, owner)  # type: ignore[attr-defined]
+        return int(self.db.scalar(select(func.count()).select_from(customers).where(*where)))

@@ -82,6 +82,7 @@ def transaction(row: Any) -> Transaction:
         amount_cents=row.amount_cents,
         channel=row.channel,
         external_id=row.external_id,
+        kind=row.kind,
     )
 
 

@@ -262,8 +262,10 @@ class TicketsMixin(CRMBase):
         key: str | None = None,
         source: str = "core",
     ) -> Reminder:
-        """A follow-up for ``staff`` due at ``due_at``. With ``key``, adding the
-        same reminder again returns the first one (jobs stay idempotent)."""
+        """A follow-up for ``staff`` due at ``due_at`` (not before the clock's now:
+        a reminder due in the past would never fire on time). With ``key``,
+        adding the same reminder again returns the first one (jobs stay
+        idempotent)."""
         if key is not None:
             seen = self.db.conn.execute(select(reminders).where(reminders.c.key == key)).first()
             if seen is not None:
@@ -271,13 +273,20 @@ class TicketsMixin(CRMBase):
         staff_row = self._staff_row(staff)
         if staff_row is None or not staff_row.active:
             raise ValidationError(f"reminder: staff member {staff!r} is not active")
+        due_at = check_time(due_at, "due_at")
+        now = self.now()
+        if due_at < now:
+            raise ValidationError(
+                f"reminder: due {due_at:%Y-%m-%d %H:%M} is before now ({now:%Y-%m-%d %H:%M}); "
+                "give a time from now on"
+            )
         cid = self._customer_row(customer, write=True).id if customer is not None else None
         text = _clean_text(text, "text", max_len=2000) or ""
         res = self.db.execute(
             reminders.insert().values(
                 staff_id=staff_row.id,
                 customer_id=cid,
-                due_at=check_time(due_at, "due_at"),
+                due_at=due_at,
                 text=text,
                 key=key,
                 source=source,

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "crmcore_0008"
-down_revision = "crmcore_0005"
+down_revision = "crmcore_0007"
 branch_labels = None
 depends_on = None
 

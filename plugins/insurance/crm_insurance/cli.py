@@ -33,13 +33,17 @@ def _d(value: dt.datetime | None) -> str:
 
 @click.group(name="insurance")
 def insurance() -> None:
-    """Life insurance: policies, verified visits, agent report, VIP, orphans, opportunities."""
+    """Life insurance policies, visits and agents.
+
+    Life insurance: policies, verified visits, agent report, VIP, orphans, opportunities."""
 
 
 # -- policies -------------------------------------------------------------------------
 @insurance.group()
 def policy() -> None:
-    """Policies: policyholder, insured, line, term, sums, dates, serving agent."""
+    """Policies and their payouts.
+
+    Policies: policyholder, insured, line, term, sums, dates, serving agent."""
 
 
 def _policy_line(p: dict[str, Any]) -> str:
@@ -143,7 +147,9 @@ def policy_status(crm: Any, policy_ref: str, status: str, as_json: bool) -> None
 def policy_payout(
     crm: Any, policy_ref: str, kind: str, amount: str, at: str | None, note: str, as_json: bool
 ) -> None:
-    """Record a benefit (给付) or claim (理赔) paid on POLICY."""
+    """Record a benefit or claim paid on POLICY.
+
+    Record a benefit (给付) or claim (理赔) paid on POLICY."""
     r = policies.record_payout(
         crm,
         policy_ref,
@@ -167,7 +173,9 @@ def policy_payout(
 @JSON_OPTION
 @pass_crm
 def profile_cmd(crm: Any, customer: str, as_json: bool) -> None:
-    """What the agent should know before visiting CUSTOMER."""
+    """What to know before visiting CUSTOMER.
+
+    What the agent should know before visiting CUSTOMER."""
     p = policies.profile(crm, customer)
 
     def human(p: dict[str, Any]) -> str:
@@ -194,7 +202,9 @@ def profile_cmd(crm: Any, customer: str, as_json: bool) -> None:
 # -- visits ------------------------------------------------------------------------------
 @insurance.group()
 def visit() -> None:
-    """Agent visits, verified by the customer's satisfaction SMS."""
+    """Agent visits, verified by SMS.
+
+    Agent visits, verified by the customer's satisfaction SMS."""
 
 
 def _visit_line(v: dict[str, Any]) -> str:
@@ -218,7 +228,9 @@ def _visit_line(v: dict[str, Any]) -> str:
 def visit_add(
     crm: Any, customer: str, agent: str | None, at: str | None, note: str, as_json: bool
 ) -> None:
-    """Record a visit to CUSTOMER; it is verified when the customer texts back."""
+    """Record a visit to CUSTOMER.
+
+    Record a visit to CUSTOMER; it is verified when the customer texts back."""
     v = visits.record_visit(crm, customer, agent=agent, at=_when(at, "--at"), note=note)
     emit(
         v,
@@ -249,7 +261,9 @@ def visit_list(
 @JSON_OPTION
 @pass_crm
 def replies_cmd(crm: Any, matched: bool | None, as_json: bool) -> None:
-    """Satisfaction SMS replies considered, with why each did or did not verify a visit."""
+    """Satisfaction SMS replies and their effect.
+
+    Satisfaction SMS replies considered, with why each did or did not verify a visit."""
     rows = visits.list_replies(crm, matched=matched)
     emit(
         rows,
@@ -276,7 +290,9 @@ def replies_cmd(crm: Any, matched: bool | None, as_json: bool) -> None:
 def report_cmd(
     crm: Any, start: str | None, end: str | None, agent: str | None, as_json: bool
 ) -> None:
-    """Per agent: visits, verified (face-to-face) rate, satisfaction, VIPs below guarantee."""
+    """Per-agent visits, verification, satisfaction.
+
+    Per agent: visits, verified (face-to-face) rate, satisfaction, VIPs below guarantee."""
     r = report.agent_report(crm, start=_when(start, "--from"), end=_when(end, "--to"), agent=agent)
 
     def pct(x: float | None) -> str:
@@ -314,7 +330,9 @@ def vip_group() -> None:
 @JSON_OPTION
 @pass_crm
 def vip_list(crm: Any, due: bool, agent: str | None, at: str | None, as_json: bool) -> None:
-    """VIP customers with grade, guarantee and last verified visit."""
+    """VIP customers and their last verified visit.
+
+    VIP customers with grade, guarantee and last verified visit."""
     rows = vip.vip_list(crm, at=_when(at, "--at"), due_only=due, agent=agent)
     emit(
         rows,
@@ -337,7 +355,9 @@ def vip_list(crm: Any, due: bool, agent: str | None, at: str | None, as_json: bo
 @JSON_OPTION
 @pass_crm
 def vip_remind(crm: Any, at: str | None, as_json: bool) -> None:
-    """Create visit reminders for VIPs below their guarantee (same as the daily job)."""
+    """Remind agents of VIPs below guarantee.
+
+    Create visit reminders for VIPs below their guarantee (same as the daily job)."""
     r = vip.remind(crm, _when(at, "--at") or crm.now())
     emit(
         r,
@@ -352,14 +372,18 @@ def vip_remind(crm: Any, at: str | None, as_json: bool) -> None:
 # -- orphans -----------------------------------------------------------------------------------
 @insurance.group(name="orphans")
 def orphans_group() -> None:
-    """Customers all of whose policies' agents have departed."""
+    """Customers whose agents have all left.
+
+    Customers all of whose policies' agents have departed."""
 
 
 @orphans_group.command("list")
 @JSON_OPTION
 @pass_crm
 def orphans_list(crm: Any, as_json: bool) -> None:
-    """Orphan customers, with their departed agents and since when."""
+    """Orphan customers and their departed agents.
+
+    Orphan customers, with their departed agents and since when."""
     rows = orphans.list_orphans(crm)
     emit(
         rows,
@@ -389,7 +413,9 @@ def orphans_list(crm: Any, as_json: bool) -> None:
 def orphans_reassign(
     crm: Any, customers: tuple[str, ...], all_: bool, to: str | None, as_json: bool
 ) -> None:
-    """Give orphan CUSTOMERS (or --all) a new agent and a first-visit reminder."""
+    """Give orphan customers a new agent.
+
+    Give orphan CUSTOMERS (or --all) a new agent and a first-visit reminder."""
     rows = orphans.reassign(crm, list(customers), to=to, all_=all_)
     emit(
         rows,
@@ -421,7 +447,9 @@ def orphans_reassign(
 def opportunities_cmd(
     crm: Any, kinds: tuple[str, ...], horizon_days: int | None, agent: str | None, as_json: bool
 ) -> None:
-    """Renewals due, payment periods ending, maturities, benefits and claims paid."""
+    """Renewals, maturities and payouts coming up.
+
+    Renewals due, payment periods ending, maturities, benefits and claims paid."""
     rows = opp.opportunities(crm, kinds=list(kinds), horizon_days=horizon_days, agent=agent)
     emit(
         rows,

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from crmcore.cli import JSON_OPTION, emit, parse_at, pass_crm
+from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
 
 from . import places, reports
 from . import requests as req
@@ -26,7 +27,9 @@ def _lines(rows: list[Any], fmt: Any, empty: str) -> str:
 
 @click.group("real-estate")
 def group() -> None:
-    """Real estate: projects, units, owners, the after-sales centre, incidents, reports."""
+    """Projects, units, owners and after-sales.
+
+    Real estate: projects, units, owners, the after-sales centre, incidents, reports."""
 
 
 # -- projects, buildings, units ---------------------------------------------------------------
@@ -54,7 +57,9 @@ def project_add(
 @JSON_OPTION
 @pass_crm
 def project_list(crm: Any, as_json: bool) -> None:
-    """Projects with their numbers of buildings and units."""
+    """Projects with building and unit counts.
+
+    Projects with their numbers of buildings and units."""
     emit(
         places.list_projects(crm),
         as_json,
@@ -144,7 +149,9 @@ def unit_list(crm: Any, building_ref: str | None, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def unit_handover(crm: Any, unit_ref: str, at: str, as_json: bool) -> None:
-    """Record UNIT's handover date (warranties count from it)."""
+    """Record UNIT's handover date.
+
+    Record UNIT's handover date (warranties count from it)."""
     u = places.set_handover(crm, unit_ref, parse_at(at))
     emit(u, as_json, lambda u: f"unit {u['path']} handed over on {_day(u['handover_at'])}")
 
@@ -181,8 +188,8 @@ def owner_add(
     )
 
 
-@owner.command("end")
-@click.argument("link_id", type=int)
+@owner.command("end", context_settings=NUMBER_ARGUMENTS)
+@click.argument("link_id", type=PositiveInt("link id"))
 @click.option("--at", help="ISO date (default: now).")
 @JSON_OPTION
 @pass_crm
@@ -219,7 +226,9 @@ def owner_list(
 
 @group.group()
 def buyer() -> None:
-    """Buyers followed up by sales staff before handover."""
+    """Buyers followed up before handover.
+
+    Buyers followed up by sales staff before handover."""
 
 
 @buyer.command("assign")
@@ -238,7 +247,9 @@ def buyer_assign(crm: Any, customer: str, staff_ref: str, as_json: bool) -> None
 @JSON_OPTION
 @pass_crm
 def buyer_list(crm: Any, at: str | None, as_json: bool) -> None:
-    """Owners of units not handed over yet, with their sales staff."""
+    """Buyers not handed over yet.
+
+    Owners of units not handed over yet, with their sales staff."""
     emit(
         places.list_buyers(crm, at=parse_at(at)),
         as_json,
@@ -280,7 +291,9 @@ def team_add(crm: Any, code: str, name: str, leader: str, as_json: bool) -> None
 def team_cover(
     crm: Any, team_ref: str, category: str, building_ref: str | None, as_json: bool
 ) -> None:
-    """TEAM takes requests of --category (in --building)."""
+    """Assign TEAM a category of requests.
+
+    TEAM takes requests of --category (in --building)."""
     x = places.cover(crm, team_ref, category, building=building_ref)
     emit(
         x,
@@ -337,7 +350,9 @@ def warranty_check(
 # -- requests ---------------------------------------------------------------------------------
 @group.group()
 def request() -> None:
-    """Repair requests and complaints at the after-sales centre."""
+    """Repair requests and complaints.
+
+    Repair requests and complaints at the after-sales centre."""
 
 
 def _request_line(r: dict[str, Any]) -> str:
@@ -395,7 +410,9 @@ def request_open(
     at: str | None,
     as_json: bool,
 ) -> None:
-    """File a request for CUSTOMER; it lands on their timeline as a ticket."""
+    """File a repair request for CUSTOMER.
+
+    File a request for CUSTOMER; it lands on their timeline as a ticket."""
     r = req.open_request(
         crm,
         customer,
@@ -435,8 +452,8 @@ def request_list(
     emit(rows, as_json, lambda rows: _lines(rows, _request_line, "no requests"))
 
 
-@request.command("show")
-@click.argument("request_id", type=int)
+@request.command("show", context_settings=NUMBER_ARGUMENTS)
+@click.argument("request_id", type=PositiveInt("request id"))
 @JSON_OPTION
 @pass_crm
 def request_show(crm: Any, request_id: int, as_json: bool) -> None:
@@ -444,18 +461,20 @@ def request_show(crm: Any, request_id: int, as_json: bool) -> None:
     emit(req.get_request(crm, request_id), as_json, _request_text)
 
 
-@request.command("dispatch")
-@click.argument("request_id", type=int)
+@request.command("dispatch", context_settings=NUMBER_ARGUMENTS)
+@click.argument("request_id", type=PositiveInt("request id"))
 @click.option("--team", "team_ref", help="Default: the team covering its category and building.")
 @JSON_OPTION
 @pass_crm
 def request_dispatch(crm: Any, request_id: int, team_ref: str | None, as_json: bool) -> None:
-    """Dispatch a received request to a maintenance team."""
+    """Send a request to a maintenance team.
+
+    Dispatch a received request to a maintenance team."""
     emit(req.dispatch(crm, request_id, team_ref), as_json, _request_line)
 
 
-@request.command("start")
-@click.argument("request_id", type=int)
+@request.command("start", context_settings=NUMBER_ARGUMENTS)
+@click.argument("request_id", type=PositiveInt("request id"))
 @click.option("--note")
 @JSON_OPTION
 @pass_crm
@@ -464,18 +483,20 @@ def request_start(crm: Any, request_id: int, note: str | None, as_json: bool) ->
     emit(req.start(crm, request_id, note), as_json, _request_line)
 
 
-@request.command("complete")
-@click.argument("request_id", type=int)
+@request.command("complete", context_settings=NUMBER_ARGUMENTS)
+@click.argument("request_id", type=PositiveInt("request id"))
 @click.option("--note")
 @JSON_OPTION
 @pass_crm
 def request_complete(crm: Any, request_id: int, note: str | None, as_json: bool) -> None:
-    """The team reports the work done; the owner revisit is scheduled."""
+    """Report a request's work done.
+
+    The team reports the work done; the owner revisit is scheduled."""
     emit(req.complete(crm, request_id, note), as_json, _request_line)
 
 
-@request.command("revisit")
-@click.argument("request_id", type=int)
+@request.command("revisit", context_settings=NUMBER_ARGUMENTS)
+@click.argument("request_id", type=PositiveInt("request id"))
 @click.option("--satisfaction", type=int, required=True, help="1 (very poor) to 5 (very good).")
 @click.option(
     "--fixed/--not-fixed",
@@ -497,14 +518,16 @@ def request_revisit(
     )
 
 
-@request.command("warranty")
-@click.argument("request_id", type=int)
+@request.command("warranty", context_settings=NUMBER_ARGUMENTS)
+@click.argument("request_id", type=PositiveInt("request id"))
 @click.option("--status", type=click.Choice(["in", "out", "n/a"]), required=True)
 @click.option("--reason", required=True)
 @JSON_OPTION
 @pass_crm
 def request_warranty(crm: Any, request_id: int, status: str, reason: str, as_json: bool) -> None:
-    """Override a request's warranty classification, with the reason."""
+    """Override a request's warranty class.
+
+    Override a request's warranty classification, with the reason."""
     emit(
         req.set_warranty(crm, request_id, status, reason),
         as_json,
@@ -515,7 +538,9 @@ def request_warranty(crm: Any, request_id: int, status: str, reason: str, as_jso
 # -- incidents -----------------------------------------------------------------------------------
 @group.group()
 def incident() -> None:
-    """Owner-rights incidents: clusters of requests in one building."""
+    """Clusters of requests in one building.
+
+    Owner-rights incidents: clusters of requests in one building."""
 
 
 def _incident_line(i: dict[str, Any]) -> str:
@@ -539,8 +564,8 @@ def incident_list(crm: Any, open_only: bool, as_json: bool) -> None:
     )
 
 
-@incident.command("show")
-@click.argument("incident_id", type=int)
+@incident.command("show", context_settings=NUMBER_ARGUMENTS)
+@click.argument("incident_id", type=PositiveInt("incident id"))
 @JSON_OPTION
 @pass_crm
 def incident_show(crm: Any, incident_id: int, as_json: bool) -> None:
@@ -559,8 +584,8 @@ def incident_show(crm: Any, incident_id: int, as_json: bool) -> None:
     )
 
 
-@incident.command("close")
-@click.argument("incident_id", type=int)
+@incident.command("close", context_settings=NUMBER_ARGUMENTS)
+@click.argument("incident_id", type=PositiveInt("incident id"))
 @click.option("--note", required=True, help="What management did.")
 @JSON_OPTION
 @pass_crm
@@ -572,7 +597,9 @@ def incident_close(crm: Any, incident_id: int, note: str, as_json: bool) -> None
 # -- reports ---------------------------------------------------------------------------------------
 @group.group()
 def report() -> None:
-    """Open requests by age, deadline compliance, satisfaction."""
+    """Open requests, deadlines, satisfaction.
+
+    Open requests by age, deadline compliance, satisfaction."""
 
 
 @report.command("ages")

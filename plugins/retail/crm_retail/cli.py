@@ -10,6 +10,8 @@ from crm_retail import _util, callbacks, dm, feedback, fuel, members, points, wa
 from crm_retail.settings import is_member_day, member_day_text, settings
 from crmcore import ValidationError
 from crmcore.cli import JSON_OPTION, emit, parse_at, pass_crm
+from crmcore.cli.output import summary_text, table
+from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
 
 AT_OPTION = click.option("--at", help="ISO date-time to run as of (default: now).")
 
@@ -19,13 +21,14 @@ def _run_job(crm: Any, name: str, at: str | None) -> dict[str, Any]:
 
 
 def _job_line(r: dict[str, Any]) -> str:
-    body = ", ".join(f"{k}={v}" for k, v in r["summary"].items() if not isinstance(v, list | dict))
-    return f"{r['job']} as of {r['at']}: {body}"
+    return f"{r['job']} as of {r['at']}: {summary_text(r['summary'])}"
 
 
 @click.group()
 def retail() -> None:
-    """Retail: members, tiers, points, member day, greetings, ABC service, DM reports,
+    """Retail members, points, tiers and more.
+
+    Retail: members, tiers, points, member day, greetings, ABC service, DM reports,
     waiting lists, surveys, fuel stations."""
 
 
@@ -68,7 +71,9 @@ def member_join(
 @JSON_OPTION
 @pass_crm
 def member_show(crm: Any, ref: str, as_json: bool) -> None:
-    """A member's card number, tier, benefits, points and spend."""
+    """A member's card, tier, points and spend.
+
+    A member's card number, tier, benefits, points and spend."""
     emit(
         members.member_info(crm, ref),
         as_json,
@@ -85,12 +90,10 @@ def member_list(crm: Any, tier: str | None, as_json: bool) -> None:
     emit(
         members.list_members(crm, tier=tier),
         as_json,
-        lambda rows: (
-            "\n".join(
-                f"{r['member_no']}  {r['name']:<24} {r['tier']:<10} {r['points_balance']:>8} points"
-                for r in rows
-            )
-            or "no members"
+        lambda rows: table(
+            ((r["member_no"], r["name"], r["tier"], r["points_balance"]) for r in rows),
+            ("member", "name", "tier", "points"),
+            empty="no members",
         ),
     )
 
@@ -119,7 +122,9 @@ def tiers() -> None:
 @JSON_OPTION
 @pass_crm
 def tiers_list(crm: Any, as_json: bool) -> None:
-    """Tiers: threshold of rolling spend, point multiplier, benefits."""
+    """Tiers: threshold, multiplier, benefits.
+
+    Tiers: threshold of rolling spend, point multiplier, benefits."""
     s = settings(crm)
     data = {
         "window_days": s["tier_window_days"],
@@ -179,9 +184,9 @@ def points_show(crm: Any, ref: str, as_json: bool) -> None:
     )
 
 
-@points_group.command("redeem")
+@points_group.command("redeem", context_settings=NUMBER_ARGUMENTS)
 @click.argument("ref")
-@click.argument("amount", type=int)
+@click.argument("amount", type=PositiveInt("points"))
 @click.option("--reason", default="redeemed")
 @click.option("--ref", "ledger_ref", help="A unique reference (e.g. the till receipt).")
 @JSON_OPTION
@@ -189,7 +194,9 @@ def points_show(crm: Any, ref: str, as_json: bool) -> None:
 def points_redeem(
     crm: Any, ref: str, amount: int, reason: str, ledger_ref: str | None, as_json: bool
 ) -> None:
-    """Redeem AMOUNT points of member REF (refused beyond the balance)."""
+    """Redeem AMOUNT points of member REF.
+
+    Redeem AMOUNT points of member REF (refused beyond the balance)."""
     emit(
         points.redeem(crm, ref, amount, reason=reason, ref=ledger_ref),
         as_json,
@@ -209,7 +216,9 @@ def points_expire(crm: Any, at: str | None, as_json: bool) -> None:
 # -- member day -------------------------------------------------------------------------------
 @retail.group("member-day")
 def member_day() -> None:
-    """The member day: status and the reminder the day before."""
+    """The member day and its reminder.
+
+    The member day: status and the reminder the day before."""
 
 
 @member_day.command("status")
@@ -241,7 +250,9 @@ def member_day_status(crm: Any, day: str | None, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def member_day_remind(crm: Any, at: str | None, as_json: bool) -> None:
-    """Run the job retail.member_day_reminder now (or --at)."""
+    """Send the member-day reminder now.
+
+    Run the job retail.member_day_reminder now (or --at)."""
     emit(_run_job(crm, "retail.member_day_reminder", at), as_json, _job_line)
 
 
@@ -259,7 +270,9 @@ def birthdays(crm: Any, at: str | None, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def abc_run(crm: Any, at: str | None, as_json: bool) -> None:
-    """Run the job retail.abc_service: ABC classes and their service levels."""
+    """ABC classes and their service levels.
+
+    Run the job retail.abc_service: ABC classes and their service levels."""
     emit(
         _run_job(crm, "retail.abc_service", at),
         as_json,
@@ -306,7 +319,9 @@ def dm_report(
     note: str | None,
     as_json: bool,
 ) -> None:
-    """Customer REF reports a poster price that differs from the till price."""
+    """Report a poster price that differs.
+
+    Customer REF reports a poster price that differs from the till price."""
     emit(
         dm.report(
             crm,
@@ -328,7 +343,9 @@ def dm_report(
 @JSON_OPTION
 @pass_crm
 def dm_verify(crm: Any, report_id: str, note: str | None, as_json: bool) -> None:
-    """Verify a report (credits the reward once per product per promotion)."""
+    """Verify a price report and credit it.
+
+    Verify a report (credits the reward once per product per promotion)."""
     emit(dm.decide(crm, report_id, verified=True, note=note), as_json, _dm_line)
 
 
@@ -365,7 +382,9 @@ def _wait_line(r: dict[str, Any]) -> str:
 
 @retail.group("waitlist")
 def waitlist_group() -> None:
-    """Out-of-stock offer items: leave contact, notify on restock."""
+    """Waiting lists for out-of-stock items.
+
+    Out-of-stock offer items: leave contact, notify on restock."""
 
 
 @waitlist_group.command("add")
@@ -387,7 +406,9 @@ def waitlist_add(
 @JSON_OPTION
 @pass_crm
 def waitlist_restock(crm: Any, item: str, as_json: bool) -> None:
-    """ITEM is back: notify everyone waiting, once, in request order."""
+    """ITEM is back: notify those waiting.
+
+    ITEM is back: notify everyone waiting, once, in request order."""
     emit(
         waitlist.restock(crm, item),
         as_json,
@@ -404,7 +425,9 @@ def waitlist_restock(crm: Any, item: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def waitlist_list(crm: Any, item: str | None, all_: bool, as_json: bool) -> None:
-    """Who is waiting (those you may see), in request order."""
+    """Who is waiting, in request order.
+
+    Who is waiting (those you may see), in request order."""
     emit(
         waitlist.list_waiting(crm, item=item, all_=all_),
         as_json,
@@ -415,7 +438,9 @@ def waitlist_list(crm: Any, item: str | None, all_: bool, as_json: bool) -> None
 # -- after-sale surveys -------------------------------------------------------------------------
 @retail.group("survey")
 def survey_group() -> None:
-    """After-sale feedback: sample, answer, satisfaction report."""
+    """After-sale satisfaction surveys.
+
+    After-sale feedback: sample, answer, satisfaction report."""
 
 
 @survey_group.command("sample")
@@ -435,7 +460,9 @@ def survey_sample(
     at: str | None,
     as_json: bool,
 ) -> None:
-    """Invite a reproducible random sample of recent buyers."""
+    """Invite a random sample of buyers.
+
+    Invite a reproducible random sample of recent buyers."""
     emit(
         feedback.sample(crm, name=name, size=size, recent_days=days, seed=seed, at=parse_at(at)),
         as_json,
@@ -466,7 +493,9 @@ def survey_answer(
     at: str | None,
     as_json: bool,
 ) -> None:
-    """Record customer REF's answer (expected and perceived, 1..scale)."""
+    """Record a customer's survey answer.
+
+    Record customer REF's answer (expected and perceived, 1..scale)."""
     emit(
         feedback.answer(
             crm,
@@ -518,7 +547,9 @@ def _fuel_line(p: dict[str, Any]) -> str:
 
 @retail.group("fuel")
 def fuel_group() -> None:
-    """Fuel stations: three-visit profiling, 1:15, overdue call-backs."""
+    """Fuel stations: profiling and call-backs.
+
+    Fuel stations: three-visit profiling, 1:15, overdue call-backs."""
 
 
 @fuel_group.command("visit1")
@@ -626,7 +657,9 @@ def fuel_show(crm: Any, plate: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def fuel_ratio(crm: Any, as_json: bool) -> None:
-    """The 1:15 rule: employees managing fewer than N customers."""
+    """Employees below the 1:15 rule.
+
+    The 1:15 rule: employees managing fewer than N customers."""
     emit(
         fuel.ratio_report(crm),
         as_json,
@@ -645,7 +678,9 @@ def fuel_ratio(crm: Any, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def fuel_overdue(crm: Any, at: str | None, as_json: bool) -> None:
-    """Run the job retail.overdue: flag overdue regulars, call-back reminders."""
+    """Flag overdue regulars now.
+
+    Run the job retail.overdue: flag overdue regulars, call-back reminders."""
     emit(_run_job(crm, "retail.overdue", at), as_json, _job_line)
 
 
@@ -654,7 +689,9 @@ def fuel_overdue(crm: Any, at: str | None, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def fuel_callbacks(crm: Any, all_: bool, as_json: bool) -> None:
-    """Call-backs for overdue customers (those you may see)."""
+    """Call-backs for overdue customers.
+
+    Call-backs for overdue customers (those you may see)."""
     emit(
         callbacks.list_callbacks(crm, open_only=not all_),
         as_json,
@@ -676,7 +713,9 @@ def fuel_callbacks(crm: Any, all_: bool, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def fuel_outcome(crm: Any, callback_id: str, outcome: str, as_json: bool) -> None:
-    """Record the outcome of call-back CALLBACK_ID (completes the reminder)."""
+    """Record a call-back's outcome.
+
+    Record the outcome of call-back CALLBACK_ID (completes the reminder)."""
     emit(
         callbacks.record_outcome(crm, callback_id, outcome),
         as_json,

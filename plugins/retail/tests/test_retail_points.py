@@ -64,7 +64,7 @@ def test_no_points_for_non_members_refunds_or_purchases_before_joining(crm):
     crm.record_transaction(c, 50_000)
     members.join(crm, c)
     crm.record_transaction(c, 40_000, occurred_at=T0 - dt.timedelta(days=1))
-    crm.record_transaction(c, -5_000)
+    crm.record_transaction(c, -5_000, kind="refund")
     assert members.member_info(crm, c)["points_balance"] == 0
     with crm.transaction(write=False):
         assert crm.db.execute(select(func.count()).select_from(points_table)).scalar() == 0
@@ -168,9 +168,14 @@ def test_balance_always_equals_the_ledger_sum(crm, ops):
     crm.clock.set(T0)
     c = crm.add_customer("H", phone=None)
     members.join(crm, c)
+    bought = False
     for op, n in ops:
-        if op == "buy":
-            crm.record_transaction(c, n)
+        if op == "buy" and n < 0 and not bought:
+            with pytest.raises(ValidationError, match="no purchase to refund"):
+                crm.record_transaction(c, n, kind="refund")
+        elif op == "buy":
+            crm.record_transaction(c, n, kind="refund" if n < 0 else "purchase")
+            bought = bought or n >= 0
         elif op == "redeem":
             bal = ledger_state(crm, c.id)[0]
             if n > bal:

@@ -47,7 +47,9 @@ def _dt(v: Any) -> str:
 
 @click.group("utility")
 def utility() -> None:
-    """Power supply: service points, service tickets, load curves, advice, equipment, arrears."""
+    """Power supply service and equipment.
+
+    Power supply: service points, service tickets, load curves, advice, equipment, arrears."""
 
 
 # -- service points ---------------------------------------------------------------------
@@ -134,7 +136,9 @@ def point_list(crm: Any, customer: str | None, key_only: bool, as_json: bool) ->
 @JSON_OPTION
 @pass_crm
 def point_key(crm: Any, meter_no: str, value: str, as_json: bool) -> None:
-    """Flag a service point's customer as key (or not) by hand."""
+    """Flag a customer as key (or not).
+
+    Flag a service point's customer as key (or not) by hand."""
     p = accounts.set_key(crm, meter_no, {"yes": True, "no": False, "rules": None}[value])
     emit(p, as_json, _point_line)
 
@@ -142,7 +146,9 @@ def point_key(crm: Any, meter_no: str, value: str, as_json: bool) -> None:
 # -- service tickets ---------------------------------------------------------------------
 @utility.group("ticket")
 def ticket() -> None:
-    """Fast-response service tickets (move them with: crm ticket move ID STATE)."""
+    """Fast-response service tickets.
+
+    Fast-response service tickets (move them with: crm ticket move ID STATE)."""
 
 
 def _ticket_line(t: dict[str, Any]) -> str:
@@ -174,7 +180,9 @@ def ticket_open(
     channel: str | None,
     as_json: bool,
 ) -> None:
-    """Open a service ticket with its response and on-site deadlines."""
+    """Open a service ticket.
+
+    Open a service ticket with its response and on-site deadlines."""
     t = tickets.open_service_ticket(
         crm,
         customer,
@@ -194,7 +202,9 @@ def ticket_open(
 @JSON_OPTION
 @pass_crm
 def ticket_list(crm: Any, open_only: bool, type_: str | None, as_json: bool) -> None:
-    """Service tickets you may see, with their deadlines."""
+    """Service tickets and their deadlines.
+
+    Service tickets you may see, with their deadlines."""
     emit(
         tickets.list_service_tickets(crm, open_only=open_only, type=type_),
         as_json,
@@ -226,7 +236,9 @@ def ticket_show(crm: Any, ticket_id: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def escalate_cmd(crm: Any, at: str | None, as_json: bool) -> None:
-    """Run the utility.escalate job now (same as: crm jobs run utility.escalate)."""
+    """Escalate overdue tickets now.
+
+    Run the utility.escalate job now (same as: crm jobs run utility.escalate)."""
     result = crm.run_jobs(["utility.escalate"], at=parse_at(at))[0]["summary"]
     emit(
         result,
@@ -247,7 +259,9 @@ def escalate_cmd(crm: Any, at: str | None, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def compliance_cmd(crm: Any, start: str, end: str, as_json: bool) -> None:
-    """Deadline compliance per ticket type for tickets opened in a period."""
+    """Deadline compliance per ticket type.
+
+    Deadline compliance per ticket type for tickets opened in a period."""
     report = tickets.compliance(crm, _date(start, "--from"), _date(end, "--to"))
 
     def human(r: dict[str, Any]) -> str:
@@ -284,7 +298,9 @@ def readings_group() -> None:
 def readings_import(
     crm: Any, path: str, meter_no: str | None, interval: str | None, as_json: bool
 ) -> None:
-    """Import a CSV of readings (meter_no,at,kwh[,kvarh]); all or nothing."""
+    """Import meter readings from CSV.
+
+    Import a CSV of readings (meter_no,at,kwh[,kvarh]); all or nothing."""
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8-sig")
     except OSError as e:
@@ -345,7 +361,9 @@ def _stats_line(s: dict[str, Any]) -> str:
 @JSON_OPTION
 @pass_crm
 def day_cmd(crm: Any, meter_no: str, day: str, as_json: bool) -> None:
-    """METER's load curve on DAY with peak, valley, average, load factor, peak-valley ratio."""
+    """METER's load curve on DAY.
+
+    METER's load curve on DAY with peak, valley, average, load factor, peak-valley ratio."""
     s = readings.day_stats(crm, meter_no, _date(day, "day"))
     emit(
         s,
@@ -380,7 +398,9 @@ def days_cmd(crm: Any, meter_no: str, start: str, end: str, as_json: bool) -> No
 @JSON_OPTION
 @pass_crm
 def export_cmd(crm: Any, meter_no: str, day: str, fmt: str, out: str, as_json: bool) -> None:
-    """Export METER's curve on DAY as CSV, an SVG chart or a PNG chart."""
+    """Export METER's curve on DAY.
+
+    Export METER's curve on DAY as CSV, an SVG chart or a PNG chart."""
     s = readings.day_stats(crm, meter_no, _date(day, "day"))
     if fmt == "png":
         if out == "-":
@@ -422,7 +442,9 @@ def _advice_line(a: dict[str, Any]) -> str:
 @JSON_OPTION
 @pass_crm
 def advise_cmd(crm: Any, meter_no: str, day: str, as_json: bool) -> None:
-    """Apply the advice rules to a key customer's METER on DAY."""
+    """Advise a key customer on METER's DAY.
+
+    Apply the advice rules to a key customer's METER on DAY."""
     r = advice.advise(crm, meter_no, _date(day, "day"))
     emit(
         r,
@@ -439,7 +461,9 @@ def advise_cmd(crm: Any, meter_no: str, day: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def advice_list(crm: Any, customer: str | None, as_json: bool) -> None:
-    """Stored advice (for one customer, or all you may see)."""
+    """Stored energy advice.
+
+    Stored advice (for one customer, or all you may see)."""
     emit(
         advice.list_advice(crm, customer),
         as_json,
@@ -522,7 +546,9 @@ def device_list(crm: Any, customer: str | None, due_by: str | None, as_json: boo
 def device_inspect(
     crm: Any, device_id: str, result: str, notes: str, at: str | None, as_json: bool
 ) -> None:
-    """Record an inspection of DEVICE_ID; sets the next due date."""
+    """Record an inspection of a device.
+
+    Record an inspection of DEVICE_ID; sets the next due date."""
     d = equipment.record_inspection(crm, device_id, result=result, notes=notes, at=parse_at(at))
     emit(d, as_json, lambda d: f"inspected ({d['result']}): " + _device_line(d))
 
@@ -622,7 +648,9 @@ def bill_show(crm: Any, bill_no: str, as_json: bool) -> None:
 def bill_pay(
     crm: Any, bill_no: str, amount: str, reference: str | None, at: str | None, as_json: bool
 ) -> None:
-    """Record a payment; paying in full stops the dunning ladder."""
+    """Record a payment on a bill.
+
+    Record a payment; paying in full stops the dunning ladder."""
     r = arrears.pay(crm, bill_no, _money(amount, "--amount"), at=parse_at(at), reference=reference)
     emit(
         r,
@@ -658,7 +686,9 @@ def dunning() -> None:
 def dunning_step(
     crm: Any, bill_no: str, name: str, disconnect_on: str | None, note: str, as_json: bool
 ) -> None:
-    """Take step NAME of BILL_NO's ladder now (refused unless it is the next, due step)."""
+    """Take one dunning step now.
+
+    Take step NAME of BILL_NO's ladder now (refused unless it is the next, due step)."""
     b = arrears.take_step(
         crm, bill_no, name, disconnect_on=_date(disconnect_on, "--disconnect-on"), note=note
     )
@@ -670,7 +700,9 @@ def dunning_step(
 @JSON_OPTION
 @pass_crm
 def dunning_run(crm: Any, at: str | None, as_json: bool) -> None:
-    """Run the utility.dunning job now (same as: crm jobs run utility.dunning)."""
+    """Run the dunning ladder now.
+
+    Run the utility.dunning job now (same as: crm jobs run utility.dunning)."""
     r = crm.run_jobs(["utility.dunning"], at=parse_at(at))[0]["summary"]
     emit(
         r,
