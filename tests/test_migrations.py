@@ -11,7 +11,7 @@ from crmcore.config import from_dict
 from crmcore.migrate import current_heads
 from crmcore.schema import metadata
 
-CORE_HEAD = "crmcore_0004"  # the core branch's newest revision
+CORE_HEAD = "crmcore_0006"  # the core branch's newest revision
 
 REVISION = '''
 """widgets: initial"""

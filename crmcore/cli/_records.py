@@ -218,7 +218,7 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(["queued", "sent", "failed"]))
+@click.option("--status", type=click.Choice(["queued", "sending", "sent", "failed"]))
 @JSON_OPTION
 @pass_crm
 def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
@@ -234,6 +234,7 @@ def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
                 "body": m.body,
                 "status": m.status,
                 "attempts": m.attempts,
+                "last_error": m.last_error,
                 "customer_id": m.customer_id,
                 "source": m.source,
                 "key": m.idempotency_key,

@@ -109,6 +109,8 @@ def restock(crm: Any, item: str) -> dict[str, Any]:
                 },
                 key=f"retail:restock:{r.id}",
                 source=_util.SOURCE,
+                # asked for: the customer left this phone to hear of the restock
+                transactional=True,
             )
             status = "notified" if msg is not None else "no_contact"
             crm.db.execute(
