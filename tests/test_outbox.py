@@ -332,3 +332,19 @@ def test_an_arbitrary_address_is_refused_unless_transactional_or_staff(crm):
     with pytest.raises(ValidationError, match="phone"):
         crm.enqueue_message("sms", body="x", to="not a phone", transactional=True)
     assert len(crm.outbox()) == 2
+
+
+def test_a_database_at_crmcore_0004_gets_the_attempt_column(tmp_path):
+    from crmcore import CRM
+    from crmcore.access import SYSTEM
+    from crmcore.config import from_dict
+    from crmcore.migrate import current_heads
+
+    crm = CRM(from_dict({"crm": {"database": f"sqlite:///{tmp_path}/old.db"}}), principal=SYSTEM)
+    crm.upgrade()
+    with crm.engine.begin() as conn:  # what a crmcore_0004 database holds
+        conn.exec_driver_sql("ALTER TABLE messages DROP COLUMN attempted_at")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'crmcore_0004'")
+    crm.upgrade()
+    assert "attempted_at" in {c["name"] for c in sa.inspect(crm.engine).get_columns("messages")}
+    assert current_heads(crm.engine) == {"crmcore_0006"}

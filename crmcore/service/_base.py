@@ -22,13 +22,12 @@ from crmcore import access, jsonschemas
 from crmcore import config as config_mod
 from crmcore.access import Principal
 from crmcore.clock import Clock, configured_clock
-from crmcore.db import DB, Prepared, make_engine
+from crmcore.db import DB, Prepared, database_error, make_engine
 from crmcore.errors import (
     AccessDenied,
     Conflict,
     CRMError,
     NotFound,
-    RetryableError,
     ValidationError,
 )
 from crmcore.plugins import Plugins, build
@@ -223,23 +222,17 @@ class CRMBase:
                     if restore is not None:
                         conn.connection.dbapi_connection.execute(restore)
         except sa_exc.OperationalError as e:
-            text = str(e.orig).lower()
-            if (
-                "locked" in text
-                or "busy" in text
-                or "could not serialize" in text
-                or "deadlock" in text
-            ):
-                raise RetryableError(
-                    "the database is busy (another process is writing); retry the operation"
-                ) from None
-            raise CRMError(f"database error: {str(e.orig).splitlines()[0]}") from None
+            raise database_error(e.orig) from None
         except sa_exc.IntegrityError as e:
             raise Conflict(f"conflicts with existing data: {str(e.orig).splitlines()[0]}") from None
         except sa_exc.DataError as e:
             raise ValidationError(
                 f"value rejected by the database: {str(e.orig).splitlines()[0]}"
             ) from None
+        except Exception as e:  # driver-level SQL (imports, analytics) raises the driver's
+            if isinstance(e, self.engine.dialect.loaded_dbapi.OperationalError):
+                raise database_error(e) from None
+            raise
         callbacks, self._after_commit = self._after_commit, []
         for cb in callbacks:
             cb()

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import exc as sa_exc
 
 from crmcore.access import Principal
 from crmcore.db import Prepared
@@ -231,7 +232,23 @@ class RecordsMixin(CRMBase):
             "external_id": external_id,
         }
         self.hook.crm_validate_transaction(crm=self, transaction=Transaction(id=None, **values))
-        tid = self.db.insert_one(transactions, _TX_INSERT, values)
+        if external_id and self.db.conn.dialect.name == "postgresql":
+            # A concurrent session may be recording the same id: its insert makes
+            # ours wait, then fail on the unique key once it commits. Insert under
+            # a savepoint and, on that failure, return the row it stored. (SQLite
+            # serialises writers, so the check above already saw it.)
+            try:
+                with self.db.conn.begin_nested():
+                    tid = self.db.insert_one(transactions, _TX_INSERT, values)
+            except sa_exc.IntegrityError:
+                seen = self.db.conn.execute(
+                    select(transactions).where(transactions.c.external_id == external_id)
+                ).first()
+                if seen is None:
+                    raise
+                return _rows.transaction(seen)
+        else:
+            tid = self.db.insert_one(transactions, _TX_INSERT, values)
         done = Transaction(id=tid, **values)
         self._bump_stats(done)
         self.hook.crm_transaction_recorded(crm=self, transaction=done)
