@@ -9,6 +9,7 @@ Each function takes the text and the ``field`` it came from (an option such as
 - :func:`parse_datetime` / :func:`parse_date`: ISO dates and date-times in
   1900-01-01 .. 2999-12-31, a zone offset converted to naive local time;
 - :func:`parse_int`: a whole number within bounds (64-bit by default);
+- :func:`parse_number`: a finite decimal number within bounds;
 - :func:`clean_text`: free text, stripped, length-limited, without terminal
   escapes or other control characters;
 - :func:`clean_key`: a short identifier (staff key, code): visible ASCII only.
@@ -17,13 +18,14 @@ Each function takes the text and the ``field`` it came from (an option such as
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import unicodedata
 from typing import Any
 
 from crmcore.errors import ValidationError
 
-MAX_CENTS = 10**15  # ten trillion yuan: far above any real amount, far below 64 bits
+MAX_CENTS = 10**13  # a hundred billion yuan: anything larger is a typing error
 INT64 = (-(2**63), 2**63 - 1)
 FIRST_DAY = dt.datetime(1900, 1, 1)
 LAST_DAY = dt.datetime(2999, 12, 31, 23, 59, 59, 999999)
@@ -32,10 +34,11 @@ SHOWN = 40  # characters of a refused value quoted in an error
 
 _MONEY = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]*))?", re.ASCII)
 _INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?", re.ASCII)
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*", re.ASCII)
 # Unicode format characters (zero-width, bidirectional overrides) and other
 # invisible controls: they make text display as something it is not.
-_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+_INVISIBLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 
 
 def _shown(text: Any) -> str:
@@ -60,11 +63,11 @@ def parse_money(text: Any, *, field: str, allow_negative: bool = False) -> int:
     raw = _require_text(text, field)
     m = _MONEY.fullmatch(raw)
     if m is None:
-        raise ValidationError(f"{field}: {_shown(raw)} is not an amount in yuan like 12.34")
+        raise ValidationError(f"{field}: {_shown(raw)} is not a decimal number like 12.34")
     sign, whole, frac = m.groups()
     frac = frac or ""
     if len(frac) > 2 and frac[2:].strip("0"):
-        raise ValidationError(f"{field}: {_shown(raw)} has more than two decimals")
+        raise ValidationError(f"{field}: {_shown(raw)} has more than 2 decimal places")
     if len(whole) > 16:
         raise ValidationError(f"{field}: {_shown(raw)} yuan is out of range")
     cents = int(whole) * 100 + int(frac[:2].ljust(2, "0"))
@@ -163,6 +166,31 @@ def parse_int(text: Any, *, field: str, min: int | None = None, max: int | None 
     return value
 
 
+def parse_number(
+    text: Any, *, field: str, min: float | None = None, max: float | None = None
+) -> float:
+    """A finite decimal number in ASCII (``2.5``, ``-1``, ``1e3``) within
+    ``min`` .. ``max``: never ``nan`` or ``inf``, nor one that overflows to it."""
+    if isinstance(text, bool):
+        raise ValidationError(f"{field}: expected a number, got {text!r}")
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        raw = _require_text(text, field)
+        if _NUMBER.fullmatch(raw) is None:
+            raise ValidationError(f"{field}: {_shown(raw)} is not a number like 2.5")
+        value = float(raw)
+    if not math.isfinite(value):
+        raise ValidationError(f"{field}: {_shown(text)} is not a finite number")
+    if (min is not None and value < min) or (max is not None and value > max):
+        low = "" if min is None else f"at least {min:g}"
+        high = "" if max is None else f"at most {max:g}"
+        raise ValidationError(
+            f"{field}: {_shown(text)} is out of range ({', '.join(p for p in (low, high) if p)})"
+        )
+    return value
+
+
 # -- text -----------------------------------------------------------------------------
 def clean_text(
     text: Any,
@@ -187,11 +215,13 @@ def clean_text(
     allowed = "\n\t" if multiline else ""
     if multiline:
         value = value.replace("\r\n", "\n")
+    if value.isprintable():  # the common case: no control character at all
+        return value
     for ch in value:
         if ch not in allowed and unicodedata.category(ch) in _INVISIBLE:
             raise ValidationError(
-                f"{field}: contains the control character U+{ord(ch):04X}"
-                + ("" if multiline else " (one line of text expected)" if ch in "\r\n" else "")
+                f"{field}: contains control characters (U+{ord(ch):04X}"
+                + (", a line break: one line of text expected)" if ch in "\r\n" else ")")
             )
     return value
 

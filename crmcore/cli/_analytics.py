@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from crmcore.cli._app import JSON_OPTION, cli, emit, parse_at, pass_crm
+from crmcore.cli._app import JSON_OPTION, Number, Whole, cli, emit, parse_at, pass_crm
 
 
 @cli.group()
@@ -15,14 +15,12 @@ def analytics() -> None:
 
 
 def _when(text: str | None, what: str) -> Any:
-    from crmcore.clock import parse_when
-
-    return None if text is None else parse_when(text, what=what)
+    return parse_at(text, what)
 
 
 @analytics.command("abc")
 @click.option("--as-of", help="ISO date or date-time (default: now).")
-@click.option("--window-days", default=365, show_default=True, type=click.IntRange(1))
+@click.option("--window-days", default=365, show_default=True, type=Whole(1, 36_500))
 @click.option(
     "--cutoffs",
     default="70/20/10",
@@ -43,13 +41,11 @@ def abc_cmd(
     """A/B/C customers by cumulative share of spend in the window."""
     from crmcore.analytics import abc
     from crmcore.errors import ValidationError
+    from crmcore.parse import parse_number
 
-    try:
-        parts = [float(p) for p in cutoffs.split("/")]
-    except ValueError:
-        raise ValidationError(
-            f"--cutoffs {cutoffs!r}: expected A/B/C per cent, e.g. 70/20/10"
-        ) from None
+    if not isinstance(cutoffs, str) or cutoffs.count("/") not in (1, 2):
+        raise ValidationError(f"--cutoffs {cutoffs!r}: expected A/B/C per cent, e.g. 70/20/10")
+    parts = [parse_number(p, field="--cutoffs", min=0, max=100) for p in cutoffs.split("/")]
     if len(parts) not in (2, 3) or (len(parts) == 3 and abs(sum(parts) - 100) > 1e-9):
         raise ValidationError(f"--cutoffs {cutoffs!r}: expected three per cents adding up to 100")
     result = abc(
@@ -94,8 +90,8 @@ def rfm_cmd(crm: Any, as_of: str | None, as_json: bool) -> None:
 
 @analytics.command("overdue")
 @click.option("--as-of", help="ISO date or date-time (default: now).")
-@click.option("--grace-days", default=3.0, show_default=True, type=click.FloatRange(0))
-@click.option("--min-purchases", default=3, show_default=True, type=click.IntRange(2))
+@click.option("--grace-days", default=3.0, show_default=True, type=Number(0, 36_500))
+@click.option("--min-purchases", default=3, show_default=True, type=Whole(2))
 @JSON_OPTION
 @pass_crm
 def overdue_cmd(
@@ -127,14 +123,14 @@ def overdue_cmd(
     "--horizon",
     default=52.0,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=Number(0.01, 10_000),
     help="Predict purchases in the next N time units.",
 )
 @click.option(
     "--risk-below",
     default=0.5,
     show_default=True,
-    type=click.FloatRange(0, 1),
+    type=Number(0, 1),
     help="Repeat customers with P(alive) below this are listed as at risk.",
 )
 @JSON_OPTION

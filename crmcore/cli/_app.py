@@ -50,10 +50,50 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], str] | str | None = No
         click.echo(human(data))
 
 
-def parse_at(value: str | None) -> dt.datetime | None:
-    from crmcore.clock import parse_when
+def parse_at(value: str | None, field: str = "--at") -> dt.datetime | None:
+    """An ISO date or date-time option (``--at``, ``--due``, ``--since`` ...),
+    None when absent; bad input is an error naming ``field``."""
+    from crmcore.parse import parse_datetime
 
-    return None if value is None else parse_when(value, what="--at")
+    return None if value is None else parse_datetime(value, field=field)
+
+
+def _option_name(param: click.Parameter | None) -> str:
+    if param is None:
+        return "value"
+    longest = max(getattr(param, "opts", None) or [param.human_readable_name], key=len)
+    return longest if longest.startswith("-") else longest.upper()
+
+
+class Whole(click.ParamType):
+    """A whole-number option or argument, checked by :func:`crmcore.parse.parse_int`
+    (64-bit, within ``min`` .. ``max``): bad input is a one-line error naming it."""
+
+    name = "integer"
+
+    def __init__(self, min: int | None = None, max: int | None = None) -> None:
+        self.min, self.max = min, max
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from crmcore.parse import parse_int
+
+        return parse_int(value, field=_option_name(param), min=self.min, max=self.max)
+
+
+class Number(click.ParamType):
+    """A finite decimal-number option (:func:`crmcore.parse.parse_number`)."""
+
+    name = "number"
+
+    def __init__(self, min: float | None = None, max: float | None = None) -> None:
+        self.min, self.max = min, max
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        from crmcore.parse import parse_number
+
+        return parse_number(value, field=_option_name(param), min=self.min, max=self.max)
 
 
 @attrs.define

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from crmcore.cli._app import JSON_OPTION, cli, emit, pass_crm
+from crmcore.cli._app import JSON_OPTION, Whole, cli, emit, pass_crm
 
 
 def customer_json(crm: Any, c: Any) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def customer_show(crm: Any, ref: str, as_json: bool) -> None:
 @customer.command("list")
 @click.option("--stage")
 @click.option("--owner", metavar="STAFF")
-@click.option("--limit", type=click.IntRange(min=1), default=None)
+@click.option("--limit", type=Whole(1), default=None)
 @JSON_OPTION
 @pass_crm
 def customer_list(
@@ -251,7 +251,7 @@ def customer_timeline(ctx: click.Context, ref: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("ref")
-@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--limit", type=Whole(1))
 @JSON_OPTION
 @pass_crm
 def timeline(crm: Any, ref: str, as_json: bool, limit: int | None = None) -> None:
@@ -370,7 +370,7 @@ def relationship_add(
 
 
 @relationship.command("end")
-@click.argument("rel_id", type=int)
+@click.argument("rel_id", type=Whole(1))
 @JSON_OPTION
 @pass_crm
 def relationship_end(crm: Any, rel_id: int, as_json: bool) -> None:

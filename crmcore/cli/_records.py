@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from crmcore.cli._app import JSON_OPTION, cli, emit, parse_at, pass_crm
+from crmcore.cli._app import JSON_OPTION, Whole, cli, emit, parse_at, pass_crm
 
 
 @cli.group()
@@ -133,7 +133,9 @@ def reminder_add(
 ) -> None:
     """Add a follow-up reminder."""
     emit(
-        crm.add_reminder(staff_key, text, parse_at(due), customer=customer), as_json, _reminder_line
+        crm.add_reminder(staff_key, text, parse_at(due, "--due"), customer=customer),
+        as_json,
+        _reminder_line,
     )
 
 
@@ -152,7 +154,7 @@ def reminder_due(crm: Any, at: str | None, staff_key: str | None, as_json: bool)
 
 
 @reminder.command("done")
-@click.argument("reminder_id", type=int)
+@click.argument("reminder_id", type=Whole(1))
 @click.option("--outcome", help="What came of it (recorded on the customer's timeline).")
 @JSON_OPTION
 @pass_crm
@@ -255,7 +257,7 @@ def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
 
 
 @outbox.command("send")
-@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--limit", type=Whole(1))
 @JSON_OPTION
 @pass_crm
 def outbox_send(crm: Any, limit: int | None, as_json: bool) -> None:

@@ -30,6 +30,7 @@ from crmcore.errors import (
     NotFound,
     ValidationError,
 )
+from crmcore.parse import clean_text, parse_int, parse_number
 from crmcore.plugins import Plugins, build
 from crmcore.schema import customers, staff
 
@@ -261,7 +262,7 @@ class CRMBase:
             rows = self.db.conn.execute(_BY_ID, {"id": ref_id if ref_id is not None else ref}).all()
         elif isinstance(ref, str) and ref.strip():
             text = ref.strip()
-            if text.isdigit() and len(text) < 18:
+            if text.isascii() and text.isdigit() and len(text) < 18:  # not '²' or '١'
                 rows = self.db.conn.execute(_BY_ID_OR_EXT, {"id": int(text), "ext": text}).all()
             else:
                 rows = self.db.conn.execute(_BY_EXT, {"ext": text}).all()
@@ -344,11 +345,12 @@ class CRMBase:
             names = ", ".join(sorted(declared)) or "(none)"
             raise ValidationError(f"attribute {name!r} is not declared; declared: {names}")
         kind = declared[name].schema.get("type")
+        field = f"attribute {name}"
+        if kind == "integer":
+            return parse_int(text, field=field)
+        if kind == "number":
+            return parse_number(text, field=field)
         try:
-            if kind == "integer":
-                return int(text)
-            if kind == "number":
-                return float(text)
             if kind == "boolean":
                 if text.lower() in {"true", "yes", "1"}:
                     return True
@@ -364,7 +366,7 @@ class CRMBase:
                 return json.loads(text)
             except json.JSONDecodeError:
                 raise ValidationError(f"attribute {name}: {text!r} is not JSON") from None
-        return text
+        return clean_text(text, field=field, multiline=True)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the open transaction commits (never if it rolls back)."""

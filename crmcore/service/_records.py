@@ -15,6 +15,7 @@ from crmcore.access import Principal
 from crmcore.db import Prepared
 from crmcore.entities import Interaction, TimelineEntry, Transaction
 from crmcore.errors import ValidationError
+from crmcore.parse import MAX_CENTS, clean_text, format_money, parse_datetime
 from crmcore.schema import (
     customer_labels,
     customer_stats,
@@ -29,7 +30,6 @@ from crmcore.schema import (
 )
 from crmcore.service import _rows
 from crmcore.service._base import CRMBase, operation
-from crmcore.service._customers import _clean_text
 
 _CARD_BY_PHONE = select(customers).where(customers.c.phone == bindparam("phone")).limit(1)
 _CARD_LABELS = select(customer_labels.c.name, customer_labels.c.value).where(
@@ -131,27 +131,24 @@ def _same(value: Any) -> Any:
 
 
 INTERACTION_KINDS = ("visit", "call", "sms", "email", "complaint", "survey", "note", "purchase")
-MAX_AMOUNT_CENTS = 10**13  # 100 billion: anything larger is a typing error
-EARLIEST = dt.datetime(1900, 1, 1)
 
 
 def check_time(at: Any, what: str) -> dt.datetime:
-    if isinstance(at, dt.date) and not isinstance(at, dt.datetime):
-        at = dt.datetime.combine(at, dt.time())
-    if not isinstance(at, dt.datetime):
+    """A date or datetime given to the API, in the calendar range every time
+    field accepts (:func:`crmcore.parse.parse_datetime`)."""
+    if not isinstance(at, dt.date):
         raise ValidationError(f"{what}: expected a date-time, got {type(at).__name__}")
-    if at.tzinfo is not None:
-        at = at.astimezone().replace(tzinfo=None)
-    if not EARLIEST <= at <= dt.datetime(2999, 12, 31):
-        raise ValidationError(f"{what}: {at.isoformat()} is out of range (1900..2999)")
-    return at
+    return parse_datetime(at, field=what)
 
 
 def check_amount(amount_cents: Any) -> int:
     if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
         raise ValidationError(f"amount: expected integer cents, got {amount_cents!r}")
-    if abs(amount_cents) > MAX_AMOUNT_CENTS:
-        raise ValidationError(f"amount: {amount_cents} cents is out of range")
+    if abs(amount_cents) > MAX_CENTS:
+        raise ValidationError(
+            f"amount: {format_money(amount_cents)} yuan is out of range "
+            f"(at most {format_money(MAX_CENTS)})"
+        )
     return amount_cents
 
 
@@ -173,7 +170,7 @@ class RecordsMixin(CRMBase):
         row = self._customer_row(customer, write=True)
         if kind not in INTERACTION_KINDS:
             raise ValidationError(f"interaction kind {kind!r}; expected one of {INTERACTION_KINDS}")
-        text = _clean_text(text, "text", max_len=10_000, required=False) or ""
+        text = clean_text(text, field="text", max_len=10_000, multiline=True, required=False) or ""
         draft = Interaction(
             id=None,
             customer_id=row.id,
@@ -217,7 +214,7 @@ class RecordsMixin(CRMBase):
         """Record a purchase/payment in integer cents. The same ``external_id``
         never counts twice: a repeat returns the stored transaction unchanged."""
         cid = self._customer_id(customer, write=True)
-        external_id = _clean_text(external_id, "external id", max_len=128, required=False)
+        external_id = clean_text(external_id, field="external id", max_len=128, required=False)
         if external_id:
             seen = self.db.conn.execute(
                 select(transactions).where(transactions.c.external_id == external_id)
@@ -228,7 +225,7 @@ class RecordsMixin(CRMBase):
             "customer_id": cid,
             "amount_cents": check_amount(amount_cents),
             "occurred_at": check_time(occurred_at or self.now(), "occurred_at"),
-            "channel": _clean_text(channel, "channel", max_len=32, required=False),
+            "channel": clean_text(channel, field="channel", max_len=32, required=False),
             "external_id": external_id,
         }
         self.hook.crm_validate_transaction(crm=self, transaction=Transaction(id=None, **values))
