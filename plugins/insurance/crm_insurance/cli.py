@@ -10,21 +10,12 @@ import click
 from crm_insurance import opportunities as opp
 from crm_insurance import orphans, policies, report, settings, vip, visits
 from crm_insurance.scores import LABELS
-from crmcore import ValidationError
-from crmcore.cli import JSON_OPTION, emit, pass_crm
+from crmcore.cli import JSON_OPTION, Whole, emit, parse_at, pass_crm
+from crmcore.parse import format_money, parse_money
 
 
 def _when(value: str | None, what: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        at = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValidationError(
-            f"{what}: {value!r} is not an ISO date or date-time "
-            "(e.g. 2026-01-31 or 2026-01-31T09:30)"
-        ) from None
-    return at.astimezone().replace(tzinfo=None) if at.tzinfo else at
+    return parse_at(value, what)
 
 
 def _d(value: dt.datetime | None) -> str:
@@ -46,8 +37,8 @@ def _policy_line(p: dict[str, Any]) -> str:
     return (
         f"{p['id']:>5}  {p['policy_no']:<14} customer {p['customer_id']:<6} "
         f"{p['product_line']:<16} {p['term']:<5} {p['status']:<10} "
-        f"SAR {settings.yuan(p['sum_at_risk_cents']):>14}  premium "
-        f"{settings.yuan(p['premium_cents']):>11}  agent {p['agent'] or '-'}"
+        f"SAR {format_money(p['sum_at_risk_cents']):>14}  premium "
+        f"{format_money(p['premium_cents']):>11}  agent {p['agent'] or '-'}"
         + ("" if p["agent_active"] in (None, True) else " (departed)")
     )
 
@@ -94,8 +85,8 @@ def policy_add(
         policy_no,
         product_line=product_line,
         term=term,
-        sum_at_risk_cents=settings.parse_money(sum_at_risk, "sum at risk"),
-        premium_cents=settings.parse_money(premium, "premium"),
+        sum_at_risk_cents=parse_money(sum_at_risk, field="--sum-at-risk"),
+        premium_cents=parse_money(premium, field="--premium"),
         start_at=_when(start, "--start"),
         agent=agent,
         insured=insured,
@@ -148,7 +139,7 @@ def policy_payout(
         crm,
         policy_ref,
         kind,
-        settings.parse_money(amount, "amount"),
+        parse_money(amount, field="--amount"),
         paid_at=_when(at, "--at"),
         note=note,
     )
@@ -156,7 +147,7 @@ def policy_payout(
         r,
         as_json,
         lambda r: (
-            f"{r['kind']} {settings.yuan(r['amount_cents'])} paid on "
+            f"{r['kind']} {format_money(r['amount_cents'])} paid on "
             f"{r['policy_no']} at {r['paid_at']:%Y-%m-%d}"
         ),
     )
@@ -180,10 +171,10 @@ def profile_cmd(crm: Any, customer: str, as_json: bool) -> None:
             f"phone {p['phone'] or '-'}",
             f"active policies held: {p['active_long_term_policies']} long-term, "
             f"{p['active_short_term_policies']} short-term; annual premium "
-            f"{settings.yuan(p['annual_premium_cents'])}",
+            f"{format_money(p['annual_premium_cents'])}",
         ]
         lines += [
-            f"sum at risk {line:<16} {settings.yuan(v):>14}"
+            f"sum at risk {line:<16} {format_money(v):>14}"
             for line, v in p["sum_at_risk_cents_by_line"].items()
         ]
         return "\n".join(lines)
@@ -414,7 +405,7 @@ def orphans_reassign(
     type=click.Choice(opp.KINDS),
     help="Only these kinds (repeatable).",
 )
-@click.option("--horizon-days", type=int, help="Days ahead (and back, for payouts).")
+@click.option("--horizon-days", type=Whole(0, 36_500), help="Days ahead (and back, for payouts).")
 @click.option("--agent", metavar="STAFF")
 @JSON_OPTION
 @pass_crm
