@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from crmcore.cli import JSON_OPTION, emit, parse_at, pass_crm
+from crmcore.cli import JSON_OPTION, Whole, emit, parse_at, pass_crm
 
 from . import places, reports
 from . import requests as req
@@ -39,7 +39,9 @@ def project() -> None:
 @click.argument("code")
 @click.option("--name", required=True)
 @click.option("--city")
-@click.option("--design-life-years", type=int, help="Structure warranty (default: config).")
+@click.option(
+    "--design-life-years", type=Whole(1, 1000), help="Structure warranty (default: config)."
+)
 @JSON_OPTION
 @pass_crm
 def project_add(
@@ -85,7 +87,9 @@ def building_add(
     crm: Any, project_ref: str, code: str, name: str | None, handover: str | None, as_json: bool
 ) -> None:
     """Add building CODE to PROJECT."""
-    b = places.add_building(crm, project_ref, code, name=name, handover_at=parse_at(handover))
+    b = places.add_building(
+        crm, project_ref, code, name=name, handover_at=parse_at(handover, "--handover")
+    )
     emit(b, as_json, lambda b: f"building {b['path']} added")
 
 
@@ -119,7 +123,7 @@ def unit() -> None:
 @pass_crm
 def unit_add(crm: Any, building_ref: str, code: str, handover: str | None, as_json: bool) -> None:
     """Add unit CODE to BUILDING (PROJECT/BUILDING)."""
-    u = places.add_unit(crm, building_ref, code, handover_at=parse_at(handover))
+    u = places.add_unit(crm, building_ref, code, handover_at=parse_at(handover, "--handover"))
     emit(u, as_json, lambda u: f"unit {u['path']} added (handover {_day(u['handover_at'])})")
 
 
@@ -173,7 +177,9 @@ def owner_add(
     as_json: bool,
 ) -> None:
     """Link CUSTOMER to UNIT."""
-    link = places.add_owner(crm, unit_ref, customer, role=role, since=parse_at(since), sales=sales)
+    link = places.add_owner(
+        crm, unit_ref, customer, role=role, since=parse_at(since, "--since"), sales=sales
+    )
     emit(
         link,
         as_json,
@@ -182,7 +188,7 @@ def owner_add(
 
 
 @owner.command("end")
-@click.argument("link_id", type=int)
+@click.argument("link_id", type=Whole(1))
 @click.option("--at", help="ISO date (default: now).")
 @JSON_OPTION
 @pass_crm
@@ -436,7 +442,7 @@ def request_list(
 
 
 @request.command("show")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=Whole(1))
 @JSON_OPTION
 @pass_crm
 def request_show(crm: Any, request_id: int, as_json: bool) -> None:
@@ -445,7 +451,7 @@ def request_show(crm: Any, request_id: int, as_json: bool) -> None:
 
 
 @request.command("dispatch")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=Whole(1))
 @click.option("--team", "team_ref", help="Default: the team covering its category and building.")
 @JSON_OPTION
 @pass_crm
@@ -455,7 +461,7 @@ def request_dispatch(crm: Any, request_id: int, team_ref: str | None, as_json: b
 
 
 @request.command("start")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=Whole(1))
 @click.option("--note")
 @JSON_OPTION
 @pass_crm
@@ -465,7 +471,7 @@ def request_start(crm: Any, request_id: int, note: str | None, as_json: bool) ->
 
 
 @request.command("complete")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=Whole(1))
 @click.option("--note")
 @JSON_OPTION
 @pass_crm
@@ -475,8 +481,8 @@ def request_complete(crm: Any, request_id: int, note: str | None, as_json: bool)
 
 
 @request.command("revisit")
-@click.argument("request_id", type=int)
-@click.option("--satisfaction", type=int, required=True, help="1 (very poor) to 5 (very good).")
+@click.argument("request_id", type=Whole(1))
+@click.option("--satisfaction", type=Whole(), required=True, help="1 (very poor) to 5 (very good).")
 @click.option(
     "--fixed/--not-fixed",
     default=True,
@@ -498,7 +504,7 @@ def request_revisit(
 
 
 @request.command("warranty")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=Whole(1))
 @click.option("--status", type=click.Choice(["in", "out", "n/a"]), required=True)
 @click.option("--reason", required=True)
 @JSON_OPTION
@@ -540,7 +546,7 @@ def incident_list(crm: Any, open_only: bool, as_json: bool) -> None:
 
 
 @incident.command("show")
-@click.argument("incident_id", type=int)
+@click.argument("incident_id", type=Whole(1))
 @JSON_OPTION
 @pass_crm
 def incident_show(crm: Any, incident_id: int, as_json: bool) -> None:
@@ -560,7 +566,7 @@ def incident_show(crm: Any, incident_id: int, as_json: bool) -> None:
 
 
 @incident.command("close")
-@click.argument("incident_id", type=int)
+@click.argument("incident_id", type=Whole(1))
 @click.option("--note", required=True, help="What management did.")
 @JSON_OPTION
 @pass_crm
@@ -609,7 +615,9 @@ def report_compliance(
     crm: Any, since: str | None, until: str | None, at: str | None, as_json: bool
 ) -> None:
     """Deadline compliance by team."""
-    d = reports.compliance(crm, at=parse_at(at), since=parse_at(since), until=parse_at(until))
+    d = reports.compliance(
+        crm, at=parse_at(at), since=parse_at(since, "--since"), until=parse_at(until, "--until")
+    )
     emit(
         d,
         as_json,
@@ -638,7 +646,9 @@ def report_satisfaction(
     crm: Any, by: str, since: str | None, until: str | None, as_json: bool
 ) -> None:
     """Owner revisit scores by team or project."""
-    d = reports.satisfaction(crm, by=by, since=parse_at(since), until=parse_at(until))
+    d = reports.satisfaction(
+        crm, by=by, since=parse_at(since, "--since"), until=parse_at(until, "--until")
+    )
     emit(
         d,
         as_json,
