@@ -365,12 +365,7 @@ class MessagesMixin(CRMBase):
     ) -> dict[str, Any]:
         """Store an inbound SMS and offer it to every plugin (``crm_route_inbound``)."""
         phone = contacts.normalise_phone(from_phone, self.config.core["country_code"])
-        if not isinstance(text, str):
-            raise ValidationError(f"sms text: expected text, got {type(text).__name__}")
-        if len(text) > MAX_SMS:
-            raise ValidationError(f"sms text: {len(text)} characters; at most {MAX_SMS}")
-        if "\x00" in text:
-            raise ValidationError("sms text: contains a NUL character")
+        text = clean_text(text, field="sms text", max_len=MAX_SMS, multiline=True) or ""
         when = check_time(at or self.now(), "at")
         res = self.db.execute(
             inbound_messages.insert().values(

@@ -10,7 +10,7 @@ from crm_retail import callbacks, dm, feedback, fuel, members, points, waitlist
 from crm_retail.settings import is_member_day, member_day_text, settings
 from crmcore import ValidationError
 from crmcore.cli import JSON_OPTION, Whole, emit, parse_at, pass_crm
-from crmcore.parse import format_money, parse_date
+from crmcore.parse import format_money, parse_date, parse_money
 
 AT_OPTION = click.option("--at", help="ISO date-time to run as of (default: now).")
 
@@ -322,8 +322,8 @@ def dm_report(
             ref,
             product=product,
             promotion=promotion,
-            poster_price=poster_price,
-            till_price=till_price,
+            poster_price=parse_money(poster_price, field="--poster-price"),
+            till_price=parse_money(till_price, field="--till-price"),
             note=note,
         ),
         as_json,
