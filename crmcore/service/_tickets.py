@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from crmcore.entities import Reminder, Ticket, TicketMove
 from crmcore.errors import NotFound, TransitionError, ValidationError
-from crmcore.parse import clean_text
+from crmcore.parse import clean_text, parse_int
 from crmcore.registry import Workflow
 from crmcore.schema import reminders, ticket_events, tickets
 from crmcore.service import _rows
@@ -103,8 +103,10 @@ class TicketsMixin(CRMBase):
     def _ticket_row(self, ticket_id: Any, *, write: bool = False) -> Any:
         tid = getattr(ticket_id, "id", ticket_id)
         try:
-            tid = int(tid)
-        except (TypeError, ValueError):
+            tid = parse_int(tid, field="ticket")  # ASCII digits, 64-bit
+        except ValidationError as e:
+            if "out of range" in str(e):
+                raise NotFound(f"ticket {ticket_id!r} not found") from None
             raise NotFound(f"ticket {ticket_id!r}: expected a ticket number") from None
         row = self.db.execute(select(tickets).where(tickets.c.id == tid)).first()
         if row is None:
