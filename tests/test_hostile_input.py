@@ -202,6 +202,13 @@ def test_a_ref_of_other_digits_is_not_found(crm, crm_cli, ref):
     assert shown.exit_code == 1 and shown.stderr == f"error: customer {ref!r} not found\n"
 
 
+@pytest.mark.parametrize("number", ["99999999999999999999", "-99999999999999999999"])
+def test_a_ticket_number_beyond_64_bits_is_not_found(crm, crm_cli, number):
+    for args in (("ticket", "show", number), ("ticket", "move", number, "review")):
+        shown = crm_cli(*args)
+        assert shown.exit_code == 1 and shown.stderr == f"error: ticket {number!r} not found\n"
+
+
 @pytest.mark.parametrize("when", [*EDGE_DATES, "2026-13-01"])
 @pytest.mark.parametrize(
     "command, option",
