@@ -202,7 +202,7 @@ def test_a_ref_of_other_digits_is_not_found(crm, crm_cli, ref):
     assert shown.exit_code == 1 and shown.stderr == f"error: customer {ref!r} not found\n"
 
 
-@pytest.mark.parametrize("number", ["99999999999999999999", "-99999999999999999999"])
+@pytest.mark.parametrize("number", ["99999999999999999999", "1" + "0" * 40])
 def test_a_ticket_number_beyond_64_bits_is_not_found(crm, crm_cli, number):
     for args in (("ticket", "show", number), ("ticket", "move", number, "review")):
         shown = crm_cli(*args)
