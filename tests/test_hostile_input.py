@@ -8,6 +8,7 @@ import itertools
 
 import pytest
 import sqlalchemy as sa
+from conftest import Loyalty
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -368,3 +369,16 @@ def test_json_lines_imports_refuse_nested_values_and_nan(crm, crm_cli, tmp_path,
     assert r.exit_code == 1, r
     assert message in r.stdout + r.stderr
     assert crm.list_customers() == []
+
+
+@pytest.mark.crm(extra_plugins={"loyalty": Loyalty()}, plugins=["loyalty"])
+def test_attributes_follow_the_text_and_number_rules(crm, crm_cli):
+    c = crm.add_customer("Ann")
+    for bad in ("x" * 10_000_000, "\x1b]0;pwned\x07"):
+        with pytest.raises(CRMError, match="attribute loyalty.id_number: "):
+            crm.update_customer(c, attributes={"loyalty.id_number": bad})
+    r = crm_cli("customer", "update", str(c.id), "--attr", "loyalty.level=١")
+    assert r.exit_code == 1 and r.stderr.startswith("error: attribute loyalty.level: "), r
+    r = crm_cli("customer", "update", str(c.id), "--attr", "loyalty.level=99999999999999999999")
+    assert r.exit_code == 1 and "out of range" in r.stderr, r
+    assert crm.get_customer(c).attributes == {}

@@ -331,6 +331,8 @@ class CRMBase:
             if key not in declared:
                 names = ", ".join(sorted(declared)) or "(none: no enabled plugin declares any)"
                 raise ValidationError(f"attribute {key!r} is not declared; declared: {names}")
+        for key, value in values.items():
+            _check_attribute_text(value, f"attribute {key}")
         try:
             return jsonschemas.validate(
                 dict(values), self.attribute_schema(), where="attributes", defaults=False
@@ -363,11 +365,31 @@ class CRMBase:
             import json
 
             try:
-                return json.loads(text)
-            except json.JSONDecodeError:
+                return json.loads(text, parse_constant=_no_json_constant)
+            except ValueError:  # not JSON, or NaN/Infinity
                 raise ValidationError(f"attribute {name}: {text!r} is not JSON") from None
         return clean_text(text, field=field, multiline=True)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the open transaction commits (never if it rolls back)."""
         self._after_commit.append(callback)
+
+
+def _check_attribute_text(value: Any, field: str) -> None:
+    """Every text inside an attribute value follows the shared text rule
+    (length, no control characters); numbers must be finite."""
+    if isinstance(value, str):
+        clean_text(value, field=field, multiline=True, required=False)
+    elif isinstance(value, float):
+        parse_number(value, field=field)
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_attribute_text(k, field)
+            _check_attribute_text(v, f"{field}.{k}")
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _check_attribute_text(v, field)
+
+
+def _no_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
