@@ -14,10 +14,6 @@ def analytics() -> None:
     """Set-based analytics over the whole base; results stored as customer labels."""
 
 
-def _when(text: str | None, what: str) -> Any:
-    return parse_at(text, what)
-
-
 @analytics.command("abc")
 @click.option("--as-of", help="ISO date or date-time (default: now).")
 @click.option("--window-days", default=365, show_default=True, type=Whole(1, 36_500))
@@ -50,7 +46,7 @@ def abc_cmd(
         raise ValidationError(f"--cutoffs {cutoffs!r}: expected three per cents adding up to 100")
     result = abc(
         crm,
-        as_of=_when(as_of, "--as-of"),
+        as_of=parse_at(as_of, "--as-of"),
         window_days=window_days,
         cutoffs=(parts[0] / 100, parts[1] / 100),
         full=full,
@@ -75,7 +71,7 @@ def rfm_cmd(crm: Any, as_of: str | None, as_json: bool) -> None:
     """Recency, frequency, monetary quintile scores (1-5) per customer."""
     from crmcore.analytics import rfm
 
-    result = rfm(crm, as_of=_when(as_of, "--as-of"))
+    result = rfm(crm, as_of=parse_at(as_of, "--as-of"))
 
     def human(r: dict[str, Any]) -> str:
         lines = [f"RFM as of {r['as_of']}: {r['customers_scored']} customers scored"]
@@ -101,7 +97,7 @@ def overdue_cmd(
     from crmcore.analytics import overdue
 
     result = overdue(
-        crm, as_of=_when(as_of, "--as-of"), grace_days=grace_days, min_purchases=min_purchases
+        crm, as_of=parse_at(as_of, "--as-of"), grace_days=grace_days, min_purchases=min_purchases
     )
 
     def human(r: dict[str, Any]) -> str:
@@ -143,7 +139,7 @@ def clv_cmd(
 
     result = clv(
         crm,
-        until=_when(until, "--until"),
+        until=parse_at(until, "--until"),
         time_unit=time_unit,
         horizon=horizon,
         risk_below=risk_below,

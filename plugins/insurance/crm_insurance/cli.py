@@ -14,10 +14,6 @@ from crmcore.cli import JSON_OPTION, Whole, emit, parse_at, pass_crm
 from crmcore.parse import format_money, parse_money
 
 
-def _when(value: str | None, what: str) -> dt.datetime | None:
-    return parse_at(value, what)
-
-
 def _d(value: dt.datetime | None) -> str:
     return f"{value:%Y-%m-%d}" if value else "-"
 
@@ -87,14 +83,14 @@ def policy_add(
         term=term,
         sum_at_risk_cents=parse_money(sum_at_risk, field="--sum-at-risk"),
         premium_cents=parse_money(premium, field="--premium"),
-        start_at=_when(start, "--start"),
+        start_at=parse_at(start, "--start"),
         agent=agent,
         insured=insured,
         product_name=product,
         status=status,
-        paid_to=_when(paid_to, "--paid-to"),
-        payment_end=_when(payment_end, "--payment-end"),
-        maturity=_when(maturity, "--maturity"),
+        paid_to=parse_at(paid_to, "--paid-to"),
+        payment_end=parse_at(payment_end, "--payment-end"),
+        maturity=parse_at(maturity, "--maturity"),
     )
     emit(p, as_json, _policy_line)
 
@@ -140,7 +136,7 @@ def policy_payout(
         policy_ref,
         kind,
         parse_money(amount, field="--amount"),
-        paid_at=_when(at, "--at"),
+        paid_at=parse_at(at, "--at"),
         note=note,
     )
     emit(
@@ -210,7 +206,7 @@ def visit_add(
     crm: Any, customer: str, agent: str | None, at: str | None, note: str, as_json: bool
 ) -> None:
     """Record a visit to CUSTOMER; it is verified when the customer texts back."""
-    v = visits.record_visit(crm, customer, agent=agent, at=_when(at, "--at"), note=note)
+    v = visits.record_visit(crm, customer, agent=agent, at=parse_at(at, "--at"), note=note)
     emit(
         v,
         as_json,
@@ -268,7 +264,9 @@ def report_cmd(
     crm: Any, start: str | None, end: str | None, agent: str | None, as_json: bool
 ) -> None:
     """Per agent: visits, verified (face-to-face) rate, satisfaction, VIPs below guarantee."""
-    r = report.agent_report(crm, start=_when(start, "--from"), end=_when(end, "--to"), agent=agent)
+    r = report.agent_report(
+        crm, start=parse_at(start, "--from"), end=parse_at(end, "--to"), agent=agent
+    )
 
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{x:.0%}"
@@ -306,7 +304,7 @@ def vip_group() -> None:
 @pass_crm
 def vip_list(crm: Any, due: bool, agent: str | None, at: str | None, as_json: bool) -> None:
     """VIP customers with grade, guarantee and last verified visit."""
-    rows = vip.vip_list(crm, at=_when(at, "--at"), due_only=due, agent=agent)
+    rows = vip.vip_list(crm, at=parse_at(at, "--at"), due_only=due, agent=agent)
     emit(
         rows,
         as_json,
@@ -329,7 +327,7 @@ def vip_list(crm: Any, due: bool, agent: str | None, at: str | None, as_json: bo
 @pass_crm
 def vip_remind(crm: Any, at: str | None, as_json: bool) -> None:
     """Create visit reminders for VIPs below their guarantee (same as the daily job)."""
-    r = vip.remind(crm, _when(at, "--at") or crm.now())
+    r = vip.remind(crm, parse_at(at, "--at") or crm.now())
     emit(
         r,
         as_json,
