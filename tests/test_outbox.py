@@ -230,7 +230,8 @@ def _channel():
 
     def send(message, key):
         sink.send(message, key)
-        time.sleep(0.25)  # written, not yet recorded as sent: the window a kill hits
+        # written, not yet recorded as sent: the window the test's kill hits
+        time.sleep(float(os.environ.get("SLOW_SINK_PAUSE", "0")))
 
     return Channel(name="sms", send=send)
 
@@ -273,7 +274,12 @@ def test_sigkilled_senders_deliver_each_message_exactly_once(crm, tmp_path):
     kills = 0
     for _ in range(4):
         before = written()
-        proc = subprocess.Popen(send, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            send,
+            env={**env, "SLOW_SINK_PAUSE": "3"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 60
         while written() == before and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
