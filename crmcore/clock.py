@@ -84,18 +84,3 @@ def configured_clock(core: Mapping[str, Any]) -> Clock:
     if core.get("clock"):
         return FixedClock(fixed_time(core["clock"], zone))
     return SystemClock(zone)
-
-
-def parse_when(text: str, *, what: str = "time") -> dt.datetime:
-    """Parse an ISO date or date-time given by a user; a clear error otherwise."""
-    from crmcore.errors import ValidationError
-
-    try:
-        value = dt.datetime.fromisoformat(text.strip())
-    except (ValueError, AttributeError):
-        raise ValidationError(
-            f"{what}: {text!r} is not an ISO date or date-time (e.g. 2026-01-31 or 2026-01-31T09:30)"
-        ) from None
-    if value.tzinfo is not None:
-        value = value.astimezone().replace(tzinfo=None)
-    return value

@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import json
 import re
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -42,13 +43,26 @@ from sqlalchemy.sql.selectable import Alias, Join
 
 from crmcore.access import Principal, customer_condition
 from crmcore.audit import PROTECTED_TABLES, ChainWriter, Entry, redact_customer
-from crmcore.errors import AccessDenied, NotFound
+from crmcore.errors import AccessDenied, CRMError, NotFound, RetryableError
 from crmcore.schema import audit_log, customers
 
 SQLITE_BUSY_MS = 10_000
 AUDIT_ROW_LIMIT = 1000  # above this many rows a set-based change is audited as one summary row
 UNAUDITED = {"audit_log", "customer_stats", "job_runs", "inbound_messages"}
 SQLITE_SYNCHRONOUS = ("full", "normal", "off")  # [crm] sqlite_synchronous; "full" is the default
+
+
+BUSY_MESSAGE = "the database is busy (another process is writing); retry the operation"
+
+
+def database_error(orig: BaseException) -> CRMError:
+    """The one-line CRM error for a driver's operational error: a lock or busy
+    timeout, a serialization failure or a deadlock is a :class:`RetryableError`."""
+    text = str(orig).lower()
+    if any(word in text for word in ("locked", "busy", "could not serialize", "deadlock")):
+        return RetryableError(BUSY_MESSAGE)
+    first = (str(orig).splitlines() or [type(orig).__name__])[0]
+    return CRMError(f"database error: {first}")
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
@@ -89,10 +103,15 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):  # type: ignore[no-untyped-def]
-            # straight on the driver: BEGIN is two statements of every operation
-            conn.connection.dbapi_connection.execute(
-                "BEGIN IMMEDIATE" if conn.info.get("crm_write") else "BEGIN"
-            )
+            # straight on the driver: BEGIN is two statements of every operation.
+            # A write lock held beyond the busy timeout fails here, outside
+            # SQLAlchemy's error wrapping: report it as the retryable error.
+            try:
+                conn.connection.dbapi_connection.execute(
+                    "BEGIN IMMEDIATE" if conn.info.get("crm_write") else "BEGIN"
+                )
+            except sqlite3.OperationalError as e:
+                raise database_error(e) from None
 
         return engine
     engine = create_engine(parsed, pool_pre_ping=True, connect_args=dburl.connect_args(parsed))

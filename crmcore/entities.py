@@ -185,7 +185,11 @@ class Reminder:
 
 @frozen
 class Message:
-    """An outbound SMS/email/event in the outbox, delivered after commit."""
+    """An outbound SMS/email/event in the outbox, delivered after commit.
+
+    ``status`` is ``queued``, ``sending`` (an attempt began), ``sent`` or
+    ``failed`` (given up after ``outbox_max_attempts``); ``idempotency_key`` is
+    the same on every attempt."""
 
     id: int
     channel: str
@@ -197,6 +201,8 @@ class Message:
     status: str = "queued"
     attempts: int = 0
     source: str = "core"
+    last_error: str | None = None
+    attempted_at: dt.datetime | None = None
 
 
 @frozen

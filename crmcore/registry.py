@@ -77,12 +77,17 @@ class Template:
 
 @attrs.frozen(kw_only=True)
 class Channel:
-    """An outbound delivery channel. ``send(message)`` delivers one message or
-    raises; it runs after commit and may be retried, so it must honour
-    ``message.idempotency_key`` if the far side can see duplicates."""
+    """An outbound delivery channel. ``send(message, key)`` delivers one message
+    or raises; it runs after commit, outside any transaction.
+
+    ``key`` is the message's idempotency key (``message.idempotency_key``): one
+    per message, the same on every attempt. Delivery is at-least-once — a
+    sender stopped between the channel call and recording the result tries
+    again — so pass ``key`` to the gateway as its correlation id (or skip a key
+    already delivered) and the message arrives once."""
 
     name: str = attrs.field(validator=_valid_name)
-    send: Callable[[Message], None]
+    send: Callable[[Message, str], None]
 
 
 @attrs.frozen(kw_only=True)

@@ -285,11 +285,15 @@ messages = Table(
     Column("template", String(64)),
     Column("body", Text, nullable=False),
     Column("payload", JSON),
+    # one per message, stable across retries: the channel's correlation id
     Column("idempotency_key", String(200), nullable=False, unique=True),
+    # queued -> sending -> sent | failed; a failed attempt below the limit goes
+    # back to queued, and a message left in sending by a crash is retried
     Column("status", String(16), nullable=False, default="queued"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("created_at", DateTime, nullable=False),
+    Column("attempted_at", DateTime),  # when the last delivery attempt began
     Column("sent_at", DateTime),
     Column("source", String(64), nullable=False, default="core"),
     Index("ix_messages_status", "status"),

@@ -298,7 +298,7 @@ def test_a_reminder_without_a_customer_never_prints_none(crm, crm_cli):
 )
 def test_negative_numbers_as_arguments_get_a_clear_message(crm, crm_cli, args, message):
     res = crm_cli(*args)
-    assert res.exit_code == 2 and message in res.stderr, res
+    assert res.exit_code == 1 and res.stderr == f"error: {message}\n", res
     assert "No such option" not in res.stderr
 
 

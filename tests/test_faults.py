@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from crmcore.schema import customers, messages, transactions
+from crmcore.schema import customer_stats, customers, messages, transactions
 
 JOB_SCRIPT = """
 import datetime as dt, sys, time, pathlib
@@ -214,3 +214,84 @@ def test_concurrent_sessions_in_one_process(crm):
 
     assert all(isinstance(e, RetryableError) for e in errors)
     assert count(crm, customers) == count(crm, transactions) == 50 - len(errors)
+
+
+def test_a_write_lock_held_beyond_the_busy_timeout_is_a_retryable_error(crm, crm_cli, monkeypatch):
+    """SQLite's BEGIN IMMEDIATE waits for the busy timeout, then the operation is
+    refused with the one-line retryable error (API and CLI), and nothing is written."""
+    import sqlite3
+
+    import pytest
+
+    import crmcore.db
+    from crmcore import CRM, RetryableError
+    from crmcore.access import SYSTEM
+
+    if crm.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write lock")
+    monkeypatch.setattr(crmcore.db, "SQLITE_BUSY_MS", 100)
+    impatient = CRM(crm.config, clock=crm.clock, principal=SYSTEM)
+    holder = sqlite3.connect(crm.config.database.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(RetryableError) as refused:
+            impatient.add_customer("Ann")
+        assert str(refused.value) == crmcore.db.BUSY_MESSAGE
+        shown = crm_cli("customer", "add", "--name", "Ann", crm=impatient)
+        assert (shown.exit_code, shown.stderr) == (1, f"error: {crmcore.db.BUSY_MESSAGE}\n")
+        assert impatient.list_customers() == []  # reading is not blocked in WAL mode
+    finally:
+        holder.rollback()
+        holder.close()
+    assert impatient.add_customer("Ann").name == "Ann"
+    impatient.engine.dispose()
+
+
+def test_a_concurrent_repeat_of_an_external_id_returns_the_stored_transaction(crm_factory):
+    """Two sessions record the same external transaction id at once: the second
+    waits for the first, then gets its stored row, not a conflict."""
+    import pytest
+
+    from crmcore import hookimpl
+
+    first_inserted = threading.Event()
+    second_checked = threading.Event()
+
+    class Race:
+        @hookimpl
+        def crm_validate_transaction(self, crm, transaction):
+            if threading.current_thread().name == "second":
+                second_checked.set()  # it looked for the id and did not see it
+
+        @hookimpl
+        def crm_transaction_recorded(self, crm, transaction):
+            if threading.current_thread().name == "first":
+                first_inserted.set()
+                assert second_checked.wait(30)
+                time.sleep(0.5)  # the second is now waiting on the unique key
+
+    crm = crm_factory(plugins=["race"], extra_plugins={"race": Race()})
+    if crm.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): the second never races")
+    c = crm.add_customer("Ann")
+    got: dict[str, object] = {}
+
+    def record(name: str) -> None:
+        try:
+            got[name] = crm.record_transaction(c, 1250, external_id="T-1")
+        except BaseException as e:  # noqa: BLE001 - collected for the assertion
+            got[name] = e
+
+    first = threading.Thread(target=record, args=("first",), name="first")
+    first.start()
+    assert first_inserted.wait(30)
+    second = threading.Thread(target=record, args=("second",), name="second")
+    second.start()
+    first.join(60)
+    second.join(60)
+    assert not isinstance(got["second"], BaseException), got["second"]
+    assert got["first"] == got["second"]
+    assert count(crm, transactions) == 1
+    with crm.transaction(write=False):
+        stats = crm.db.first(sa.select(customer_stats).where(customer_stats.c.customer_id == c.id))
+    assert (stats.tx_count, stats.spend_cents) == (1, 1250)

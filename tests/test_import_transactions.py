@@ -294,7 +294,7 @@ def test_cli_json_summary_and_exit_status(crm, crm_cli, tmp_path):
     r = crm_cli("import", "transactions", bad, "--json")
     assert r.exit_code == 1
     assert r.json()["errors"] == [
-        {"line": 2, "message": "amount 'x' is not a decimal number like 12.34"}
+        {"line": 2, "message": "amount: 'x' is not a decimal number like 12.34"}
     ]
     r = crm_cli(
         "import", "transactions", bad, "--skip-invalid", "--rejects", str(tmp_path / "r.csv")

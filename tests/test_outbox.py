@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
+import sqlalchemy as sa
 
 from crmcore import Channel, Template, ValidationError, hookimpl
+from crmcore.schema import messages
 
 
 def test_queued_then_sent_through_the_log_channel(crm, crm_outbox):
@@ -37,11 +46,11 @@ class Flaky:
 
     @hookimpl
     def crm_delivery_channels(self):
-        def send(message):
+        def send(message, key):
             self.tries += 1
             if self.tries == 1:
                 raise ConnectionError("gateway down")
-            self.delivered.append(message.idempotency_key)
+            self.delivered.append(key)
 
         return [Channel(name="sms", send=send)]
 
@@ -102,7 +111,7 @@ def test_message_given_up_after_max_attempts(crm_factory):
     class Down:
         @hookimpl
         def crm_delivery_channels(self):
-            def send(message):
+            def send(message, key):
                 raise ConnectionError("down")
 
             return [Channel(name="sms", send=send)]
@@ -110,7 +119,7 @@ def test_message_given_up_after_max_attempts(crm_factory):
     crm = crm_factory(
         plugins=["down"], extra_plugins={"down": Down()}, config={"crm": {"outbox_max_attempts": 2}}
     )
-    crm.enqueue_message("sms", body="x", to="+8613800000001")
+    crm.enqueue_message("sms", body="x", to="+8613800000001", transactional=True)
     crm.send_outbox()
     crm.send_outbox()
     failed = crm.outbox(status="failed")
@@ -134,3 +143,215 @@ def test_inbound_sms_is_stored_and_routed(crm_factory):
     assert crm.receive_sms("13800000001", "no")["routed"] == []
     with pytest.raises(ValidationError, match="phone"):
         crm.receive_sms("not a phone", "x")
+
+
+# -- the state machine and effectively-once delivery ----------------------------------
+def test_the_attempt_is_committed_before_the_channel_is_called(crm_factory):
+    seen_during_send = []
+
+    class Inspect:
+        @hookimpl
+        def crm_delivery_channels(self):
+            def send(message, key):
+                # another connection sees the attempt recorded and committed
+                with crm.engine.connect() as conn:
+                    row = conn.execute(
+                        sa.select(messages.c.status, messages.c.attempts, messages.c.attempted_at)
+                    ).one()
+                seen_during_send.append((tuple(row), key))
+
+            return [Channel(name="sms", send=send)]
+
+    crm = crm_factory(plugins=["inspect"], extra_plugins={"inspect": Inspect()})
+    m = crm.enqueue_message("sms", body="x", customer=crm.add_customer("A", phone="13800000001"))
+    assert crm.send_outbox() == {"sent": 1, "failed": 0}
+    assert seen_during_send == [(("sending", 1, crm.now()), m.idempotency_key)]
+    done = crm.outbox(status="sent")[0]
+    assert (done.attempts, done.last_error, done.attempted_at) == (1, None, crm.now())
+
+
+def test_a_message_left_sending_by_a_crash_is_retried_with_its_key(crm_factory):
+    flaky = Flaky()
+    flaky.tries = 1  # deliver at once
+    crm = crm_factory(plugins=["flaky"], extra_plugins={"flaky": flaky})
+    m = crm.enqueue_message("sms", body="x", customer=crm.add_customer("A", phone="13800000001"))
+    with crm.engine.begin() as conn:  # what a sender stopped mid-delivery leaves
+        conn.execute(sa.update(messages).values(status="sending", attempts=1))
+    assert crm.send_outbox() == {"sent": 1, "failed": 0}
+    assert flaky.delivered == [m.idempotency_key]
+    assert crm.outbox(status="sent")[0].attempts == 2
+
+
+def test_an_interrupted_last_attempt_is_given_up_not_repeated(crm_factory):
+    flaky = Flaky()
+    crm = crm_factory(
+        plugins=["flaky"],
+        extra_plugins={"flaky": flaky},
+        config={"crm": {"outbox_max_attempts": 2}},
+    )
+    crm.enqueue_message("sms", body="x", customer=crm.add_customer("A", phone="13800000001"))
+    with crm.engine.begin() as conn:
+        conn.execute(sa.update(messages).values(status="sending", attempts=2))
+    assert crm.send_outbox() == {"sent": 0, "failed": 1}
+    failed = crm.outbox(status="failed")[0]
+    assert (failed.attempts, failed.last_error) == (2, "delivery interrupted")
+    assert flaky.delivered == [] and flaky.tries == 0
+
+
+def test_the_log_channel_writes_one_line_per_key(crm, crm_outbox):
+    c = crm.add_customer("Ann", phone="13800000001")
+    m = crm.enqueue_message("sms", body="hello", customer=c)
+    crm_outbox.path.write_text(
+        json.dumps({"id": m.id, "key": m.idempotency_key, "body": "hello"})
+        + "\n"
+        + "not json, a torn line"  # no newline at the end
+    )
+    with crm.engine.begin() as conn:  # delivered, then the sender was stopped
+        conn.execute(sa.update(messages).values(status="sending", attempts=1))
+    other = crm.enqueue_message("sms", body="second", customer=c)
+    assert crm.send_outbox() == {"sent": 2, "failed": 0}
+    lines = crm_outbox.path.read_text().splitlines()
+    assert lines[1] == "not json, a torn line"
+    assert [json.loads(line)["key"] for line in (lines[0], lines[2])] == [
+        m.idempotency_key,
+        other.idempotency_key,
+    ]
+    assert len(lines) == 3
+
+
+SLOW_SINK = """
+import time
+from crmcore import Channel, hookimpl
+from crmcore.service._messages import LogSink
+
+def _channel():
+    import os
+    sink = LogSink(os.environ["SLOW_SINK_LOG"])
+
+    def send(message, key):
+        sink.send(message, key)
+        # written, not yet recorded as sent: the window the test's kill hits
+        time.sleep(float(os.environ.get("SLOW_SINK_PAUSE", "0")))
+
+    return Channel(name="sms", send=send)
+
+@hookimpl
+def crm_delivery_channels():
+    return [_channel()]
+"""
+
+
+def test_sigkilled_senders_deliver_each_message_exactly_once(crm, tmp_path):
+    """A real ``crm outbox send`` killed mid-batch (just after the sink wrote a
+    message, before the sent status committed), again and again, then let
+    finish: every message is in the sink once."""
+    site = tmp_path / "site"
+    dist = site / "slowsink-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (site / "slowsink.py").write_text(SLOW_SINK)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: slowsink\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[crmcore.plugins]\nslowsink = slowsink\n")
+    log = tmp_path / "sink.log"
+    toml = tmp_path / "crm.toml"
+    toml.write_text(
+        f'[crm]\ndatabase = "{crm.config.database}"\nplugins = ["slowsink"]\n'
+        "outbox_max_attempts = 20\n"
+    )
+    ids = [
+        crm.enqueue_message(
+            "sms", body=f"m{i}", customer=crm.add_customer(f"C{i}", phone=f"1380000{i:04d}")
+        ).id
+        for i in range(10)
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    env["PYTHONPATH"] = str(site) + os.pathsep + env.get("PYTHONPATH", "")
+    env["SLOW_SINK_LOG"] = str(log)
+    send = [sys.executable, "-m", "crmcore", "--config", str(toml), "outbox", "send", "--json"]
+
+    def written() -> int:
+        return len(log.read_text().splitlines()) if log.exists() else 0
+
+    kills = 0
+    for _ in range(4):
+        before = written()
+        proc = subprocess.Popen(
+            send,
+            env={**env, "SLOW_SINK_PAUSE": "3"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while written() == before and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        kills += 1
+    sending = crm.outbox(status="sending")
+    assert len(sending) == 1  # the last kill caught one mid-delivery
+    done = subprocess.run(send, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    delivered = [json.loads(line)["id"] for line in log.read_text().splitlines()]
+    assert sorted(delivered) == ids  # each exactly once
+    assert [m.status for m in crm.outbox()] == ["sent"] * len(ids)
+    retried = [m for m in crm.outbox() if m.attempts == 2]
+    assert len(retried) == kills  # every kill left one message to retry, with its key
+
+
+# -- who may be messaged --------------------------------------------------------------
+def test_an_address_of_a_customer_needs_that_customers_consent(crm):
+    no = crm.add_customer("No", phone="13800000001", email="no@example.com", consent_sms=False)
+    yes = crm.add_customer("Yes", phone="13800000002", consent_email=False, email="y@example.com")
+    crm.add_contact_point(yes, "phone", "13800000003", consent=False)
+    assert crm.enqueue_message("sms", body="x", to="138 0000 0001") is None
+    assert crm.enqueue_message("sms", body="x", to="13800000003") is None  # that point said no
+    assert crm.enqueue_message("email", body="x", customer=yes) is None
+    assert crm.enqueue_message("sms", body="x", customer=yes, to="13800000001") is None
+    m = crm.enqueue_message("sms", body="x", to="+86 138 0000 0002")
+    assert (m.customer_id, m.to_address) == (yes.id, "+8613800000002")
+    assert crm.enqueue_message("email", body="x", to="NO@example.com").customer_id == no.id
+    assert [m.to_address for m in crm.outbox()] == ["+8613800000002", "no@example.com"]
+
+
+def test_an_arbitrary_address_is_refused_unless_transactional_or_staff(crm):
+    crm.add_staff("zhang", "Zhang Wei", roles=["rep"])
+    c = crm.add_customer("Ann", phone="13800000001", owner="zhang")
+    with pytest.raises(ValidationError, match="not a contact point of any customer"):
+        crm.enqueue_message("sms", body="buy now", to="13900000009")
+    with pytest.raises(ValidationError, match="not a contact point of customer"):
+        crm.enqueue_message("sms", body="buy now", customer=c, to="13900000009")
+    with pytest.raises(ValidationError, match="only an unrestricted caller"):
+        crm.as_("zhang").enqueue_message(
+            "sms", body="x", customer=c, to="13900000009", transactional=True
+        )
+    assert crm.outbox() == []
+    sent = crm.enqueue_message("sms", body="restocked", to="13900000009", transactional=True)
+    assert sent.customer_id is None
+    staff_msg = crm.as_("zhang").enqueue_message(
+        "sms", body="call Ann", staff="zhang", to="13900000008"
+    )
+    assert staff_msg.to_address == "+8613900000008"
+    with pytest.raises(ValidationError, match="give their address"):
+        crm.enqueue_message("sms", body="x", staff="zhang")
+    with pytest.raises(ValidationError, match="give a customer"):
+        crm.enqueue_message("sms", body="x")
+    with pytest.raises(ValidationError, match="phone"):
+        crm.enqueue_message("sms", body="x", to="not a phone", transactional=True)
+    assert len(crm.outbox()) == 2
+
+
+def test_a_database_at_crmcore_0004_gets_the_attempt_column(tmp_path):
+    from crmcore import CRM
+    from crmcore.access import SYSTEM
+    from crmcore.config import from_dict
+    from crmcore.migrate import current_heads
+
+    crm = CRM(from_dict({"crm": {"database": f"sqlite:///{tmp_path}/old.db"}}), principal=SYSTEM)
+    crm.upgrade()
+    newest = current_heads(crm.engine)
+    with crm.engine.begin() as conn:  # what a crmcore_0004 database holds
+        conn.exec_driver_sql("ALTER TABLE messages DROP COLUMN attempted_at")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'crmcore_0004'")
+    crm.upgrade()
+    assert "attempted_at" in {c["name"] for c in sa.inspect(crm.engine).get_columns("messages")}
+    assert current_heads(crm.engine) == newest

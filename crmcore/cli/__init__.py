@@ -5,6 +5,25 @@ same ``--json`` behaviour as the core's commands."""
 from __future__ import annotations
 
 from crmcore.cli import _admin, _analytics, _customers, _import, _records  # noqa: F401  (register commands)
-from crmcore.cli._app import JSON_OPTION, cli, emit, main, parse_at, pass_crm, to_plain
+from crmcore.cli._app import (
+    JSON_OPTION,
+    cli,
+    emit,
+    main,
+    parse_at,
+    pass_crm,
+    to_plain,
+)
+from crmcore.cli.params import Number, Whole
 
-__all__ = ["JSON_OPTION", "cli", "emit", "main", "parse_at", "pass_crm", "to_plain"]
+__all__ = [
+    "JSON_OPTION",
+    "Number",
+    "Whole",
+    "cli",
+    "emit",
+    "main",
+    "parse_at",
+    "pass_crm",
+    "to_plain",
+]

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from crmcore.cli._app import JSON_OPTION, cli, emit, parse_at, pass_crm
+from crmcore.cli.params import Number, Whole
 
 
 @cli.group()
@@ -16,15 +17,9 @@ def analytics() -> None:
     Results are stored as customer labels."""
 
 
-def _when(text: str | None, what: str) -> Any:
-    from crmcore.clock import parse_when
-
-    return None if text is None else parse_when(text, what=what)
-
-
 @analytics.command("abc")
 @click.option("--as-of", help="ISO date or date-time (default: now).")
-@click.option("--window-days", default=365, show_default=True, type=click.IntRange(1))
+@click.option("--window-days", default=365, show_default=True, type=Whole(1, 36_500))
 @click.option(
     "--cutoffs",
     default="70/20/10",
@@ -47,18 +42,16 @@ def abc_cmd(
     Customers ranked by their cumulative share of spend in the window."""
     from crmcore.analytics import abc
     from crmcore.errors import ValidationError
+    from crmcore.parse import parse_number
 
-    try:
-        parts = [float(p) for p in cutoffs.split("/")]
-    except ValueError:
-        raise ValidationError(
-            f"--cutoffs {cutoffs!r}: expected A/B/C per cent, e.g. 70/20/10"
-        ) from None
+    if not isinstance(cutoffs, str) or cutoffs.count("/") not in (1, 2):
+        raise ValidationError(f"--cutoffs {cutoffs!r}: expected A/B/C per cent, e.g. 70/20/10")
+    parts = [parse_number(p, field="--cutoffs", min=0, max=100) for p in cutoffs.split("/")]
     if len(parts) not in (2, 3) or (len(parts) == 3 and abs(sum(parts) - 100) > 1e-9):
         raise ValidationError(f"--cutoffs {cutoffs!r}: expected three per cents adding up to 100")
     result = abc(
         crm,
-        as_of=_when(as_of, "--as-of"),
+        as_of=parse_at(as_of, "--as-of"),
         window_days=window_days,
         cutoffs=(parts[0] / 100, parts[1] / 100),
         full=full,
@@ -85,7 +78,7 @@ def rfm_cmd(crm: Any, as_of: str | None, as_json: bool) -> None:
     Quintile scores per customer."""
     from crmcore.analytics import rfm
 
-    result = rfm(crm, as_of=_when(as_of, "--as-of"))
+    result = rfm(crm, as_of=parse_at(as_of, "--as-of"))
 
     def human(r: dict[str, Any]) -> str:
         lines = [f"RFM as of {r['as_of']}: {r['customers_scored']} customers scored"]
@@ -100,13 +93,13 @@ def rfm_cmd(crm: Any, as_of: str | None, as_json: bool) -> None:
 
 @analytics.command("overdue")
 @click.option("--as-of", help="ISO date or date-time (default: now).")
-@click.option("--grace-days", default=3.0, show_default=True, type=click.FloatRange(0))
-@click.option("--min-purchases", default=3, show_default=True, type=click.IntRange(2))
+@click.option("--grace-days", default=3.0, show_default=True, type=Number(0, 36_500))
+@click.option("--min-purchases", default=3, show_default=True, type=Whole(2))
 @click.option(
     "--limit",
     default=50,
     show_default=True,
-    type=click.IntRange(1),
+    type=Whole(1),
     help="Customers listed in the text output (--json lists all).",
 )
 @JSON_OPTION
@@ -120,7 +113,7 @@ def overdue_cmd(
     from crmcore.analytics import overdue
 
     result = overdue(
-        crm, as_of=_when(as_of, "--as-of"), grace_days=grace_days, min_purchases=min_purchases
+        crm, as_of=parse_at(as_of, "--as-of"), grace_days=grace_days, min_purchases=min_purchases
     )
 
     def human(r: dict[str, Any]) -> str:
@@ -156,14 +149,14 @@ def overdue_cmd(
     "--horizon",
     default=52.0,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=Number(0.01, 10_000),
     help="Predict purchases in the next N time units.",
 )
 @click.option(
     "--risk-below",
     default=0.5,
     show_default=True,
-    type=click.FloatRange(0, 1),
+    type=Number(0, 1),
     help="Repeat customers with P(alive) below this are listed as at risk.",
 )
 @JSON_OPTION
@@ -178,7 +171,7 @@ def clv_cmd(
 
     result = clv(
         crm,
-        until=_when(until, "--until"),
+        until=parse_at(until, "--until"),
         time_unit=time_unit,
         horizon=horizon,
         risk_below=risk_below,

@@ -68,10 +68,12 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], str] | str | None = No
         click.echo(human(data))
 
 
-def parse_at(value: str | None) -> dt.datetime | None:
-    from crmcore.clock import parse_when
+def parse_at(value: str | None, field: str = "--at") -> dt.datetime | None:
+    """An ISO date or date-time option (``--at``, ``--due``, ``--since`` ...),
+    None when absent; bad input is an error naming ``field``."""
+    from crmcore.parse import parse_datetime
 
-    return None if value is None else parse_when(value, what="--at")
+    return None if value is None else parse_datetime(value, field=field)
 
 
 @attrs.define

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from crmcore.cli._app import JSON_OPTION, cli, emit, pass_crm
-from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
+from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt, Whole
 
 
 def customer_json(crm: Any, c: Any) -> dict[str, Any]:
@@ -149,12 +149,8 @@ LIST_COLUMNS = ("id", "external id", "name", "stage", "owner", "phone", "email")
 @customer.command("list")
 @click.option("--stage", help="Only customers in this lifecycle stage.")
 @click.option("--owner", metavar="STAFF", help="Only customers this member of staff owns.")
-@click.option(
-    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows per page."
-)
-@click.option(
-    "--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Rows to skip."
-)
+@click.option("--limit", type=Whole(1), default=50, show_default=True, help="Rows per page.")
+@click.option("--offset", type=Whole(0), default=0, show_default=True, help="Rows to skip.")
 @JSON_OPTION
 @pass_crm
 def customer_list(
@@ -308,7 +304,7 @@ def customer_timeline(ctx: click.Context, ref: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("ref")
-@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--limit", type=Whole(1))
 @JSON_OPTION
 @pass_crm
 def timeline(crm: Any, ref: str, as_json: bool, limit: int | None = None) -> None:

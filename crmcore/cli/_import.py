@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from crmcore.cli._app import JSON_OPTION, cli, emit, pass_crm
+from crmcore.cli.params import Whole
 
 
 @cli.group("import")
@@ -46,7 +47,7 @@ def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--batch-size",
         default=50_000,
         show_default=True,
-        type=click.IntRange(1),
+        type=Whole(1, 10_000_000),
         help="Rows per batch (memory and hook granularity).",
     )(fn)
     return JSON_OPTION(fn)

@@ -8,7 +8,7 @@ import click
 
 from crmcore.cli._admin import CommandWithVerbs, audit_verify
 from crmcore.cli._app import JSON_OPTION, cli, emit, parse_at, pass_crm
-from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
+from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt, Whole
 
 
 @cli.group()
@@ -142,7 +142,9 @@ def reminder_add(
 ) -> None:
     """Add a follow-up reminder."""
     emit(
-        crm.add_reminder(staff_key, text, parse_at(due), customer=customer), as_json, _reminder_line
+        crm.add_reminder(staff_key, text, parse_at(due, "--due"), customer=customer),
+        as_json,
+        _reminder_line,
     )
 
 
@@ -231,7 +233,7 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(["queued", "sent", "failed"]))
+@click.option("--status", type=click.Choice(["queued", "sending", "sent", "failed"]))
 @JSON_OPTION
 @pass_crm
 def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
@@ -247,6 +249,7 @@ def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
                 "body": m.body,
                 "status": m.status,
                 "attempts": m.attempts,
+                "last_error": m.last_error,
                 "customer_id": m.customer_id,
                 "source": m.source,
                 "key": m.idempotency_key,
@@ -267,7 +270,7 @@ def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
 
 
 @outbox.command("send")
-@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--limit", type=Whole(1))
 @JSON_OPTION
 @pass_crm
 def outbox_send(crm: Any, limit: int | None, as_json: bool) -> None:

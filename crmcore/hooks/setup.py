@@ -102,8 +102,22 @@ def crm_delivery_channels() -> Iterable[Channel]:
     """Return outbound delivery channels (:class:`~crmcore.registry.Channel`).
 
     ``crm outbox send`` delivers each queued message through the channel of its
-    name, after commit, with retries. The core's ``log`` channel is the fallback
-    for every message whose channel nobody provides (a file sink).
+    name, after commit, outside any transaction, by calling
+    ``channel.send(message, key)``:
+
+    :param message: the outbox row (:class:`~crmcore.entities.Message`); its
+        ``body`` is final: a template's placeholders were filled when the
+        message was queued, not at sending.
+    :param key: the message's idempotency key, one per message and the same on
+        every attempt. Give it to the gateway as its correlation id (or skip a
+        key you already delivered): delivery is at-least-once, since a sender
+        stopped after the call but before recording the result tries again.
+
+    Raise to report a failure: the attempt is recorded with its error and
+    retried by the next run, up to ``outbox_max_attempts``. Each message goes
+    queued -> sending (attempt counted, committed before the call) -> sent or
+    failed. The core's ``log`` channel is the fallback for every message whose
+    channel nobody provides: a file sink that writes one line per key.
     """
 
 

@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import os
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,13 +18,10 @@ import attrs
 
 from crmcore.errors import AccessDenied, ValidationError
 from crmcore.files import private_output
+from crmcore.parse import clean_text, parse_datetime, parse_money
 
 MAX_ERRORS = 1000  # errors kept in the summary; every rejected row is still counted
-MAX_AMOUNT_CENTS = 10**13
 DEFAULT_BATCH = 50_000
-
-_AMOUNT = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]*))?", re.ASCII)
-_fromiso = dt.datetime.fromisoformat
 
 
 class ImportFailed(ValidationError):
@@ -171,38 +167,24 @@ def rejects_file(
 
 # -- values ---------------------------------------------------------------------------
 def parse_amount(text: str) -> int | str:
-    """Decimal text -> integer cents, exactly (no float); an error message otherwise."""
-    m = _AMOUNT.fullmatch(text.strip())
-    if m is None:
-        return f"amount {text[:40]!r} is not a decimal number like 12.34"
-    sign, whole, frac = m.groups()
-    if frac:
-        if len(frac) > 2:
-            if frac[2:].strip("0"):
-                return f"amount {text[:40]!r} has more than 2 decimal places"
-            frac = frac[:2]
-        cents = int(whole) * 100 + int(frac.ljust(2, "0"))
-    else:
-        cents = int(whole) * 100
-    if cents > MAX_AMOUNT_CENTS:
-        return f"amount {text[:40]!r} is out of range"
-    return -cents if sign == "-" else cents
+    """Decimal yuan text -> integer cents, exactly (:func:`crmcore.parse.parse_money`;
+    refunds may be negative); the error message otherwise."""
+    try:
+        return parse_money(text, field="amount", allow_negative=True)
+    except ValidationError as e:
+        return str(e)
 
 
 def parse_time(text: str) -> tuple[str, dt.datetime | None] | str:
-    """An ISO date or date-time -> the exact text SQLAlchemy stores on SQLite
-    ('YYYY-MM-DD HH:MM:SS.ffffff'); an error message otherwise."""
+    """An ISO date or date-time (:func:`crmcore.parse.parse_datetime`) -> the
+    exact text SQLAlchemy stores on SQLite ('YYYY-MM-DD HH:MM:SS.ffffff') and the
+    datetime when it had to be computed; the error message otherwise."""
     s = text.strip()
     try:
-        d = _fromiso(s)
-    except ValueError:
-        return f"date {text[:40]!r} is not an ISO date or date-time (e.g. 2026-01-31 09:30:00)"
-    if not 1900 <= d.year <= 2999:
-        return f"date {text[:40]!r} is out of range (1900..2999)"
+        d = parse_datetime(s, field="occurred_at")
+    except ValidationError as e:
+        return str(e)
     n = len(s)
-    if d.tzinfo is not None:
-        d = d.astimezone().replace(tzinfo=None)
-        return d.isoformat(" ", "microseconds"), d
     if n == 19 and s[4] == "-" and s[7] == "-" and s[13] == ":" and s[16] == ":":
         return s[:10] + " " + s[11:] + ".000000", None
     if n == 10 and s[4] == "-" and s[7] == "-":
@@ -216,17 +198,8 @@ def iso(value: dt.datetime) -> str:
 
 
 def clean(value: str | None, what: str, max_len: int, *, required: bool = False) -> str | None:
-    """Stripped text or None; ValidationError for missing, too long or control characters."""
-    if value is None or not value.strip():
-        if required:
-            raise ValidationError(f"{what}: required")
-        return None
-    text = value.strip()
-    if len(text) > max_len:
-        raise ValidationError(f"{what}: {len(text)} characters; at most {max_len}")
-    if not text.isprintable() and any(ord(c) < 32 and c != "\t" for c in text):
-        raise ValidationError(f"{what}: contains control characters")
-    return text
+    """Stripped text or None (:func:`crmcore.parse.clean_text`)."""
+    return clean_text(value, field=what, max_len=max_len, required=required)
 
 
 # -- access, dialect and hooks ----------------------------------------------------------

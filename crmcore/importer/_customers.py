@@ -62,7 +62,7 @@ def import_customers(
     reader = Reader(path, fmt, stream=stream)
     summary = c.Summary("customers", path)
     try:
-        reader.read_header(set(BASE) | set(declared), ("name",))
+        reader.read_header(set(BASE) | set(declared), ("name",), scalar=BASE)
         with crm.transaction(command=f"import customers {path}"):
             c.require_import(crm)
             with c.rejects_file(

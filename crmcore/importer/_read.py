@@ -13,7 +13,7 @@ import decimal
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from crmcore.errors import ValidationError
@@ -50,6 +50,7 @@ class Reader:
         self.stream = stream
         self.bytes_read = 0
         self._bad: list[tuple[int, str]] = []  # (line, message) of undecodable lines
+        self._scalar: set[str] = set()  # JSON-lines columns that refuse objects and arrays
         self._line = 0
         self.columns: list[str] = []
         self.header_line = 0
@@ -77,11 +78,17 @@ class Reader:
                 yield raw.decode("utf-8", "replace")
 
     # -- CSV -----------------------------------------------------------------------
-    def read_header(self, allowed: set[str], required: tuple[str, ...]) -> None:
-        """Read and check the header (CSV) or fix the columns (JSON lines)."""
+    def read_header(
+        self, allowed: set[str], required: tuple[str, ...], *, scalar: Iterable[str] = ()
+    ) -> None:
+        """Read and check the header (CSV) or fix the columns (JSON lines).
+
+        In JSON lines, the ``scalar`` columns take only a string, number,
+        boolean or null: an object or array there is refused, not stored as text."""
         if self.fmt == "jsonl":
             self.columns = sorted(allowed, key=lambda c: (c not in required, c))
             self._allowed = allowed
+            self._scalar = set(scalar)
             return
         self._csv = csv.reader(self._lines())
         header: list[str] | None = None
@@ -166,7 +173,7 @@ class Reader:
             if not text.strip():
                 continue
             try:
-                obj = json.loads(text, parse_float=decimal.Decimal)
+                obj = json.loads(text, parse_float=decimal.Decimal, parse_constant=_no_constant)
             except ValueError as e:
                 yield line, [text.rstrip("\r\n")], f"not valid JSON: {e}"
                 continue
@@ -183,7 +190,21 @@ class Reader:
                     ),
                 )
                 continue
+            nested = [k for k in cols if k in self._scalar and isinstance(obj.get(k), dict | list)]
+            if nested:
+                kind = "an object" if isinstance(obj[nested[0]], dict) else "an array"
+                yield (
+                    line,
+                    [text.rstrip("\r\n")],
+                    f"{nested[0]}: expected text or a number, got {kind}",
+                )
+                continue
             yield line, [_jtext(obj.get(c)) for c in cols], None
+
+
+def _no_constant(name: str) -> Any:
+    """JSON lines hold JSON: ``NaN`` and ``Infinity`` are not numbers there."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _jtext(value: Any) -> str | None:

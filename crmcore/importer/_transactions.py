@@ -22,6 +22,7 @@ doubled it), so the plans of later batches stay right as the table grows.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -163,7 +164,7 @@ def import_transactions(
     reader = Reader(path, fmt, stream=stream)
     summary = c.Summary("transactions", path)
     try:
-        reader.read_header(set(REQUIRED + OPTIONAL), REQUIRED)
+        reader.read_header(set(REQUIRED + OPTIONAL), REQUIRED, scalar=REQUIRED + OPTIONAL)
         with crm.transaction(command=f"import transactions {path}"):
             c.require_import(crm)
             with c.rejects_file(
@@ -656,8 +657,7 @@ class _TxImport(c.BatchImport):
             SELECT s.line, k.id, s.at, s.cents, s.channel, s.ext, s.kind
             FROM {STAGE} s CROSS JOIN customers k WHERE k.external_id = s.cext ORDER BY s.line""",
         )
-        from crmcore.importer._common import _fromiso
-
+        _fromiso = dt.datetime.fromisoformat  # the stored text, read back
         for line, cid, at, cents, channel, ext, kind in rows:
             if line in skip:
                 continue

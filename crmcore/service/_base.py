@@ -22,15 +22,15 @@ from crmcore import access, jsonschemas
 from crmcore import config as config_mod
 from crmcore.access import Principal
 from crmcore.clock import Clock, configured_clock
-from crmcore.db import DB, Prepared, make_engine
+from crmcore.db import DB, Prepared, database_error, make_engine
 from crmcore.errors import (
     AccessDenied,
     Conflict,
     CRMError,
     NotFound,
-    RetryableError,
     ValidationError,
 )
+from crmcore.parse import clean_text, parse_int, parse_number
 from crmcore.plugins import Plugins, build
 from crmcore.schema import customers, staff
 
@@ -230,23 +230,17 @@ class CRMBase:
                     if restore is not None:
                         conn.connection.dbapi_connection.execute(restore)
         except sa_exc.OperationalError as e:
-            text = str(e.orig).lower()
-            if (
-                "locked" in text
-                or "busy" in text
-                or "could not serialize" in text
-                or "deadlock" in text
-            ):
-                raise RetryableError(
-                    "the database is busy (another process is writing); retry the operation"
-                ) from None
-            raise CRMError(f"database error: {str(e.orig).splitlines()[0]}") from None
+            raise database_error(e.orig) from None
         except sa_exc.IntegrityError as e:
             raise Conflict(f"conflicts with existing data: {str(e.orig).splitlines()[0]}") from None
         except sa_exc.DataError as e:
             raise ValidationError(
                 f"value rejected by the database: {str(e.orig).splitlines()[0]}"
             ) from None
+        except Exception as e:  # driver-level SQL (imports, analytics) raises the driver's
+            if isinstance(e, self.engine.dialect.loaded_dbapi.OperationalError):
+                raise database_error(e) from None
+            raise
         callbacks, self._after_commit = self._after_commit, []
         for cb in callbacks:
             cb()
@@ -285,7 +279,7 @@ class CRMBase:
             rows = self.db.conn.execute(_BY_ID, {"id": ref_id if ref_id is not None else ref}).all()
         elif isinstance(ref, str) and ref.strip():
             text = ref.strip()
-            if text.isdigit() and len(text) < 18:
+            if text.isascii() and text.isdigit() and len(text) < 18:  # not '²' or '١'
                 rows = self.db.conn.execute(_BY_ID_OR_EXT, {"id": int(text), "ext": text}).all()
             else:
                 rows = self.db.conn.execute(_BY_EXT, {"ext": text}).all()
@@ -357,6 +351,8 @@ class CRMBase:
             if key not in declared:
                 names = ", ".join(sorted(declared)) or "(none: no enabled plugin declares any)"
                 raise ValidationError(f"attribute {key!r} is not declared; declared: {names}")
+        for key, value in values.items():
+            _check_attribute_text(value, f"attribute {key}")
         try:
             return jsonschemas.validate(
                 dict(values), self.attribute_schema(), where="attributes", defaults=False
@@ -371,11 +367,12 @@ class CRMBase:
             names = ", ".join(sorted(declared)) or "(none)"
             raise ValidationError(f"attribute {name!r} is not declared; declared: {names}")
         kind = declared[name].schema.get("type")
+        field = f"attribute {name}"
+        if kind == "integer":
+            return parse_int(text, field=field)
+        if kind == "number":
+            return parse_number(text, field=field)
         try:
-            if kind == "integer":
-                return int(text)
-            if kind == "number":
-                return float(text)
             if kind == "boolean":
                 if text.lower() in {"true", "yes", "1"}:
                     return True
@@ -388,11 +385,31 @@ class CRMBase:
             import json
 
             try:
-                return json.loads(text)
-            except json.JSONDecodeError:
+                return json.loads(text, parse_constant=_no_json_constant)
+            except ValueError:  # not JSON, or NaN/Infinity
                 raise ValidationError(f"attribute {name}: {text!r} is not JSON") from None
-        return text
+        return clean_text(text, field=field, multiline=True)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the open transaction commits (never if it rolls back)."""
         self._after_commit.append(callback)
+
+
+def _check_attribute_text(value: Any, field: str) -> None:
+    """Every text inside an attribute value follows the shared text rule
+    (length, no control characters); numbers must be finite."""
+    if isinstance(value, str):
+        clean_text(value, field=field, multiline=True, required=False)
+    elif isinstance(value, float):
+        parse_number(value, field=field)
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_attribute_text(k, field)
+            _check_attribute_text(v, f"{field}.{k}")
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _check_attribute_text(v, field)
+
+
+def _no_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")

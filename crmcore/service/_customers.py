@@ -11,6 +11,7 @@ from sqlalchemy import case, func, or_, select, update
 from crmcore import contacts
 from crmcore.entities import Customer, Relationship, Staff, StageChange
 from crmcore.errors import Conflict, NotFound, TransitionError, ValidationError
+from crmcore.parse import clean_key, clean_text
 from crmcore.schema import (
     audit_log,
     contact_points,
@@ -47,21 +48,6 @@ def _by_id(conn: Any, customer_id: int) -> Any:
     return conn.execute(select(customers).where(customers.c.id == customer_id)).first()
 
 
-def _clean_text(value: Any, what: str, *, max_len: int, required: bool = True) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ValidationError(f"{what}: required")
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{what}: expected text, got {type(value).__name__}")
-    text = value.strip()
-    if len(text) > max_len:
-        raise ValidationError(f"{what}: {len(text)} characters; at most {max_len}")
-    if any(ord(c) < 32 and c not in "\t" for c in text) or "\x7f" in text:
-        raise ValidationError(f"{what}: contains control characters")
-    return text
-
-
 class CustomersMixin(CRMBase):
     # -- staff -----------------------------------------------------------------
     @operation()
@@ -75,8 +61,8 @@ class CustomersMixin(CRMBase):
         supervisor: Any = None,
     ) -> Staff:
         """Add a member of staff; ``roles`` must be configured roles."""
-        key = _clean_text(key, "staff key", max_len=64) or ""
-        name = _clean_text(name, "staff name", max_len=200) or ""
+        key = clean_key(key, field="staff key", max_len=64)
+        name = clean_text(name, field="staff name", max_len=200) or ""
         roles = list(roles)
         unknown = [r for r in roles if r not in self.config.core["roles"]]
         if unknown:
@@ -200,13 +186,13 @@ class CustomersMixin(CRMBase):
         """Add another phone, e-mail or channel address to a customer (normalised;
         matching finds the customer by it too). A value already held is refused."""
         row = self._customer_row(customer, write=True)
-        kind = _clean_text(kind, "contact kind", max_len=32) or ""
+        kind = clean_text(kind, field="contact kind", max_len=32) or ""
         if kind == "phone":
             value = self.normalise_phone(value)
         elif kind == "email":
             value = contacts.normalise_email(value)
         else:
-            value = _clean_text(value, kind, max_len=254) or ""
+            value = clean_text(value, field=kind, max_len=254) or ""
         if kind in ("phone", "email"):
             clash = self.match_customer(**{kind: value})
             if clash is not None:
@@ -303,8 +289,8 @@ class CustomersMixin(CRMBase):
         """Create a customer, or return the existing one with the same external
         id, phone or email (``on_match="error"`` refuses instead)."""
         self.db.require_write()
-        name = _clean_text(name, "name", max_len=MAX_NAME) or ""
-        external_id = _clean_text(external_id, "external id", max_len=128, required=False)
+        name = clean_text(name, field="name", max_len=MAX_NAME) or ""
+        external_id = clean_text(external_id, field="external id", max_len=128, required=False)
         if kind not in CUSTOMER_KINDS:
             raise ValidationError(f"kind: {kind!r}; expected one of {CUSTOMER_KINDS}")
         p, e = self._norm_contacts(phone, email)
@@ -428,7 +414,7 @@ class CustomersMixin(CRMBase):
             raise ValidationError(f"cannot change {sorted(bad)}; changeable: {sorted(allowed)}")
         values: dict[str, Any] = {}
         if "name" in changes:
-            values["name"] = _clean_text(changes["name"], "name", max_len=MAX_NAME)
+            values["name"] = clean_text(changes["name"], field="name", max_len=MAX_NAME)
         if "phone" in changes or "email" in changes:
             p, e = self._norm_contacts(changes.get("phone"), changes.get("email"))
             for field, val in (("phone", p), ("email", e)):
@@ -440,8 +426,8 @@ class CustomersMixin(CRMBase):
                         )
                     values[field] = val
         if "external_id" in changes:
-            values["external_id"] = _clean_text(
-                changes["external_id"], "external id", max_len=128, required=False
+            values["external_id"] = clean_text(
+                changes["external_id"], field="external id", max_len=128, required=False
             )
         if "owner" in changes:
             owner_row = self._staff_row(changes["owner"])
@@ -491,7 +477,9 @@ class CustomersMixin(CRMBase):
                 f"allowed from {row.stage!r}: {allowed or 'none'}"
             )
         now = self.now()
-        reason = _clean_text(reason, "reason", max_len=2000, required=False) or ""
+        reason = (
+            clean_text(reason, field="reason", max_len=2000, multiline=True, required=False) or ""
+        )
         change = StageChange(
             customer_id=row.id,
             from_stage=row.stage,
@@ -550,7 +538,7 @@ class CustomersMixin(CRMBase):
     ) -> Relationship:
         """Link a customer to another customer (household, referral, company_contact,
         ...) or to staff (owner, account_manager, agent, ...). Directed: from ``customer``."""
-        kind = _clean_text(kind, "relationship kind", max_len=64) or ""
+        kind = clean_text(kind, field="relationship kind", max_len=64) or ""
         if (to_customer is None) == (to_staff is None):
             raise ValidationError(
                 "a relationship links to exactly one of: a customer, a member of staff"

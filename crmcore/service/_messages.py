@@ -6,41 +6,77 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 
 from crmcore import contacts
 from crmcore.entities import InboundMessage, Message
 from crmcore.errors import AccessDenied, ValidationError
 from crmcore.files import append_private_line
+from crmcore.parse import clean_key, clean_text, parse_int
 from crmcore.registry import Channel
-from crmcore.schema import customers, inbound_messages, messages
+from crmcore.schema import contact_points, customers, inbound_messages, messages
 from crmcore.service import _rows
 from crmcore.service._base import CRMBase, operation
 from crmcore.service._records import check_time
 
 MAX_SMS = 2000
+MAX_BODY = 10_000
+# where each channel finds a customer's address, and the consent that governs it
+_ADDRESS = {"sms": ("phone", "consent_sms"), "email": ("email", "consent_email")}
 
 
-def _log_channel(path: str) -> Channel:
-    """The default channel: append each message as a JSON line to a private file."""
+class LogSink:
+    """The default channel's file sink: one JSON line per message, written once.
 
-    def send(message: Message) -> None:
+    It remembers the idempotency keys already in the file (read on first use),
+    so a message retried after an interrupted ``crm outbox send`` never gets a
+    second line."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._written: set[str] | None = None
+        self._ends_open = False  # the file's last line lacks its newline
+
+    def _keys(self) -> set[str]:
+        if self._written is None:
+            self._written = set()
+            if self.path.exists():
+                data = self.path.read_text(encoding="utf-8", errors="replace")
+                self._ends_open = bool(data) and not data.endswith("\n")
+                for line in data.splitlines():
+                    try:
+                        key = json.loads(line).get("key")
+                    except (ValueError, AttributeError):
+                        continue  # a torn or foreign line: its message is written again
+                    if isinstance(key, str):
+                        self._written.add(key)
+        return self._written
+
+    def send(self, message: Message, key: str) -> None:
+        written = self._keys()
+        if key in written:
+            return
         line = json.dumps(
             {
                 "id": message.id,
                 "channel": message.channel,
                 "to": message.to_address,
                 "body": message.body,
-                "key": message.idempotency_key,
+                "key": key,
             },
             ensure_ascii=False,
         )
-        append_private_line(path, line)  # mode 0600; a forget's redaction loses no line
+        # mode 0600, under the lock a forget's redaction takes: no line is lost
+        append_private_line(self.path, ("\n" if self._ends_open else "") + line)
+        self._ends_open = False
+        written.add(key)
 
-    return Channel(name="log", send=send)
+    def channel(self) -> Channel:
+        return Channel(name="log", send=self.send)
 
 
 class MessagesMixin(CRMBase):
@@ -54,36 +90,74 @@ class MessagesMixin(CRMBase):
         values: Mapping[str, Any] | None = None,
         customer: Any = None,
         to: str | None = None,
+        staff: Any = None,
+        transactional: bool = False,
         key: str | None = None,
         source: str = "core",
     ) -> Message | None:
         """Put a message in the outbox (sent after commit by ``crm outbox send``).
 
-        Returns None, queuing nothing, when the customer withheld consent for the
-        channel or has no address for it. With ``key``, a second call with the
-        same key returns the first message: a job run twice never sends twice.
+        Placeholders of ``template`` are filled now, from ``values``: the stored
+        body is what is sent, however late.
+
+        Who may be messaged:
+
+        - a customer (``customer``, or a ``to`` that is a customer's phone,
+          e-mail or contact point) only with their consent for the channel
+          (``consent_sms`` / ``consent_email``, and the contact point's own
+          consent): without it, or without an address, nothing is queued and
+          None is returned;
+        - a member of staff (``staff``, with ``to`` their address);
+        - any other address only when the caller is unrestricted and says the
+          message is ``transactional`` (one the recipient asked for, e.g. a
+          restock notice to the phone they left); otherwise it is refused.
+
+        With ``key``, a second call with the same key returns the first
+        message: a job run twice never sends twice.
         """
         if key is not None:
+            key = clean_text(key, field="message key", max_len=200) or ""
             seen = self.db.conn.execute(
                 select(messages).where(messages.c.idempotency_key == key)
             ).first()
             if seen is not None:
                 return _rows.message(seen)
-        cid = None
-        if customer is not None:
-            row = self._customer_row(customer, write=True)
-            cid = row.id
-            if (
-                channel == "sms"
-                and not row.consent_sms
-                or channel == "email"
-                and not row.consent_email
-            ):
-                return None
-            if to is None:
-                to = row.phone if channel == "sms" else row.email if channel == "email" else None
-            if to is None and channel in ("sms", "email"):
-                return None
+        channel = clean_key(channel, field="message channel", max_len=32)
+        address = self._address(channel, to)
+        cid: int | None = None
+        if staff is not None:
+            member = self._staff_row(staff)
+            if not member.active:
+                raise ValidationError(f"staff member {member.key!r} has departed")
+            if address is None:
+                raise ValidationError(
+                    f"message to staff member {member.key!r}: give their address with to="
+                )
+        else:
+            row = None if customer is None else self._customer_row(customer, write=True)
+            if row is not None:
+                cid = row.id
+                if not self._consents(row, channel):
+                    return None
+                if address is None and channel in _ADDRESS:
+                    address = getattr(row, _ADDRESS[channel][0])
+                    if address is None:
+                        return None
+            elif address is None:
+                raise ValidationError("message: give a customer, a member of staff or an address")
+            if address is not None:
+                owners = self._address_owners(channel, address)
+                if owners:
+                    if not all(consent for _, consent in owners):
+                        return None  # a customer behind this address said no
+                    if cid is None:
+                        cid = owners[0][0]
+                elif not (transactional and self.db.principal.unrestricted):
+                    whose = f"customer {cid}" if cid is not None else "any customer"
+                    raise ValidationError(
+                        f"message to {address}: not a contact point of {whose}; only an "
+                        "unrestricted caller may send a transactional message to another address"
+                    )
         if template is not None:
             tpl = self.plugins.declared.get("template", {}).get(template)
             if tpl is None:
@@ -96,11 +170,12 @@ class MessagesMixin(CRMBase):
                 raise ValidationError(f"template {template!r}: missing or bad value {e}") from None
         if not body:
             raise ValidationError("message: a body or a template is required")
+        body = clean_text(body, field="message body", max_len=MAX_BODY, multiline=True)
         res = self.db.execute(
             messages.insert().values(
                 customer_id=cid,
                 channel=channel,
-                to_address=to,
+                to_address=address,
                 template=template,
                 body=body,
                 idempotency_key=key or f"msg:{uuid.uuid4().hex}",
@@ -151,6 +226,48 @@ class MessagesMixin(CRMBase):
             ).one()
         )
 
+    def _address(self, channel: str, to: Any) -> str | None:
+        """``to`` normalised for the channel (E.164 phone, lower-case e-mail)."""
+        if to is None:
+            return None
+        if channel == "sms":
+            return contacts.normalise_phone(to, self.config.core["country_code"])
+        if channel == "email":
+            return contacts.normalise_email(to)
+        return clean_text(to, field=f"{channel} address", max_len=254)
+
+    @staticmethod
+    def _consents(row: Any, channel: str) -> bool:
+        return bool(getattr(row, _ADDRESS[channel][1])) if channel in _ADDRESS else True
+
+    def _address_owners(self, channel: str, address: str) -> list[tuple[int, bool]]:
+        """The customers holding ``address`` for ``channel`` (their own field or a
+        contact point), each with whether they consent to messages there. Read
+        over the whole base: consent belongs to whoever holds the address, seen
+        by the caller or not."""
+        conn = self.db.conn
+        found: list[tuple[int, bool]] = []
+        kind = _ADDRESS[channel][0] if channel in _ADDRESS else channel
+        consent: Any = customers.c[_ADDRESS[channel][1]] if channel in _ADDRESS else true()
+        if channel in _ADDRESS:
+            found += [
+                (r[0], bool(r[1]))
+                for r in conn.execute(
+                    select(customers.c.id, consent).where(
+                        customers.c[kind] == address, customers.c.merged_into_id.is_(None)
+                    )
+                )
+            ]
+        found += [
+            (r[0], bool(r[1]) and bool(r[2]))
+            for r in conn.execute(
+                select(contact_points.c.customer_id, contact_points.c.consent, consent)
+                .join(customers, customers.c.id == contact_points.c.customer_id)
+                .where(contact_points.c.kind == kind, contact_points.c.value == address)
+            )
+        ]
+        return found
+
     @operation(write=False)
     def outbox(self, *, status: str | None = None) -> list[Message]:
         stmt = select(messages).order_by(messages.c.id)
@@ -159,50 +276,87 @@ class MessagesMixin(CRMBase):
         return [_rows.message(r) for r in self.db.execute(stmt)]
 
     def send_outbox(self, *, limit: int | None = None) -> dict[str, int]:
-        """Deliver queued messages through their channels, after commit, one
-        transaction per delivery status; failures are retried on the next run
-        up to ``outbox_max_attempts``."""
+        """Deliver queued messages through their channels, after commit.
+
+        Each message moves queued -> sending -> sent | failed. The attempt is
+        counted and committed (``sending``) *before* the channel is called, the
+        result after, each in its own transaction; the channel gets the
+        message's idempotency key, the same on every attempt. A failed attempt
+        goes back to ``queued`` until ``outbox_max_attempts``, then ``failed``.
+        A message a crash left in ``sending`` is retried, with its key, by the
+        next run, so a channel that dedupes on the key delivers it once. Run
+        one sender at a time: a second one would retry what the first is still
+        delivering."""
+        if limit is not None:
+            limit = parse_int(limit, field="--limit", min=1)
         with self.transaction(write=False, command="outbox send"):
             if not self.db.principal.can("admin"):
                 raise AccessDenied(
                     f"{self.db.principal.key} may not send the outbox: needs 'admin'"
                 )
-            stmt = select(messages).where(messages.c.status == "queued").order_by(messages.c.id)
+            stmt = (
+                select(messages)
+                .where(messages.c.status.in_(("queued", "sending")))
+                .order_by(messages.c.id)
+            )
             if limit:
                 stmt = stmt.limit(limit)
-            queued = [(_rows.message(r), r.payload) for r in self.db.execute(stmt)]
+            pending = [(_rows.message(r), r.payload) for r in self.db.execute(stmt)]
         channels: dict[str, Channel] = dict(self.plugins.declared.get("channel", {}))
-        fallback = _log_channel(self.config.core["outbox_path"])
+        fallback = LogSink(self.config.core["outbox_path"]).channel()
         max_attempts = self.config.core["outbox_max_attempts"]
         sent = failed = 0
-        for msg, payload in queued:
+        for msg, payload in pending:
+            if msg.status == "sending" and msg.attempts >= max_attempts:
+                # its last allowed attempt was interrupted: the outcome is unknown
+                self._finish(msg, msg.attempts, "failed", "delivery interrupted")
+                failed += 1
+                continue
+            attempt = self._claim(msg)
+            if attempt is None:
+                continue  # another sender took it
             try:
                 if msg.channel == "event":
                     self.hook.crm_after_commit(event=msg, payload=dict(payload or {}))
                 else:
-                    channels.get(msg.channel, fallback).send(msg)
+                    channels.get(msg.channel, fallback).send(msg, msg.idempotency_key)
             except Exception as e:  # a channel failure must not stop the others
-                attempts = msg.attempts + 1
-                with self.transaction(command="outbox send"):
-                    self.db.execute(
-                        update(messages)
-                        .where(messages.c.id == msg.id)
-                        .values(
-                            attempts=attempts,
-                            last_error=f"{type(e).__name__}: {e}"[:500],
-                            status="failed" if attempts >= max_attempts else "queued",
-                        )
-                    )
+                status = "failed" if attempt >= max_attempts else "queued"
+                self._finish(msg, attempt, status, f"{type(e).__name__}: {e}"[:500])
                 failed += 1
                 continue
-            with self.transaction(command="outbox send"):
-                self.db.execute(
-                    update(messages)
-                    .where(messages.c.id == msg.id)
-                    .values(status="sent", attempts=msg.attempts + 1, sent_at=self.now())
-                )
+            self._finish(msg, attempt, "sent", None)
             sent += 1
         return {"sent": sent, "failed": failed}
+
+    def _claim(self, msg: Message) -> int | None:
+        """Mark ``msg`` sending and count the attempt, committed before the
+        channel call; the attempt's number, or None if its row moved on (taken
+        by another sender) since it was read."""
+        attempt = msg.attempts + 1
+        with self.transaction(command="outbox send"):
+            claimed = self.db.execute(
+                update(messages)
+                .where(
+                    messages.c.id == msg.id,
+                    messages.c.status == msg.status,
+                    messages.c.attempts == msg.attempts,
+                )
+                .values(status="sending", attempts=attempt, attempted_at=self.now())
+            ).rowcount
+        return attempt if claimed else None
+
+    def _finish(self, msg: Message, attempt: int, status: str, error: str | None) -> None:
+        """Record the outcome of attempt number ``attempt`` of ``msg``."""
+        values: dict[str, Any] = {"status": status, "attempts": attempt, "last_error": error}
+        if status == "sent":
+            values["sent_at"] = self.now()
+        with self.transaction(command="outbox send"):
+            self.db.execute(
+                update(messages)
+                .where(messages.c.id == msg.id, messages.c.attempts == attempt)
+                .values(**values)
+            )
 
     # -- inbound -----------------------------------------------------------------
     @operation()
@@ -234,12 +388,7 @@ class MessagesMixin(CRMBase):
             )
         deliverer = _deliverer(delivered_by, acting.key)
         phone = contacts.normalise_phone(from_phone, self.config.core["country_code"])
-        if not isinstance(text, str):
-            raise ValidationError(f"sms text: expected text, got {type(text).__name__}")
-        if len(text) > MAX_SMS:
-            raise ValidationError(f"sms text: {len(text)} characters; at most {MAX_SMS}")
-        if "\x00" in text:
-            raise ValidationError("sms text: contains a NUL character")
+        text = clean_text(text, field="sms text", max_len=MAX_SMS, multiline=True) or ""
         when = check_time(at or self.now(), "at")
         res = self.db.execute(
             inbound_messages.insert().values(

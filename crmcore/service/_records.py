@@ -9,11 +9,13 @@ from typing import Any
 
 import attrs
 from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import exc as sa_exc
 
 from crmcore.access import Principal
 from crmcore.db import Prepared
 from crmcore.entities import Interaction, TimelineEntry, Transaction
 from crmcore.errors import Conflict, NotFound, ValidationError
+from crmcore.parse import MAX_CENTS, clean_text, format_money, parse_datetime
 from crmcore.schema import (
     customer_labels,
     customer_stats,
@@ -28,7 +30,6 @@ from crmcore.schema import (
 )
 from crmcore.service import _rows
 from crmcore.service._base import CRMBase, operation
-from crmcore.service._customers import _clean_text
 
 _CARD_BY_PHONE = select(customers).where(customers.c.phone == bindparam("phone")).limit(1)
 _CARD_LABELS = select(customer_labels.c.name, customer_labels.c.value).where(
@@ -143,27 +144,24 @@ def _same(value: Any) -> Any:
 
 
 INTERACTION_KINDS = ("visit", "call", "sms", "email", "complaint", "survey", "note", "purchase")
-MAX_AMOUNT_CENTS = 10**13  # 100 billion: anything larger is a typing error
-EARLIEST = dt.datetime(1900, 1, 1)
 
 
 def check_time(at: Any, what: str) -> dt.datetime:
-    if isinstance(at, dt.date) and not isinstance(at, dt.datetime):
-        at = dt.datetime.combine(at, dt.time())
-    if not isinstance(at, dt.datetime):
+    """A date or datetime given to the API, in the calendar range every time
+    field accepts (:func:`crmcore.parse.parse_datetime`)."""
+    if not isinstance(at, dt.date):
         raise ValidationError(f"{what}: expected a date-time, got {type(at).__name__}")
-    if at.tzinfo is not None:
-        at = at.astimezone().replace(tzinfo=None)
-    if not EARLIEST <= at <= dt.datetime(2999, 12, 31):
-        raise ValidationError(f"{what}: {at.isoformat()} is out of range (1900..2999)")
-    return at
+    return parse_datetime(at, field=what)
 
 
 def check_amount(amount_cents: Any) -> int:
     if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
         raise ValidationError(f"amount: expected integer cents, got {amount_cents!r}")
-    if abs(amount_cents) > MAX_AMOUNT_CENTS:
-        raise ValidationError(f"amount: {amount_cents} cents is out of range")
+    if abs(amount_cents) > MAX_CENTS:
+        raise ValidationError(
+            f"amount: {format_money(amount_cents)} yuan is out of range "
+            f"(at most {format_money(MAX_CENTS)})"
+        )
     return amount_cents
 
 
@@ -203,7 +201,7 @@ class RecordsMixin(CRMBase):
         row = self._customer_row(customer, write=True)
         if kind not in INTERACTION_KINDS:
             raise ValidationError(f"interaction kind {kind!r}; expected one of {INTERACTION_KINDS}")
-        text = _clean_text(text, "text", max_len=10_000, required=False) or ""
+        text = clean_text(text, field="text", max_len=10_000, multiline=True, required=False) or ""
         draft = Interaction(
             id=None,
             customer_id=row.id,
@@ -254,7 +252,7 @@ class RecordsMixin(CRMBase):
         and last purchase stay as they were; it needs a purchase to refund."""
         cid = self._customer_id(customer, write=True)
         kind = check_kind(kind, check_amount(amount_cents))
-        external_id = _clean_text(external_id, "external id", max_len=128, required=False)
+        external_id = clean_text(external_id, field="external id", max_len=128, required=False)
         if external_id:
             seen = self.db.conn.execute(
                 select(transactions).where(transactions.c.external_id == external_id)
@@ -270,14 +268,30 @@ class RecordsMixin(CRMBase):
             "customer_id": cid,
             "amount_cents": check_amount(amount_cents),
             "occurred_at": check_time(occurred_at or self.now(), "occurred_at"),
-            "channel": _clean_text(channel, "channel", max_len=32, required=False),
+            "channel": clean_text(channel, field="channel", max_len=32, required=False),
             "external_id": external_id,
             "kind": kind,
         }
         if kind == "refund" and self.db.conn.execute(_HAS_PURCHASE, {"cid": cid}).first() is None:
             raise ValidationError(f"refund for customer {cid}: they have no purchase to refund")
         self.hook.crm_validate_transaction(crm=self, transaction=Transaction(id=None, **values))
-        tid = self.db.insert_one(transactions, _TX_INSERT, values)
+        if external_id and self.db.conn.dialect.name == "postgresql":
+            # A concurrent session may be recording the same id: its insert makes
+            # ours wait, then fail on the unique key once it commits. Insert under
+            # a savepoint and, on that failure, return the row it stored. (SQLite
+            # serialises writers, so the check above already saw it.)
+            try:
+                with self.db.conn.begin_nested():
+                    tid = self.db.insert_one(transactions, _TX_INSERT, values)
+            except sa_exc.IntegrityError:
+                seen = self.db.conn.execute(
+                    select(transactions).where(transactions.c.external_id == external_id)
+                ).first()
+                if seen is None:
+                    raise
+                return _rows.transaction(seen)
+        else:
+            tid = self.db.insert_one(transactions, _TX_INSERT, values)
         done = Transaction(id=tid, **values)
         self._bump_stats(done)
         self.hook.crm_transaction_recorded(crm=self, transaction=done)

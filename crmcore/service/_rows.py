@@ -127,4 +127,6 @@ def message(row: Any) -> Message:
         status=row.status,
         attempts=row.attempts,
         source=row.source,
+        last_error=row.last_error,
+        attempted_at=row.attempted_at,
     )

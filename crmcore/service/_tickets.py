@@ -10,11 +10,11 @@ from sqlalchemy import select, update
 
 from crmcore.entities import Reminder, Ticket, TicketMove
 from crmcore.errors import NotFound, TransitionError, ValidationError
+from crmcore.parse import clean_text, parse_int
 from crmcore.registry import Workflow
 from crmcore.schema import reminders, ticket_events, tickets
 from crmcore.service import _rows
 from crmcore.service._base import CRMBase, operation
-from crmcore.service._customers import _clean_text
 from crmcore.service._records import check_time
 
 
@@ -64,8 +64,8 @@ class TicketsMixin(CRMBase):
         the customer's owner) and due by ``due_at`` (default: the state's allowance)."""
         row = self._customer_row(customer, write=True)
         flow = self.workflow(workflow)
-        subject = _clean_text(subject, "subject", max_len=2000) or ""
-        kind = _clean_text(kind, "kind", max_len=32) or ""
+        subject = clean_text(subject, field="subject", max_len=2000) or ""
+        kind = clean_text(kind, field="kind", max_len=32) or ""
         now = check_time(at or self.now(), "at")
         state = flow.states[0]
         owner_id = self._staff_id(owner) if owner is not None else row.owner_id
@@ -103,8 +103,10 @@ class TicketsMixin(CRMBase):
     def _ticket_row(self, ticket_id: Any, *, write: bool = False) -> Any:
         tid = getattr(ticket_id, "id", ticket_id)
         try:
-            tid = int(tid)
-        except (TypeError, ValueError):
+            tid = parse_int(tid, field="ticket")  # ASCII digits, 64-bit
+        except ValidationError as e:
+            if "out of range" in str(e):
+                raise NotFound(f"ticket {ticket_id!r} not found") from None
             raise NotFound(f"ticket {ticket_id!r}: expected a ticket number") from None
         row = self.db.execute(select(tickets).where(tickets.c.id == tid)).first()
         if row is None:
@@ -153,7 +155,7 @@ class TicketsMixin(CRMBase):
         owner_id = self._staff_id(owner) if owner is not None else row.owner_id
         due = due_at or self._due(flow, to_state, now)
         closed = now if to_state == flow.final else None
-        note = _clean_text(note, "note", max_len=4000, required=False)
+        note = clean_text(note, field="note", max_len=4000, multiline=True, required=False)
         self.db.execute(
             update(tickets)
             .where(tickets.c.id == row.id)
@@ -281,7 +283,7 @@ class TicketsMixin(CRMBase):
                 "give a time from now on"
             )
         cid = self._customer_row(customer, write=True).id if customer is not None else None
-        text = _clean_text(text, "text", max_len=2000) or ""
+        text = clean_text(text, field="text", max_len=2000) or ""
         res = self.db.execute(
             reminders.insert().values(
                 staff_id=staff_row.id,

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "crmcore_0007"
-down_revision = "crmcore_0005"
+down_revision = "crmcore_0006"
 branch_labels = None
 depends_on = None
 

@@ -10,21 +10,8 @@ import click
 from crm_insurance import opportunities as opp
 from crm_insurance import orphans, policies, report, settings, vip, visits
 from crm_insurance.scores import LABELS
-from crmcore import ValidationError
-from crmcore.cli import JSON_OPTION, emit, pass_crm
-
-
-def _when(value: str | None, what: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        at = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValidationError(
-            f"{what}: {value!r} is not an ISO date or date-time "
-            "(e.g. 2026-01-31 or 2026-01-31T09:30)"
-        ) from None
-    return at.astimezone().replace(tzinfo=None) if at.tzinfo else at
+from crmcore.cli import JSON_OPTION, Whole, emit, parse_at, pass_crm
+from crmcore.parse import format_money, parse_money
 
 
 def _d(value: dt.datetime | None) -> str:
@@ -50,8 +37,8 @@ def _policy_line(p: dict[str, Any]) -> str:
     return (
         f"{p['id']:>5}  {p['policy_no']:<14} customer {p['customer_id']:<6} "
         f"{p['product_line']:<16} {p['term']:<5} {p['status']:<10} "
-        f"SAR {settings.yuan(p['sum_at_risk_cents']):>14}  premium "
-        f"{settings.yuan(p['premium_cents']):>11}  agent {p['agent'] or '-'}"
+        f"SAR {format_money(p['sum_at_risk_cents']):>14}  premium "
+        f"{format_money(p['premium_cents']):>11}  agent {p['agent'] or '-'}"
         + ("" if p["agent_active"] in (None, True) else " (departed)")
     )
 
@@ -98,16 +85,16 @@ def policy_add(
         policy_no,
         product_line=product_line,
         term=term,
-        sum_at_risk_cents=settings.parse_money(sum_at_risk, "sum at risk"),
-        premium_cents=settings.parse_money(premium, "premium"),
-        start_at=_when(start, "--start"),
+        sum_at_risk_cents=parse_money(sum_at_risk, field="--sum-at-risk"),
+        premium_cents=parse_money(premium, field="--premium"),
+        start_at=parse_at(start, "--start"),
         agent=agent,
         insured=insured,
         product_name=product,
         status=status,
-        paid_to=_when(paid_to, "--paid-to"),
-        payment_end=_when(payment_end, "--payment-end"),
-        maturity=_when(maturity, "--maturity"),
+        paid_to=parse_at(paid_to, "--paid-to"),
+        payment_end=parse_at(payment_end, "--payment-end"),
+        maturity=parse_at(maturity, "--maturity"),
     )
     emit(p, as_json, _policy_line)
 
@@ -154,15 +141,15 @@ def policy_payout(
         crm,
         policy_ref,
         kind,
-        settings.parse_money(amount, "amount"),
-        paid_at=_when(at, "--at"),
+        parse_money(amount, field="--amount"),
+        paid_at=parse_at(at, "--at"),
         note=note,
     )
     emit(
         r,
         as_json,
         lambda r: (
-            f"{r['kind']} {settings.yuan(r['amount_cents'])} paid on "
+            f"{r['kind']} {format_money(r['amount_cents'])} paid on "
             f"{r['policy_no']} at {r['paid_at']:%Y-%m-%d}"
         ),
     )
@@ -188,10 +175,10 @@ def profile_cmd(crm: Any, customer: str, as_json: bool) -> None:
             f"phone {p['phone'] or '-'}",
             f"active policies held: {p['active_long_term_policies']} long-term, "
             f"{p['active_short_term_policies']} short-term; annual premium "
-            f"{settings.yuan(p['annual_premium_cents'])}",
+            f"{format_money(p['annual_premium_cents'])}",
         ]
         lines += [
-            f"sum at risk {line:<16} {settings.yuan(v):>14}"
+            f"sum at risk {line:<16} {format_money(v):>14}"
             for line, v in p["sum_at_risk_cents_by_line"].items()
         ]
         return "\n".join(lines)
@@ -231,7 +218,7 @@ def visit_add(
     """Record a visit to CUSTOMER.
 
     Record a visit to CUSTOMER; it is verified when the customer texts back."""
-    v = visits.record_visit(crm, customer, agent=agent, at=_when(at, "--at"), note=note)
+    v = visits.record_visit(crm, customer, agent=agent, at=parse_at(at, "--at"), note=note)
     emit(
         v,
         as_json,
@@ -293,7 +280,9 @@ def report_cmd(
     """Per-agent visits, verification, satisfaction.
 
     Per agent: visits, verified (face-to-face) rate, satisfaction, VIPs below guarantee."""
-    r = report.agent_report(crm, start=_when(start, "--from"), end=_when(end, "--to"), agent=agent)
+    r = report.agent_report(
+        crm, start=parse_at(start, "--from"), end=parse_at(end, "--to"), agent=agent
+    )
 
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{x:.0%}"
@@ -333,7 +322,7 @@ def vip_list(crm: Any, due: bool, agent: str | None, at: str | None, as_json: bo
     """VIP customers and their last verified visit.
 
     VIP customers with grade, guarantee and last verified visit."""
-    rows = vip.vip_list(crm, at=_when(at, "--at"), due_only=due, agent=agent)
+    rows = vip.vip_list(crm, at=parse_at(at, "--at"), due_only=due, agent=agent)
     emit(
         rows,
         as_json,
@@ -358,7 +347,7 @@ def vip_remind(crm: Any, at: str | None, as_json: bool) -> None:
     """Remind agents of VIPs below guarantee.
 
     Create visit reminders for VIPs below their guarantee (same as the daily job)."""
-    r = vip.remind(crm, _when(at, "--at") or crm.now())
+    r = vip.remind(crm, parse_at(at, "--at") or crm.now())
     emit(
         r,
         as_json,
@@ -440,7 +429,7 @@ def orphans_reassign(
     type=click.Choice(opp.KINDS),
     help="Only these kinds (repeatable).",
 )
-@click.option("--horizon-days", type=int, help="Days ahead (and back, for payouts).")
+@click.option("--horizon-days", type=Whole(0, 36_500), help="Days ahead (and back, for payouts).")
 @click.option("--agent", metavar="STAFF")
 @JSON_OPTION
 @pass_crm

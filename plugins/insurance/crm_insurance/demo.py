@@ -36,7 +36,6 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
         external_id="C-2001",
         attributes={"insurance.birth_date": "1968-11-02", "insurance.gender": "male"},
     )
-    money = settings.parse_money
     policies.add_policy(
         crm,
         fang,
@@ -44,8 +43,8 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
         product_line="life",
         term="long",
         product_name="Whole life with bonus",
-        sum_at_risk_cents=money(1_500_000, ""),
-        premium_cents=money(36_000, ""),
+        sum_at_risk_cents=150_000_000,
+        premium_cents=3_600_000,
         start_at=_d("2015-07-01"),
         paid_to=_d("2026-07-01"),
         payment_end=_d("2035-07-01"),
@@ -59,8 +58,8 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
         product_line="critical_illness",
         term="long",
         insured=lei,
-        sum_at_risk_cents=money(500_000, ""),
-        premium_cents=money(8_000, ""),
+        sum_at_risk_cents=50_000_000,
+        premium_cents=800_000,
         start_at=_d("2020-06-20"),
         paid_to=_d("2026-06-20"),
         payment_end=_d("2040-06-20"),
@@ -72,8 +71,8 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
         "A-2025-0003",
         product_line="accident",
         term="short",
-        sum_at_risk_cents=money(200_000, ""),
-        premium_cents=money(300, ""),
+        sum_at_risk_cents=20_000_000,
+        premium_cents=30_000,
         start_at=_d("2025-07-01"),
         maturity=_d("2026-06-30"),
         agent="chen",
@@ -84,8 +83,8 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
         "L-2006-0004",
         product_line="life",
         term="long",
-        sum_at_risk_cents=money(800_000, ""),
-        premium_cents=money(12_000, ""),
+        sum_at_risk_cents=80_000_000,
+        premium_cents=1_200_000,
         start_at=_d("2006-03-01"),
         paid_to=_d("2026-03-01"),
         payment_end=_d("2026-07-10"),
@@ -98,14 +97,14 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
         "H-2025-0005",
         product_line="health",
         term="short",
-        sum_at_risk_cents=money(50_000, ""),
-        premium_cents=money(900, ""),
+        sum_at_risk_cents=5_000_000,
+        premium_cents=90_000,
         start_at=_d("2025-09-01"),
         maturity=_d("2026-08-31"),
         agent="zhou",
     )
     policies.record_payout(
-        crm, h["id"], "claim", money(3_200, ""), paid_at=_d("2026-06-01"), note="outpatient surgery"
+        crm, h["id"], "claim", 320_000, paid_at=_d("2026-06-01"), note="outpatient surgery"
     )
     # the heart of the plugin: a visit, then the customer's own SMS verifies it
     v = visits.record_visit(

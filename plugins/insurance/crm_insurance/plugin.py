@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ from sqlalchemy import update
 
 from crm_insurance import NAME, __version__, orphans, settings, tables, vip, visits
 from crmcore import Attribute, Job, PluginInfo, ValidationError, hookimpl
+from crmcore.parse import parse_date
 
 ERASED = "[erased]"
 
@@ -86,10 +86,7 @@ def crm_validate_customer(crm: Any, customer: Any, before: Any) -> None:
         before is not None and before.attributes.get(f"{NAME}.birth_date") == birth
     ):
         return
-    try:
-        day = dt.date.fromisoformat(birth)
-    except ValueError:
-        raise ValidationError(f"{NAME}.birth_date: {birth!r} is not a date (YYYY-MM-DD)") from None
+    day = parse_date(birth, field=f"{NAME}.birth_date")
     if day > crm.now().date():
         raise ValidationError(f"{NAME}.birth_date: {birth} is in the future")
 

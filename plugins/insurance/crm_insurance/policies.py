@@ -10,6 +10,7 @@ from sqlalchemy import and_, case, func, or_, select, update
 from crm_insurance import NAME, settings
 from crm_insurance.tables import payouts, policies
 from crmcore import Conflict, NotFound, ValidationError
+from crmcore.parse import format_money
 from crmcore.schema import customers, relationships, staff
 
 # relationship kind that gives a policy's agent access to the policyholder
@@ -184,7 +185,7 @@ def record_payout(
         crm.add_timeline_entry(
             row.customer_id,
             f"insurance.{kind}",
-            f"{kind} paid on policy {row.policy_no}: {settings.yuan(amount_cents)}",
+            f"{kind} paid on policy {row.policy_no}: {format_money(amount_cents)}",
             at=when,
             data={"policy_id": row.id, "payout_id": res.inserted_primary_key[0]},
             source=NAME,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from crm_insurance import NAME
@@ -103,25 +102,6 @@ def require(crm: Any, permission: str, what: str) -> None:
         raise AccessDenied(f"{p.key} may not {what}: {why}")
 
 
-def parse_money(text: Any, what: str) -> int:
-    """'12,000.50' (yuan) -> 1200050 cents, exactly; negative or junk is refused."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        cents = text * 100
-    else:
-        try:
-            value = Decimal(str(text).replace(",", "").strip())
-        except InvalidOperation:
-            raise ValidationError(f"{what}: {text!r} is not an amount (e.g. 12000.50)") from None
-        if not value.is_finite() or value != value.quantize(Decimal("0.01")):
-            raise ValidationError(f"{what}: {text!r} has more than two decimals")
-        cents = int(value * 100)
-    if cents < 0:
-        raise ValidationError(f"{what}: {text!r} is negative")
-    if cents > 10**15:
-        raise ValidationError(f"{what}: {text!r} is out of range")
-    return cents
-
-
 def check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
     if value not in choices:
         raise ValidationError(f"{what}: {value!r}; expected one of {', '.join(choices)}")
@@ -133,7 +113,3 @@ def staff_by_ref(crm: Any, ref: Any, what: str = "agent", *, active: bool = True
     if active and not s.active:
         raise ValidationError(f"{what} {s.key!r} has departed; choose an active member of staff")
     return s
-
-
-def yuan(cents: int | None) -> str:
-    return "-" if cents is None else f"{cents / 100:,.2f}"

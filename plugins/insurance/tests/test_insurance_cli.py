@@ -48,7 +48,7 @@ def test_policy_visit_sms_report_round_trip(crm, crm_cli):
         "--term",
         "long",
         "--sum-at-risk",
-        "1,500,000",
+        "1500000",
         "--premium",
         "36000.50",
         "--start",
@@ -161,7 +161,7 @@ USER_ERRORS = [
             "--agent",
             "zhang",
         ),
-        "more than two decimals",
+        "more than 2 decimal places",
     ),
     (
         (

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from crmcore.cli import JSON_OPTION, emit, parse_at, pass_crm
+from crmcore.cli import JSON_OPTION, Whole, emit, parse_at, pass_crm
 from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
 
 from . import places, reports
@@ -42,7 +42,9 @@ def project() -> None:
 @click.argument("code")
 @click.option("--name", required=True)
 @click.option("--city")
-@click.option("--design-life-years", type=int, help="Structure warranty (default: config).")
+@click.option(
+    "--design-life-years", type=Whole(1, 1000), help="Structure warranty (default: config)."
+)
 @JSON_OPTION
 @pass_crm
 def project_add(
@@ -90,7 +92,9 @@ def building_add(
     crm: Any, project_ref: str, code: str, name: str | None, handover: str | None, as_json: bool
 ) -> None:
     """Add building CODE to PROJECT."""
-    b = places.add_building(crm, project_ref, code, name=name, handover_at=parse_at(handover))
+    b = places.add_building(
+        crm, project_ref, code, name=name, handover_at=parse_at(handover, "--handover")
+    )
     emit(b, as_json, lambda b: f"building {b['path']} added")
 
 
@@ -124,7 +128,7 @@ def unit() -> None:
 @pass_crm
 def unit_add(crm: Any, building_ref: str, code: str, handover: str | None, as_json: bool) -> None:
     """Add unit CODE to BUILDING (PROJECT/BUILDING)."""
-    u = places.add_unit(crm, building_ref, code, handover_at=parse_at(handover))
+    u = places.add_unit(crm, building_ref, code, handover_at=parse_at(handover, "--handover"))
     emit(u, as_json, lambda u: f"unit {u['path']} added (handover {_day(u['handover_at'])})")
 
 
@@ -180,7 +184,9 @@ def owner_add(
     as_json: bool,
 ) -> None:
     """Link CUSTOMER to UNIT."""
-    link = places.add_owner(crm, unit_ref, customer, role=role, since=parse_at(since), sales=sales)
+    link = places.add_owner(
+        crm, unit_ref, customer, role=role, since=parse_at(since, "--since"), sales=sales
+    )
     emit(
         link,
         as_json,
@@ -497,7 +503,7 @@ def request_complete(crm: Any, request_id: int, note: str | None, as_json: bool)
 
 @request.command("revisit", context_settings=NUMBER_ARGUMENTS)
 @click.argument("request_id", type=PositiveInt("request id"))
-@click.option("--satisfaction", type=int, required=True, help="1 (very poor) to 5 (very good).")
+@click.option("--satisfaction", type=Whole(), required=True, help="1 (very poor) to 5 (very good).")
 @click.option(
     "--fixed/--not-fixed",
     default=True,
@@ -636,7 +642,9 @@ def report_compliance(
     crm: Any, since: str | None, until: str | None, at: str | None, as_json: bool
 ) -> None:
     """Deadline compliance by team."""
-    d = reports.compliance(crm, at=parse_at(at), since=parse_at(since), until=parse_at(until))
+    d = reports.compliance(
+        crm, at=parse_at(at), since=parse_at(since, "--since"), until=parse_at(until, "--until")
+    )
     emit(
         d,
         as_json,
@@ -665,7 +673,9 @@ def report_satisfaction(
     crm: Any, by: str, since: str | None, until: str | None, as_json: bool
 ) -> None:
     """Owner revisit scores by team or project."""
-    d = reports.satisfaction(crm, by=by, since=parse_at(since), until=parse_at(until))
+    d = reports.satisfaction(
+        crm, by=by, since=parse_at(since, "--since"), until=parse_at(until, "--until")
+    )
     emit(
         d,
         as_json,

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 
 from crmcore import Conflict, NotFound, ValidationError
+from crmcore.parse import clean_text
 from crmcore.schema import relationships, staff
 
 from . import NAME
@@ -25,25 +26,21 @@ _CODE = re.compile(r"^[^/\s]{1,32}$")
 
 
 def _code(value: str, what: str) -> str:
-    text = (value or "").strip()
+    text = clean_text(value, field=what, max_len=32) or ""
     if not _CODE.match(text):
         raise ValidationError(f"{what} {value!r}: 1-32 characters without '/' or spaces")
     return text
 
 
 def _name(value: str | None, what: str, *, required: bool = True) -> str | None:
-    text = (value or "").strip()
-    if not text:
-        if required:
-            raise ValidationError(f"{what}: required")
-        return None
-    if len(text) > 200:
-        raise ValidationError(f"{what}: {len(text)} characters; at most 200")
-    return text
+    return clean_text(value, field=what, max_len=200, required=required)
 
 
 def _is_id(ref: Any) -> bool:
-    return isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit())
+    """An id, not a code: an int, or ASCII digits (``'²'`` is a code)."""
+    return isinstance(ref, int) or (
+        isinstance(ref, str) and ref.strip().isascii() and ref.strip().isdigit()
+    )
 
 
 # -- lookups ------------------------------------------------------------------------

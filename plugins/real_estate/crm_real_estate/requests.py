@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 
 from crmcore import Conflict, NotFound, TransitionError, ValidationError, Workflow
+from crmcore.parse import clean_text
 from crmcore.schema import customers, staff
 
 from . import NAME
@@ -204,7 +205,9 @@ def set_warranty(crm: Any, request_id: Any, status: str, reason: str) -> dict[st
     with crm.transaction(command="real-estate request warranty"):
         if status not in ("in", "out", "n/a"):
             raise ValidationError(f"warranty {status!r}: expected in, out or n/a")
-        reason = (reason or "").strip()
+        reason = (
+            clean_text(reason, field="--reason", max_len=2000, multiline=True, required=False) or ""
+        )
         if not reason:
             raise ValidationError("a warranty override needs a --reason")
         r = _request_row(crm, request_id)
@@ -251,7 +254,10 @@ def open_request(
             raise ValidationError(
                 f"urgency {urgency!r}: expected one of {', '.join(s.deadline_hours)}"
             )
-        text = (text or "").strip()
+        text = (
+            clean_text(text, field="request text", max_len=4000, multiline=True, required=False)
+            or ""
+        )
         if not text:
             raise ValidationError("request text: required (what is wrong, where)")
         if category not in s.categories:
@@ -436,7 +442,7 @@ def revisit(
             raise TransitionError(
                 f"request {r.id} is {r.state}: the owner revisit follows completion"
             )
-        note = (note or "").strip() or None
+        note = clean_text(note, field="--note", max_len=4000, multiline=True, required=False)
         seen = crm.db.execute(
             select(revisits.c.id).where(
                 revisits.c.request_id == r.id, revisits.c.round == r.reopen_count
@@ -745,7 +751,7 @@ def get_incident(crm: Any, incident_id: int) -> dict[str, Any]:
 
 def close_incident(crm: Any, incident_id: int, note: str) -> dict[str, Any]:
     with crm.transaction(command="real-estate incident close"):
-        note = (note or "").strip()
+        note = clean_text(note, field="--note", max_len=4000, multiline=True, required=False) or ""
         if not note:
             raise ValidationError("closing an incident needs a --note (what was done)")
         row = crm.db.execute(select(incidents).where(incidents.c.id == incident_id)).first()

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 from typing import Any
 
 from sqlalchemy import select
 
 from crmcore import AccessDenied, NotFound, ValidationError
+from crmcore.parse import MAX_CENTS, clean_text, format_money, parse_money
 from crmcore.schema import customers
 
 SOURCE = "retail"
-
-
-def text(value: Any, what: str, *, max_len: int, required: bool = True) -> str | None:
-    """Stripped text, or a clear ValidationError naming ``what``."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ValidationError(f"{what}: required")
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{what}: expected text, got {type(value).__name__}")
-    out = value.strip()
-    if len(out) > max_len:
-        raise ValidationError(f"{what}: {len(out)} characters; at most {max_len}")
-    if any(ord(c) < 32 for c in out) or "\x7f" in out:
-        raise ValidationError(f"{what}: contains control characters")
-    return out
 
 
 def key_of(value: str) -> str:
@@ -44,26 +28,16 @@ def positive_int(value: Any, what: str) -> int:
 
 
 def cents(value: Any, what: str) -> int:
-    """Integer cents from an int (cents) or a yuan string such as "12.50"."""
-    if isinstance(value, bool):
-        raise ValidationError(f"{what}: expected an amount, got {value!r}")
-    if isinstance(value, int):
-        out = value
-    else:
-        try:
-            d = decimal.Decimal(str(value).strip())
-        except decimal.InvalidOperation:
-            raise ValidationError(f"{what}: {value!r} is not an amount (e.g. 12.50)") from None
-        if not d.is_finite() or d != d.quantize(decimal.Decimal("0.01")):
-            raise ValidationError(f"{what}: {value!r} is not an amount with at most 2 decimals")
-        out = int(d * 100)
-    if out < 0 or out > 10**11:
-        raise ValidationError(f"{what}: {out} cents is out of range")
-    return out
-
-
-def yuan(amount_cents: int) -> str:
-    return f"{amount_cents / 100:,.2f}"
+    """An amount given to the API as integer cents, or typed as yuan text such as
+    ``"12.50"`` (:func:`crmcore.parse.parse_money`); never negative."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= MAX_CENTS:
+            raise ValidationError(
+                f"{what}: {format_money(value)} yuan is out of range "
+                f"(0 to {format_money(MAX_CENTS)})"
+            )
+        return value
+    return parse_money(value, field=what)
 
 
 def as_datetime(value: Any, what: str) -> dt.datetime:
@@ -101,4 +75,4 @@ def chunks(values: list[Any], size: int = 5000) -> list[list[Any]]:
 def phone(crm: Any, value: str) -> str:
     """E.164 form of a contact phone, as the core stores phones (``138 1234 5678`` ->
     ``+8613812345678``)."""
-    return crm.normalise_phone(text(value, "phone", max_len=40) or "")
+    return crm.normalise_phone(clean_text(value, field="phone", max_len=40) or "")

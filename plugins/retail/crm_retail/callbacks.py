@@ -24,6 +24,7 @@ from crm_retail.settings import settings
 from crm_retail.tables import callbacks
 from crmcore import NotFound, TransitionError
 from crmcore.analytics import overdue
+from crmcore.parse import clean_text
 from crmcore.schema import customers, reminders, staff
 
 
@@ -133,7 +134,7 @@ def record_outcome(crm: Any, callback_id: Any, outcome: str) -> dict[str, Any]:
         r = crm.db.execute(select(callbacks).where(callbacks.c.id == cb_id)).first()
         if r is None:
             raise NotFound(f"call-back {cb_id} not found")
-        outcome = _util.text(outcome, "outcome", max_len=2000) or ""
+        outcome = clean_text(outcome, field="outcome", max_len=2000, multiline=True) or ""
         if r.outcome is not None:
             raise TransitionError(f"call-back {cb_id} already has an outcome: {r.outcome}")
         crm.db.require_customer(r.customer_id, write=True)

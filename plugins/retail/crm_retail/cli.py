@@ -6,12 +6,13 @@ from typing import Any
 
 import click
 
-from crm_retail import _util, callbacks, dm, feedback, fuel, members, points, waitlist
+from crm_retail import callbacks, dm, feedback, fuel, members, points, waitlist
 from crm_retail.settings import is_member_day, member_day_text, settings
 from crmcore import ValidationError
-from crmcore.cli import JSON_OPTION, emit, parse_at, pass_crm
+from crmcore.cli import JSON_OPTION, Whole, emit, parse_at, pass_crm
 from crmcore.cli.output import summary_text, table
 from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
+from crmcore.parse import format_money, parse_date, parse_money
 
 AT_OPTION = click.option("--at", help="ISO date-time to run as of (default: now).")
 
@@ -40,11 +41,13 @@ def member() -> None:
 
 def _member_line(m: dict[str, Any]) -> str:
     nxt = (
-        f"; {_util.yuan(m['to_next_tier_cents'])} to {m['next_tier']}" if m.get("next_tier") else ""
+        f"; {format_money(m['to_next_tier_cents'])} to {m['next_tier']}"
+        if m.get("next_tier")
+        else ""
     )
     return (
         f"{m['member_no']}  {m['name']}  tier {m['tier']} (x{m['multiplier']:g})  "
-        f"{m['points_balance']} points  spend {_util.yuan(m['rolling_spend_cents'])}{nxt}"
+        f"{m['points_balance']} points  spend {format_money(m['rolling_spend_cents'])}{nxt}"
     )
 
 
@@ -60,7 +63,13 @@ def member_join(
 ) -> None:
     """Make customer REF a member."""
     emit(
-        members.join(crm, ref, member_no=member_no, birthday=birthday, at=parse_at(at)),
+        members.join(
+            crm,
+            ref,
+            member_no=member_no,
+            birthday=None if birthday is None else parse_date(birthday, field="--birthday"),
+            at=parse_at(at),
+        ),
         as_json,
         lambda m: "joined: " + _member_line(m),
     )
@@ -143,7 +152,7 @@ def tiers_list(crm: Any, as_json: bool) -> None:
         data,
         as_json,
         lambda d: "\n".join(
-            f"{t['name']:<10} from {_util.yuan(t['min_spend_cents']):>12}  x{t['multiplier']:g}  "
+            f"{t['name']:<10} from {format_money(t['min_spend_cents']):>12}  x{t['multiplier']:g}  "
             + ", ".join(t["benefits"])
             for t in d["tiers"]
         ),
@@ -228,7 +237,7 @@ def member_day() -> None:
 def member_day_status(crm: Any, day: str | None, as_json: bool) -> None:
     """Is DATE a member day, and what members get."""
     s = settings(crm)
-    when = parse_at(day) or crm.now()
+    when = parse_at(day, "--date") or crm.now()
     data = {
         "date": when.date().isoformat(),
         "is_member_day": is_member_day(s, when.date()),
@@ -290,8 +299,8 @@ def abc_run(crm: Any, at: str | None, as_json: bool) -> None:
 def _dm_line(r: dict[str, Any]) -> str:
     return (
         f"{r['id']:>5}  {r['status']:<9} customer {r['customer_id']:<6} {r['product']} "
-        f"({r['promotion']}): poster {_util.yuan(r['poster_price_cents'])} vs till "
-        f"{_util.yuan(r['till_price_cents'])}  reward {r['reward_points']}"
+        f"({r['promotion']}): poster {format_money(r['poster_price_cents'])} vs till "
+        f"{format_money(r['till_price_cents'])}  reward {r['reward_points']}"
     )
 
 
@@ -328,8 +337,8 @@ def dm_report(
             ref,
             product=product,
             promotion=promotion,
-            poster_price=poster_price,
-            till_price=till_price,
+            poster_price=parse_money(poster_price, field="--poster-price"),
+            till_price=parse_money(till_price, field="--till-price"),
             note=note,
         ),
         as_json,
@@ -445,9 +454,9 @@ def survey_group() -> None:
 
 @survey_group.command("sample")
 @click.option("--name", help="Survey name (default after-sale-DATE); used once.")
-@click.option("--size", type=int)
-@click.option("--days", type=int, help="Buyers of the last DAYS days.")
-@click.option("--seed", type=int, help="Random seed (default: from the name).")
+@click.option("--size", type=Whole(1, 1_000_000))
+@click.option("--days", type=Whole(1, 36_500), help="Buyers of the last DAYS days.")
+@click.option("--seed", type=Whole(), help="Random seed (default: from the name).")
 @AT_OPTION
 @JSON_OPTION
 @pass_crm
@@ -476,8 +485,8 @@ def survey_sample(
 
 @survey_group.command("answer")
 @click.argument("ref")
-@click.option("--expected", type=int, required=True)
-@click.option("--perceived", type=int, required=True)
+@click.option("--expected", type=Whole(), required=True)
+@click.option("--perceived", type=Whole(), required=True)
 @click.option("--survey", "survey_name")
 @click.option("--comment")
 @AT_OPTION
@@ -522,7 +531,9 @@ def survey_report(
 ) -> None:
     """Satisfaction C = perceived / expected per period."""
     emit(
-        feedback.report(crm, period=period, since=parse_at(since), until=parse_at(until)),
+        feedback.report(
+            crm, period=period, since=parse_at(since, "--since"), until=parse_at(until, "--until")
+        ),
         as_json,
         lambda d: (
             "\n".join(

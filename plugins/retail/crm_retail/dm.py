@@ -19,6 +19,7 @@ from crm_retail import points as points_mod
 from crm_retail.settings import settings
 from crm_retail.tables import dm_reports
 from crmcore import NotFound, TransitionError, ValidationError
+from crmcore.parse import clean_text, format_money
 
 
 def _row(crm: Any, report_id: Any) -> Any:
@@ -61,14 +62,14 @@ def report(
 ) -> dict[str, Any]:
     with crm.transaction(command="retail dm report"):
         c = _util.customer_row(crm, customer)
-        product = _util.text(product, "product", max_len=200) or ""
-        promotion = _util.text(promotion, "promotion", max_len=100) or ""
+        product = clean_text(product, field="product", max_len=200) or ""
+        promotion = clean_text(promotion, field="promotion", max_len=100) or ""
         poster = _util.cents(poster_price, "poster price")
         till = _util.cents(till_price, "till price")
-        note = _util.text(note, "note", max_len=2000, required=False)
+        note = clean_text(note, field="note", max_len=2000, required=False, multiline=True)
         if poster == till:
             raise ValidationError(
-                f"poster price {_util.yuan(poster)} equals the till price: "
+                f"poster price {format_money(poster)} equals the till price: "
                 "there is no price error to report"
             )
         if points_mod.member_row(crm, c.id) is None:
@@ -95,7 +96,7 @@ def report(
             c.id,
             "retail.dm",
             f"reported DM price error {rid}: {product} in "
-            f"{promotion}, poster {_util.yuan(poster)} vs till {_util.yuan(till)}",
+            f"{promotion}, poster {format_money(poster)} vs till {format_money(till)}",
             at=when,
             source=_util.SOURCE,
             data={"report_id": rid},
@@ -109,7 +110,7 @@ def decide(crm: Any, report_id: Any, *, verified: bool, note: str | None = None)
     with crm.transaction(command="retail dm verify" if verified else "retail dm reject"):
         r = _row(crm, report_id)
         crm.db.require_customer(r.customer_id, write=True)
-        note = _util.text(note, "note", max_len=2000, required=not verified)
+        note = clean_text(note, field="note", max_len=2000, required=not verified, multiline=True)
         if r.status != "reported":
             raise TransitionError(f"DM report {r.id} is already {r.status}")
         now = crm.now()

@@ -24,6 +24,7 @@ from crm_retail import _util
 from crm_retail.settings import settings
 from crm_retail.tables import survey_answers, survey_invites, surveys
 from crmcore import Conflict, NotFound, ValidationError
+from crmcore.parse import clean_text
 from crmcore.schema import customers, transactions
 
 PERIODS = ("week", "month", "quarter", "year")
@@ -68,7 +69,7 @@ def sample(
         s = settings(crm)["survey"]
         when = at or crm.now()
         name = (
-            _util.text(name, "survey name", max_len=100, required=False)
+            clean_text(name, field="survey name", max_len=100, required=False)
             or f"after-sale-{when:%Y-%m-%d}"
         )
         existing = crm.db.execute(select(surveys).where(surveys.c.name == name)).first()
@@ -152,7 +153,7 @@ def answer(
         for what, v in (("expected", expected), ("perceived", perceived)):
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= scale:
                 raise ValidationError(f"{what}: expected a whole number 1..{scale}, got {v!r}")
-        comment = _util.text(comment, "comment", max_len=4000, required=False)
+        comment = clean_text(comment, field="comment", max_len=4000, required=False, multiline=True)
         when = at or crm.now()
         sid = None
         if survey is not None:

@@ -20,13 +20,14 @@ from crm_retail import _util
 from crm_retail.settings import settings
 from crm_retail.tables import fuel_profiles
 from crmcore import Conflict, NotFound, ValidationError
+from crmcore.parse import clean_text
 from crmcore.schema import customers, relationships, staff
 
 _PLATE_SEP = re.compile(r"[\s·.\-]")
 
 
 def plate_key(plate: str) -> str:
-    text = _util.text(plate, "plate", max_len=20) or ""
+    text = clean_text(plate, field="plate", max_len=20) or ""
     key = _PLATE_SEP.sub("", text).upper()
     if not 5 <= len(key) <= 10 or not all(ch.isalnum() for ch in key):
         raise ValidationError(
@@ -75,8 +76,8 @@ def visit1(
 ) -> dict[str, Any]:
     with crm.transaction(command="retail fuel visit1"):
         key = plate_key(plate)
-        model = _util.text(car_model, "car model", max_len=100) or ""
-        station = _util.text(station, "station", max_len=100, required=False)
+        model = clean_text(car_model, field="car model", max_len=100) or ""
+        station = clean_text(station, field="station", max_len=100, required=False)
         seen = crm.db.conn.execute(
             select(fuel_profiles.c.customer_id).where(fuel_profiles.c.plate == key)
         ).first()
@@ -120,8 +121,8 @@ def visit2(
 ) -> dict[str, Any]:
     with crm.transaction(command="retail fuel visit2"):
         p = _profile(crm, plate)
-        name = _util.text(name, "name", max_len=300) or ""
-        employer = _util.text(employer, "employer", max_len=200) or ""
+        name = clean_text(name, field="name", max_len=300) or ""
+        employer = clean_text(employer, field="employer", max_len=200) or ""
         if not consent:
             raise ValidationError(
                 "visit 2: the customer has not consented to keeping their name "

@@ -21,6 +21,7 @@ from crm_retail.settings import Settings, is_member_day, settings
 from crm_retail.tables import member_day_benefits, members
 from crmcore import Conflict, ValidationError
 from crmcore.db import Prepared
+from crmcore.parse import clean_text, format_money, parse_date
 from crmcore.schema import customer_labels, customers, timeline_entries, transactions
 
 TIER_LABEL = "retail.tier"
@@ -86,7 +87,7 @@ BULK_AT = 50  # more tier changes than this in one run are written set-based
 def _reason(s: Settings, change: dict[str, Any], review: dt.date | None) -> tuple[str, str]:
     old, new = s.tier(change["from"]), s.tier(change["to"])
     assert new is not None
-    spend = _util.yuan(change["spend_cents"])
+    spend = format_money(change["spend_cents"])
     window = s["tier_window_days"]
     if old is None:
         return "reassigned", (
@@ -96,12 +97,12 @@ def _reason(s: Settings, change: dict[str, Any], review: dt.date | None) -> tupl
     if new.rank > old.rank:
         return "upgrade", (
             f"tier {old.name} -> {new.name} (upgrade): {window}-day spend {spend} reached "
-            f"the {new.name} threshold {_util.yuan(new.min_spend_cents)}"
+            f"the {new.name} threshold {format_money(new.min_spend_cents)}"
         )
     when = f" at the {review.isoformat()} review" if review else ""
     return "downgrade", (
         f"tier {old.name} -> {new.name} (downgrade{when}): {window}-day spend {spend} "
-        f"is below the {old.name} threshold {_util.yuan(old.min_spend_cents)}"
+        f"is below the {old.name} threshold {format_money(old.min_spend_cents)}"
     )
 
 
@@ -200,7 +201,7 @@ def join(
         existing = crm.db.execute(select(members).where(members.c.customer_id == c.id)).first()
         if existing is not None:
             raise Conflict(f"customer {c.id} ({c.name}) is already member {existing.member_no}")
-        number = _util.text(member_no, "member number", max_len=32, required=False)
+        number = clean_text(member_no, field="member number", max_len=32, required=False)
         if number is None:
             number = f"{s['member_no_prefix']}{c.id:08d}"
         elif not all(ch.isalnum() or ch in "-_" for ch in number):
@@ -230,7 +231,7 @@ def join(
             c.id,
             "retail.member",
             f"joined as member {number}, tier {tier.name} "
-            f"({s['tier_window_days']}-day spend {_util.yuan(spend)})",
+            f"({s['tier_window_days']}-day spend {format_money(spend)})",
             at=when,
             source=_util.SOURCE,
             data={"member_no": number, "tier": tier.name, "spend_cents": spend},
@@ -243,10 +244,7 @@ def check_birthday(value: Any, now: dt.datetime) -> dt.date | None:
     if value is None:
         return None
     if isinstance(value, str):
-        try:
-            value = dt.date.fromisoformat(value.strip())
-        except ValueError:
-            raise ValidationError(f"birthday: {value!r} is not a date (YYYY-MM-DD)") from None
+        value = parse_date(value, field="birthday")
     if isinstance(value, dt.datetime):
         value = value.date()
     if not isinstance(value, dt.date):
@@ -450,7 +448,7 @@ def _discount(s: Settings, amount_cents: int) -> int:
 
 
 def _accrual_reason(amount_cents: int, tier: Any, md: bool, s: Settings) -> str:
-    text = f"purchase {_util.yuan(amount_cents)} at {tier.name} x{tier.multiplier:g}"
+    text = f"purchase {format_money(amount_cents)} at {tier.name} x{tier.multiplier:g}"
     if md:
         text += f", member day x{s['member_day']['points_multiplier']:g}"
     return text

@@ -18,6 +18,7 @@ from crm_retail.settings import Settings, Tier, settings
 from crm_retail.tables import members, points
 from crmcore import ValidationError
 from crmcore.db import Prepared
+from crmcore.parse import clean_text
 
 KINDS = ("accrual", "redeem", "expire", "reward")
 
@@ -115,8 +116,8 @@ def redeem(
     with crm.transaction(command="retail points redeem"):
         c = _util.customer_row(crm, customer)
         amount = _util.positive_int(amount, "points to redeem")
-        reason = _util.text(reason, "reason", max_len=500, required=False) or "redeemed"
-        ref = _util.text(ref, "ref", max_len=64, required=False)
+        reason = clean_text(reason, field="reason", max_len=500, required=False) or "redeemed"
+        ref = clean_text(ref, field="ref", max_len=64, required=False)
         m = member_row(crm, c.id, lock=True)
         if m is None:
             raise ValidationError(f"customer {c.id} ({c.name}) is not a member: join first")

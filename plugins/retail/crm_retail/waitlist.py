@@ -16,6 +16,7 @@ from crm_retail import _util
 from crm_retail.settings import settings
 from crm_retail.tables import waitlist
 from crmcore import Conflict
+from crmcore.parse import clean_text
 from crmcore.schema import customers
 
 
@@ -44,8 +45,8 @@ def add(
 ) -> dict[str, Any]:
     with crm.transaction(command="retail waitlist add"):
         c = _util.customer_row(crm, customer)
-        item = _util.text(item, "item", max_len=200) or ""
-        offer = _util.text(offer, "offer", max_len=200, required=False)
+        item = clean_text(item, field="item", max_len=200) or ""
+        offer = clean_text(offer, field="offer", max_len=200, required=False)
         contact = _util.phone(crm, phone) if phone else None
         key = _util.key_of(item)
         dup = crm.db.execute(
@@ -85,7 +86,7 @@ def restock(crm: Any, item: str) -> dict[str, Any]:
     """The item is back: notify everyone waiting, once, in request order."""
     with crm.transaction(command="retail waitlist restock"):
         _util.require_unrestricted(crm, "announce a restock")
-        item = _util.text(item, "item", max_len=200) or ""
+        item = clean_text(item, field="item", max_len=200) or ""
         s = settings(crm)
         now = crm.now()
         rows = crm.db.execute(
@@ -109,6 +110,8 @@ def restock(crm: Any, item: str) -> dict[str, Any]:
                 },
                 key=f"retail:restock:{r.id}",
                 source=_util.SOURCE,
+                # asked for: the customer left this phone to hear of the restock
+                transactional=True,
             )
             status = "notified" if msg is not None else "no_contact"
             crm.db.execute(

@@ -10,18 +10,10 @@ from sqlalchemy import and_, false, or_, select, update
 from crm_utility.config import AREAS, CLASSES, NAME, VOLTAGE_LEVELS, cfg
 from crm_utility.tables import service_points
 from crmcore import Conflict, NotFound, ValidationError
+from crmcore.parse import clean_text
 
 METER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 KEY_LABEL = "utility.key"
-
-
-def _text(value: Any, what: str, max_len: int = 500) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{what}: required")
-    value = value.strip()
-    if len(value) > max_len or any(ord(c) < 32 for c in value):
-        raise ValidationError(f"{what}: at most {max_len} printable characters")
-    return value
 
 
 def point_json(row: Any, *, key: bool | None = None) -> dict[str, Any]:
@@ -90,10 +82,10 @@ def add_point(
 ) -> dict[str, Any]:
     with crm.transaction(command="utility point add"):
         cust = crm.get_customer(customer)
-        meter_no = _text(meter_no, "meter number", 64)
+        meter_no = clean_text(meter_no, field="meter number", max_len=64) or ""
         if not METER_RE.match(meter_no):
             raise ValidationError(f"meter number {meter_no!r}: letters, digits, '_', '.', '-' only")
-        address = _text(address, "address")
+        address = clean_text(address, field="address", max_len=500) or ""
         if voltage_level not in VOLTAGE_LEVELS:
             raise ValidationError(
                 f"voltage level {voltage_level!r}; expected one of {list(VOLTAGE_LEVELS)}"

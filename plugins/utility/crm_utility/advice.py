@@ -24,6 +24,7 @@ from crm_utility.config import cfg
 from crm_utility.readings import day_stats, reading_days
 from crm_utility.tables import advice
 from crmcore import ValidationError
+from crmcore.parse import format_money
 
 STANDARD_KVA = (
     50,
@@ -57,10 +58,6 @@ STANDARD_KVA = (
 )
 
 
-def _yuan(cents: int) -> str:
-    return f"¥{cents / 100:,.2f}"
-
-
 def rules(crm: Any, stats: dict[str, Any], point: Any) -> list[dict[str, Any]]:
     """The advice a day's statistics call for (not stored)."""
     a, t = cfg(crm)["advice"], cfg(crm)["tariffs"]
@@ -80,7 +77,7 @@ def rules(crm: Any, stats: dict[str, Any], point: Any) -> list[dict[str, Any]]:
                     f"peak-valley ratio {ratio:.1f} (peak {stats['peak_kw']:,.0f} kW at "
                     f"{stats['peak_at']:%H:%M}, valley {stats['valley_kw']:,.0f} kW): shifting "
                     f"{a['shiftable_share']:.0%} of peak-hour use ({shift:,.1f} kWh a day) to valley hours "
-                    f"saves about {_yuan(per_day)} a day, {_yuan(per_month)} a month"
+                    f"saves about ¥{format_money(per_day)} a day, ¥{format_money(per_month)} a month"
                 ),
                 "data": {
                     "peak_valley_ratio": ratio,

@@ -16,14 +16,14 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from crm_utility.accounts import _text, get_point
+from crm_utility.accounts import get_point
 from crm_utility.config import NAME, cfg, ladder
 from crm_utility.tables import bills, dunning_steps, payments, service_points
 from crmcore import Conflict, NotFound, TransitionError, ValidationError
+from crmcore.parse import MAX_CENTS, clean_text, format_money
 from crmcore.schema import reminders
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-MAX_CENTS = 10**13
 STEP_LABEL = {
     "reminder_message": "payment reminder",
     "formal_notice": "formal arrears notice",
@@ -36,12 +36,8 @@ def _cents(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"{what}: expected integer cents, got {value!r}")
     if value <= 0 or value > MAX_CENTS:
-        raise ValidationError(f"{what}: {value} cents; expected a positive amount")
+        raise ValidationError(f"{what}: {format_money(value)} yuan; expected a positive amount")
     return value
-
-
-def _yuan(cents: int) -> str:
-    return f"{cents / 100:,.2f}"
 
 
 def get_bill(crm: Any, bill_no: str) -> Any:
@@ -116,7 +112,7 @@ def add_bill(
 ) -> dict[str, Any]:
     with crm.transaction(command="utility bill add"):
         cust = crm.get_customer(customer)
-        bill_no = _text(bill_no, "bill number", 64)
+        bill_no = clean_text(bill_no, field="bill number", max_len=64) or ""
         if not PERIOD_RE.match(str(period)):
             raise ValidationError(f"billing period {period!r}: expected YYYY-MM")
         amount_cents = _cents(amount_cents, "bill amount")
@@ -187,7 +183,7 @@ def pay(
         outstanding = bill.amount_cents - bill.paid_cents
         if amount_cents > outstanding:
             raise ValidationError(
-                f"payment of {_yuan(amount_cents)} exceeds the {_yuan(outstanding)} outstanding on bill {bill.bill_no}"
+                f"payment of {format_money(amount_cents)} exceeds the {format_money(outstanding)} outstanding on bill {bill.bill_no}"
             )
         when = at or crm.now()
         res = crm.db.execute(
@@ -314,8 +310,8 @@ def take_step(
             "name": cust.name,
             "bill_no": bill.bill_no,
             "period": bill.period,
-            "amount": _yuan(bill.amount_cents),
-            "outstanding": _yuan(outstanding),
+            "amount": format_money(bill.amount_cents),
+            "outstanding": format_money(outstanding),
             "due_on": bill.due_on.isoformat(),
             "days": (when.date() - bill.due_on).days,
             "disconnect_on": disconnect_on.isoformat() if disconnect_on else "",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -13,32 +12,13 @@ import click
 from crm_utility import accounts, advice, arrears, charts, equipment, readings, tickets
 from crm_utility.config import AREAS, CLASSES, DEVICE_KINDS, TICKET_TYPES, VOLTAGE_LEVELS
 from crmcore import ValidationError
-from crmcore.cli import JSON_OPTION, emit, parse_at, pass_crm
+from crmcore.cli import JSON_OPTION, Whole, emit, parse_at, pass_crm
 from crmcore.files import private_output
+from crmcore.parse import format_money, parse_date, parse_money
 
 
 def _date(value: str | None, what: str) -> dt.date | None:
-    if value is None:
-        return None
-    when = parse_at(value)
-    assert when is not None
-    if when.time() != dt.time():
-        raise ValidationError(f"{what}: {value!r} is a date-time; give a date (e.g. 2026-01-31)")
-    return when.date()
-
-
-def _money(text: str, what: str) -> int:
-    try:
-        value = Decimal(text.strip().replace(",", ""))
-    except (InvalidOperation, AttributeError):
-        raise ValidationError(f"{what}: {text!r} is not an amount (e.g. 1234.56)") from None
-    if not value.is_finite() or value != value.quantize(Decimal("0.01")):
-        raise ValidationError(f"{what}: {text!r}: at most two decimals")
-    return int(value * 100)
-
-
-def _yuan(cents: int | None) -> str:
-    return "-" if cents is None else f"{cents / 100:,.2f}"
+    return None if value is None else parse_date(value, field=what)
 
 
 def _dt(v: Any) -> str:
@@ -73,7 +53,7 @@ def _point_line(p: dict[str, Any]) -> str:
 @click.option("--voltage", "voltage_level", required=True, type=click.Choice(VOLTAGE_LEVELS))
 @click.option("--class", "customer_class", required=True, type=click.Choice(CLASSES))
 @click.option("--area", type=click.Choice(AREAS), help="Default: the config's default_area.")
-@click.option("--contracted-kva", type=int)
+@click.option("--contracted-kva", type=Whole(0, 10_000_000))
 @click.option(
     "--key/--not-key", default=None, help="Flag key customer by hand (default: by the rules)."
 )
@@ -364,7 +344,7 @@ def day_cmd(crm: Any, meter_no: str, day: str, as_json: bool) -> None:
     """METER's load curve on DAY.
 
     METER's load curve on DAY with peak, valley, average, load factor, peak-valley ratio."""
-    s = readings.day_stats(crm, meter_no, _date(day, "day"))
+    s = readings.day_stats(crm, meter_no, _date(day, "DAY"))
     emit(
         s,
         as_json,
@@ -401,7 +381,7 @@ def export_cmd(crm: Any, meter_no: str, day: str, fmt: str, out: str, as_json: b
     """Export METER's curve on DAY.
 
     Export METER's curve on DAY as CSV, an SVG chart or a PNG chart."""
-    s = readings.day_stats(crm, meter_no, _date(day, "day"))
+    s = readings.day_stats(crm, meter_no, _date(day, "DAY"))
     if fmt == "png":
         if out == "-":
             raise ValidationError("--out: a PNG needs a file name")
@@ -432,7 +412,7 @@ def export_cmd(crm: Any, meter_no: str, day: str, fmt: str, out: str, as_json: b
 
 # -- advice ------------------------------------------------------------------------------------
 def _advice_line(a: dict[str, Any]) -> str:
-    saving = f"  [saving {_yuan(a['saving_cents'])}/month]" if a["saving_cents"] else ""
+    saving = f"  [saving {format_money(a['saving_cents'])}/month]" if a["saving_cents"] else ""
     return f"{a['day']}  {a['rule']:<13} {a['summary']}{saving}"
 
 
@@ -445,7 +425,7 @@ def advise_cmd(crm: Any, meter_no: str, day: str, as_json: bool) -> None:
     """Advise a key customer on METER's DAY.
 
     Apply the advice rules to a key customer's METER on DAY."""
-    r = advice.advise(crm, meter_no, _date(day, "day"))
+    r = advice.advise(crm, meter_no, _date(day, "DAY"))
     emit(
         r,
         as_json,
@@ -491,7 +471,9 @@ def _device_line(d: dict[str, Any]) -> str:
 @click.option("--rating", required=True, help="e.g. '1250 kVA 10/0.4 kV'")
 @click.option("--meter", "meter_no")
 @click.option("--installed", help="Installation date.")
-@click.option("--interval-days", type=int, help="Inspection interval (default by kind).")
+@click.option(
+    "--interval-days", type=Whole(1, 36_500), help="Inspection interval (default by kind)."
+)
 @click.option("--next-due", help="First inspection date (default: installed + interval).")
 @JSON_OPTION
 @pass_crm
@@ -574,8 +556,8 @@ def device_history(crm: Any, device_id: str, as_json: bool) -> None:
 # -- bills, payments, dunning ------------------------------------------------------------------
 def _bill_text(b: dict[str, Any]) -> str:
     head = (
-        f"bill {b['bill_no']} ({b['period']}) customer {b['customer_id']}: {_yuan(b['amount_cents'])}, "
-        f"paid {_yuan(b['paid_cents'])}, outstanding {_yuan(b['outstanding_cents'])}, due {b['due_on']}, "
+        f"bill {b['bill_no']} ({b['period']}) customer {b['customer_id']}: {format_money(b['amount_cents'])}, "
+        f"paid {format_money(b['paid_cents'])}, outstanding {format_money(b['outstanding_cents'])}, due {b['due_on']}, "
         f"{b['status']}" + (f", {b['days_overdue']} days overdue" if b["days_overdue"] else "")
     )
     steps = "".join(
@@ -621,7 +603,7 @@ def bill_add(
         customer,
         bill_no=bill_no,
         period=period,
-        amount_cents=_money(amount, "--amount"),
+        amount_cents=parse_money(amount, field="--amount"),
         due_on=_date(due, "--due"),
         issued_on=_date(issued, "--issued"),
         meter_no=meter_no,
@@ -651,7 +633,9 @@ def bill_pay(
     """Record a payment on a bill.
 
     Record a payment; paying in full stops the dunning ladder."""
-    r = arrears.pay(crm, bill_no, _money(amount, "--amount"), at=parse_at(at), reference=reference)
+    r = arrears.pay(
+        crm, bill_no, parse_money(amount, field="--amount"), at=parse_at(at), reference=reference
+    )
     emit(
         r,
         as_json,

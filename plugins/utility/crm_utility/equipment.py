@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from crm_utility.accounts import _text, get_point, is_key_customer
+from crm_utility.accounts import get_point, is_key_customer
 from crm_utility.config import DEVICE_KINDS, NAME, cfg
 from crm_utility.tables import devices, inspections
 from crmcore import NotFound, ValidationError
+from crmcore.parse import clean_text
 from crmcore.schema import customers, reminders
 
 RESULTS = ("ok", "defect")
@@ -71,9 +72,9 @@ def add_device(
             devices.insert().values(
                 customer_id=cust.id,
                 service_point_id=point_id,
-                name=_text(name, "device name", 200),
+                name=clean_text(name, field="device name", max_len=200),
                 kind=kind,
-                rating=_text(rating, "rating", 64),
+                rating=clean_text(rating, field="rating", max_len=64),
                 installed_on=installed_on,
                 interval_days=interval,
                 next_due=due,

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from crm_utility.config import NAME, tariff_bands
 from crm_utility.tables import readings, service_points
 from crmcore import NotFound, ValidationError
+from crmcore.parse import parse_datetime
 
 INTERVALS = (15, 60)
 COLUMNS = ("meter_no", "at", "kwh", "kvarh")
@@ -32,13 +33,6 @@ class ReadingsRejected(ValidationError):
         shown = "; ".join(f"line {n}: {m}" for n, m in errors[:MAX_LISTED])
         more = f"; ... and {len(errors) - MAX_LISTED} more" if len(errors) > MAX_LISTED else ""
         super().__init__(f"{source}: {len(errors)} bad line(s), nothing stored: {shown}{more}")
-
-
-def _parse_at(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text.strip().replace("/", "-"))
-    if value.tzinfo is not None:
-        value = value.astimezone().replace(tzinfo=None)
-    return value
 
 
 def _parse_energy(text: str, what: str) -> int:
@@ -117,12 +111,10 @@ def import_readings(
             if points[meter] is None:
                 errors.append((line_no, f"unknown meter {meter!r}: add its service point first"))
                 continue
-            try:
-                at = _parse_at(rec["at"])
-            except ValueError:
-                errors.append(
-                    (line_no, f"bad date {rec['at'].strip()!r}; expected e.g. 2026-01-05 00:15")
-                )
+            try:  # 2026/01/05 00:15 is read as 2026-01-05 00:15
+                at = parse_datetime(rec["at"].strip().replace("/", "-"), field="at")
+            except ValidationError as e:
+                errors.append((line_no, str(e)))
                 continue
             times[meter].append((line_no, at))
             try:

@@ -232,7 +232,7 @@ def test_cli_bills_payments_and_dunning(crm, crm_cli):
         "--period",
         "2025-12",
         "--amount",
-        "1,234.50",
+        "1234.50",
         "--due",
         "2025-12-01",
         "--issued",

@@ -91,7 +91,7 @@ def test_bad_readings_are_reported_with_line_numbers_and_nothing_is_stored(crm):
     assert "negative kwh -2.5" in lines[3]
     assert "duplicate timestamp 2026-01-04 00:30" in lines[5] and "first on line 4" in lines[5]
     assert "gap for meter M1: 3 reading(s) missing" in lines[6]
-    assert "bad date" in lines[7]
+    assert "is not an ISO date" in lines[7]
     assert "'ten' is not a number" in lines[8]
     assert "not on the 15-minute grid" in lines[9]
     assert "unknown meter 'M9'" in lines[10]
