@@ -3,9 +3,9 @@
 A :class:`Principal` is attached to every CRM call. Its *scope* decides which
 customers are visible: ``own`` (owned, or linked by an active customer->staff
 relationship), ``team`` (owned or linked by anyone in the same team), ``all``.
-The filter is applied by the query layer (:mod:`crmcore.db`) to every statement
-that touches a table with a ``customer_id`` column, so a plugin's listing,
-report or export is filtered the same way as the core's.
+The filter is applied by the query layer (:mod:`crmcore.db`, :mod:`crmcore.scope`)
+to every statement that touches customer data, so a plugin's listing, report or
+export is filtered the same way as the core's.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from crmcore.schema import customers, relationships, staff, tickets
 
 # The core's permissions. A plugin may declare more (``PluginInfo.permissions``);
 # :func:`known_permissions` is the one list a configured role is checked against.
-PERMISSIONS = ("read", "write", "pii", "export", "admin", "audit")
+PERMISSIONS = ("read", "write", "pii", "export", "admin", "audit", "configure")
 
 
 def known_permissions(declared: Iterable[str] = ()) -> tuple[str, ...]:
@@ -91,18 +91,28 @@ def customer_condition(principal: Principal, id_col: Any, owner_col: Any = None)
     if not principal.active or principal.staff_id is None:
         return false()
     if principal.scope == "team" and principal.team is not None:
-        team = select(staff.c.id).where(staff.c.team == principal.team).scalar_subquery()
+        team = (
+            select(staff.c.id)
+            .where(staff.c.team == principal.team)
+            .correlate(None)
+            .scalar_subquery()
+        )
         is_mine = lambda col: col.in_(team)  # noqa: E731
     else:
         is_mine = lambda col: col == principal.staff_id  # noqa: E731
-    linked = select(relationships.c.from_customer_id).where(
-        and_(is_mine(relationships.c.to_staff_id), relationships.c.active == true())
+    # correlate(None): each list stands alone, also inside a statement over the same table
+    linked = (
+        select(relationships.c.from_customer_id)
+        .where(and_(is_mine(relationships.c.to_staff_id), relationships.c.active == true()))
+        .correlate(None)
     )
     # whoever owns an open ticket must see its customer to work on it
-    working = select(tickets.c.customer_id).where(
-        and_(is_mine(tickets.c.owner_id), tickets.c.closed_at.is_(None))
+    working = (
+        select(tickets.c.customer_id)
+        .where(and_(is_mine(tickets.c.owner_id), tickets.c.closed_at.is_(None)))
+        .correlate(None)
     )
     if owner_col is not None:
         return or_(is_mine(owner_col), id_col.in_(linked), id_col.in_(working))
-    owned = select(customers.c.id).where(is_mine(customers.c.owner_id))
+    owned = select(customers.c.id).where(is_mine(customers.c.owner_id)).correlate(None)
     return or_(id_col.in_(owned), id_col.in_(linked), id_col.in_(working))

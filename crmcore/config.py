@@ -36,7 +36,10 @@ DEFAULT_TRANSITIONS = {
 DEFAULT_ROLES = {
     "rep": {"scope": "own", "permissions": ["read", "write", "pii"]},
     "supervisor": {"scope": "team", "permissions": ["read", "write", "pii", "export"]},
-    "admin": {"scope": "all", "permissions": ["read", "write", "pii", "export", "admin", "audit"]},
+    "admin": {
+        "scope": "all",
+        "permissions": ["read", "write", "pii", "export", "admin", "audit", "configure"],
+    },
     "auditor": {"scope": "all", "permissions": ["read", "audit"]},
 }
 

@@ -2,15 +2,16 @@
 
 Every statement a CRM call runs goes through :class:`DB`. It
 
-- filters every table that has a ``customer_id`` column (and ``customers``
-  itself) to the customers the acting principal may see, in every nested
-  SELECT, UPDATE and DELETE;
-- refuses writes by a principal without the ``write`` permission, and inserts
-  for customers the principal may not see (as "not found");
+- filters every table that holds customer data (derived from the foreign keys,
+  see :mod:`crmcore.scope`) to the customers the acting principal may see, in
+  every SELECT of a statement and the target of every UPDATE and DELETE;
+- refuses, for a restricted principal, every statement shape the filter cannot
+  scope (raw SQL text, DDL, lightweight tables, ...);
+- refuses writes by a principal without the ``write`` permission, changes of
+  configuration without ``configure``, inserts for customers the principal may
+  not see (as "not found"), and restricted writes that would touch a customer
+  the principal may not see or grant access (checked in a savepoint);
 - writes the audit row of every change in the same transaction.
-
-Raw SQL text runs only for unrestricted principals (the system, admins), so a
-plugin cannot skip the filter by accident.
 """
 
 from __future__ import annotations
@@ -20,31 +21,35 @@ import datetime as dt
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
 from sqlalchemy import (
     Column,
+    CompoundSelect,
     Delete,
     Insert,
     Select,
     Table,
     TextClause,
     Update,
+    and_,
     create_engine,
     event,
+    func,
+    or_,
     select,
     tuple_,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.selectable import Alias, Join
 
-from crmcore.access import Principal, customer_condition
+from crmcore.access import Principal
 from crmcore.audit import PROTECTED_TABLES, ChainWriter, Entry, redact_customer
 from crmcore.errors import AccessDenied, CRMError, NotFound, RetryableError
 from crmcore.schema import audit_log, customers
+from crmcore.scope import Catalog, core_catalog
 
 SQLITE_BUSY_MS = 10_000
 AUDIT_ROW_LIMIT = 1000  # above this many rows a set-based change is audited as one summary row
@@ -208,60 +213,15 @@ class _DriverSQL:
         return [make([p(v) if p else v for p, v in zip(procs, r, strict=True)]) for r in raw]
 
 
-def _from_tables(froms: Iterable[Any]) -> list[Any]:
-    """Tables (or aliases of tables) among a statement's FROM objects."""
-    out: list[Any] = []
-
-    def walk(f: Any) -> None:
-        if isinstance(f, Join):
-            walk(f.left)
-            walk(f.right)
-        elif isinstance(f, Table):
-            out.append(f)
-        elif isinstance(f, Alias) and isinstance(f.element, Table):
-            out.append(f)
-
-    for f in froms:
-        walk(f)
-    return out
-
-
-def _table_of(f: Any) -> Table:
-    return f.element if isinstance(f, Alias) else f
-
-
-def _condition_for(principal: Principal, f: Any) -> Any:
-    table = _table_of(f)
-    if table.name == customers.name:
-        return customer_condition(principal, f.c.id, f.c.owner_id)
-    if "customer_id" in f.c:
-        cond = customer_condition(principal, f.c.customer_id)
-        if "staff_id" in f.c and principal.staff_id is not None and principal.active:
-            cond = cond | (f.c.staff_id == principal.staff_id)  # what is assigned to me
-        return cond
-    return None
-
-
-def scope_statement(stmt: Any, principal: Principal) -> Any:
+def scope_statement(stmt: Any, principal: Principal, catalog: Catalog | None = None) -> Any:
     """Return ``stmt`` with the principal's visibility filter added to every
-    SELECT, UPDATE and DELETE inside it that reads customer data."""
+    SELECT, UPDATE and DELETE inside it that reads customer data; a shape the
+    filter cannot scope is refused (:meth:`crmcore.scope.Catalog.check`)."""
     if principal.unrestricted:
         return stmt
-
-    def on_select(sel: Any) -> None:
-        for f in _from_tables(sel.get_final_froms()):
-            cond = _condition_for(principal, f)
-            if cond is not None:
-                sel._where_criteria += (cond,)
-
-    def on_dml(dml: Any) -> None:
-        cond = _condition_for(principal, dml.table)
-        if cond is not None:
-            dml._where_criteria += (cond,)
-
-    return visitors.cloned_traverse(
-        stmt, {}, {"select": on_select, "update": on_dml, "delete": on_dml}
-    )
+    catalog = catalog or core_catalog()
+    catalog.check(stmt, principal)
+    return catalog.scope(stmt, principal)
 
 
 def _jsonable(value: Any) -> Any:
@@ -286,17 +246,37 @@ class DB:
         *,
         now: dt.datetime,
         command: str,
+        catalog: Catalog | None = None,
     ) -> None:
         self.conn = conn
         self.principal = principal
         self.now = now
         self.command = command
+        self.catalog = catalog or core_catalog()
         self._dbapi: Any = None
         self._chain = ChainWriter(conn, insert_one=lambda row: self.run(_AUDIT_INSERT, row))
 
+    @contextlib.contextmanager
+    def _as_service(self) -> Iterator[DB]:
+        """The core services' own writes of access-defining rows (a ticket's
+        customer and owner, a customer->staff relationship), done after the
+        service checked the principal may make them: within the block the
+        principal's scope is unrestricted; its permissions and the audit
+        trail's "who" stay its own."""
+        acting = self.principal
+        self.principal = attrs.evolve(acting, scope="all")
+        try:
+            yield self
+        finally:
+            self.principal = acting
+
     # -- reading -------------------------------------------------------------
     def execute(self, stmt: Any, params: Any = None) -> Any:
-        """Execute a SQLAlchemy statement, scoped, checked and audited."""
+        """Execute a SQLAlchemy statement, scoped, checked and audited.
+
+        For a restricted principal the statement must be a shape the access
+        filter can scope (:meth:`crmcore.scope.Catalog.check`); anything else
+        is refused with :class:`AccessDenied`."""
         if isinstance(stmt, str | TextClause):
             if not self.principal.unrestricted:
                 raise AccessDenied(
@@ -305,11 +285,47 @@ class DB:
                 )
             _refuse_protected_sql(str(stmt))
             return self.conn.execute(stmt if isinstance(stmt, TextClause) else _text(stmt), params)
-        if isinstance(stmt, Select):
-            return self.conn.execute(scope_statement(stmt, self.principal), params)
-        if isinstance(stmt, Insert | Update | Delete):
-            return self._write(stmt, params)
-        return self.conn.execute(stmt, params)
+        if self.principal.unrestricted:
+            if isinstance(stmt, Insert | Update | Delete):
+                return self._write(stmt, params)
+            return self.conn.execute(stmt, params)
+        self.catalog.check(stmt, self.principal)
+        if isinstance(stmt, Select | CompoundSelect):
+            return self.conn.execute(self.catalog.scope(stmt, self.principal), params)
+        return self._write(stmt, params)
+
+    def exists_globally(self, table: Table, **equals: Any) -> bool:
+        """Whether any row of ``table`` has these column values, whoever may see
+        it: for uniqueness checks (a member number, a meter, a plate already
+        taken) that must look at the whole base. Answers only yes or no, never
+        a row; the table must be one of the CRM's and not internal."""
+        return self._count_globally(table, equals, limit=1) > 0
+
+    def count_globally(self, table: Table, **equals: Any) -> int:
+        """How many rows of ``table`` have these column values, whoever may see
+        them (a cluster of repair requests in one building). A number, never a
+        row; the table must be one of the CRM's and not internal."""
+        return self._count_globally(table, equals, limit=None)
+
+    def _count_globally(self, table: Table, equals: Mapping[str, Any], *, limit: int | None) -> int:
+        if not self.catalog.known(table):
+            raise AccessDenied(
+                f"table {getattr(table, 'name', table)!r} is not a table of this CRM"
+            )
+        if self.catalog.kind(table) == "internal" and not self.principal.unrestricted:
+            raise AccessDenied(f"{self.principal.key} may not read {table.name}")
+        if not equals:
+            raise CRMError(f"{table.name}: a global count needs at least one column = value")
+        for key in equals:
+            if key not in table.c:
+                raise CRMError(f"{table.name} has no column {key!r}")
+        where = [
+            table.c[k] == v if v is not None else table.c[k].is_(None) for k, v in equals.items()
+        ]
+        inner = select(table.c[next(iter(equals))]).where(*where)
+        if limit is not None:
+            inner = inner.limit(limit)
+        return int(self.conn.execute(select(func.count()).select_from(inner.subquery())).scalar())
 
     def run(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> Any:
         """Run a :class:`Prepared` statement on the driver cursor, *unchecked*:
@@ -373,6 +389,7 @@ class DB:
             return self.execute(table.insert().values(**values)).inserted_primary_key[0]
         self.require_write()
         _refuse_protected(table.name)
+        self.require_table_write(table)
         if table.name not in UNAUDITED:
             self._chain.lock()
         ident = self.run(prepared, values).fetchone()[0]
@@ -394,8 +411,9 @@ class DB:
     def can_see(self, customer_id: int) -> bool:
         if self.principal.unrestricted:
             return True
-        stmt = select(customers.c.id).where(customers.c.id == customer_id)
-        return self.conn.execute(scope_statement(stmt, self.principal)).first() is not None
+        cond = self.catalog.condition(self.principal, customers)
+        stmt = select(customers.c.id).where(customers.c.id == customer_id, cond)
+        return self.conn.execute(stmt).first() is not None
 
     # -- writing -------------------------------------------------------------
     def require_write(self) -> None:
@@ -413,30 +431,68 @@ class DB:
         if not self.can_see(customer_id):
             raise NotFound(f"customer {customer_id!r} not found")
 
+    def require_table_write(self, table: Table) -> None:
+        """Refuse a change of ``table`` its kind does not allow the principal:
+        configuration needs ``configure``; access-defining and internal tables
+        are changed through the query layer only by unrestricted principals."""
+        if not self.catalog.known(table):
+            if self.principal.unrestricted:
+                return
+            raise AccessDenied(f"table {table.name!r} is not a table of this CRM")
+        kind = self.catalog.kind(table)
+        who = self.principal.key
+        if kind == "configuration" and not self.principal.can("configure"):
+            raise AccessDenied(
+                f"{who} may not change {table.name}: it is configuration, "
+                "which needs the 'configure' permission"
+            )
+        if kind in ("access", "internal") and not self.principal.unrestricted:
+            raise AccessDenied(
+                f"{who} may not change {table.name} directly: it defines access "
+                "and is changed only by the CRM's own operations"
+            )
+
     def _write(self, stmt: Any, params: Any) -> Any:
         self.require_write()
         table: Table = stmt.table
         _refuse_protected(table.name)
+        self.require_table_write(table)
         if isinstance(stmt, Insert):
             return self._insert(stmt, params)
+        restricted = not self.principal.unrestricted
         audited = table.name not in UNAUDITED
-        scoped = scope_statement(stmt, self.principal)
+        scoped = self.catalog.scope(stmt, self.principal) if restricted else stmt
         before: list[dict[str, Any]] = []
+        pk = list(table.primary_key.columns)
         if audited:
             self._chain.lock()
-            probe = select(table).where(*scoped._where_criteria).limit(AUDIT_ROW_LIMIT + 1)
+        if audited or restricted:
+            probe = select(table)
+            if scoped.whereclause is not None:
+                probe = probe.where(scoped.whereclause)
+            if not restricted:
+                probe = probe.limit(AUDIT_ROW_LIMIT + 1)
             before = [dict(r._mapping) for r in self.conn.execute(probe, params)]
-        result = self.conn.execute(scoped, params)
+            if restricted:
+                self._refuse_locked(table, before)
+        after_by_key: dict[str, dict[str, Any]] | None = None
+        if restricted and before and isinstance(stmt, Update):
+            # a refused change is undone even if the caller catches the refusal
+            with self.conn.begin_nested():
+                result = self.conn.execute(scoped, params)
+                after_by_key = self._check_changed_rows(table, before)
+        else:
+            result = self.conn.execute(scoped, params)
         if not (audited and result.rowcount):
             return result
         action = "update" if isinstance(stmt, Update) else "delete"
         if len(before) > AUDIT_ROW_LIMIT:
             self.audit(table.name, None, action, None, {"rows": result.rowcount}, customer_id=None)
             return result
-        pk = list(table.primary_key.columns)
-        after_by_key: dict[str, dict[str, Any]] = {}
-        if action == "update" and before:
-            after_by_key = self._rows_by_key(table, pk, before)
+        if after_by_key is None:
+            after_by_key = {}
+            if action == "update" and before:
+                after_by_key = self._rows_by_key(table, pk, before)
         entries = []
         for row in before:
             key = _pk_text(row, pk)
@@ -451,16 +507,85 @@ class DB:
         self, table: Table, pk: list[Any], rows: Sequence[Mapping[str, Any]]
     ) -> dict[str, dict[str, Any]]:
         """The current rows with the primary keys of ``rows``, by key text: one
-        query for all of them."""
-        if len(pk) == 1:
-            cond = pk[0].in_([r[pk[0].name] for r in rows])
-        else:
-            cond = tuple_(*pk).in_([tuple(r[c.name] for c in pk) for r in rows])
-        got = self.conn.execute(select(table).where(cond))
-        return {_pk_text(r._mapping, pk): dict(r._mapping) for r in got}
+        query per 500 of them."""
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            if len(pk) == 1:
+                cond = pk[0].in_([r[pk[0].name] for r in chunk])
+            else:
+                cond = tuple_(*pk).in_([tuple(r[c.name] for c in pk) for r in chunk])
+            for r in self.conn.execute(select(table).where(cond)):
+                out[_pk_text(r._mapping, pk)] = dict(r._mapping)
+        return out
+
+    def _refuse_locked(self, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+        """A restricted principal may not touch a row a locking column marks as
+        access-defining (a customer->staff relationship)."""
+        for col in self.catalog.locking(table):
+            for row in rows:
+                if row.get(col) is not None:
+                    raise AccessDenied(
+                        f"{self.principal.key} may not change {table.name} rows with "
+                        f"{col} set directly: they grant access; use the CRM's operations"
+                    )
+
+    def _check_changed_rows(
+        self, table: Table, before: list[dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """After a restricted principal's UPDATE: the rows it changed must keep
+        their keys, their guarded columns and stay visible to it. Returns the
+        rows as they are now, by primary key text."""
+        pk = list(table.primary_key.columns)
+        who = self.principal.key
+        after = self._rows_by_key(table, pk, before)
+        guarded = self.catalog.guarded(table)
+        for row in before:
+            now = after.get(_pk_text(row, pk))
+            if now is None:
+                raise AccessDenied(f"{who} may not change the key of {table.name} rows")
+            for col in guarded:
+                if now.get(col) != row.get(col):
+                    raise AccessDenied(
+                        f"{who} may not change {table.name}.{col} directly: it decides "
+                        "who may see the customer; use the CRM's operations"
+                    )
+        self._refuse_locked(table, after.values())
+        self._require_visible(table, list(after.values()), "change")
+        refs = self.catalog.customer_columns(table)
+        moved = [
+            now
+            for row in before
+            if any((now := after[_pk_text(row, pk)]).get(c) != row.get(c) for c in refs)
+        ]
+        self._require_visible(table, moved, "move", assigned=False)  # not to someone else's
+        return after
+
+    def _require_visible(
+        self, table: Table, rows: list[Mapping[str, Any]], verb: str, *, assigned: bool = True
+    ) -> None:
+        """Every one of these rows (by primary key) must be visible to the principal
+        (``assigned``: rows assigned to it count as visible)."""
+        cond = self.catalog.condition(self.principal, table, named=False, assigned=assigned)
+        if cond is None or not rows:
+            return
+        pk = list(table.primary_key.columns)
+        seen = 0
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            keys = or_(*[and_(*[c == k[c.key] for c in pk]) for k in chunk])
+            seen += self.conn.execute(
+                select(func.count()).select_from(table).where(keys, cond)
+            ).scalar()
+        if seen != len(rows):
+            raise AccessDenied(
+                f"{self.principal.key} may not {verb} {table.name} rows of a customer "
+                "they may not see"
+            )
 
     def _insert(self, stmt: Any, params: Any) -> Any:
         table: Table = stmt.table
+        restricted = not self.principal.unrestricted
         from_select = getattr(stmt, "select", None) is not None
         rows: list[Mapping[str, Any]]
         if params is None:
@@ -469,15 +594,29 @@ class DB:
             rows = [params]
         else:
             rows = list(params)
-        if not self.principal.unrestricted and "customer_id" in table.c:
+        if restricted:
             for cid in {r.get("customer_id") for r in rows if r.get("customer_id") is not None}:
                 self.require_customer(cid, write=True)
-        if from_select:
-            stmt = scope_statement(stmt, self.principal)
+            if from_select and self.catalog.condition(self.principal, table) is not None:
+                raise AccessDenied(
+                    f"{self.principal.key}: INSERT ... SELECT into {table.name} (customer "
+                    "data) is not scoped; insert the values"
+                )
+            # subqueries among the values read only what the principal may see
+            stmt = self.catalog.scope(stmt, self.principal)
+            if not from_select:
+                stmt = stmt.return_defaults()
+        if table.name not in UNAUDITED:
+            self._chain.lock()
+        if restricted and not from_select:
+            # a refused insert is undone even if the caller catches the refusal
+            with self.conn.begin_nested():
+                result = self.conn.execute(stmt, params)
+                self._check_inserted_rows(table, result)
+        else:
+            result = self.conn.execute(stmt, params)
         if table.name in UNAUDITED:
-            return self.conn.execute(stmt, params)
-        self._chain.lock()
-        result = self.conn.execute(stmt, params)
+            return result
         if len(rows) == 1:
             row = dict(rows[0])
             pk = result.inserted_primary_key
@@ -488,6 +627,30 @@ class DB:
             count = len(rows) if rows else result.rowcount
             self.audit(table.name, None, "insert", None, {"rows": count}, customer_id=None)
         return result
+
+    def _check_inserted_rows(self, table: Table, result: Any) -> None:
+        """After a restricted principal's INSERT: no guarded column set, no
+        access-defining row, and every new row visible to it."""
+        pk = list(table.primary_key.columns)
+        keys = [
+            {c.key: v for c, v in zip(pk, k, strict=True)}
+            for k in (result.inserted_primary_key_rows or ())
+            if k is not None and all(v is not None for v in k)
+        ]
+        if not keys:
+            raise AccessDenied(
+                f"{self.principal.key}: the new {table.name} rows cannot be checked; "
+                "the insert was refused"
+            )
+        new = list(self._rows_by_key(table, pk, keys).values())
+        for col in self.catalog.guarded(table):
+            if any(r.get(col) is not None for r in new):
+                raise AccessDenied(
+                    f"{self.principal.key} may not set {table.name}.{col} directly: it decides "
+                    "who may see the customer; use the CRM's operations"
+                )
+        self._refuse_locked(table, new)
+        self._require_visible(table, new, "add", assigned=False)
 
     def audit(
         self,
@@ -533,12 +696,20 @@ class DB:
             return 0
         self.require_write()
         _refuse_protected(table.name)
-        if not self.principal.unrestricted and "customer_id" in table.c:
-            for cid in {r["customer_id"] for r in rows}:
+        self.require_table_write(table)
+        if not self.principal.unrestricted:
+            self.catalog.check(table.insert(), self.principal)
+            for cid in {r["customer_id"] for r in rows if r.get("customer_id") is not None}:
                 self.require_customer(cid, write=True)
-        if table.name not in UNAUDITED:
-            self._chain.lock()
-        self.conn.execute(table.insert(), list(rows))
+            if table.name not in UNAUDITED:
+                self._chain.lock()
+            with self.conn.begin_nested():
+                result = self.conn.execute(table.insert().return_defaults(), list(rows))
+                self._check_inserted_rows(table, result)
+        else:
+            if table.name not in UNAUDITED:
+                self._chain.lock()
+            self.conn.execute(table.insert(), list(rows))
         if table.name not in UNAUDITED:
             self.audit(
                 table.name,

@@ -2,7 +2,10 @@
 they write through the CRM service so hooks, access control and audit apply.
 
 Money is integer cents. Times are naive local datetimes (see docs/architecture.md).
-A ``customer_id`` column marks a table as customer data (see the query layer).
+A table that reaches ``customers`` through its foreign keys (or has a
+``customer_id`` column) is customer data; ``info={"crm_kind": ...}`` declares the
+kind of the others and ``crm_guarded`` / ``crm_locking`` the columns that decide
+access (see :mod:`crmcore.scope`).
 ``info={"pii": KIND}`` marks a column personal: masked for principals without
 the ``pii`` permission (see crmcore.masking).
 """
@@ -48,6 +51,7 @@ staff = Table(
     Column("supervisor_id", Id, ForeignKey("staff.id")),
     Column("active", Boolean, nullable=False, default=True),
     Column("departed_at", DateTime),
+    info={"crm_kind": "access"},
 )
 
 customers = Table(
@@ -114,6 +118,7 @@ relationships = Table(
     Column("until", DateTime),
     Column("active", Boolean, nullable=False, default=True),
     Column("note", Text),
+    info={"crm_locking": ("to_staff_id",)},
 )
 
 interactions = Table(
@@ -217,6 +222,7 @@ analytics_windows = Table(
     Column("stats_rows", BigInteger, nullable=False),
     Column("stats_tx", BigInteger, nullable=False),
     Column("stats_spend", BigInteger, nullable=False),
+    info={"crm_kind": "internal"},
 )
 
 customer_labels = Table(
@@ -246,6 +252,7 @@ tickets = Table(
     Column("closed_at", DateTime),
     Column("data", JSON, nullable=False, default=dict),
     Column("source", String(64), nullable=False, default="core"),
+    info={"crm_guarded": ("customer_id", "owner_id")},
 )
 
 ticket_events = Table(
@@ -310,6 +317,7 @@ inbound_messages = Table(
     Column("routed", JSON, nullable=False, default=list),
     # who or what handed the message in: a staff key (CLI) or a gateway's channel name
     Column("delivered_by", String(64)),
+    info={"crm_kind": "internal"},
 )
 
 timeline_entries = Table(
@@ -348,6 +356,7 @@ audit_log = Table(
     Column("values_digest", String(64)),
     Column("prev_hash", String(64)),
     Column("row_hash", String(64)),
+    info={"crm_kind": "internal"},
 )
 
 # Empty except inside the transaction of a redaction on SQLite (see audit_log).
@@ -355,6 +364,7 @@ audit_redaction = Table(
     "audit_redaction",
     metadata,
     Column("id", Integer, primary_key=True),
+    info={"crm_kind": "internal"},
 )
 
 job_runs = Table(
@@ -365,6 +375,7 @@ job_runs = Table(
     Column("as_of", DateTime, nullable=False),
     Column("finished_at", DateTime, nullable=False),
     Column("summary", JSON, nullable=False, default=dict),
+    info={"crm_kind": "internal"},
 )
 
 CORE_TABLES = tuple(metadata.tables)

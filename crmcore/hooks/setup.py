@@ -55,9 +55,13 @@ def crm_customer_attributes() -> Iterable[Attribute]:
 def crm_tables() -> Iterable[Table]:
     """Return the SQLAlchemy ``Table`` objects the plugin owns.
 
-    Build them on a ``MetaData`` of your own. A column named ``customer_id`` marks
-    the table as customer data: the query layer filters it by the acting
-    principal's access, merge moves it, and ``crm plugins purge`` counts it.
+    Build them on a ``MetaData`` of your own. A table that reaches ``customers``
+    through its foreign keys (or has a ``customer_id`` column) is customer data:
+    the query layer filters it by the acting principal's access; a ``customer_id``
+    column is also what merge moves and ``crm plugins purge`` counts. Any other
+    table declares its kind, ``info={"crm_kind": "configuration"}`` (changed only
+    with the ``configure`` permission; the default), ``"record"`` (shared working
+    data) or ``"internal"`` (never read or written by a restricted principal).
     Table names must not clash with the core's or another plugin's.
     """
 

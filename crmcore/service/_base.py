@@ -33,6 +33,7 @@ from crmcore.errors import (
 from crmcore.parse import clean_text, parse_int, parse_number
 from crmcore.plugins import Plugins, build
 from crmcore.schema import customers, staff
+from crmcore.scope import catalog_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,6 +92,7 @@ class CRMBase:
         if principal is None:
             principal = config.core.get("default_principal")
         self._principal_ref: str | Principal = principal or access.SYSTEM
+        catalog_of(self.plugins)  # a table declaring an unknown kind fails at start-up
         self.command = command or "api"
         self._local = threading.local()  # each thread has its own open transaction
         self._attribute_schema: dict[str, Any] | None = None
@@ -220,7 +222,11 @@ class CRMBase:
                             conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                         principal = self._resolve_principal(conn)
                         self._db = DB(
-                            conn, principal, now=self.now(), command=self._command(command, op)
+                            conn,
+                            principal,
+                            now=self.now(),
+                            command=self._command(command, op),
+                            catalog=catalog_of(self.plugins),
                         )
                         try:
                             yield self._db

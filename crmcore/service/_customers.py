@@ -565,17 +565,18 @@ class CustomersMixin(CRMBase):
         ).first()
         if dup:
             raise Conflict(f"relationship {kind!r} already exists (id {dup.id})")
-        res = self.db.execute(
-            relationships.insert().values(
-                kind=kind,
-                from_customer_id=src.id,
-                to_customer_id=to_c,
-                to_staff_id=to_s.id if to_s is not None else None,
-                since=since or self.now(),
-                active=True,
-                note=note,
+        with self.db._as_service():  # checked above: both ends are the principal's to link
+            res = self.db.execute(
+                relationships.insert().values(
+                    kind=kind,
+                    from_customer_id=src.id,
+                    to_customer_id=to_c,
+                    to_staff_id=to_s.id if to_s is not None else None,
+                    since=since or self.now(),
+                    active=True,
+                    note=note,
+                )
             )
-        )
         rel = _rows.relationship(
             self.db.conn.execute(
                 select(relationships).where(relationships.c.id == res.inserted_primary_key[0])
@@ -595,11 +596,12 @@ class CustomersMixin(CRMBase):
         if row is None or not row.active or not self.db.can_see(row.from_customer_id):
             raise NotFound(f"active relationship {rel_id} not found")
         self._customer_row(row.from_customer_id, write=True)
-        self.db.execute(
-            update(relationships)
-            .where(relationships.c.id == rel_id)
-            .values(active=False, until=self.now())
-        )
+        with self.db._as_service():  # checked above: the principal may change this customer
+            self.db.execute(
+                update(relationships)
+                .where(relationships.c.id == rel_id)
+                .values(active=False, until=self.now())
+            )
         rel = _rows.relationship(
             self.db.conn.execute(select(relationships).where(relationships.c.id == rel_id)).one()
         )
@@ -706,26 +708,30 @@ class CustomersMixin(CRMBase):
             "customer_window_spend",
             "audit_log",
         }
-        for name, table in self._customer_tables().items():
-            if name not in skip:
-                db.execute(
-                    update(table).where(table.c.customer_id == o.id).values(customer_id=k.id)
-                )
-        db.execute(
-            update(relationships)
-            .where(relationships.c.from_customer_id == o.id)
-            .values(from_customer_id=k.id)
-        )
-        db.execute(
-            update(relationships)
-            .where(relationships.c.to_customer_id == o.id)
-            .values(to_customer_id=k.id)
-        )
-        db.execute(
-            relationships.delete().where(
-                relationships.c.from_customer_id == k.id, relationships.c.to_customer_id == k.id
+        # checked above: the principal may change both customers; their tickets
+        # and staff links move with them
+        with db._as_service():
+            for name, table in self._customer_tables().items():
+                if name not in skip:
+                    db.execute(
+                        update(table).where(table.c.customer_id == o.id).values(customer_id=k.id)
+                    )
+            db.execute(
+                update(relationships)
+                .where(relationships.c.from_customer_id == o.id)
+                .values(from_customer_id=k.id)
             )
-        )
+            db.execute(
+                update(relationships)
+                .where(relationships.c.to_customer_id == o.id)
+                .values(to_customer_id=k.id)
+            )
+            db.execute(
+                relationships.delete().where(
+                    relationships.c.from_customer_id == k.id,
+                    relationships.c.to_customer_id == k.id,
+                )
+            )
         merged_attrs = {**(o.attributes or {}), **(k.attributes or {})}
         db.execute(
             update(customers)
@@ -809,11 +815,12 @@ class CustomersMixin(CRMBase):
             for r in db.conn.execute(select(messages.c.id).where(messages.c.customer_id == cid))
         }
         if row.phone:
-            db.execute(
-                update(inbound_messages)
-                .where(inbound_messages.c.from_address == row.phone)
-                .values(from_address=gone, text=gone)
-            )
+            with db._as_service():  # raw input (internal), erased for a customer checked above
+                db.execute(
+                    update(inbound_messages)
+                    .where(inbound_messages.c.from_address == row.phone)
+                    .values(from_address=gone, text=gone)
+                )
         db.execute(contact_points.delete().where(contact_points.c.customer_id == cid))
         db.execute(
             update(interactions).where(interactions.c.customer_id == cid).values(text=gone, data={})
@@ -831,9 +838,12 @@ class CustomersMixin(CRMBase):
             .where(timeline_entries.c.customer_id == cid)
             .values(summary=gone, data={})
         )
-        db.execute(
-            update(relationships).where(relationships.c.from_customer_id == cid).values(note=None)
-        )
+        with db._as_service():  # staff links of a customer checked above
+            db.execute(
+                update(relationships)
+                .where(relationships.c.from_customer_id == cid)
+                .values(note=None)
+            )
         db.execute(update(reminders).where(reminders.c.customer_id == cid).values(text=gone))
         db.conn.execute(  # not audited: the audit row would copy the notes again
             update(ticket_events)

@@ -70,20 +70,21 @@ class TicketsMixin(CRMBase):
         state = flow.states[0]
         owner_id = self._staff_id(owner) if owner is not None else row.owner_id
         due = due_at or self._due(flow, state, now)
-        res = self.db.execute(
-            tickets.insert().values(
-                customer_id=row.id,
-                kind=kind,
-                workflow=flow.name,
-                state=state,
-                subject=subject,
-                owner_id=owner_id,
-                due_at=due,
-                opened_at=now,
-                data=dict(data or {}),
-                source=source,
+        with self.db._as_service():  # a ticket's customer and owner decide access
+            res = self.db.execute(
+                tickets.insert().values(
+                    customer_id=row.id,
+                    kind=kind,
+                    workflow=flow.name,
+                    state=state,
+                    subject=subject,
+                    owner_id=owner_id,
+                    due_at=due,
+                    opened_at=now,
+                    data=dict(data or {}),
+                    source=source,
+                )
             )
-        )
         tid = res.inserted_primary_key[0]
         self.db.execute(
             ticket_events.insert().values(
@@ -156,11 +157,12 @@ class TicketsMixin(CRMBase):
         due = due_at or self._due(flow, to_state, now)
         closed = now if to_state == flow.final else None
         note = clean_text(note, field="note", max_len=4000, multiline=True, required=False)
-        self.db.execute(
-            update(tickets)
-            .where(tickets.c.id == row.id)
-            .values(state=to_state, owner_id=owner_id, due_at=due, closed_at=closed)
-        )
+        with self.db._as_service():  # checked above: the principal may change this customer
+            self.db.execute(
+                update(tickets)
+                .where(tickets.c.id == row.id)
+                .values(state=to_state, owner_id=owner_id, due_at=due, closed_at=closed)
+            )
         self.db.execute(
             ticket_events.insert().values(
                 ticket_id=row.id,
@@ -205,7 +207,8 @@ class TicketsMixin(CRMBase):
         if data is not None:
             values["data"] = {**(row.data or {}), **dict(data)}
         if values:
-            self.db.execute(update(tickets).where(tickets.c.id == row.id).values(**values))
+            with self.db._as_service():  # checked above: the principal may change this customer
+                self.db.execute(update(tickets).where(tickets.c.id == row.id).values(**values))
         return self.get_ticket(row.id)
 
     @operation(write=False)

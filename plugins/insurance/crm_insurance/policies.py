@@ -85,10 +85,7 @@ def add_policy(
             agent_row = settings.staff_by_ref(crm, agent_id)
         else:
             agent_row = settings.staff_by_ref(crm, agent)
-        taken = crm.db.conn.execute(
-            select(policies.c.id).where(policies.c.policy_no == policy_no)
-        ).first()
-        if taken is not None:
+        if crm.db.exists_globally(policies, policy_no=policy_no):
             # a uniqueness refusal: the holder may be someone the caller may not see
             raise Conflict(f"policy {policy_no!r} already exists")
         res = crm.db.execute(
@@ -126,19 +123,12 @@ def add_policy(
 
 def link_agent(crm: Any, customer_id: int, agent_id: int) -> None:
     """Give the agent access to the customer (unless they own or are linked already)."""
-    owner = crm.db.conn.execute(
-        select(customers.c.owner_id).where(customers.c.id == customer_id)
-    ).scalar()
-    if owner == agent_id:
+    if crm.db.exists_globally(customers, id=customer_id, owner_id=agent_id):
         return
-    linked = crm.db.conn.execute(
-        select(relationships.c.id).where(
-            relationships.c.from_customer_id == customer_id,
-            relationships.c.to_staff_id == agent_id,
-            relationships.c.active.is_(True),
-        )
-    ).first()
-    if linked is None:
+    linked = crm.db.exists_globally(
+        relationships, from_customer_id=customer_id, to_staff_id=agent_id, active=True
+    )
+    if not linked:
         crm.add_relationship(AGENT_LINK, customer_id, to_staff=agent_id, note="serving agent")
 
 
@@ -201,7 +191,7 @@ def record_payout(
 
 
 def _staff_names(crm: Any) -> dict[int, Any]:
-    return {r.id: r for r in crm.db.conn.execute(select(staff.c.id, staff.c.key, staff.c.active))}
+    return {r.id: r for r in crm.db.execute(select(staff.c.id, staff.c.key, staff.c.active))}
 
 
 def policy_view(crm: Any, row: Any, staff_rows: dict[int, Any] | None = None) -> dict[str, Any]:

@@ -205,9 +205,7 @@ def remind(crm: Any, at: dt.datetime) -> dict[str, Any]:
             n = per_year[r.grade]
             key = f"{NAME}.vip-visit:{r.customer_id}:{_slot(at, n)}"
             last = f"{r.last_visit:%Y-%m-%d}" if r.last_visit else "never"
-            before = crm.db.conn.execute(
-                select(func.count()).select_from(reminders).where(reminders.c.key == key)
-            ).scalar()
+            before = crm.db.count_globally(reminders, key=key)
             crm.add_reminder(
                 r.owner_id,
                 f"VIP {r.grade} customer {r.name}: guaranteed {n} visits a year; "

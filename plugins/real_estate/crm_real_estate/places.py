@@ -321,12 +321,12 @@ def add_owner(
         u = unit_row(crm, unit)
         c = crm.get_customer(customer)
         path = unit_path(crm, u.id)
-        current = crm.db.conn.execute(  # the unit's current links, whoever may see them
-            select(unit_owners).where(unit_owners.c.unit_id == u.id, unit_owners.c.until.is_(None))
-        ).all()
-        if any(r.customer_id == c.id for r in current):
+        # the unit's current links, whoever may see them: yes or no, never the rows
+        if crm.db.exists_globally(unit_owners, unit_id=u.id, customer_id=c.id, until=None):
             raise Conflict(f"customer {c.id} is already linked to unit {path}")
-        if role == "owner" and any(r.role == "owner" for r in current):
+        if role == "owner" and crm.db.exists_globally(
+            unit_owners, unit_id=u.id, role="owner", until=None
+        ):
             raise Conflict(
                 f"unit {path} already has an owner; add this customer as co-owner, "
                 "or end the current ownership first"

@@ -635,12 +635,13 @@ def _detect_incident(crm: Any, s: Settings, rid: int) -> None:
     """N requests of one category in one building within the window raise one
     incident; later requests of that cluster join it while it is open.
 
-    Counts read the plugin's table unfiltered (``crm.db.conn``): a cluster is a
-    fact about the building, whoever files the request that completes it."""
-    conn = crm.db.conn
-    r = conn.execute(select(requests).where(requests.c.id == rid)).one()
+    The cluster is read unfiltered (``crm.db.conn``): it is a fact about the
+    building, whoever files the request that completes it. Its request ids are
+    only linked to the incident (shared working data) and reported to the
+    management staff, never shown to the filing principal."""
+    r = crm.db.execute(select(requests).where(requests.c.id == rid)).one()  # just filed
     open_key = f"{r.building_id}:{r.category}"
-    inc = conn.execute(select(incidents).where(incidents.c.open_key == open_key)).first()
+    inc = crm.db.execute(select(incidents).where(incidents.c.open_key == open_key)).first()
     if inc is not None:
         crm.db.execute(
             incident_requests.insert().values(
@@ -649,7 +650,7 @@ def _detect_incident(crm: Any, s: Settings, rid: int) -> None:
         )
         return
     linked = select(incident_requests.c.request_id)
-    cluster = conn.execute(
+    cluster = crm.db.conn.execute(
         select(requests.c.id)
         .where(
             requests.c.building_id == r.building_id,

@@ -35,6 +35,7 @@ projects = Table(
     Column("city", String(100)),
     Column("design_life_years", Integer),  # NULL: the configured default
     Column("created_at", DateTime, nullable=False),
+    info={"crm_kind": "configuration"},
 )
 
 buildings = Table(
@@ -47,6 +48,7 @@ buildings = Table(
     # handover of the common parts; NULL: the building's earliest unit handover
     Column("handover_at", DateTime),
     UniqueConstraint("project_id", "code", name="uq_real_estate_buildings_project_code"),
+    info={"crm_kind": "configuration"},
 )
 
 units = Table(
@@ -57,6 +59,7 @@ units = Table(
     Column("code", String(32), nullable=False),
     Column("handover_at", DateTime),  # NULL: not handed over yet
     UniqueConstraint("building_id", "code", name="uq_real_estate_units_building_code"),
+    info={"crm_kind": "configuration"},
 )
 
 unit_owners = Table(
@@ -77,6 +80,7 @@ teams = Table(
     Column("code", String(32), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
     Column("leader_id", Id, ForeignKey(staff.c.id), nullable=False),
+    info={"crm_kind": "configuration"},
 )
 
 team_coverage = Table(
@@ -87,6 +91,7 @@ team_coverage = Table(
     Column("category", String(32), nullable=False),
     Column("building_id", Id, ForeignKey("real_estate_buildings.id")),  # NULL: every building
     Index("ix_real_estate_team_coverage_category", "category", "building_id"),
+    info={"crm_kind": "configuration"},
 )
 
 requests = Table(
@@ -151,8 +156,12 @@ incidents = Table(
     Column("opened_at", DateTime, nullable=False),
     Column("closed_at", DateTime),
     Column("note", Text),
+    info={"crm_kind": "record"},
 )
 
+# An incident's membership is a fact about the building (a cluster counts every
+# rep's requests): the links hold only ids and are shared working data; reading a
+# request through them is still filtered by the request's customer.
 incident_requests = Table(
     "real_estate_incident_requests",
     metadata,
@@ -160,6 +169,7 @@ incident_requests = Table(
     Column("request_id", Id, ForeignKey("real_estate_requests.id"), primary_key=True),
     Column("linked_at", DateTime, nullable=False),
     UniqueConstraint("request_id", name="uq_real_estate_incident_requests_request"),
+    info={"crm_kind": "record"},
 )
 
 TABLES = (

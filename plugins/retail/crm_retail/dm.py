@@ -124,15 +124,24 @@ def decide(crm: Any, report_id: Any, *, verified: bool, note: str | None = None)
         summary = f"DM price error {r.id} ({r.product}) rejected: {note}"
         if verified:
             key = f"{_util.key_of(r.promotion)}|{_util.key_of(r.product)}"
-            first = crm.db.conn.execute(
-                select(dm_reports.c.id).where(dm_reports.c.reward_key == key)
-            ).first()
-            reward = settings(crm)["dm_reward_points"] if first is None else 0
+            rewarded = crm.db.exists_globally(dm_reports, reward_key=key)
+            first = (
+                crm.db.execute(
+                    select(dm_reports.c.id).where(dm_reports.c.reward_key == key)
+                ).first()
+                if rewarded
+                else None
+            )  # the earlier report is named only when the principal may see it
+            reward = settings(crm)["dm_reward_points"] if not rewarded else 0
             if reward:
                 values |= {"reward_key": key, "reward_points": reward}
                 summary = f"DM price error {r.id} ({r.product}) verified: {reward} points reward"
             else:
-                why = f"already rewarded (report {first.id})" if first else "reward is 0"
+                why = (
+                    f"already rewarded (report {first.id})"
+                    if first
+                    else ("already rewarded" if rewarded else "reward is 0")
+                )
                 summary = f"DM price error {r.id} ({r.product}) verified: no reward, {why}"
         crm.db.execute(update(dm_reports).where(dm_reports.c.id == r.id).values(**values))
         if verified and values.get("reward_points"):

@@ -78,10 +78,7 @@ def visit1(
         key = plate_key(plate)
         model = clean_text(car_model, field="car model", max_len=100) or ""
         station = clean_text(station, field="station", max_len=100, required=False)
-        seen = crm.db.conn.execute(
-            select(fuel_profiles.c.customer_id).where(fuel_profiles.c.plate == key)
-        ).first()
-        if seen is not None:
+        if crm.db.exists_globally(fuel_profiles, plate=key):
             # a uniqueness refusal: whose car it is stays hidden
             raise Conflict(f"plate {key} already has a profile; continue with visit 2")
         when = at or crm.now()

@@ -206,10 +206,7 @@ def join(
             number = f"{s['member_no_prefix']}{c.id:08d}"
         elif not all(ch.isalnum() or ch in "-_" for ch in number):
             raise ValidationError(f"member number {number!r}: letters, digits, '-' and '_' only")
-        clash = crm.db.conn.execute(
-            select(members.c.customer_id).where(members.c.member_no == number)
-        ).first()
-        if clash is not None:
+        if crm.db.exists_globally(members, member_no=number):
             # a uniqueness refusal: whose number it is stays hidden
             raise Conflict(f"member number {number} is already used")
         bday = check_birthday(birthday, when)

@@ -132,6 +132,7 @@ surveys = Table(
     Column("size", Integer, nullable=False),
     Column("recent_days", Integer, nullable=False),
     Column("buyers", Integer, nullable=False),
+    info={"crm_kind": "record"},
 )
 
 survey_invites = Table(

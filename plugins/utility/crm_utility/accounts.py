@@ -103,10 +103,7 @@ def add_point(
             raise ValidationError(
                 f"contracted capacity {contracted_kva!r}: expected a positive number of kVA"
             )
-        seen = crm.db.conn.execute(
-            select(service_points.c.customer_id).where(service_points.c.meter_no == meter_no)
-        ).first()
-        if seen is not None:
+        if crm.db.exists_globally(service_points, meter_no=meter_no):
             # a uniqueness refusal: whose meter it is stays hidden
             raise Conflict(f"meter {meter_no!r} is already registered")
         res = crm.db.execute(

@@ -129,7 +129,7 @@ def add_bill(
                     f"meter {meter_no!r} is not a service point of customer {cust.id}"
                 )
             point_id = point.id
-        if crm.db.conn.execute(select(bills.c.id).where(bills.c.bill_no == bill_no)).first():
+        if crm.db.exists_globally(bills, bill_no=bill_no):
             raise Conflict(f"bill {bill_no!r} already exists")
         crm.db.execute(
             bills.insert().values(
