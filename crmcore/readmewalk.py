@@ -228,3 +228,19 @@ def walk(
             check(step, outcome, readme.name)
             done.append((step, outcome))
     return done
+
+
+
+def assert_walks(
+    readme: Path, cwd: Path, *, at_least: int, first: tuple[str, ...] | None = ("init",)
+) -> None:
+    """Walk ``readme`` in ``cwd`` (see :func:`walk`) and check that it is a real
+    walk: at least ``at_least`` commands ran, one of them a marked refusal, and the
+    first ``crm`` command had the arguments ``first`` (None: any). A plugin's
+    README test is this one call."""
+    ran = [step for step, outcome in walk(readme, cwd) if outcome is not None]
+    assert len(ran) >= at_least, f"{readme.name}: only {len(ran)} commands ran"
+    assert any(step.expect == 1 for step in ran), f"{readme.name}: no refusal is shown"
+    if first is not None:
+        opening = next((step.argv for step in ran if step.argv is not None), None)
+        assert opening == first, f"{readme.name}: the first crm command is {opening}"
