@@ -216,14 +216,32 @@ def jobs_list(crm: Any, as_json: bool) -> None:
 def jobs_run(crm: Any, names: tuple[str, ...], at: str | None, as_json: bool) -> None:
     """Run jobs (all, or NAMES) as of --at.
 
-    One transaction each."""
+    One transaction each: a job that fails is rolled back alone, reported (its
+    line says "failed" and why) and the others still run; the exit status is 1
+    if any job failed."""
+    results = crm.run_jobs(names or None, at=parse_at(at))
+    emit(results, as_json, _job_lines)
+    failed = [r["job"] for r in results if r["status"] == "failed"]
+    if failed:
+        if not as_json:
+            click.echo(
+                f"error: {len(failed)} of {len(results)} jobs failed: {', '.join(failed)}",
+                err=True,
+            )
+        raise click.exceptions.Exit(1)
+
+
+def _job_lines(results: list[dict[str, Any]]) -> str:
     from crmcore.cli.output import summary_text
 
-    results = crm.run_jobs(names or None, at=parse_at(at))
-    emit(
-        results,
-        as_json,
-        lambda rs: "\n".join(f"{r['job']}: {summary_text(r['summary'])}" for r in rs) or "no jobs",
+    return (
+        "\n".join(
+            f"{r['job']}: {summary_text(r['summary'])}"
+            if r["status"] == "ok"
+            else f"{r['job']}: failed: {r['error']}"
+            for r in results
+        )
+        or "no jobs"
     )
 
 

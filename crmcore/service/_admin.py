@@ -11,7 +11,7 @@ from sqlalchemy import func, inspect, select, text
 from crmcore import migrate
 from crmcore.access import Principal
 from crmcore.clock import FixedClock
-from crmcore.errors import AccessDenied, NotFound, PluginError
+from crmcore.errors import AccessDenied, CRMError, NotFound, PluginError
 from crmcore.registry import Job
 from crmcore.schema import audit_log, customer_labels, job_runs, staff
 from crmcore.service._base import CRMBase, operation
@@ -65,8 +65,13 @@ class AdminMixin(CRMBase):
         """Run jobs (all, or those named) as of ``at``, each in its own transaction.
 
         A job that fails rolls back alone and is reported; the others still run.
+        Each result has ``status`` ``"ok"`` (with the job's ``summary``) or
+        ``"failed"`` (with ``error``, one line). A failed run is recorded in
+        ``job_runs`` too, in a transaction of its own after the rollback, with
+        the summary ``{"failed": true, "error": ...}``. The principal is checked
+        before any job runs: a refused run runs and commits nothing.
         Re-running a job for the same ``at`` must not duplicate its effects (jobs
-        use keys), so a killed run can simply be run again.
+        use keys), so a killed or failed run can simply be run again.
         """
         available = self.jobs()
         names = list(names or available)
@@ -78,22 +83,20 @@ class AdminMixin(CRMBase):
         at_crm = self._clone(clock=FixedClock(when))
         results = []
         for name in names:
-            job = available[name]
-            with at_crm.transaction(command=f"jobs run {name}"):
-                summary = job.run(at_crm, when) or {}
-                at_crm.db.conn.execute(
-                    job_runs.insert().values(
-                        job=name, as_of=when, finished_at=when, summary=_plain(summary)
-                    )
-                )
-            results.append(
-                {
-                    "job": name,
-                    "at": when.isoformat(),
-                    "owner": self.plugins.owners[("job", name)],
-                    "summary": _plain(summary),
-                }
-            )
+            result: dict[str, Any] = {
+                "job": name,
+                "at": when.isoformat(),
+                "owner": self.plugins.owners[("job", name)],
+            }
+            try:
+                summary = _plain(_run_job(at_crm, name, available[name], when))
+            except Exception as e:  # any failure of one job: rolled back, reported, recorded
+                error = _one_line(e)
+                _record_job_run(at_crm, name, when, {"failed": True, "error": error})
+                result |= {"status": "failed", "error": error}
+            else:
+                result |= {"status": "ok", "summary": summary}
+            results.append(result)
         return results
 
     def _require_job_runner(self) -> None:
@@ -241,6 +244,36 @@ def installed_version_dirs() -> dict[str, str]:
         if callable(fn):
             dirs[name] = str(fn())
     return dirs
+
+
+def _run_job(crm: Any, name: str, job: Job, when: dt.datetime) -> dict[str, Any]:
+    """Run one job and record it in ``job_runs``, in one transaction."""
+    with crm.transaction(command=f"jobs run {name}"):
+        summary = job.run(crm, when) or {}
+        crm.db.conn.execute(
+            job_runs.insert().values(
+                job=name, as_of=when, finished_at=when, summary=_plain(summary)
+            )
+        )
+    return summary
+
+
+def _record_job_run(crm: Any, name: str, when: dt.datetime, summary: dict[str, Any]) -> None:
+    """Record a job run that failed, in a transaction of its own (the job's own
+    transaction was rolled back)."""
+    with crm.transaction(command=f"jobs run {name}"):
+        crm.db.conn.execute(
+            job_runs.insert().values(job=name, as_of=when, finished_at=when, summary=summary)
+        )
+
+
+def _one_line(error: Exception) -> str:
+    """An error as one line: a CRMError's message, else the exception's type and
+    first line (a bug in a job, not a user mistake)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, CRMError):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _plain(value: Any) -> Any:
