@@ -7,7 +7,10 @@ Nothing happens at import time: :func:`build` does the work when a CRM is made.
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
+import os
+import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -17,13 +20,15 @@ import pluggy
 
 from crmcore import hooks, jsonschemas
 from crmcore.config import Config
-from crmcore.errors import ConfigError, ConfigWarning, PluginError
+from crmcore.errors import ConfigError, ConfigWarning, CRMError, PluginError
 from crmcore.registry import PluginInfo
 
 ENTRY_POINT_GROUP = "crmcore.plugins"
 # a plugin's command names and objects, so that `crm --help` can list them unimported
 COMMANDS_ENTRY_POINT_GROUP = "crmcore.commands"
 CORE = "core"
+# CRM_TRACE_PLUGINS=1: one line on stderr per hook call, naming the plugins that answered
+TRACE_ENV = "CRM_TRACE_PLUGINS"
 
 
 def installed() -> dict[str, importlib.metadata.EntryPoint]:
@@ -43,16 +48,88 @@ def _load(name: str, ep: importlib.metadata.EntryPoint) -> object:
         ) from e
 
 
-def _call_one(plugin: object, hook: str, default: Any = None) -> Any:
-    fn = getattr(plugin, hook, None)
-    return fn() if callable(fn) else default
+def _manager(*, all_specs: bool) -> pluggy.PluginManager:
+    """A plugin manager with the hook specs (all, or only the start-up ones), traced
+    when ``CRM_TRACE_PLUGINS=1``."""
+    pm = pluggy.PluginManager(hooks.PROJECT)
+    for module in hooks.SPEC_MODULES if all_specs else (hooks.setup,):
+        pm.add_hookspecs(module)
+    if os.environ.get(TRACE_ENV) == "1":
+        pm.add_hookcall_monitoring(_trace_before, _trace_after)
+    return pm
 
 
-def plugin_info(plugin: object) -> PluginInfo:
-    info = _call_one(plugin, "crm_plugin_info", PluginInfo())
+def _trace_before(hook_name: str, impls: Any, kwargs: Mapping[str, Any]) -> None:
+    """Nothing before a call: the line is printed once it is known how it ended."""
+
+
+def _trace_after(outcome: Any, hook_name: str, impls: Any, kwargs: Mapping[str, Any]) -> None:
+    """One line per hook call: the hook, the plugins that answered (in call order)
+    and how it ended. Arguments are not printed: they hold personal data."""
+    answered = ", ".join(impl.plugin_name for impl in reversed(impls)) or "no plugin"
+    error = outcome.exception
+    if error is not None:
+        ended = f"raised {type(error).__name__}: {_first_line(error)}"
+    else:
+        result = outcome.get_result()
+        count = len(result) if isinstance(result, list) else int(result is not None)
+        ended = f"{count} result{'' if count == 1 else 's'}"
+    sys.stderr.write(f"trace: {hook_name} answered by {answered}: {ended}\n")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _distribution(ep: importlib.metadata.EntryPoint | None) -> str:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "not from an installed distribution"
+    return f"distribution {dist.metadata['Name']} {dist.version}"
+
+
+def _register(
+    pm: pluggy.PluginManager, name: str, plugin: object, ep: importlib.metadata.EntryPoint | None
+) -> None:
+    """Register ``plugin`` as ``name``; a hook implementation whose arguments do not
+    match the spec is an error naming the plugin, on one line."""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as e:
+        raise PluginError(
+            f"plugin {name!r} ({_distribution(ep)}): {' '.join(str(e).split())}"
+        ) from None
+
+
+def _call(pm: pluggy.PluginManager, plugin: object, hook: str, **kwargs: Any) -> Any:
+    """Call ``hook`` on this one plugin (a real hook call, traced like any other);
+    its result, or None when it does not implement the hook or returns None."""
+    others = [p for p in pm.get_plugins() if p is not plugin]
+    results = pm.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
+    return results[0] if results else None
+
+
+def _info_of(pm: pluggy.PluginManager, name: str, plugin: object) -> PluginInfo:
+    info = _call(pm, plugin, "crm_plugin_info")
+    if info is None:
+        return PluginInfo()
     if not isinstance(info, PluginInfo):
-        raise PluginError(f"crm_plugin_info of {plugin!r} must return crmcore.PluginInfo")
+        raise PluginError(
+            f"plugin {name!r}: crm_plugin_info must return crmcore.PluginInfo, "
+            f"not {type(info).__name__}"
+        )
     return info
+
+
+def plugin_info(
+    plugin: object, name: str = "plugin", ep: importlib.metadata.EntryPoint | None = None
+) -> PluginInfo:
+    """The plugin's :class:`PluginInfo`, from its ``crm_plugin_info`` hook
+    (``PluginInfo()`` when it has none)."""
+    pm = _manager(all_specs=False)
+    _register(pm, name, plugin, ep)
+    return _info_of(pm, name, plugin)
 
 
 def resolve_order(enabled: Iterable[str], infos: Mapping[str, PluginInfo]) -> list[str]:
@@ -113,12 +190,13 @@ class Plugins:
         self.owners[key] = owner
         self.declared.setdefault(kind, {})[name] = obj
 
-    def each(self, hook: str) -> list[tuple[str, Any]]:
-        """Call a registration hook per plugin; (plugin name, result) pairs."""
-        out = []
-        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
-            out.append((impl.plugin_name, impl.function()))
-        return out
+    def call(self, name: str, hook: str, **kwargs: Any) -> Any:
+        """Call ``hook`` on the plugin ``name`` alone; its result or None."""
+        return _call(self.pm, self.pm.get_plugin(name), hook, **kwargs)
+
+    def each(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a registration hook per plugin, in call order; (plugin name, result) pairs."""
+        return [(name, self.call(name, hook, **kwargs)) for name in self.implementers(hook)]
 
     def implementers(self, hook: str) -> list[str]:
         """Plugin names implementing ``hook``, in call order."""
@@ -148,7 +226,10 @@ def build(
             f"{config.where}: crm.plugins names {', '.join(map(repr, unknown))}, which "
             f"{'is' if len(unknown) == 1 else 'are'} not installed; installed: {', '.join(have)}"
         )
-    # Load what is enabled plus anything it requires (transitively), nothing else.
+    entry = {n: ep for n, ep in eps.items() if n not in extra}
+    # Load what is enabled plus anything it requires (transitively), nothing else;
+    # each plugin's crm_plugin_info is asked on a manager of the start-up hooks.
+    discovery = _manager(all_specs=False)
     infos: dict[str, PluginInfo] = {}
     queue = list(wanted)
     while queue:
@@ -161,29 +242,22 @@ def build(
             available[name] = _load(name, eps[name])
         else:
             continue
-        infos[name] = plugin_info(available[name])
+        _register(discovery, name, available[name], entry.get(name))
+        infos[name] = _info_of(discovery, name, available[name])
         queue.extend(infos[name].requires)
     order = resolve_order(wanted, infos)
 
-    pm = pluggy.PluginManager(hooks.PROJECT)
-    for module in hooks.SPEC_MODULES:
-        pm.add_hookspecs(module)
+    pm = _manager(all_specs=True)
     pm.register(defaults, name=CORE)
     # pluggy calls the last registered first; register dependants first so a
     # required plugin's hooks run before those of the plugins that need it.
     for name in reversed(order):
-        try:
-            pm.register(available[name], name=name)
-        except pluggy.PluginValidationError as e:
-            raise PluginError(f"plugin {name!r}: {e}") from None
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as e:
-        raise PluginError(f"unknown hook (misspelt?): {e}") from None
+        _register(pm, name, available[name], entry.get(name))
+    _check_unknown_hooks(pm, entry)
 
     configs: dict[str, dict[str, Any]] = {}
     for name in order:
-        schema = _call_one(available[name], "crm_config_schema", None) or {
+        schema = _call(pm, available[name], "crm_config_schema") or {
             "type": "object",
             "additionalProperties": False,
         }
@@ -196,21 +270,64 @@ def build(
             raise ConfigError(str(e)) from None
         for note in jsonschemas.dropped_defaults(section, schema, prefix=f"plugins.{name}"):
             warnings.warn(f"{config.where}: {note}", ConfigWarning, stacklevel=2)
+    for name in order:
+        _validate_config(pm, name, available[name], configs[name], config.where)
     from crmcore.access import known_permissions
     from crmcore.config import check_role_permissions
 
     declared = [p for name in order for p in infos[name].permissions]
     check_role_permissions(config, known_permissions(declared))
-    stray = set(config.plugins) - set(order)
-    if stray:
-        raise ConfigError(
-            f"{config.where}: [plugins.{sorted(stray)[0]}] is configured but the plugin is "
-            "not enabled in crm.plugins"
+    for stray in sorted(set(config.plugins) - set(order)):
+        warnings.warn(
+            f"{config.where}: [plugins.{stray}] is ignored: the plugin is not enabled "
+            "in crm.plugins",
+            ConfigWarning,
+            stacklevel=2,
         )
     plugins = Plugins(pm=pm, order=order, infos=infos, configs=configs)
     _claim_declarations(plugins)
-    _check_listed_commands(plugins, {n: ep for n, ep in eps.items() if n not in extra})
+    _check_listed_commands(plugins, entry)
     return plugins
+
+
+def _check_unknown_hooks(
+    pm: pluggy.PluginManager, eps: Mapping[str, importlib.metadata.EntryPoint]
+) -> None:
+    """A hook implementation without a spec (a misspelt name) is an error naming
+    the plugin, its distribution and the nearest hook names."""
+    specs = sorted(n for n, caller in vars(pm.hook).items() if caller.has_spec())
+    unknown: dict[str, list[str]] = {}
+    for hook_name, caller in sorted(vars(pm.hook).items()):
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                unknown.setdefault(impl.plugin_name, []).append(hook_name)
+    for name, names in unknown.items():
+        hints = [
+            f"{n!r} (did you mean {near[0]!r}?)" if near else repr(n)
+            for n in names
+            for near in [difflib.get_close_matches(n, specs, n=1)]
+        ]
+        raise PluginError(
+            f"plugin {name!r} ({_distribution(eps.get(name))}) implements unknown "
+            f"hook{'s' if len(names) > 1 else ''} {', '.join(hints)}; the hooks are "
+            "listed in docs/hooks.md"
+        )
+
+
+def _validate_config(
+    pm: pluggy.PluginManager, name: str, plugin: object, section: dict[str, Any], where: str
+) -> None:
+    """The plugin's cross-field checks of its section (``crm_validate_config``): an
+    error is one line naming the file and the key."""
+    try:
+        _call(pm, plugin, "crm_validate_config", config=section)
+    except CRMError as e:
+        text = _first_line(e)
+        if not text.startswith(f"plugins.{name}"):
+            text = f"plugins.{name}: {text}"
+        raise ConfigError(f"{where}: {text}") from None
 
 
 def _claim_declarations(plugins: Plugins) -> None:
@@ -227,9 +344,20 @@ def _claim_declarations(plugins: Plugins) -> None:
         ("channel", "crm_delivery_channels"),
         ("workflow", "crm_ticket_workflows"),
     ]:
-        for owner, items in plugins.each(hook):
-            for obj in items or ():
-                plugins.claim(kind, _name_of(obj), owner, obj)
+        for owner in plugins.implementers(hook):
+            kwargs = (
+                {"config": plugins.configs.get(owner, {})}
+                if hook == "crm_message_templates"
+                else {}
+            )
+            for obj in plugins.call(owner, hook, **kwargs) or ():
+                name = _name_of(obj)
+                if kind == "attribute" and not name.startswith(f"{owner}."):
+                    raise PluginError(
+                        f"plugin {owner!r} declares attribute {name!r}: a plugin's "
+                        f"attribute names begin with its name, e.g. '{owner}.{name}'"
+                    )
+                plugins.claim(kind, name, owner, obj)
 
 
 def _check_listed_commands(

@@ -29,8 +29,8 @@ class Attrs:
     @hookimpl
     def crm_customer_attributes(self):
         return [
-            Attribute(name="shoe_size", schema={"type": "integer", "minimum": 20}),
-            Attribute(name="vip", schema={"type": "boolean"}),
+            Attribute(name="attrs.shoe_size", schema={"type": "integer", "minimum": 20}),
+            Attribute(name="attrs.vip", schema={"type": "boolean"}),
         ]
 
     @hookimpl
@@ -94,12 +94,13 @@ def test_declared_attributes_are_validated_and_stored(crm_factory, tmp_path):
     plugin = Attrs()
     crm = crm_factory(plugins=["attrs"], extra_plugins={"attrs": plugin})
     path = _write(
-        tmp_path, "external_id,name,shoe_size,vip\nA,Ann,42,yes\nB,Bob,12,\nC,Cy,x,\nD,Dee,,\n"
+        tmp_path,
+        "external_id,name,attrs.shoe_size,attrs.vip\nA,Ann,42,yes\nB,Bob,12,\nC,Cy,x,\nD,Dee,,\n",
     )
     s = import_customers(crm, path, skip_invalid=True, batch_size=1)
     assert [e["line"] for e in s["errors"]] == [3, 4]
-    assert "shoe_size" in s["errors"][0]["message"]
-    assert crm.get_customer("A").attributes == {"shoe_size": 42, "vip": True}
+    assert "attrs.shoe_size" in s["errors"][0]["message"]
+    assert crm.get_customer("A").attributes == {"attrs.shoe_size": 42, "attrs.vip": True}
     assert crm.get_customer("D").attributes == {}
     assert [b[2] for b in plugin.batches] == [1, 1]
     with pytest.raises(Exception, match="unknown column"):

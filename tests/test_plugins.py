@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import Loyalty, Recorder
 
-from crmcore import CRM, Attribute, ConfigError, Job, PluginError, PluginInfo, hookimpl
+from crmcore import CRM, ConfigError, Job, PluginError, PluginInfo, hookimpl
 from crmcore.config import from_dict
 from crmcore.plugins import build, resolve_order
 
@@ -108,11 +108,14 @@ def test_plugin_config_defaults_are_filled():
     assert plugins.configs["loyalty"] == {"max_level": 3}
 
 
-def test_config_for_a_plugin_that_is_not_enabled_is_refused():
-    with pytest.raises(
-        ConfigError, match=r"\[plugins.loyalty\] is configured but the plugin is not enabled"
+def test_config_for_a_plugin_that_is_not_enabled_is_a_warning():
+    from crmcore.errors import ConfigWarning
+
+    with pytest.warns(
+        ConfigWarning, match=r"\[plugins.loyalty\] is ignored: the plugin is not enabled"
     ):
-        build(cfg([], loyalty={}), extra={"loyalty": Loyalty()})
+        plugins = build(cfg([], loyalty={}), extra={"loyalty": Loyalty()})
+    assert plugins.order == [] and "loyalty" not in plugins.configs
 
 
 def test_misspelt_hookimpl_fails_at_start_up():
@@ -136,17 +139,18 @@ def test_wrong_hook_arguments_fail_at_start_up():
 
 
 def test_two_plugins_declaring_one_name_is_an_error_naming_both():
-    class Other:
+    from crmcore import Template
+
+    class Welcome:
         @hookimpl
-        def crm_customer_attributes(self):
-            return [Attribute(name="loyalty.level")]
+        def crm_message_templates(self):
+            return [Template(name="welcome", text="hello")]
 
     with pytest.raises(
         PluginError,
-        match=r"attribute 'loyalty.level' is declared by both 'loyalty' and 'other'|"
-        r"attribute 'loyalty.level' is declared by both 'other' and 'loyalty'",
+        match=r"template 'welcome' is declared by both '(one|two)' and '(one|two)'",
     ):
-        build(cfg(["loyalty", "other"]), extra={"loyalty": Loyalty(), "other": Other()})
+        build(cfg(["one", "two"]), extra={"one": Welcome(), "two": Welcome()})
 
 
 def test_plugin_table_may_not_reuse_a_core_table_name():

@@ -251,7 +251,7 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
     data = []
     for name, ep in sorted(plugins_mod.installed().items()):
         module = plugins_mod._load(name, ep)
-        info = plugins_mod.plugin_info(module)
+        info = plugins_mod.plugin_info(module, name, ep)
         hooks = sorted(
             n for n in dir(module) if n.startswith("crm_") and callable(getattr(module, n))
         )

@@ -21,12 +21,14 @@ if TYPE_CHECKING:
 @hookspec
 def crm_plugin_info() -> PluginInfo:
     """Return the plugin's :class:`~crmcore.registry.PluginInfo` (version, ``requires``,
-    description).
+    description, permissions).
 
-    Called for every *installed* plugin while the manager resolves what to enable,
-    before any is registered. ``requires`` names other plugins (entry-point names)
-    that must be enabled too and are set up first; a missing or cyclic requirement
-    is a start-up error naming them.
+    Called while the manager resolves what to enable, for each enabled plugin and
+    each plugin it requires, before the CRM's manager is built (and by ``crm
+    plugins list`` for every installed plugin). ``requires`` names other plugins
+    (entry-point names) that must be enabled too and are set up first; a missing
+    or cyclic requirement is a start-up error naming them. Without this hook a
+    plugin has ``PluginInfo()``: version ``"0"``, no requirements.
     """
 
 
@@ -37,7 +39,26 @@ def crm_config_schema() -> dict[str, Any]:
     Called at start-up for each enabled plugin; the section (``{}`` when absent) is
     validated against it and the error names the file, key and expectation. Fill
     defaults in the schema with ``"default"``: the core applies them, so
-    ``crm.plugin_config(NAME)`` always holds every key.
+    ``crm.plugin_config(NAME)`` always holds every key. Without this hook the
+    section must be empty. A section ``[plugins.NAME]`` of a plugin that is not
+    enabled is ignored with a one-line warning.
+    """
+
+
+@hookspec
+def crm_validate_config(config: dict[str, Any]) -> None:
+    """Check what the JSON Schema cannot say about the plugin's section (an order,
+    a sum, one key depending on another).
+
+    :param config: the plugin's own ``[plugins.NAME]`` section, already valid
+        against ``crm_config_schema`` and with its defaults filled in.
+
+    Called at start-up for each enabled plugin, once its section passed the
+    schema, so a bad configuration stops every command before anything runs
+    rather than the first use of the setting. Raise
+    :class:`~crmcore.errors.ConfigError` with one line naming the key, e.g.
+    ``plugins.NAME.steps: days must increase``; the core adds the file. The
+    return value is ignored.
     """
 
 
@@ -90,15 +111,28 @@ def crm_cli_commands() -> Iterable[click.Command]:
 def crm_jobs() -> Iterable[Job]:
     """Return the plugin's scheduled jobs (:class:`~crmcore.registry.Job`).
 
-    ``crm jobs run [NAME ...] --at ISO`` runs them in one transaction each, as of
-    that time. A job must be idempotent for the same ``at``.
+    ``crm jobs run [NAME ...] --at ISO`` runs them as of that time, each in a
+    transaction of its own: a job that raises is rolled back alone, reported
+    (status ``failed`` with the one-line error, also recorded in ``job_runs``)
+    and the other jobs still run; the command then exits 1. A job must be
+    idempotent for the same ``at``, so a failed or killed run can be run again.
     """
 
 
 @hookspec
-def crm_message_templates() -> Iterable[Template]:
+def crm_message_templates(config: dict[str, Any]) -> Iterable[Template]:
     """Return message templates (:class:`~crmcore.registry.Template`) the plugin
-    sends with ``crm.enqueue_message(template=...)``. Names must be unique."""
+    sends with ``crm.enqueue_message(template=...)``. Names must be unique.
+
+    :param config: the plugin's validated ``[plugins.NAME]`` section (defaults
+        filled in), so a template's text may use the configured settings (a
+        store name, a hotline).
+
+    Called once at start-up. A template's ``{placeholders}`` are filled when the
+    message is queued (``enqueue_message(..., values=...)``), not when it is
+    sent: the outbox holds the final text, and a later change of the template
+    or the customer does not change a queued message.
+    """
 
 
 @hookspec

@@ -15,7 +15,7 @@ from crm_retail import (
     points,
     segments,
 )
-from crm_retail.settings import SCHEMA
+from crm_retail.settings import SCHEMA, parse
 from crm_retail.tables import (
     TABLES,
     dm_reports,
@@ -46,6 +46,12 @@ def crm_plugin_info() -> PluginInfo:
 @hookimpl
 def crm_config_schema() -> dict[str, Any]:
     return SCHEMA
+
+
+@hookimpl
+def crm_validate_config(config: dict[str, Any]) -> None:
+    """The tier ladder, the review date and the ABC shares, checked at start-up."""
+    parse(config)
 
 
 @hookimpl

@@ -216,9 +216,10 @@ def settings(crm: Any) -> Settings:
     return parsed
 
 
-def parse(raw: dict[str, Any], *, where: str = "configuration") -> Settings:
-    """Check what the JSON Schema cannot say; errors name the key."""
-    pre = f"{where}: plugins.retail"
+def parse(raw: dict[str, Any], *, where: str = "") -> Settings:
+    """Check what the JSON Schema cannot say; errors name the key (and the file
+    ``where``, when given). Run at start-up by ``crm_validate_config``."""
+    pre = f"{where}: plugins.retail" if where else "plugins.retail"
     tiers = []
     seen: set[str] = set()
     prev = -1

@@ -190,9 +190,15 @@ def cfg(crm: Any) -> dict[str, Any]:
 
 
 def ladder(crm: Any) -> list[dict[str, Any]]:
-    """The dunning ladder, checked: names unique, days strictly increasing, a
-    disconnection proposal only last and only after a formal notice."""
-    steps = cfg(crm)["dunning"]["steps"]
+    """The dunning ladder (checked at start-up by :func:`check`)."""
+    return list(cfg(crm)["dunning"]["steps"])
+
+
+def check(section: dict[str, Any]) -> None:
+    """What the schema cannot say, checked at start-up (``crm_validate_config``):
+    the dunning ladder's names unique, days strictly increasing, a disconnection
+    proposal only last and only after a formal notice; tariff periods within the day."""
+    steps = section["dunning"]["steps"]
     names = [s["name"] for s in steps]
     where = "plugins.utility.dunning.steps"
     if len(set(names)) != len(names):
@@ -208,7 +214,8 @@ def ladder(crm: Any) -> list[dict[str, Any]]:
             raise ConfigError(
                 f"{where}: a disconnection proposal needs a formal_notice step before it"
             )
-    return list(steps)
+    for band in ("peak", "valley"):
+        parse_periods(section["tariffs"][f"{band}_periods"])
 
 
 def parse_periods(periods: list[str]) -> list[tuple[int, int]]:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from crm_utility import __version__, accounts, advice, arrears, equipment, tickets
-from crm_utility.config import NAME, SCHEMA
+from crm_utility.config import NAME, SCHEMA, check
 from crm_utility.tables import (
     TABLES,
     devices,
@@ -35,6 +35,12 @@ def crm_plugin_info() -> PluginInfo:
 @hookimpl
 def crm_config_schema() -> dict[str, Any]:
     return SCHEMA
+
+
+@hookimpl
+def crm_validate_config(config: dict[str, Any]) -> None:
+    """The dunning ladder and the tariff periods, checked at start-up."""
+    check(config)
 
 
 @hookimpl

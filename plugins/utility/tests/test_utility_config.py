@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from crm_utility import accounts, advice, arrears, equipment, readings, tickets
-from crm_utility.config import SCHEMA, ladder
+from crm_utility.config import SCHEMA, check, ladder
 from utility_testkit import DAY, csv_text, staff, two_level
 
 from crmcore import ConfigError
@@ -173,6 +173,6 @@ def test_defaults_and_ladder_checks():
     ]
     for steps, msg in bad:
         with pytest.raises(ConfigError, match=msg):
-            ladder(_Stub({"dunning": {"steps": steps}}))
+            check(_Stub({"dunning": {"steps": steps}}).section)
     with pytest.raises(ValueError, match="deadlines.fault_repair.on_site_minutes"):
         _Stub({"deadlines": {"fault_repair": {"on_site_minutes": {"urban": 30}}}})
