@@ -20,6 +20,11 @@ class PluginError(CRMError):
     """A plugin cannot be found, loaded, ordered or registered."""
 
 
+class SchemaError(CRMError):
+    """The database's schema is not the one the code and the enabled plugins need
+    (migrations not applied: ``crm db upgrade``)."""
+
+
 class ValidationError(CRMError):
     """Input refused before anything was written. Hooks raise it to veto a write."""
 

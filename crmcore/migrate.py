@@ -69,6 +69,78 @@ def _write_tx(conn: Any) -> Any:
     return conn.begin()
 
 
+def schema_problem(engine: Engine, plugins: Any) -> str | None:
+    """What keeps the database from serving this code and these plugins, as one
+    line naming ``crm db upgrade``, or None when the schema is up to date.
+
+    Reads ``alembic_version`` (one query) and the revision files of the core and
+    the enabled plugins: the head of each branch must be applied. A plugin
+    without migrations needs its declared tables. A core revision the code does
+    not know means the database is newer than this crmcore.
+    """
+    from alembic.script import ScriptDirectory
+
+    dirs = {name: str(path) for name, path in plugins.each("crm_migrations") if path}
+    script = ScriptDirectory.from_config(
+        _alembic_config(None, [str(CORE_VERSIONS), *sorted(set(dirs.values()))])
+    )
+    revisions = {r.revision: r for r in script.walk_revisions()}
+    with engine.connect() as conn:
+        stored = set(MigrationContext.configure(conn).get_current_heads())
+        without_migrations = [
+            (owner, tables)
+            for owner, tables in plugins.each("crm_tables")
+            if owner not in dirs and tables
+        ]
+        existing = set(inspect(conn).get_table_names()) if without_migrations else set()
+    newer = sorted(v for v in stored if v not in revisions and v.startswith("crmcore_"))
+    if newer:
+        return (
+            f"the database's schema ({', '.join(newer)}) is newer than this crmcore: "
+            "upgrade crmcore to use it"
+        )
+    applied = _ancestors([v for v in stored if v in revisions], revisions)
+    missing = []
+    for branch, label in [("crmcore", "the core"), *((n, f"plugin {n!r}") for n in plugins.order)]:
+        if branch != "crmcore" and branch not in dirs:
+            continue
+        heads = script.revision_map.get_revisions(f"{branch}@heads")
+        if any(head is not None and head.revision not in applied for head in heads):
+            missing.append(label)
+    missing += [
+        f"plugin {owner!r}"
+        for owner, tables in without_migrations
+        if any(t.name not in existing for t in tables)
+    ]
+    if not missing:
+        return None
+    if not stored:
+        return "the database has no schema yet: run `crm db upgrade` (or `crm init`)"
+    return (
+        f"the database's schema is behind the code for {', '.join(missing)}: "
+        "run `crm db upgrade`"
+    )
+
+
+def _ancestors(heads: list[str], revisions: dict[str, Any]) -> set[str]:
+    """The revisions applied when ``heads`` are: each with every revision below
+    it and every revision it depends on."""
+    seen: set[str] = set()
+    todo = list(heads)
+    while todo:
+        rev = todo.pop()
+        if rev in seen or rev not in revisions:
+            continue
+        seen.add(rev)
+        r = revisions[rev]
+        for below in (r.down_revision, r.dependencies):
+            if isinstance(below, str):
+                todo.append(below)
+            elif below:
+                todo.extend(below)
+    return seen
+
+
 def current_heads(engine: Engine) -> set[str]:
     with engine.connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads())

@@ -124,6 +124,12 @@ class AppContext:
 # Commands that may create the database a configuration names; every other
 # command refuses a SQLite file that does not exist instead of creating it empty.
 CREATE_DATABASE_COMMANDS = frozenset({"db upgrade"})
+# Commands that work on a database whose schema is not (yet) the code's: they
+# create, upgrade, copy or replace it, or need no database. Every other command
+# first checks that the migrations of the core and the enabled plugins are applied.
+SCHEMA_UNCHECKED_COMMANDS = frozenset(
+    {"db upgrade", "db backup", "db restore", "init", "demo", "plugins list"}
+)
 
 
 def _subcommand(ctx: click.Context) -> str:
@@ -167,6 +173,8 @@ def pass_crm(fn: Callable[..., Any]) -> Callable[..., Any]:
             from crmcore.config import require_database_file
 
             require_database_file(crm.config)
+        if _subcommand(ctx) not in SCHEMA_UNCHECKED_COMMANDS:
+            crm.check_schema()
         ctx.meta[MASKING_CRM] = crm
         try:
             if app.principal:  # an unknown --as is refused by every command, first

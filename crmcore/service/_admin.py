@@ -11,7 +11,7 @@ from sqlalchemy import func, inspect, select, text
 from crmcore import migrate
 from crmcore.access import Principal
 from crmcore.clock import FixedClock
-from crmcore.errors import AccessDenied, CRMError, NotFound, PluginError
+from crmcore.errors import AccessDenied, CRMError, NotFound, PluginError, SchemaError
 from crmcore.registry import Job
 from crmcore.schema import audit_log, customer_labels, job_runs, staff
 from crmcore.service._base import CRMBase, operation
@@ -28,6 +28,19 @@ class AdminMixin(CRMBase):
         """
         self._require_schema_admin()
         return migrate.upgrade(self.engine, self.plugins, all_version_dirs=installed_version_dirs())
+
+    def check_schema(self) -> None:
+        """Refuse to work on a database whose schema is behind the code or an
+        enabled plugin (:class:`SchemaError`, one line naming ``crm db upgrade``).
+
+        One read of ``alembic_version``, once per CRM (the CLI asks before every
+        command that uses the database, except those that create or replace it)."""
+        if getattr(self, "_schema_checked", False):
+            return
+        problem = migrate.schema_problem(self.engine, self.plugins)
+        if problem is not None:
+            raise SchemaError(problem)
+        self._schema_checked = True
 
     def acting_principal(self) -> Principal | None:
         """The principal this CRM acts as, resolved now (one read): an unknown
