@@ -117,8 +117,7 @@ def schema_problem(engine: Engine, plugins: Any) -> str | None:
     if not stored:
         return "the database has no schema yet: run `crm db upgrade` (or `crm init`)"
     return (
-        f"the database's schema is behind the code for {', '.join(missing)}: "
-        "run `crm db upgrade`"
+        f"the database's schema is behind the code for {', '.join(missing)}: run `crm db upgrade`"
     )
 
 

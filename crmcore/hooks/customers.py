@@ -56,13 +56,31 @@ def crm_customers_imported(crm: CRM, batch: CustomerBatch) -> None:
 
 @hookspec
 def crm_customer_updated(crm: CRM, before: Customer, after: Customer) -> None:
-    """A customer's fields or attributes changed.
+    """A stored customer changed; one call per customer changed.
 
     :param crm: the CRM bound to the open transaction.
     :param before: the customer as it was.
     :param after: the customer as written.
 
-    Fires inside the updating transaction, after the write; raising rolls it back.
+    Fires inside the changing transaction, after the write; raising rolls the
+    whole operation back. It fires for every change of a customer's row:
+
+    - ``update_customer`` (fields, attributes, owner, consent);
+    - a merge: for ``other`` (its phone and e-mail moved to ``keep``; it now
+      resolves to ``keep``), then for ``keep`` (contacts and attributes filled
+      in), after ``crm_customers_merged``;
+    - a forget (``crm customer forget``): for the customer and for each record
+      merged into it, ``after`` being the erased record. ``before`` holds the
+      personal data being erased: do not copy it; whatever the hook writes is
+      swept for it like every other table;
+    - a departure (``crm staff leave``): for each customer handed over to the
+      successor (``owner_id`` changed), before ``crm_staff_departed``.
+
+    It does not fire for a creation (``crm_customer_created``, or
+    ``crm_customers_imported`` for a bulk import), for a lifecycle move
+    (``crm_stage_changed``; the ``stage`` field changes only that way), for
+    labels and aggregates (stored apart from the customer), nor when
+    ``crm plugins purge`` removes a disabled plugin's attribute values.
     """
 
 

@@ -124,6 +124,19 @@ class CustomersMixin(CRMBase):
             raise ValidationError(f"cannot hand over to {heir.key!r}: not an active other member")
         now = self.now()
         db = self.db
+        # the handed-over customers as they were, read only when a plugin listens
+        handed = (
+            [
+                _rows.customer(r)
+                for r in db.execute(
+                    select(customers)
+                    .where(customers.c.owner_id == leaver.id)
+                    .order_by(customers.c.id)
+                )
+            ]
+            if self.plugins.implementers("crm_customer_updated")
+            else []
+        )
         moved = {
             "customers": db.execute(
                 update(customers)
@@ -149,6 +162,9 @@ class CustomersMixin(CRMBase):
         db.execute(
             update(staff).where(staff.c.id == leaver.id).values(active=False, departed_at=now)
         )
+        for before in handed:
+            after = Customer(**{**_asdict(before), "owner_id": heir.id, "updated_at": now})
+            self.hook.crm_customer_updated(crm=self, before=before, after=after)
         left = _rows.staff(self._staff_row(leaver.id))
         self.hook.crm_staff_departed(crm=self, staff=left, handover_to=_rows.staff(heir))
         return {"staff": leaver.key, "handover_to": heir.key, "moved": moved}
@@ -666,7 +682,8 @@ class CustomersMixin(CRMBase):
         o = self._customer_row(other, write=True)
         if k.id == o.id:
             raise ValidationError("cannot merge a customer into itself")
-        self.hook.crm_customers_merged(crm=self, keep=_rows.customer(k), other=_rows.customer(o))
+        keep_before, other_before = _rows.customer(k), _rows.customer(o)
+        self.hook.crm_customers_merged(crm=self, keep=keep_before, other=other_before)
         db = self.db
         # contact points: carry over other's phone/email and extras, skipping duplicates
         have = {
@@ -751,7 +768,11 @@ class CustomersMixin(CRMBase):
             f"merged customer {o.id} ({o.name}) into this record",
             data={"merged_id": o.id},
         )
-        return self.get_customer(k.id)
+        kept = self.get_customer(k.id)
+        other_after = _rows.customer(_by_id(db.conn, o.id))
+        self.hook.crm_customer_updated(crm=self, before=other_before, after=other_after)
+        self.hook.crm_customer_updated(crm=self, before=keep_before, after=kept)
+        return kept
 
     def _customer_tables(self) -> dict[str, Any]:
         """Every core and plugin table with a customer_id column."""
@@ -854,8 +875,7 @@ class CustomersMixin(CRMBase):
             )
             .values(note=None)
         )
-        # copies anywhere else: other records' texts, plugin tables, audit values
-        copies = _forget.sweep(db.conn, self._all_tables(), needles)
+        befores = self._forgotten_befores(row, twins)
         db.execute(
             update(customers)
             .where(customers.c.id == cid)
@@ -883,6 +903,12 @@ class CustomersMixin(CRMBase):
                     updated_at=now,
                 )
             )
+        for before in befores:  # the erased record as ``after``
+            after = _rows.customer(_by_id(db.conn, before.id))
+            self.hook.crm_customer_updated(crm=self, before=before, after=after)
+        # copies anywhere else (other records' texts, plugin tables, audit values),
+        # including any a crm_customer_updated hook has just written
+        copies = _forget.sweep(db.conn, self._all_tables(), needles)
         # audit values: this customer's rows, the merged twins' and any row copying the data
         also = _forget.audit_condition(db.conn, needles)
         if twins:
@@ -899,6 +925,20 @@ class CustomersMixin(CRMBase):
             customer_id=cid,
         )
         return {"customer": cid, "forgotten_at": now.isoformat()}
+
+    def _forgotten_befores(self, row: Any, twins: list[Any]) -> list[Customer]:
+        """The customer and each record merged into it as stored before erasure,
+        for ``crm_customer_updated`` (read only when a plugin listens)."""
+        if not self.plugins.implementers("crm_customer_updated"):
+            return []
+        rows = [row]
+        if twins:
+            rows += self.db.conn.execute(
+                select(customers)
+                .where(customers.c.id.in_([t.id for t in twins]))
+                .order_by(customers.c.id)
+            ).all()
+        return [_rows.customer(r) for r in rows]
 
     # -- export ----------------------------------------------------------------------
     def export_customers(self, path: str, *, fmt: str = "csv") -> dict[str, Any]:
