@@ -1,7 +1,7 @@
 """Hook specifications, a module per lifecycle group.
 
-- :mod:`.setup` — start-up registration: metadata, config schema, attributes,
-  tables, migrations, CLI commands, jobs, templates, channels, workflows.
+- :mod:`.setup` — start-up registration: metadata, config schema and checks,
+  attributes, tables, migrations, CLI commands, jobs, templates, channels, workflows.
 - :mod:`.customers` — validate-before-write and after-write events for customers,
   stages and relationships; classification; merge and forget.
 - :mod:`.records` — interactions and transactions, single and batch.
