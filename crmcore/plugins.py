@@ -105,6 +105,8 @@ def _register(
 def _call(pm: pluggy.PluginManager, plugin: object, hook: str, **kwargs: Any) -> Any:
     """Call ``hook`` on this one plugin (a real hook call, traced like any other);
     its result, or None when it does not implement the hook or returns None."""
+    if not any(impl.plugin is plugin for impl in getattr(pm.hook, hook).get_hookimpls()):
+        return None
     others = [p for p in pm.get_plugins() if p is not plugin]
     results = pm.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
     return results[0] if results else None

@@ -122,3 +122,21 @@ def test_a_refused_run_records_no_failure(nightly):
     with pytest.raises(AccessDenied, match="may not run jobs"):
         nightly.as_("li").run_jobs(at=WHEN)
     assert _runs(nightly) == [] and _names(nightly) == []
+
+
+def test_a_failure_that_cannot_be_recorded_is_still_reported(nightly, monkeypatch):
+    from crmcore import RetryableError
+    from crmcore.service import _admin
+
+    def locked(*args: Any) -> None:
+        raise RetryableError("the database is locked")
+
+    monkeypatch.setattr(_admin, "_record_job_run", locked)
+    results = nightly.run_jobs(["nightly.b_fails", "nightly.d_last"], at=WHEN)
+    assert [(r["job"], r["status"]) for r in results] == [
+        ("nightly.b_fails", "failed"),
+        ("nightly.d_last", "ok"),
+    ]
+    assert results[0]["error"] == (
+        "the season has not started (not recorded in job_runs: the database is locked)"
+    )

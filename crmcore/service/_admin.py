@@ -105,7 +105,10 @@ class AdminMixin(CRMBase):
                 summary = _plain(_run_job(at_crm, name, available[name], when))
             except Exception as e:  # any failure of one job: rolled back, reported, recorded
                 error = _one_line(e)
-                _record_job_run(at_crm, name, when, {"failed": True, "error": error})
+                try:
+                    _record_job_run(at_crm, name, when, {"failed": True, "error": error})
+                except CRMError as unrecorded:  # the database refused even that: say so
+                    error += f" (not recorded in job_runs: {_one_line(unrecorded)})"
                 result |= {"status": "failed", "error": error}
             else:
                 result |= {"status": "ok", "summary": summary}
