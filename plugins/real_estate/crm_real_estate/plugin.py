@@ -12,7 +12,7 @@ from crmcore import PluginInfo, Template, hookimpl
 from . import __version__
 from . import requests as req
 from .jobs import JOBS
-from .settings import CONFIG_SCHEMA
+from .settings import CONFIG_SCHEMA, settings_of
 from .tables import TABLES, requests, revisits, teams
 
 
@@ -28,6 +28,12 @@ def crm_plugin_info() -> PluginInfo:
 @hookimpl
 def crm_config_schema() -> dict[str, Any]:
     return CONFIG_SCHEMA
+
+
+@hookimpl
+def crm_validate_config(config: dict[str, Any]) -> None:
+    """Season names, days of the year and the default urgency, checked at start-up."""
+    settings_of(config)
 
 
 @hookimpl

@@ -157,7 +157,13 @@ def _month_day(text: str, where: str) -> tuple[int, int]:
 
 def settings(crm: Any) -> Settings:
     """The effective settings (defaults merged, cross-references checked)."""
-    cfg = crm.plugin_config(NAME)
+    return settings_of(crm.plugin_config(NAME))
+
+
+def settings_of(cfg: dict[str, Any]) -> Settings:
+    """The effective settings of a validated section; what the JSON Schema cannot
+    say (season names, days of the year, the default urgency) is checked here,
+    at start-up through ``crm_validate_config``."""
     categories = {**DEFAULT_CATEGORIES, **cfg["categories"]}
     raw_seasons = {**DEFAULT_SEASONS, **cfg["seasons"]}
     seasons = {
