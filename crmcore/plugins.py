@@ -255,6 +255,7 @@ def build(
     # required plugin's hooks run before those of the plugins that need it.
     for name in reversed(order):
         _register(pm, name, available[name], entry.get(name))
+        _check_marked(pm, name, available[name], entry.get(name))
     _check_unknown_hooks(pm, entry)
 
     configs: dict[str, dict[str, Any]] = {}
@@ -315,6 +316,27 @@ def _check_unknown_hooks(
             f"plugin {name!r} ({_distribution(eps.get(name))}) implements unknown "
             f"hook{'s' if len(names) > 1 else ''} {', '.join(hints)}; the hooks are "
             "listed in docs/hooks.md"
+        )
+
+
+def _check_marked(
+    pm: pluggy.PluginManager, name: str, plugin: object, ep: importlib.metadata.EntryPoint | None
+) -> None:
+    """A function named like a hook but not marked ``@hookimpl`` would never be
+    called: an error naming the plugin, not a silent loss."""
+    marker = f"{hooks.PROJECT}_impl"
+    unmarked = sorted(
+        hook_name
+        for hook_name, caller in vars(pm.hook).items()
+        if caller.has_spec()
+        and callable(getattr(plugin, hook_name, None))
+        and not hasattr(getattr(plugin, hook_name), marker)
+    )
+    if unmarked:
+        raise PluginError(
+            f"plugin {name!r} ({_distribution(ep)}): {', '.join(unmarked)} "
+            f"{'is' if len(unmarked) == 1 else 'are'} not marked @hookimpl "
+            "(from crmcore import hookimpl), so it would never be called"
         )
 
 

@@ -206,3 +206,18 @@ def test_wrong_hook_arguments_are_one_line_naming_the_plugin():
     text = str(caught.value)
     assert text.startswith("plugin 'badargs' (not from an installed distribution): ")
     assert "\n" not in text and "client" in text
+
+
+def test_a_hook_function_without_the_marker_is_refused():
+    class Forgetful:
+        def crm_plugin_info(self):
+            from crmcore import PluginInfo
+
+            return PluginInfo(requires=("retail",))
+
+    with pytest.raises(
+        PluginError,
+        match=r"^plugin 'forgetful' \(not from an installed distribution\): crm_plugin_info "
+        r"is not marked @hookimpl",
+    ):
+        build(_cfg(["forgetful"]), extra={"forgetful": Forgetful()})
