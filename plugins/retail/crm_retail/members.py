@@ -20,7 +20,6 @@ from crm_retail import points as points_mod
 from crm_retail.settings import Settings, is_member_day, settings
 from crm_retail.tables import member_day_benefits, members
 from crmcore import Conflict, ValidationError
-from crmcore.db import Prepared
 from crmcore.parse import clean_text, format_money, parse_date
 from crmcore.schema import customer_labels, customers, timeline_entries, transactions
 
@@ -353,12 +352,10 @@ def on_transaction(crm: Any, tx: Any) -> None:
     )
 
 
-_WINDOW_SPEND = Prepared(
-    select(func.coalesce(func.sum(transactions.c.amount_cents), 0)).where(
-        transactions.c.customer_id == bindparam("cid"),
-        transactions.c.occurred_at > bindparam("start"),
-        transactions.c.occurred_at <= bindparam("at"),
-    )
+_WINDOW_SPEND = select(func.coalesce(func.sum(transactions.c.amount_cents), 0)).where(
+    transactions.c.customer_id == bindparam("cid"),
+    transactions.c.occurred_at > bindparam("start"),
+    transactions.c.occurred_at <= bindparam("at"),
 )
 
 
@@ -370,7 +367,7 @@ def _upgrade(crm: Any, s: Settings, m: Any, at: dt.datetime) -> list[dict[str, A
     if current == s.tiers[-1].rank:
         return []
     start = at - dt.timedelta(days=s["tier_window_days"])
-    got = crm.db.fetch_first(_WINDOW_SPEND, {"cid": m.customer_id, "start": start, "at": at})
+    got = crm.db.execute(_WINDOW_SPEND, {"cid": m.customer_id, "start": start, "at": at}).first()
     spend = int(got[0] or 0)
     target = s.qualifying(spend)
     if target.rank <= current:

@@ -17,7 +17,6 @@ from crm_retail import _util
 from crm_retail.settings import Settings, Tier, settings
 from crm_retail.tables import members, points
 from crmcore import ValidationError
-from crmcore.db import Prepared
 from crmcore.parse import clean_text
 
 KINDS = ("accrual", "redeem", "expire", "reward")
@@ -69,37 +68,33 @@ def credit(
     in the ledger is not credited again (returns None)."""
     if delta <= 0:
         return None
-    if ref is not None and crm.db.fetch_first(_BY_REF, {"ref": ref}) is not None:
+    if ref is not None and crm.db.execute(_BY_REF, {"ref": ref}).first() is not None:
         return None
-    lot_id = crm.db.insert_one(
-        points,
-        _INSERT_LOT,
-        {
-            "customer_id": customer_id,
-            "at": at,
-            "delta": delta,
-            "kind": kind,
-            "reason": reason,
-            "ref": ref,
-            "expires_at": expires_at(settings(crm), at),
-            "remaining": delta,
-        },
+    lot = insert(points).values(
+        customer_id=customer_id,
+        at=at,
+        delta=delta,
+        kind=kind,
+        reason=reason,
+        ref=ref,
+        expires_at=expires_at(settings(crm), at),
+        remaining=delta,
     )
+    lot_id = crm.db.execute(lot).inserted_primary_key[0]
     sync_balances(crm, [customer_id])
     return lot_id
 
 
-_BY_REF = Prepared(select(points.c.id).where(points.c.ref == bindparam("ref")))
-_LOT_KEYS = ("customer_id", "at", "delta", "kind", "reason", "ref", "expires_at", "remaining")
-_INSERT_LOT = Prepared(insert(points).returning(points.c.id), keys=_LOT_KEYS)
-_MEMBER_ROW = Prepared(select(members).where(members.c.customer_id == bindparam("cid")))
+# built once (every purchase runs them); SQLAlchemy caches their compiled form
+_BY_REF = select(points.c.id).where(points.c.ref == bindparam("ref")).limit(1)
+_MEMBER_ROW = select(members).where(members.c.customer_id == bindparam("cid"))
 
 
 def member_row(crm: Any, customer_id: int, *, lock: bool = False) -> Any:
     if lock:
         stmt = select(members).where(members.c.customer_id == customer_id).with_for_update()
         return crm.db.execute(stmt).first()
-    return crm.db.fetch_first(_MEMBER_ROW, {"cid": customer_id})  # built once: every purchase
+    return crm.db.execute(_MEMBER_ROW, {"cid": customer_id}).first()
 
 
 def redeem(
