@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    select,
     text,
 )
 
@@ -80,6 +81,19 @@ customers = Table(
     # an import resolves external ids to ids from the index alone (PostgreSQL;
     # a SQLite index always carries the rowid, which is ``id``)
     UniqueConstraint("external_id", name="uq_customers_external_id", postgresql_include=["id"]),
+)
+
+# The customers a listing shows: not merged into another customer and not
+# forgotten. Select from it, or join to it, instead of ``customers`` wherever
+# customers are listed or counted (customer lists, reports, message targets),
+# so a merged twin or an erased person never shows up by accident; its columns
+# are those of ``customers`` (``live_customers.c.name``). Reading one customer
+# by id still goes through ``customers`` (a merged id is followed to the
+# customer it was merged into). The access filter scopes it like ``customers``.
+live_customers = (
+    select(customers)
+    .where(customers.c.merged_into_id.is_(None), customers.c.forgotten_at.is_(None))
+    .subquery("live_customers")
 )
 
 contact_points = Table(

@@ -21,6 +21,7 @@ from crmcore.schema import (
     customers,
     inbound_messages,
     interactions,
+    live_customers,
     messages,
     relationships,
     reminders,
@@ -390,7 +391,11 @@ class CustomersMixin(CRMBase):
     ) -> list[Customer]:
         """The live customers the principal may see, by id; with ``limit`` one
         page of them (``offset`` rows skipped), read as one paged query."""
-        stmt = select(customers).where(*self._listing_filter(stage, owner)).order_by(customers.c.id)
+        stmt = (
+            select(live_customers)
+            .where(*self._listing_filter(stage, owner))
+            .order_by(live_customers.c.id)
+        )
         if limit is not None:
             stmt = stmt.limit(limit).offset(offset)
         elif offset:
@@ -398,14 +403,15 @@ class CustomersMixin(CRMBase):
         return [_rows.customer(r) for r in self.db.execute(stmt)]
 
     def _listing_filter(self, stage: str | None, owner: Any) -> list[Any]:
-        """The conditions of a customer listing (live, in ``stage``, of ``owner``)."""
-        where = [customers.c.merged_into_id.is_(None)]
+        """The conditions on :data:`~crmcore.schema.live_customers` of a customer
+        listing (in ``stage``, of ``owner``)."""
+        where: list[Any] = []
         if stage is not None:
             if stage not in self.config.core["lifecycle"]["stages"]:
                 raise ValidationError(f"stage {stage!r} is not configured")
-            where.append(customers.c.stage == stage)
+            where.append(live_customers.c.stage == stage)
         if owner is not None:
-            where.append(customers.c.owner_id == self._staff_id(owner))
+            where.append(live_customers.c.owner_id == self._staff_id(owner))
         return where
 
     @operation()
@@ -985,9 +991,7 @@ class CustomersMixin(CRMBase):
             )
         cols = ["id", "external_id", "name", "phone", "email", "stage", "owner_id"]
         stmt = (
-            select(*(customers.c[c] for c in cols))
-            .where(customers.c.merged_into_id.is_(None))
-            .order_by(customers.c.id)
+            select(*(live_customers.c[c] for c in cols)).order_by(live_customers.c.id)
         )
         n = 0
         renamed = False

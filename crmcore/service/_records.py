@@ -21,6 +21,7 @@ from crmcore.schema import (
     customer_stats,
     customers,
     interactions,
+    live_customers,
     messages,
     stage_changes,
     ticket_events,
@@ -559,4 +560,4 @@ class RecordsMixin(CRMBase):
         """How many live customers the principal may see (in ``stage``, of ``owner``):
         the total of what :meth:`list_customers` pages through."""
         where = self._listing_filter(stage, owner)  # type: ignore[attr-defined]
-        return int(self.db.scalar(select(func.count()).select_from(customers).where(*where)))
+        return int(self.db.scalar(select(func.count()).select_from(live_customers).where(*where)))

@@ -20,7 +20,7 @@ from sqlalchemy import and_, or_, select
 from crm_insurance import settings
 from crm_insurance.tables import payouts, policies
 from crmcore import ValidationError
-from crmcore.schema import customers, staff
+from crmcore.schema import live_customers, staff
 
 KINDS = ("renewal", "payment_end", "maturity", "benefit", "claim")
 
@@ -79,12 +79,12 @@ def opportunities(
             p.c.product_line,
             p.c.term,
             p.c.customer_id,
-            customers.c.name,
-            customers.c.external_id,
+            live_customers.c.name,
+            live_customers.c.external_id,
             staff.c.key.label("agent"),
             staff.c.active.label("agent_active"),
         )
-        base = p.join(customers, customers.c.id == p.c.customer_id).outerjoin(
+        base = p.join(live_customers, live_customers.c.id == p.c.customer_id).outerjoin(
             staff, staff.c.id == p.c.agent_id
         )
         for kind in kinds:

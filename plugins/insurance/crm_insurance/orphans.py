@@ -16,7 +16,7 @@ from sqlalchemy import case, func, select, update
 from crm_insurance import NAME, settings
 from crm_insurance.tables import policies
 from crmcore import AccessDenied, Conflict, ValidationError
-from crmcore.schema import customers, staff
+from crmcore.schema import live_customers, staff
 
 
 def _orphan_ids_query() -> Any:
@@ -46,12 +46,11 @@ def _orphans(crm: Any) -> list[dict[str, Any]]:
             o.c.customer_id,
             o.c.policies,
             o.c.since,
-            customers.c.name,
-            customers.c.external_id,
-            customers.c.owner_id,
+            live_customers.c.name,
+            live_customers.c.external_id,
+            live_customers.c.owner_id,
         )
-        .select_from(o.join(customers, customers.c.id == o.c.customer_id))
-        .where(customers.c.merged_into_id.is_(None))
+        .select_from(o.join(live_customers, live_customers.c.id == o.c.customer_id))
         .order_by(o.c.customer_id)
     ).all()
     if not rows:
@@ -143,9 +142,9 @@ def reassign(
         load = {
             r.owner_id: int(r.n)
             for r in crm.db.execute(
-                select(customers.c.owner_id, func.count().label("n"))
-                .where(customers.c.merged_into_id.is_(None))
-                .group_by(customers.c.owner_id)
+                select(live_customers.c.owner_id, func.count().label("n")).group_by(
+                    live_customers.c.owner_id
+                )
             )
         }
         now = crm.now()

@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from crm_insurance import NAME, settings
 from crm_insurance.tables import policies, visits
 from crmcore import AccessDenied
-from crmcore.schema import customers, reminders
+from crmcore.schema import live_customers, reminders
 
 YEAR_DAYS = 365
 
@@ -134,16 +134,15 @@ def due_query(crm: Any, at: dt.datetime, *, due_only: bool = True) -> Any:
             last.c.last_visit,
             func.coalesce(last.c.visits_year, 0).label("visits_year"),
             due.label("due"),
-            customers.c.name,
-            customers.c.external_id,
-            customers.c.owner_id,
+            live_customers.c.name,
+            live_customers.c.external_id,
+            live_customers.c.owner_id,
         )
         .select_from(
-            g.join(customers, customers.c.id == g.c.customer_id).outerjoin(
+            g.join(live_customers, live_customers.c.id == g.c.customer_id).outerjoin(
                 last, last.c.customer_id == g.c.customer_id
             )
         )
-        .where(customers.c.merged_into_id.is_(None))
         .order_by(g.c.customer_id)
     )
     if due_only:
@@ -159,7 +158,7 @@ def vip_list(
         when = at or crm.now()
         stmt = due_query(crm, when, due_only=due_only)
         if agent is not None:
-            stmt = stmt.where(customers.c.owner_id == crm.get_staff(agent).id)
+            stmt = stmt.where(live_customers.c.owner_id == crm.get_staff(agent).id)
         per_year = {g["name"]: g["visits_per_year"] for g in settings.grades(crm)}
         keys = {s.id: s.key for s in crm.list_staff()}
         return [

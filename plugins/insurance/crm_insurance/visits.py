@@ -29,7 +29,7 @@ from crm_insurance import NAME, settings
 from crm_insurance.scores import LABELS, parse_score
 from crm_insurance.tables import replies, visits
 from crmcore import ValidationError
-from crmcore.schema import contact_points, customers
+from crmcore.schema import contact_points, live_customers
 
 
 def record_visit(
@@ -140,9 +140,7 @@ def list_replies(crm: Any, *, matched: bool | None = None) -> list[dict[str, Any
 
 def _senders(crm: Any, phone: str) -> list[int]:
     """Customers with this (E.164) number on record: main phone or a phone contact point."""
-    by_phone = select(customers.c.id.label("cid")).where(
-        customers.c.phone == phone, customers.c.merged_into_id.is_(None)
-    )
+    by_phone = select(live_customers.c.id.label("cid")).where(live_customers.c.phone == phone)
     by_contact = select(contact_points.c.customer_id.label("cid")).where(
         contact_points.c.kind == "phone", contact_points.c.value == phone
     )

@@ -390,12 +390,12 @@ def end_owner(crm: Any, link_id: int, *, at: dt.datetime | None = None) -> dict[
 def list_owners(
     crm: Any, *, unit: Any = None, customer: Any = None, current: bool = True
 ) -> list[dict[str, Any]]:
-    from crmcore.schema import customers
+    from crmcore.schema import live_customers
 
     with crm.transaction(write=False):
         stmt = (
-            select(unit_owners, customers.c.name, customers.c.phone, units.c.handover_at)
-            .join(customers, customers.c.id == unit_owners.c.customer_id)
+            select(unit_owners, live_customers.c.name, live_customers.c.phone, units.c.handover_at)
+            .join(live_customers, live_customers.c.id == unit_owners.c.customer_id)
             .join(units, units.c.id == unit_owners.c.unit_id)
             .order_by(unit_owners.c.unit_id, unit_owners.c.id)
         )
@@ -423,13 +423,13 @@ def list_owners(
 
 def list_buyers(crm: Any, *, at: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Current owners and co-owners of units not handed over yet, with their sales staff."""
-    from crmcore.schema import customers
+    from crmcore.schema import live_customers
 
     with crm.transaction(write=False):
         when = at or crm.now()
         stmt = (
-            select(unit_owners, customers.c.name, units.c.handover_at, staff.c.key.label("sales"))
-            .join(customers, customers.c.id == unit_owners.c.customer_id)
+            select(unit_owners, live_customers.c.name, units.c.handover_at, staff.c.key.label("sales"))
+            .join(live_customers, live_customers.c.id == unit_owners.c.customer_id)
             .join(units, units.c.id == unit_owners.c.unit_id)
             .outerjoin(
                 relationships,

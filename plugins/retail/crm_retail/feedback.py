@@ -25,7 +25,7 @@ from crm_retail.settings import settings
 from crm_retail.tables import survey_answers, survey_invites, surveys
 from crmcore import Conflict, NotFound, ValidationError
 from crmcore.parse import clean_text
-from crmcore.schema import customers, transactions
+from crmcore.schema import customers, live_customers, transactions
 
 PERIODS = ("week", "month", "quarter", "year")
 
@@ -88,13 +88,11 @@ def sample(
             for r in crm.db.execute(
                 select(transactions.c.customer_id)
                 .distinct()
-                .join(customers, customers.c.id == transactions.c.customer_id)
+                .join(live_customers, live_customers.c.id == transactions.c.customer_id)
                 .where(
                     transactions.c.occurred_at > when - dt.timedelta(days=days),
                     transactions.c.occurred_at <= when,
                     transactions.c.amount_cents > 0,
-                    customers.c.merged_into_id.is_(None),
-                    customers.c.forgotten_at.is_(None),
                 )
                 .order_by(transactions.c.customer_id)
             )

@@ -21,7 +21,7 @@ from crm_retail.settings import settings
 from crm_retail.tables import fuel_profiles
 from crmcore import Conflict, NotFound, ValidationError
 from crmcore.parse import clean_text
-from crmcore.schema import customers, relationships, staff
+from crmcore.schema import live_customers, relationships, staff
 
 _PLATE_SEP = re.compile(r"[\s·.\-]")
 
@@ -221,11 +221,10 @@ def ratio_report(crm: Any) -> dict[str, Any]:
         p = crm.db.principal
         counts = (
             select(relationships.c.to_staff_id, func.count().label("n"))
-            .join(customers, customers.c.id == relationships.c.from_customer_id)
+            .join(live_customers, live_customers.c.id == relationships.c.from_customer_id)
             .where(
                 relationships.c.kind == "account_manager",
                 relationships.c.active.is_(True),
-                customers.c.merged_into_id.is_(None),
             )
             .group_by(relationships.c.to_staff_id)
             .subquery()

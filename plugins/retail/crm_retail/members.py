@@ -21,7 +21,12 @@ from crm_retail.settings import Settings, is_member_day, settings
 from crm_retail.tables import member_day_benefits, members
 from crmcore import Conflict, ValidationError
 from crmcore.parse import clean_text, format_money, parse_date
-from crmcore.schema import customer_labels, customers, timeline_entries, transactions
+from crmcore.schema import (
+    customer_labels,
+    live_customers,
+    timeline_entries,
+    transactions,
+)
 
 TIER_LABEL = "retail.tier"
 
@@ -294,8 +299,8 @@ def member_info(crm: Any, customer: Any) -> dict[str, Any]:
 def list_members(crm: Any, *, tier: str | None = None) -> list[dict[str, Any]]:
     with crm.transaction(write=False):
         q = (
-            select(members, customers.c.name)
-            .join(customers, customers.c.id == members.c.customer_id)
+            select(members, live_customers.c.name)
+            .join(live_customers, live_customers.c.id == members.c.customer_id)
             .order_by(members.c.member_no)
         )
         if tier is not None:

@@ -17,7 +17,7 @@ from crm_retail import _util
 from crm_retail.settings import is_member_day, member_day_text, settings
 from crm_retail.tables import members
 from crmcore import Template
-from crmcore.schema import customers, messages
+from crmcore.schema import live_customers, messages
 
 TEMPLATES = [
     Template(
@@ -54,9 +54,9 @@ TEMPLATES = [
 
 def _member_targets(crm: Any, cond: Any, prefix: str) -> tuple[list[Any], set[str]]:
     rows = crm.db.execute(
-        select(members.c.customer_id, members.c.member_no, customers.c.name)
-        .join(customers, customers.c.id == members.c.customer_id)
-        .where(cond, customers.c.merged_into_id.is_(None), customers.c.forgotten_at.is_(None))
+        select(members.c.customer_id, members.c.member_no, live_customers.c.name)
+        .join(live_customers, live_customers.c.id == members.c.customer_id)
+        .where(cond)
         .order_by(members.c.customer_id)
     ).all()
     done = {

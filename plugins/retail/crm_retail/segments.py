@@ -22,7 +22,13 @@ from crm_retail import _util
 from crm_retail.settings import settings
 from crm_retail.tables import service_plans
 from crmcore.analytics import abc
-from crmcore.schema import customer_labels, customers, messages, relationships, staff
+from crmcore.schema import (
+    customer_labels,
+    live_customers,
+    messages,
+    relationships,
+    staff,
+)
 
 SERVICE = {
     "A": "one-to-one service plan and named account manager",
@@ -33,15 +39,10 @@ SERVICE = {
 
 def _class_members(crm: Any, cls: str) -> list[Any]:
     return crm.db.execute(
-        select(customers.c.id, customers.c.name, customers.c.owner_id)
-        .join(customer_labels, customer_labels.c.customer_id == customers.c.id)
-        .where(
-            customer_labels.c.name == "abc",
-            customer_labels.c.value == cls,
-            customers.c.merged_into_id.is_(None),
-            customers.c.forgotten_at.is_(None),
-        )
-        .order_by(customers.c.id)
+        select(live_customers.c.id, live_customers.c.name, live_customers.c.owner_id)
+        .join(customer_labels, customer_labels.c.customer_id == live_customers.c.id)
+        .where(customer_labels.c.name == "abc", customer_labels.c.value == cls)
+        .order_by(live_customers.c.id)
     ).all()
 
 

@@ -1,0 +1,108 @@
+"""``crmcore.schema.live_customers``: the customers a listing shows. A customer
+merged into another and a forgotten customer appear in no listing of the core
+or of the bundled plugins."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from crm_real_estate import places
+from crm_retail import members as retail_members
+from sqlalchemy import select
+
+from crmcore.schema import live_customers
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = ["retail", "real_estate"]
+
+
+def _cast(crm):
+    """Four customers of the rep zhang: ``kept`` with ``twin`` merged into it,
+    ``gone`` forgotten, ``plain`` untouched. Returns their ids."""
+    crm.add_staff("zhang", "Zhang Wei", roles=["rep"])
+    kept = crm.add_customer("Wu Fang", phone="13800000001", owner="zhang")
+    twin = crm.add_customer("Wu Fang (old card)", phone="13800000002", owner="zhang")
+    gone = crm.add_customer("Qian Hui", phone="13800000003", owner="zhang")
+    plain = crm.add_customer("Li Ming", phone="13800000004", owner="zhang")
+    return kept.id, twin.id, gone.id, plain.id
+
+
+def _merge_and_forget(crm, kept, twin, gone):
+    crm.merge_customers(kept, twin)
+    crm.forget_customer(gone)
+
+
+@pytest.mark.parametrize("who", ["system", "zhang"])
+def test_the_selectable_holds_only_live_customers_for_every_principal(crm, who):
+    kept, twin, gone, plain = _cast(crm)
+    _merge_and_forget(crm, kept, twin, gone)
+    actor = crm if who == "system" else crm.as_(who)
+    with actor.transaction(write=False):
+        ids = [r.id for r in actor.db.execute(select(live_customers.c.id).order_by(live_customers.c.id))]
+    assert ids == [kept, plain]
+
+
+def test_core_listings_leave_out_merged_and_forgotten_customers(crm, crm_cli, tmp_path):
+    kept, twin, gone, plain = _cast(crm)
+    before = [c.id for c in crm.list_customers()]
+    assert before == [kept, twin, gone, plain]
+    _merge_and_forget(crm, kept, twin, gone)
+
+    assert [c.id for c in crm.list_customers()] == [kept, plain]
+    assert [c.id for c in crm.as_("zhang").list_customers()] == [kept, plain]
+    assert crm.count_customers() == 2
+    assert crm.as_("zhang").count_customers(owner="zhang") == 2
+    assert [c.id for c in crm.list_customers(limit=1, offset=1)] == [plain]
+
+    page = crm_cli("customer", "list", "--json").json()
+    assert [c["id"] for c in page["customers"]] == [kept, plain] and page["total"] == 2
+
+    out = tmp_path / "customers.csv"
+    crm.export_customers(str(out))
+    with out.open(encoding="utf-8", newline="") as f:
+        assert [int(r["id"]) for r in csv.DictReader(f)] == [kept, plain]
+
+
+@pytest.mark.crm(plugins=PLUGINS)
+def test_plugin_listings_leave_out_merged_and_forgotten_customers(crm):
+    kept, twin, gone, plain = _cast(crm)
+    # retail members: the twin and the forgotten customer are members
+    for cid in (twin, gone, plain):
+        retail_members.join(crm, cid)
+    # real estate: each customer owns a unit
+    places.add_project(crm, "JD", "Jade Garden")
+    places.add_building(crm, "JD", "A1")
+    since = dt.datetime(2024, 6, 1)
+    for n, cid in enumerate((twin, gone, plain), start=1):
+        places.add_unit(crm, "JD/A1", f"10{n}")
+        places.add_owner(crm, f"JD/A1/10{n}", cid, since=since)
+    _merge_and_forget(crm, kept, twin, gone)
+
+    # the twin's membership and unit moved to the kept customer; the forgotten one is gone
+    listed = [m["customer_id"] for m in retail_members.list_members(crm)]
+    assert sorted(listed) == [kept, plain]
+    owners = [o["customer_id"] for o in places.list_owners(crm)]
+    assert sorted(owners) == [kept, plain]
+    assert [o["customer_id"] for o in places.list_owners(crm, unit="JD/A1/102")] == []
+
+
+def _hand_written_live_filters(path: Path) -> list[str]:
+    """``customers.c.merged_into_id`` / ``forgotten_at`` used in a plugin's code:
+    the conditions ``live_customers`` already holds, written again by hand."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in ("merged_into_id", "forgotten_at")
+    ]
+
+
+def test_plugins_list_customers_through_live_customers():
+    found = [
+        hit for p in sorted(ROOT.glob("plugins/*/crm_*/**/*.py")) for hit in _hand_written_live_filters(p)
+    ]
+    assert found == [], "use crmcore.schema.live_customers instead: " + ", ".join(found)
