@@ -219,7 +219,18 @@ class InboundMessage:
 
 @frozen
 class TimelineEntry:
-    """One line of a customer's 360 timeline."""
+    """One line of a customer's 360 timeline.
+
+    ``crm_timeline`` returns these for a plugin's own records, and
+    ``crm.add_timeline_entry`` stores one; ``source`` names the plugin.
+
+    >>> import datetime as dt
+    >>> entry = TimelineEntry(
+    ...     at=dt.datetime(2026, 1, 5, 9, 0), kind="greeting", source="greeter", summary="Hello!"
+    ... )
+    >>> entry.to_json()["at"]
+    '2026-01-05T09:00:00'
+    """
 
     at: dt.datetime
     kind: str
@@ -228,6 +239,7 @@ class TimelineEntry:
     data: dict[str, Any] = attrs.field(factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The entry as JSON-able values (``at`` in ISO format)."""
         return {
             "at": self.at.isoformat(),
             "kind": self.kind,

@@ -31,31 +31,58 @@ def _valid_name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
 
 @attrs.frozen(kw_only=True)
 class PluginInfo:
-    """A plugin's metadata: version, what it needs, what it is."""
+    """A plugin's metadata: version, what it needs, what it is.
+
+    ``requires`` names plugins that must be enabled too (set up, and their hooks
+    called, first); ``permissions`` the permissions the plugin checks
+    (``crm.db.principal.can(name)``) beyond the core's, which roles in crm.toml
+    may then grant.
+
+    >>> info = PluginInfo(version="0.3.0", description="greets new customers", requires=["retail"])
+    >>> info.requires
+    ('retail',)
+    """
 
     version: str = "0"
     requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     description: str = ""
-    # permissions the plugin checks (``crm.db.principal.can(name)``), beyond the
-    # core's; roles in crm.toml may then grant them
     permissions: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen(kw_only=True)
 class Attribute:
     """A customer attribute a plugin declares; values live in the customer's
-    attribute document and are validated by ``schema`` (JSON Schema) on every write."""
+    attribute document and are validated by ``schema`` (JSON Schema) on every write.
+
+    ``pii`` marks the value personal: masked for principals without the ``pii``
+    permission. Names are lower-case, prefixed with the plugin's name.
+
+    >>> Attribute(name="greeter.nickname", schema={"type": "string", "maxLength": 20}).schema
+    {'type': 'string', 'maxLength': 20}
+    >>> Attribute(name="Nick")
+    Traceback (most recent call last):
+    ...
+    ValueError: Attribute.name: 'Nick' must be lower-case letters, digits, '_', '.' or '-', starting with a letter
+    """
 
     name: str = attrs.field(validator=_valid_name)
     schema: dict[str, Any] = attrs.field(factory=lambda: {"type": "string"})
     description: str = ""
-    pii: bool = False  # masked for principals without the "pii" permission
+    pii: bool = False
 
 
 @attrs.frozen(kw_only=True)
 class Job:
     """A scheduled job. ``run(crm, at)`` does the work as of ``at`` and returns a
-    JSON-able summary. Jobs must be idempotent for the same ``at`` (use keys)."""
+    JSON-able summary. Jobs must be idempotent for the same ``at`` (use keys).
+
+    ``crm jobs run --at TIME`` runs every enabled plugin's jobs as of that time.
+
+    >>> def remind(crm, at):
+    ...     return {"reminders": 0}
+    >>> Job(name="greeter.remind", run=remind, description="call-backs due today").schedule
+    'daily'
+    """
 
     name: str = attrs.field(validator=_valid_name)
     run: Callable[[CRM, dt.datetime], dict[str, Any]]
@@ -65,13 +92,21 @@ class Job:
 
 @attrs.frozen(kw_only=True)
 class Template:
-    """A message template; ``text`` uses ``{placeholders}`` (str.format)."""
+    """A message template; ``text`` uses ``{placeholders}`` (str.format).
+
+    ``crm.enqueue_message(channel, customer=c, template=name, values={...})``
+    fills it in when the message is queued.
+
+    >>> Template(name="greeter.welcome", text="Hello {name}!").render(name="Wu Fang")
+    'Hello Wu Fang!'
+    """
 
     name: str = attrs.field(validator=_valid_name)
     channel: str = "sms"
     text: str = ""
 
     def render(self, **values: Any) -> str:
+        """The text with ``values`` filled in (a missing placeholder raises KeyError)."""
         return self.text.format(**values)
 
 
@@ -84,7 +119,14 @@ class Channel:
     per message, the same on every attempt. Delivery is at-least-once — a
     sender stopped between the channel call and recording the result tries
     again — so pass ``key`` to the gateway as its correlation id (or skip a key
-    already delivered) and the message arrives once."""
+    already delivered) and the message arrives once.
+
+    >>> sent = []
+    >>> def send(message, key):
+    ...     sent.append(key)
+    >>> Channel(name="wechat", send=send).name
+    'wechat'
+    """
 
     name: str = attrs.field(validator=_valid_name)
     send: Callable[[Message, str], None]
@@ -96,6 +138,14 @@ class Workflow:
 
     ``transitions`` maps a state to the states it may move to; by default each
     state moves to the next one. ``due_hours`` gives each state's time allowance.
+
+    >>> flow = Workflow(name="repair", states=["open", "fixing", "done"], due_hours={"open": 4})
+    >>> flow.allowed("open"), flow.final
+    (('fixing',), 'done')
+    >>> Workflow(name="quick", states=["open", "done"], transitions={"open": ["closed"]})
+    Traceback (most recent call last):
+    ...
+    ValueError: workflow 'quick': unknown state 'closed'
     """
 
     name: str = attrs.field(validator=_valid_name)
@@ -112,6 +162,7 @@ class Workflow:
                     raise ValueError(f"workflow {self.name!r}: unknown state {s!r}")
 
     def allowed(self, state: str) -> Sequence[str]:
+        """The states a ticket in ``state`` may move to."""
         if state in self.transitions:
             return self.transitions[state]
         i = self.states.index(state)
@@ -119,4 +170,5 @@ class Workflow:
 
     @property
     def final(self) -> str:
+        """The last state: a ticket there is closed."""
         return self.states[-1]

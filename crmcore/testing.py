@@ -36,6 +36,8 @@ POSTGRES_ENV = "CRM_TEST_POSTGRES_URL"
 
 
 def backends() -> list[str]:
+    """The databases the ``crm`` fixture runs on: SQLite, and PostgreSQL when
+    ``CRM_TEST_POSTGRES_URL`` is set."""
     return ["sqlite", "postgresql"] if os.environ.get(POSTGRES_ENV) else ["sqlite"]
 
 
@@ -47,6 +49,7 @@ class CapturedOutbox:
         self.path = path
 
     def queued(self, channel: str | None = None) -> list[Any]:
+        """The messages waiting in the outbox (of one ``channel``), oldest first."""
         return [
             m for m in self.crm.outbox(status="queued") if channel is None or m.channel == channel
         ]
@@ -58,6 +61,7 @@ class CapturedOutbox:
         return self.sent()
 
     def sent(self) -> list[dict[str, Any]]:
+        """What the log channel delivered so far, one record per message."""
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines()]
@@ -248,6 +252,7 @@ class CLIResult:
         self.exception = result.exception
 
     def json(self) -> Any:
+        """The command's stdout parsed as JSON (for ``--json`` commands)."""
         return json.loads(self.stdout)
 
     def __repr__(self) -> str:

@@ -19,6 +19,8 @@ import click
 from crmcore.errors import CRMError
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print only JSON on stdout.")
+JSON_OPTION.__doc__ = """The ``--json`` flag of a command, passed as ``as_json``: with it the
+command prints only JSON on stdout (see :func:`emit`)."""
 
 
 def to_plain(value: Any) -> Any:

@@ -33,6 +33,8 @@ class CRM(AdminMixin, MessagesMixin, TicketsMixin, RecordsMixin, CustomersMixin)
         principal: Any = None,
         **kwargs: Any,
     ) -> CRM:
+        """A CRM from a crm.toml (``config_path``, else ``./crm.toml`` or ``CRM_CONFIG``), with
+        ``database`` and ``principal`` as the command line's ``--db`` and ``--as``."""
         cfg = config_mod.load(config_path, database=database)
         return cls(cfg, principal=principal, **kwargs)
 

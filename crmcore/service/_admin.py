@@ -70,6 +70,8 @@ class AdminMixin(CRMBase):
 
     # -- jobs -------------------------------------------------------------------
     def jobs(self) -> dict[str, Job]:
+        """The enabled plugins' jobs by name (sorted), as their :class:`~crmcore.registry.Job`
+        objects."""
         return dict(sorted(self.plugins.declared.get("job", {}).items()))
 
     def run_jobs(

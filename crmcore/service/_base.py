@@ -118,6 +118,8 @@ class CRMBase:
     # -- construction helpers ------------------------------------------------
     @property
     def hook(self) -> Any:
+        """The plugin hooks (pluggy's ``pm.hook``): ``crm.hook.crm_NAME(crm=crm, ...)`` calls every
+        enabled plugin's implementation."""
         return self.plugins.pm.hook
 
     def as_(self, principal: str | Principal, *, command: str | None = None) -> Any:
@@ -156,16 +158,20 @@ class CRMBase:
         return value if self.may_see_pii() else mask_phone(value)
 
     def show_email(self, value: str | None) -> str | None:
+        """An e-mail address as the acting principal may see it (masked without 'pii')."""
         from crmcore.contacts import mask_email
 
         return value if self.may_see_pii() else mask_email(value)
 
     def show_id_number(self, value: str | None) -> str | None:
+        """An identity number as the acting principal may see it (masked without 'pii')."""
         from crmcore.contacts import mask_id_number
 
         return value if self.may_see_pii() else mask_id_number(value)
 
     def now(self) -> dt.datetime:
+        """The current time of the CRM's clock (naive local time); logic never reads the wall
+        clock."""
         return self.clock.now()
 
     # -- the transaction -----------------------------------------------------
@@ -178,6 +184,7 @@ class CRMBase:
 
     @property
     def principal(self) -> Principal:
+        """The principal acting in the open transaction."""
         return self.db.principal
 
     def _relax_durability(self, conn: Any) -> str | None:
@@ -352,6 +359,8 @@ class CRMBase:
         return self._attribute_schema
 
     def validate_attributes(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Check customer attribute values against the declared attributes' JSON Schemas and return
+        them; an undeclared name or an invalid value is a :class:`ValidationError` naming it."""
         declared = self.plugins.declared.get("attribute", {})
         for key in values:
             if key not in declared:

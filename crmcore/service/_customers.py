@@ -96,10 +96,12 @@ class CustomersMixin(CRMBase):
 
     @operation(write=False)
     def get_staff(self, ref: Any) -> Staff:
+        """A member of staff by key or id; an unknown one is :class:`NotFound`."""
         return _rows.staff(self._staff_row(ref))
 
     @operation(write=False)
     def list_staff(self, *, active_only: bool = False) -> list[Staff]:
+        """All members of staff by id; ``active_only`` leaves out those who left."""
         stmt = select(staff).order_by(staff.c.id)
         if active_only:
             stmt = stmt.where(staff.c.active.is_(True))
@@ -222,6 +224,8 @@ class CustomersMixin(CRMBase):
 
     @operation(write=False)
     def contact_points_of(self, customer: Any) -> list[dict[str, Any]]:
+        """The customer's extra phones, e-mails and channel addresses (kind, value,
+        consent), in the order they were added."""
         cid = self._customer_row(customer).id
         rows = self.db.execute(
             select(contact_points)
@@ -528,6 +532,7 @@ class CustomersMixin(CRMBase):
 
     @operation(write=False)
     def stage_history(self, ref: Any) -> list[StageChange]:
+        """The customer's lifecycle moves, oldest first, each with its reason and time."""
         row = self._customer_row(ref)
         rows = self.db.execute(
             select(stage_changes)
@@ -671,6 +676,7 @@ class CustomersMixin(CRMBase):
 
     @operation(write=False)
     def labels(self, ref: Any) -> dict[str, str]:
+        """The customer's labels (``abc``, ``rfm``, ``retail.tier``, ...) as name -> value."""
         cid = self._customer_row(ref).id
         rows = self.db.conn.execute(
             select(customer_labels.c.name, customer_labels.c.value).where(

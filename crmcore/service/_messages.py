@@ -270,6 +270,8 @@ class MessagesMixin(CRMBase):
 
     @operation(write=False)
     def outbox(self, *, status: str | None = None) -> list[Message]:
+        """The messages in the outbox, oldest first; ``status`` (queued, sending, sent, failed)
+        keeps one state."""
         stmt = select(messages).order_by(messages.c.id)
         if status is not None:
             stmt = stmt.where(messages.c.status == status)

@@ -224,6 +224,8 @@ class RecordsMixin(CRMBase):
 
     @operation(write=False)
     def interactions_of(self, customer: Any, *, kind: str | None = None) -> list[Interaction]:
+        """The customer's interactions (visits, calls, messages, notes, ...), oldest first;
+        ``kind`` keeps one kind."""
         cid = self._customer_row(customer).id
         stmt = select(interactions).where(interactions.c.customer_id == cid)
         if kind:
@@ -311,6 +313,7 @@ class RecordsMixin(CRMBase):
 
     @operation(write=False)
     def transactions_of(self, customer: Any, *, limit: int | None = None) -> list[Transaction]:
+        """The customer's transactions, newest first; ``limit`` keeps that many."""
         cid = self._customer_row(customer).id
         stmt = (
             select(transactions)

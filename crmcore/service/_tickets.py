@@ -35,6 +35,8 @@ class TicketsMixin(CRMBase):
         return flows
 
     def workflow(self, name: str) -> Workflow:
+        """The ticket workflow of that name (the config's and the plugins'); an unknown name is
+        a :class:`ValidationError` naming the defined ones."""
         flows = self.workflows()
         if name not in flows:
             raise ValidationError(
@@ -118,6 +120,7 @@ class TicketsMixin(CRMBase):
 
     @operation(write=False)
     def get_ticket(self, ticket_id: Any) -> Ticket:
+        """A ticket by id, if the principal may see its customer (else :class:`NotFound`)."""
         return _rows.ticket(self._ticket_row(ticket_id))
 
     @operation()
@@ -213,6 +216,7 @@ class TicketsMixin(CRMBase):
 
     @operation(write=False)
     def ticket_history(self, ticket_id: Any) -> list[TicketMove]:
+        """A ticket's moves between workflow states, oldest first."""
         row = self._ticket_row(ticket_id)
         rows = self.db.conn.execute(
             select(ticket_events)
@@ -242,6 +246,8 @@ class TicketsMixin(CRMBase):
         open_only: bool = False,
         overdue_at: dt.datetime | None = None,
     ) -> list[Ticket]:
+        """Tickets the principal may see, by id: of one ``customer``, in one ``state`` or workflow
+        ``kind``, only open ones, or those overdue at ``overdue_at``."""
         stmt = select(tickets).order_by(tickets.c.id)
         if customer is not None:
             stmt = stmt.where(tickets.c.customer_id == self._customer_row(customer).id)
@@ -326,6 +332,8 @@ class TicketsMixin(CRMBase):
 
     @operation()
     def complete_reminder(self, reminder_id: int, *, outcome: str | None = None) -> Reminder:
+        """Mark a reminder done, with an optional ``outcome`` note; a reminder already done is
+        refused."""
         row = self.db.execute(select(reminders).where(reminders.c.id == reminder_id)).first()
         if row is None:
             raise NotFound(f"reminder {reminder_id} not found")

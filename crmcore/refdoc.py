@@ -1,0 +1,261 @@
+"""Generate the API reference (``docs/reference/*.md``) from the docstrings.
+
+``python -m crmcore.refdoc`` rewrites the files in ``docs/reference/`` (``--dir
+DIR`` for another folder; ``--check`` only reports stale files and exits 1); a
+test fails when the files differ from what this module renders, so the
+reference always says what the code does. Documented: every public method of
+:class:`~crmcore.service.CRM`, the registration objects plugins return from
+their hooks, the pytest fixtures of :mod:`crmcore.testing`, and the public
+names of :mod:`crmcore.parse`, :mod:`crmcore.cli` (with ``output`` and
+``params``) and :mod:`crmcore.files`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import attrs
+
+HEADER = (
+    "Generated from the docstrings by `python -m crmcore.refdoc`; do not edit by hand."
+)
+REGISTRATION = ("PluginInfo", "Attribute", "Job", "Template", "Channel", "Workflow", "TimelineEntry")
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "docs" / "reference"
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _doc(obj: Any) -> str:
+    return inspect.getdoc(obj) or "(undocumented)"
+
+
+class _Annotation:
+    """An annotation kept as source text (``from __future__ import annotations``),
+    shown without the quotes ``repr`` would add."""
+
+    def __init__(self, text: Any) -> None:
+        self.text = text if isinstance(text, str) else inspect.formatannotation(text)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _signature(fn: Callable[..., Any]) -> str:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return "(...)"
+    empty = inspect.Parameter.empty
+    sig = sig.replace(
+        parameters=[
+            p if p.annotation is empty else p.replace(annotation=_Annotation(p.annotation))
+            for p in sig.parameters.values()
+        ],
+        return_annotation=(
+            empty if sig.return_annotation is empty else _Annotation(sig.return_annotation)
+        ),
+    )
+    return _ADDRESS.sub("", str(sig))
+
+
+def _public_names(module: ModuleType) -> list[str]:
+    """``__all__``, else the public functions and classes defined in the module."""
+    names = getattr(module, "__all__", None)
+    if names is not None:
+        return sorted(names)
+    return sorted(
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(value) or inspect.isclass(value))
+        and getattr(value, "__module__", None) == module.__name__
+    )
+
+
+def _describe(name: str, value: Any, level: str = "###") -> list[str]:
+    if inspect.isclass(value):
+        out = [f"{level} class `{name}`", "", _doc(value), ""]
+        for attr, member in sorted(vars(value).items()):
+            if attr.startswith("_"):
+                continue
+            if isinstance(member, property):
+                out += [f"- `{attr}` (property): {_doc(member)}"]
+            elif inspect.isfunction(member) or isinstance(member, classmethod | staticmethod):
+                fn = member.__func__ if isinstance(member, classmethod | staticmethod) else member
+                out += [f"- `{attr}{_signature(fn)}`: {_doc(fn)}"]
+        return [*out, ""] if out[-1] else out
+    if callable(value):
+        return [f"{level} `{name}{_signature(value)}`", "", _doc(value), ""]
+    return [f"{level} `{name}`", "", f"`{_ADDRESS.sub('', repr(value))}`", ""]
+
+
+def _module_page(title: str, modules: Iterable[str]) -> str:
+    out = [f"# {title}", "", HEADER, ""]
+    for name in modules:
+        module = importlib.import_module(name)
+        out += [f"## `{name}`", "", _doc(module), ""]
+        for public in _public_names(module):
+            out += _describe(public, getattr(module, public))
+    return _finish(out)
+
+
+def _finish(lines: list[str]) -> str:
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def crm_page() -> str:
+    """Every public method and property of the CRM, with its signature and docstring."""
+    from crmcore.service import CRM
+
+    out = ["# The `CRM` service", "", HEADER, "", _doc(CRM), ""]
+    for name in sorted(dir(CRM)):
+        if name.startswith("_"):
+            continue
+        member = inspect.getattr_static(CRM, name)
+        if isinstance(member, property):
+            out += [f"## `crm.{name}` (property)", "", _doc(member), ""]
+        elif isinstance(member, classmethod | staticmethod):
+            fn = member.__func__
+            out += [f"## `CRM.{name}{_signature(fn)}`", "", _doc(fn), ""]
+        elif inspect.isfunction(member):
+            out += [f"## `crm.{name}{_signature(member)}`", "", _doc(member), ""]
+    return _finish(out)
+
+
+def registration_page() -> str:
+    """The objects plugins return from their registration hooks: fields and meaning."""
+    import crmcore
+
+    out = [
+        "# Registration objects",
+        "",
+        HEADER,
+        "",
+        "What plugins return from their hooks (`from crmcore import ...`). Each is a",
+        "frozen attrs class built with keyword arguments; the examples run as doctests.",
+        "",
+    ]
+    for name in REGISTRATION:
+        cls = getattr(crmcore, name)
+        out += [f"## `{name}`", "", _doc(cls), "", "| field | type | default |", "|---|---|---|"]
+        for field in attrs.fields(cls):
+            if field.default is attrs.NOTHING:
+                default = "required"
+            elif isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+                default = f"`{field.default.factory.__name__}()`"  # type: ignore[attr-defined]
+                if default == "`<lambda>()`":
+                    default = f"`{field.default.factory()!r}`"  # type: ignore[attr-defined]
+            else:
+                default = f"`{field.default!r}`"
+            kind = str(field.type).replace("|", "\\|")
+            out += [f"| `{field.name}` | `{kind}` | {default} |"]
+        out.append("")
+        for attr, member in sorted(vars(cls).items()):
+            if attr.startswith("_"):
+                continue
+            if isinstance(member, property):
+                out += [f"- `{attr}` (property): {_doc(member)}"]
+            elif inspect.isfunction(member):
+                out += [f"- `{attr}{_signature(member)}`: {_doc(member)}"]
+        out.append("")
+    return _finish(out)
+
+
+def _fixture_function(value: Any) -> Callable[..., Any] | None:
+    """The function behind a pytest fixture (the wrapper differs between pytest versions)."""
+    if hasattr(value, "_get_wrapped_function"):
+        return value._get_wrapped_function()  # type: ignore[no-any-return]
+    if getattr(value, "_pytestfixturefunction", None) is not None:
+        return value  # type: ignore[no-any-return]
+    return None
+
+
+def testing_page() -> str:
+    """The pytest fixtures that installing crmcore gives a plugin's tests."""
+    import crmcore.testing as testing
+
+    out = ["# Test fixtures (`crmcore.testing`)", "", HEADER, "", _doc(testing), ""]
+    for name, value in sorted(vars(testing).items()):
+        fn = _fixture_function(value)
+        if fn is None or name.startswith("_"):
+            continue
+        params = [
+            p for p in inspect.signature(fn).parameters if p != "request" and not p.startswith("_")
+        ]
+        uses = f" (uses {', '.join(f'`{p}`' for p in params)})" if params else ""
+        out += [f"## fixture `{name}`{uses}", "", _doc(fn), ""]
+    helpers = [
+        n
+        for n in _public_names(testing)
+        if _fixture_function(getattr(testing, n)) is None and not n.startswith("pytest_")
+    ]
+    if helpers:
+        out += ["## Helpers", ""]
+        for name in helpers:
+            out += _describe(name, getattr(testing, name))
+    return _finish(out)
+
+
+def pages() -> dict[str, str]:
+    """File name -> content of every reference page."""
+    got = {
+        "crm.md": crm_page(),
+        "registration.md": registration_page(),
+        "testing.md": testing_page(),
+        "parse.md": _module_page("Parsing input (`crmcore.parse`)", ["crmcore.parse"]),
+        "cli.md": _module_page(
+            "The command line for plugins (`crmcore.cli`)",
+            ["crmcore.cli", "crmcore.cli.output", "crmcore.cli.params"],
+        ),
+        "files.md": _module_page("Files for users (`crmcore.files`)", ["crmcore.files"]),
+    }
+    index = [
+        "# API reference",
+        "",
+        HEADER,
+        "",
+        "- [crm.md](crm.md): the `CRM` service, every public method",
+        "- [registration.md](registration.md): `PluginInfo`, `Attribute`, `Job`, `Template`,",
+        "  `Channel`, `Workflow`, `TimelineEntry`",
+        "- [testing.md](testing.md): the pytest fixtures for plugin tests",
+        "- [parse.md](parse.md): parsing and cleaning what people type",
+        "- [cli.md](cli.md): `pass_crm`, `emit`, tables and number parameters",
+        "- [files.md](files.md): writing files for users",
+        "- [../hooks.md](../hooks.md): the hooks (generated from the specs)",
+    ]
+    return {"README.md": _finish(index), **got}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    check = "--check" in args
+    folder = DEFAULT_DIR
+    if "--dir" in args:
+        i = args.index("--dir")
+        if i + 1 >= len(args):
+            print("error: --dir needs a folder", file=sys.stderr)
+            return 2
+        folder = Path(args[i + 1])
+    stale = []
+    for name, text in pages().items():
+        path = folder / name
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        stale.append(name)
+        if not check:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    if check and stale:
+        print(f"stale in {folder}: {', '.join(stale)}; run python -m crmcore.refdoc", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
