@@ -52,3 +52,12 @@ def test_crm_version_prints_the_package_version():
     result = CliRunner().invoke(cli, ["--version"], prog_name="crm")
     assert result.exit_code == 0
     assert result.output.strip() == f"crm, version {crmcore.__version__}"
+
+
+def test_the_changelog_has_an_unreleased_section_and_one_for_the_version():
+    import crmcore
+
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    headings = [line for line in text.splitlines() if line.startswith("## [")]
+    assert headings[0] == "## [Unreleased]"
+    assert any(h.startswith(f"## [{crmcore.__version__}] - ") for h in headings), headings
