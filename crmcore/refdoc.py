@@ -7,7 +7,7 @@ reference always says what the code does. Documented: every public method of
 :class:`~crmcore.service.CRM`, the registration objects plugins return from
 their hooks, the pytest fixtures of :mod:`crmcore.testing`, and the public
 names of :mod:`crmcore.parse`, :mod:`crmcore.cli` (with ``output`` and
-``params``) and :mod:`crmcore.files`.
+``params``), :mod:`crmcore.files` and the tables of :mod:`crmcore.schema`.
 """
 
 from __future__ import annotations
@@ -78,18 +78,46 @@ def _public_names(module: ModuleType) -> list[str]:
     )
 
 
+def _own_doc(cls: type, name: str, member: Any) -> str:
+    """A member's own docstring; one it would inherit from a base class (a
+    framework's protocol method such as click's ``convert``) is named instead."""
+    doc = getattr(member, "__doc__", None)
+    if doc:
+        return inspect.cleandoc(doc)
+    for base in cls.__mro__[1:]:
+        if name in vars(base):
+            return f"(implements `{base.__module__.split('.')[0]}.{base.__qualname__}.{name}`)"
+    return _doc(member)
+
+
+def _bullet(head: str, text: str) -> str:
+    """A list item whose continuation lines stay inside the item."""
+    first, *rest = text.splitlines() or [""]
+    return "\n".join([f"- {head}: {first}", *(f"  {line}" if line else "" for line in rest)])
+
+
+def _members(cls: type) -> list[str]:
+    """The public methods and properties a class defines itself."""
+    out = []
+    for attr, member in sorted(vars(cls).items()):
+        if attr.startswith("_"):
+            continue
+        if isinstance(member, property):
+            out.append(_bullet(f"`{attr}` (property)", _own_doc(cls, attr, member.fget)))
+        elif inspect.isfunction(member) or isinstance(member, classmethod | staticmethod):
+            fn = member.__func__ if isinstance(member, classmethod | staticmethod) else member
+            out.append(_bullet(f"`{attr}{_signature(fn)}`", _own_doc(cls, attr, fn)))
+    return out
+
+
 def _describe(name: str, value: Any, level: str = "###") -> list[str]:
+    import click
+
+    if isinstance(value, click.Command):
+        return [f"{level} `{name}` (click command)", "", _doc(value.callback), ""]
     if inspect.isclass(value):
-        out = [f"{level} class `{name}`", "", _doc(value), ""]
-        for attr, member in sorted(vars(value).items()):
-            if attr.startswith("_"):
-                continue
-            if isinstance(member, property):
-                out += [f"- `{attr}` (property): {_doc(member)}"]
-            elif inspect.isfunction(member) or isinstance(member, classmethod | staticmethod):
-                fn = member.__func__ if isinstance(member, classmethod | staticmethod) else member
-                out += [f"- `{attr}{_signature(fn)}`: {_doc(fn)}"]
-        return [*out, ""] if out[-1] else out
+        members = _members(value)
+        return [f"{level} class `{name}`", "", _doc(value), "", *members, *([""] if members else [])]
     if callable(value):
         return [f"{level} `{name}{_signature(value)}`", "", _doc(value), ""]
     return [f"{level} `{name}`", "", f"`{_ADDRESS.sub('', repr(value))}`", ""]
@@ -155,15 +183,8 @@ def registration_page() -> str:
                 default = f"`{field.default!r}`"
             kind = str(field.type).replace("|", "\\|")
             out += [f"| `{field.name}` | `{kind}` | {default} |"]
-        out.append("")
-        for attr, member in sorted(vars(cls).items()):
-            if attr.startswith("_"):
-                continue
-            if isinstance(member, property):
-                out += [f"- `{attr}` (property): {_doc(member)}"]
-            elif inspect.isfunction(member):
-                out += [f"- `{attr}{_signature(member)}`: {_doc(member)}"]
-        out.append("")
+        members = _members(cls)
+        out += ["", *members, *([""] if members else [])]
     return _finish(out)
 
 
@@ -202,6 +223,48 @@ def testing_page() -> str:
     return _finish(out)
 
 
+def schema_page() -> str:
+    """The core's tables (columns, types, kinds) and the ``live_customers`` selectable."""
+    from sqlalchemy import Table
+
+    from crmcore import schema
+    from crmcore.scope import core_catalog
+
+    catalog = core_catalog()
+    out = ["# The core's tables (`crmcore.schema`)", "", HEADER, "", _doc(schema), ""]
+    live = schema.live_customers
+    out += [
+        "## `live_customers`",
+        "",
+        "Columns: " + ", ".join(f"`{c.key}`" for c in live.c) + ".",
+        "",
+        "```sql",
+        *(line.rstrip() for line in str(live.element.compile()).splitlines()),
+        "```",
+        "",
+    ]
+    for name, table in sorted(vars(schema).items()):
+        if not isinstance(table, Table) or table.metadata is not schema.metadata:
+            continue
+        out += [
+            f"## `{name}` (table `{table.name}`, {catalog.kind(table)} data)",
+            "",
+            "| column | type | null | notes |",
+            "|---|---|---|---|",
+        ]
+        for col in table.c:
+            notes = []
+            if col.primary_key:
+                notes.append("primary key")
+            notes += [f"-> `{fk.target_fullname}`" for fk in col.foreign_keys]
+            if col.info.get("pii"):
+                notes.append(f"personal ({col.info['pii']})")
+            null = "yes" if col.nullable else "no"
+            out.append(f"| `{col.key}` | {col.type} | {null} | {', '.join(notes)} |")
+        out.append("")
+    return _finish(out)
+
+
 def pages() -> dict[str, str]:
     """File name -> content of every reference page."""
     got = {
@@ -214,6 +277,7 @@ def pages() -> dict[str, str]:
             ["crmcore.cli", "crmcore.cli.output", "crmcore.cli.params"],
         ),
         "files.md": _module_page("Files for users (`crmcore.files`)", ["crmcore.files"]),
+        "schema.md": schema_page(),
     }
     index = [
         "# API reference",
@@ -227,6 +291,7 @@ def pages() -> dict[str, str]:
         "- [parse.md](parse.md): parsing and cleaning what people type",
         "- [cli.md](cli.md): `pass_crm`, `emit`, tables and number parameters",
         "- [files.md](files.md): writing files for users",
+        "- [schema.md](schema.md): the core's tables and `live_customers`",
         "- [../hooks.md](../hooks.md): the hooks (generated from the specs)",
     ]
     return {"README.md": _finish(index), **got}

@@ -8,6 +8,12 @@ kind of the others and ``crm_guarded`` / ``crm_locking`` the columns that decide
 access (see :mod:`crmcore.scope`).
 ``info={"pii": KIND}`` marks a column personal: masked for principals without
 the ``pii`` permission (see crmcore.masking).
+
+``live_customers`` is the selectable of the customers a listing shows: not
+merged into another customer and not forgotten. List, count and report
+customers from it (``select(live_customers.c.id, live_customers.c.name)``, or
+``.join(live_customers, live_customers.c.id == mine.c.customer_id)``), so a
+merged twin or an erased person never shows up by accident.
 """
 
 from __future__ import annotations
@@ -83,13 +89,10 @@ customers = Table(
     UniqueConstraint("external_id", name="uq_customers_external_id", postgresql_include=["id"]),
 )
 
-# The customers a listing shows: not merged into another customer and not
-# forgotten. Select from it, or join to it, instead of ``customers`` wherever
-# customers are listed or counted (customer lists, reports, message targets),
-# so a merged twin or an erased person never shows up by accident; its columns
-# are those of ``customers`` (``live_customers.c.name``). Reading one customer
-# by id still goes through ``customers`` (a merged id is followed to the
-# customer it was merged into). The access filter scopes it like ``customers``.
+# The customers a listing shows (see the module docstring): its columns are
+# those of ``customers``. Reading one customer by id still goes through
+# ``customers`` (a merged id is followed to the customer it was merged into).
+# The access filter scopes it like ``customers``.
 live_customers = (
     select(customers)
     .where(customers.c.merged_into_id.is_(None), customers.c.forgotten_at.is_(None))

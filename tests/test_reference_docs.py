@@ -75,5 +75,14 @@ def test_the_doctests_of_the_registration_modules_pass(module):
     assert result.attempted > 0 and result.failed == 0
 
 
+def test_the_schema_page_lists_every_core_table_and_live_customers():
+    from crmcore.schema import metadata
+
+    page = refdoc.schema_page()
+    assert "## `live_customers`" in page and "forgotten_at IS NULL" in page
+    for table in metadata.tables:
+        assert f"(table `{table}`," in page, table
+
+
 def test_the_readme_links_the_reference():
     assert "docs/reference/README.md" in (ROOT / "README.md").read_text()
