@@ -23,10 +23,36 @@ from typing import Any
 
 import attrs
 
-HEADER = (
-    "Generated from the docstrings by `python -m crmcore.refdoc`; do not edit by hand."
+HEADER = "Generated from the docstrings by `python -m crmcore.refdoc`; do not edit by hand."
+REGISTRATION = (
+    "PluginInfo",
+    "Attribute",
+    "Job",
+    "Template",
+    "Channel",
+    "Workflow",
+    "TimelineEntry",
 )
-REGISTRATION = ("PluginInfo", "Attribute", "Job", "Template", "Channel", "Workflow", "TimelineEntry")
+# every module whose docstrings the reference shows; their examples run as doctests
+DOCUMENTED_MODULES = (
+    "crmcore.registry",
+    "crmcore.entities",
+    "crmcore.service",
+    "crmcore.service._admin",
+    "crmcore.service._base",
+    "crmcore.service._customers",
+    "crmcore.service._messages",
+    "crmcore.service._records",
+    "crmcore.service._tickets",
+    "crmcore.testing",
+    "crmcore.parse",
+    "crmcore.cli",
+    "crmcore.cli._app",
+    "crmcore.cli.output",
+    "crmcore.cli.params",
+    "crmcore.files",
+    "crmcore.schema",
+)
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "docs" / "reference"
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
@@ -117,7 +143,14 @@ def _describe(name: str, value: Any, level: str = "###") -> list[str]:
         return [f"{level} `{name}` (click command)", "", _doc(value.callback), ""]
     if inspect.isclass(value):
         members = _members(value)
-        return [f"{level} class `{name}`", "", _doc(value), "", *members, *([""] if members else [])]
+        return [
+            f"{level} class `{name}`",
+            "",
+            _doc(value),
+            "",
+            *members,
+            *([""] if members else []),
+        ]
     if callable(value):
         return [f"{level} `{name}{_signature(value)}`", "", _doc(value), ""]
     return [f"{level} `{name}`", "", f"`{_ADDRESS.sub('', repr(value))}`", ""]
@@ -298,26 +331,35 @@ def pages() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    check = "--check" in args
-    folder = DEFAULT_DIR
-    if "--dir" in args:
-        i = args.index("--dir")
-        if i + 1 >= len(args):
-            print("error: --dir needs a folder", file=sys.stderr)
-            return 2
-        folder = Path(args[i + 1])
+    """Write the reference pages (or, with ``--check``, report the stale ones)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m crmcore.refdoc", description="Generate the API reference."
+    )
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="the folder to write")
+    parser.add_argument(
+        "--check", action="store_true", help="only report stale pages (exit 1), write nothing"
+    )
+    args = parser.parse_args(argv)
+    folder: Path = args.dir
     stale = []
-    for name, text in pages().items():
-        path = folder / name
-        if path.exists() and path.read_text(encoding="utf-8") == text:
-            continue
-        stale.append(name)
-        if not check:
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-    if check and stale:
-        print(f"stale in {folder}: {', '.join(stale)}; run python -m crmcore.refdoc", file=sys.stderr)
+    try:
+        for name, text in pages().items():
+            path = folder / name
+            if path.is_file() and path.read_text(encoding="utf-8") == text:
+                continue
+            stale.append(name)
+            if not args.check:
+                folder.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        print(f"error: {folder}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    if args.check and stale:
+        print(
+            f"stale in {folder}: {', '.join(stale)}; run python -m crmcore.refdoc", file=sys.stderr
+        )
         return 1
     return 0
 

@@ -105,9 +105,7 @@ def violations(source: str, filename: str = "<plugin>") -> list[str]:
                             crmcore_aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
     # attribute access through an imported crmcore module: crmcore.db.Prepared,
     # each chain checked once, from its outermost attribute
-    inner_links = {
-        id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)
-    }
+    inner_links = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and id(node) not in inner_links:
             chain: list[str] = []
@@ -167,9 +165,15 @@ def test_plugins_import_only_public_crmcore_names(path):
         ("import crmcore.service._base as base", "crmcore.service._base is a private module"),
         ("from crmcore.cli import _app", "crmcore.cli._app is private"),
         ("from crmcore.parse import _NOT_THERE", "crmcore.parse._NOT_THERE is private"),
-        ("from crmcore.cli import AppContext", "crmcore.cli.AppContext is not in crmcore.cli.__all__"),
+        (
+            "from crmcore.cli import AppContext",
+            "crmcore.cli.AppContext is not in crmcore.cli.__all__",
+        ),
         ("from crmcore import schema\nx = schema._private", "crmcore.schema._private is private"),
-        ("import crmcore\nx = crmcore.db.Prepared", "crmcore.db is not part of crmcore's public API"),
+        (
+            "import crmcore\nx = crmcore.db.Prepared",
+            "crmcore.db is not part of crmcore's public API",
+        ),
         ("import crmcore\nx = crmcore.cli._app.cli", "crmcore.cli._app is private"),
         ("import importlib\nimportlib.import_module('crmcore.service._base')", "private module"),
         ("def f():\n    from crmcore.service import _records", "crmcore.service is not part"),

@@ -42,7 +42,10 @@ def test_the_selectable_holds_only_live_customers_for_every_principal(crm, who):
     _merge_and_forget(crm, kept, twin, gone)
     actor = crm if who == "system" else crm.as_(who)
     with actor.transaction(write=False):
-        ids = [r.id for r in actor.db.execute(select(live_customers.c.id).order_by(live_customers.c.id))]
+        ids = [
+            r.id
+            for r in actor.db.execute(select(live_customers.c.id).order_by(live_customers.c.id))
+        ]
     assert ids == [kept, plain]
 
 
@@ -103,6 +106,8 @@ def _hand_written_live_filters(path: Path) -> list[str]:
 
 def test_plugins_list_customers_through_live_customers():
     found = [
-        hit for p in sorted(ROOT.glob("plugins/*/crm_*/**/*.py")) for hit in _hand_written_live_filters(p)
+        hit
+        for p in sorted(ROOT.glob("plugins/*/crm_*/**/*.py"))
+        for hit in _hand_written_live_filters(p)
     ]
     assert found == [], "use crmcore.schema.live_customers instead: " + ", ".join(found)

@@ -4,6 +4,7 @@ current; the registration objects' examples run."""
 from __future__ import annotations
 
 import doctest
+import importlib
 import inspect
 from pathlib import Path
 
@@ -32,6 +33,14 @@ def test_check_mode_reports_a_stale_folder(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []  # --check writes nothing
     assert refdoc.main(["--dir", str(tmp_path)]) == 0
     assert refdoc.main(["--dir", str(tmp_path), "--check"]) == 0
+
+
+def test_a_folder_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert refdoc.main(["--dir", str(blocker / "reference")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
 def test_every_public_crm_method_is_documented_with_its_signature():
@@ -73,6 +82,22 @@ def test_every_registration_object_has_a_running_example(name):
 def test_the_doctests_of_the_registration_modules_pass(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("name", refdoc.DOCUMENTED_MODULES)
+def test_the_examples_of_every_documented_module_run(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, name
+
+
+def test_the_documented_modules_cover_the_crm_and_the_registration_objects():
+    from crmcore.service import CRM
+
+    shown = {getattr(crmcore, name).__module__ for name in refdoc.REGISTRATION}
+    for base in CRM.__mro__:
+        if base.__module__.startswith("crmcore"):
+            shown |= {m.__module__ for m in vars(base).values() if inspect.isfunction(m)}
+    assert shown <= set(refdoc.DOCUMENTED_MODULES), shown - set(refdoc.DOCUMENTED_MODULES)
 
 
 def test_the_schema_page_lists_every_core_table_and_live_customers():
