@@ -10,8 +10,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from crm_insurance import orphans, policies, vip
 from crm_real_estate import places
+from crm_retail import callbacks as retail_callbacks
 from crm_retail import members as retail_members
+from crm_retail.tables import service_plans
 from sqlalchemy import select
 
 from crmcore.schema import live_customers
@@ -91,6 +94,63 @@ def test_plugin_listings_leave_out_merged_and_forgotten_customers(crm):
     owners = [o["customer_id"] for o in places.list_owners(crm)]
     assert sorted(owners) == [kept, plain]
     assert [o["customer_id"] for o in places.list_owners(crm, unit="JD/A1/102")] == []
+
+
+def _regular(crm, customer, *, spend_cents, last_days_ago):
+    """Four purchases a week apart, the last ``last_days_ago`` days before now."""
+    now = crm.now()
+    for week in range(4):
+        at = now - dt.timedelta(days=last_days_ago + 7 * (3 - week))
+        crm.record_transaction(customer, spend_cents, occurred_at=at)
+
+
+@pytest.mark.crm(plugins=["retail"])
+def test_retail_jobs_leave_out_forgotten_customers(crm):
+    kept, twin, gone, plain = _cast(crm)
+    for cid in (twin, gone, plain):  # regulars, overdue (11 days > 7 + 3 days' grace)
+        _regular(crm, cid, spend_cents=30_000 if cid == twin else 900_000, last_days_ago=11)
+    _merge_and_forget(crm, kept, twin, gone)
+    at = crm.now()
+
+    crm.run_jobs(["retail.overdue"], at=at)
+    called = sorted(c["customer_id"] for c in retail_callbacks.list_callbacks(crm))
+    assert called == [kept, plain]
+    assert [r.customer_id for r in crm.due_reminders(staff="zhang", at=at + dt.timedelta(days=9))]
+    assert gone not in [
+        r.customer_id for r in crm.due_reminders(staff="zhang", at=at + dt.timedelta(days=9))
+    ]
+
+    crm.run_jobs(["retail.abc_service"], at=at)
+    assert crm.labels(gone)["abc"] == crm.labels(plain)["abc"] == "A"  # the big spenders
+    with crm.transaction(write=False):
+        planned = [r.customer_id for r in crm.db.execute(select(service_plans.c.customer_id))]
+    assert planned == [plain]  # a one-to-one plan for the live one only
+
+
+GOLD = {"name": "gold", "visits_per_year": 4, "min_sum_at_risk_cents": 1}
+
+
+@pytest.mark.crm(plugins=["insurance"], config={"plugins": {"insurance": {"vip_grades": [GOLD]}}})
+def test_insurance_lists_leave_out_merged_and_forgotten_customers(crm):
+    kept, twin, gone, plain = _cast(crm)
+    crm.add_staff("zhou", "Zhou Min", roles=["rep"])
+    for n, cid in enumerate((twin, gone, plain), start=1):
+        policies.add_policy(
+            crm,
+            cid,
+            f"L-{n}",
+            product_line="life",
+            term="long",
+            sum_at_risk_cents=10_000_000,
+            premium_cents=500_000,
+            start_at=dt.datetime(2020, 1, 1),
+            agent="zhou",
+        )
+    _merge_and_forget(crm, kept, twin, gone)
+    crm.staff_leave("zhou", handover_to="zhang")  # every policy's agent has left
+
+    assert sorted(r["customer_id"] for r in vip.vip_list(crm)) == [kept, plain]
+    assert sorted(o["customer_id"] for o in orphans.list_orphans(crm)) == [kept, plain]
 
 
 def _hand_written_live_filters(path: Path) -> list[str]:

@@ -25,7 +25,7 @@ from crm_retail.tables import callbacks
 from crmcore import NotFound, TransitionError
 from crmcore.analytics import overdue
 from crmcore.parse import clean_text
-from crmcore.schema import customers, reminders, staff
+from crmcore.schema import live_customers, reminders, staff
 
 
 def _when(value: Any) -> dt.datetime:
@@ -49,17 +49,19 @@ def run_overdue(crm: Any, at: dt.datetime) -> dict[str, Any]:
         for r in crm.db.execute(select(callbacks.c.key).where(callbacks.c.key.in_(part)))
     }
     todo = [f for f in found if f["key"] not in seen]
-    ids = [f["customer_id"] for f in todo]
-    named = managers(crm, ids)
+    live = live_customers
     info = {
         r.id: r
-        for part in _util.chunks(ids)
+        for part in _util.chunks([f["customer_id"] for f in todo])
         for r in crm.db.execute(
-            select(customers.c.id, customers.c.name, customers.c.owner_id, staff.c.active)
-            .outerjoin(staff, staff.c.id == customers.c.owner_id)
-            .where(customers.c.id.in_(part))
+            select(live.c.id, live.c.name, live.c.owner_id, staff.c.active)
+            .outerjoin(staff, staff.c.id == live.c.owner_id)
+            .where(live.c.id.in_(part))
         )
     }
+    todo = [f for f in todo if f["customer_id"] in info]  # nobody calls a forgotten customer
+    ids = [f["customer_id"] for f in todo]
+    named = managers(crm, ids)
     due = at + dt.timedelta(hours=cfg["callback_due_hours"])
     unassigned = []
     for f in todo:
