@@ -118,7 +118,8 @@ def test_customer_list_reads_one_page_from_the_database(crm, crm_cli):
         assert crm_cli("customer", "list", "--limit", "5").exit_code == 0
     finally:
         event.remove(crm.engine, "before_cursor_execute", record)
-    rows = [s for s in seen if s.startswith("SELECT customers.id") and "count(" not in s]
+    listing = ("SELECT customers.id", "SELECT live_customers.id")
+    rows = [s for s in seen if s.startswith(listing) and "count(" not in s]
     assert rows and all("LIMIT" in s for s in rows), rows
 
 
