@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from crmcore.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,9 +48,12 @@ def test_the_version_is_written_once_in_the_package(folder, dist, package, entry
 def test_crm_version_prints_the_package_version():
     import crmcore
 
-    result = CliRunner().invoke(cli, ["--version"], prog_name="crm")
-    assert result.exit_code == 0
-    assert result.output.strip() == f"crm, version {crmcore.__version__}"
+    # a new process: click remembers the first program name --version printed
+    proc = subprocess.run(
+        [sys.executable, "-m", "crmcore", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"crm, version {crmcore.__version__}"
 
 
 def test_the_changelog_has_an_unreleased_section_and_one_for_the_version():
