@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
 import threading
 
 import pytest
+import sqlalchemy as sa
 
 from crmcore import CRM
 from crmcore.access import SYSTEM
@@ -21,7 +24,7 @@ def test_on_a_sqlite_file_a_side_read_sees_the_state_the_operation_started_from(
         pytest.skip("PostgreSQL reads inline (see the next test)")
     crm.add_customer("Ann")
     with crm.transaction():
-        with SideReads(crm) as side:
+        with SideReads(crm, owned=True) as side:
             crm.add_customer("Bob")  # not committed: the side read must not see it
             thread, names = side.submit(_names)()
         assert thread.startswith("crm-side-read") and names == ["Ann"]
@@ -35,7 +38,7 @@ def test_elsewhere_a_side_read_runs_inline_on_the_operation_when_asked(crm, tmp_
         if c is crm and crm.engine.dialect.name == "sqlite":
             continue  # a file: covered above
         c.add_customer("Ann")
-        with c.transaction(), SideReads(c) as side:
+        with c.transaction(), SideReads(c, owned=True) as side:
             later = side.submit(_names)
             c.add_customer("Bob")  # asked for after this: the operation's own view
             thread, names = later()
@@ -46,7 +49,73 @@ def test_a_failing_side_read_raises_where_its_result_is_asked_for(crm):
     def broken(query):
         return query("SELECT nope FROM customers", ())
 
-    with crm.transaction(), SideReads(crm) as side:
+    with crm.transaction(), SideReads(crm, owned=True) as side:
         result = side.submit(broken)
         with pytest.raises(Exception, match="nope"):
             result()
+
+
+# -- who owns the transaction ----------------------------------------------------------------
+def _three_with_history(crm):
+    """Ann and Bob bought 1.00 each; ABC ran and made both A."""
+    from crmcore import analytics
+
+    cs = [crm.add_customer(name) for name in ("Ann", "Bob", "Cai")]
+    for c in cs[:2]:
+        crm.record_transaction(c, 100, occurred_at=dt.datetime(2025, 12, 1))
+    first = analytics.abc(crm, as_of=dt.datetime(2026, 1, 1))
+    assert [first["customers"][c.id] for c in cs] == ["A", "A", "C"]
+    return cs
+
+
+def _classes(crm, cs):
+    from crmcore.schema import customer_labels
+
+    with crm.transaction(write=False):
+        rows = crm.db.all(
+            sa.select(customer_labels.c.customer_id, customer_labels.c.value).where(
+                customer_labels.c.name == "abc"
+            )
+        )
+    stored = dict(rows)
+    return [stored[c.id] for c in cs]
+
+
+def test_abc_inside_the_callers_transaction_counts_the_purchase_just_written(crm):
+    from crmcore import analytics
+
+    cs = _three_with_history(crm)
+    with crm.transaction():
+        crm.record_transaction(cs[2], 100_000, occurred_at=dt.datetime(2025, 12, 2))
+        inside = analytics.abc(crm, as_of=dt.datetime(2026, 1, 1))
+    assert [inside["customers"][c.id] for c in cs] == ["C", "C", "A"]
+    assert inside["classes"]["A"]["spend_cents"] == 100_000
+    assert _classes(crm, cs) == ["C", "C", "A"]
+    # and the kept figures it stored are those of the committed state: a re-run agrees
+    again = analytics.abc(crm, as_of=dt.datetime(2026, 1, 1))
+    assert [again["customers"][c.id] for c in cs] == ["C", "C", "A"]
+
+
+def test_abc_reads_on_the_side_only_in_a_transaction_of_its_own(crm, monkeypatch):
+    from crmcore import analytics
+
+    abc_module = importlib.import_module("crmcore.analytics.abc")  # the package exports abc()
+    cs = _three_with_history(crm)
+    threads: list[str] = []
+    real = abc_module.stats_fingerprint
+
+    def spy(query):
+        threads.append(threading.current_thread().name)
+        return real(query)
+
+    monkeypatch.setattr(abc_module, "stats_fingerprint", spy)
+    analytics.abc(crm, as_of=dt.datetime(2026, 1, 1))  # its own transaction
+    with crm.transaction():
+        crm.record_transaction(cs[2], 5, occurred_at=dt.datetime(2025, 12, 2))
+        analytics.abc(crm, as_of=dt.datetime(2026, 1, 1))  # joins the caller's
+    here = threading.current_thread().name
+    if crm.engine.dialect.name == "sqlite":
+        assert threads[0].startswith("crm-side-read")
+    else:
+        assert threads[0] == here  # PostgreSQL always reads inline
+    assert threads[1] == here

@@ -6,9 +6,10 @@ result, and labels written only where they changed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -18,14 +19,20 @@ from crmcore.analytics._columns import fetch_columns
 from crmcore.schema import job_runs
 
 
-def run_transaction(crm: Any, name: str) -> Any:
-    """The transaction of analytics run ``name``. It writes only what a re-run
-    recomputes (labels, kept figures, the run record), so its commit is not
-    synced to disk (see ``CRM.transaction(durable=False)``), unless a plugin
-    reacts to the run in ``crm_analytics_computed``: what a plugin writes there
-    is kept as durably as any other operation."""
+@contextlib.contextmanager
+def run_transaction(crm: Any, name: str) -> Iterator[bool]:
+    """The transaction of analytics run ``name``; yields whether the run owns
+    it (opened it itself) rather than joining one the caller holds open.
+
+    It writes only what a re-run recomputes (labels, kept figures, the run
+    record), so its commit is not synced to disk (see
+    ``CRM.transaction(durable=False)``), unless a plugin reacts to the run in
+    ``crm_analytics_computed``: what a plugin writes there is kept as durably
+    as any other operation."""
+    owned = crm._db is None  # no transaction open on this thread yet
     durable = bool(crm.plugins.implementers("crm_analytics_computed"))
-    return crm.transaction(command=f"analytics {name}", durable=durable)
+    with crm.transaction(command=f"analytics {name}", durable=durable):
+        yield owned
 
 
 T = TypeVar("T")
@@ -36,22 +43,26 @@ class SideReads:
     """Reads run on a second connection, in a thread, while the operation's own
     connection works on something else (the second core of a small server).
 
-    Only for a SQLite database file inside a write transaction: that
-    transaction took SQLite's write lock when it began, so nothing can commit
-    before the second connection's first read, and the second connection
-    sees exactly the state the operation started from. A side read must be of
-    tables the operation has not changed by then. Elsewhere (PostgreSQL,
-    in-memory SQLite) a read runs on the operation's own connection when its
-    result is first asked for. Use as a context manager inside the transaction.
+    Only for a SQLite database file inside a write transaction that the
+    analytics run opened itself (``owned``, from :func:`run_transaction`): that
+    transaction took SQLite's write lock when it began and has written nothing
+    yet, so nothing can commit before the second connection's first read, and
+    the second connection sees exactly the state the operation starts from. A
+    side read must be of tables the operation has not changed by then. A run
+    that joins a transaction the caller holds open may follow uncommitted
+    writes of that caller (a purchase just recorded), which a second
+    connection cannot see: there, as on PostgreSQL and in-memory SQLite, a
+    read runs on the operation's own connection when its result is first
+    asked for. Use as a context manager inside the transaction.
     """
 
-    def __init__(self, crm: Any) -> None:
+    def __init__(self, crm: Any, *, owned: bool) -> None:
         self.crm = crm
         url = crm.engine.url
         on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
         self._pool = (
             ThreadPoolExecutor(1, thread_name_prefix="crm-side-read")
-            if on_file and crm.db.conn.info.get("crm_write")
+            if owned and on_file and crm.db.conn.info.get("crm_write")
             else None
         )
         self._conn: Any = None

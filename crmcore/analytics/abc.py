@@ -279,7 +279,7 @@ def abc(
         raise ValidationError(f"ABC cut-offs {cutoffs}: expected 0 < A < 1, 0 <= B, A + B <= 1")
     if window_days < 1:
         raise ValidationError("window_days must be at least 1")
-    with _sql.run_transaction(crm, "abc"), _sql.SideReads(crm) as side:
+    with _sql.run_transaction(crm, "abc") as owned, _sql.SideReads(crm, owned=owned) as side:
         _sql.require_unrestricted(crm, "ABC classification")
         end = as_of or crm.now()
         start = end - dt.timedelta(days=window_days)
