@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import attrs
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select, true
 
 from crmcore.schema import customers, relationships, staff, tickets
 
@@ -116,3 +116,75 @@ def customer_condition(principal: Principal, id_col: Any, owner_col: Any = None)
         return or_(is_mine(owner_col), id_col.in_(linked), id_col.in_(working))
     owned = select(customers.c.id).where(is_mine(customers.c.owner_id)).correlate(None)
     return or_(id_col.in_(owned), id_col.in_(linked), id_col.in_(working))
+
+
+def _point_condition(principal: Principal, cust: Any) -> ColumnElement:
+    """:func:`customer_condition` for rows of ``cust`` (customers) read one at a
+    time: each way of seeing a customer is an EXISTS that follows that
+    customer's own index entries (its owner's staff row, its relationships, its
+    tickets), so checking one customer reads a handful of rows whatever the
+    size of the base or of the principal's book. Parameters ``me`` and ``team``."""
+    if principal.scope == "team" and principal.team is not None:
+        team = bindparam("team")
+
+        def is_mine(col: Any) -> ColumnElement:
+            return (
+                select(staff.c.id)
+                .where(staff.c.id == col, staff.c.team == team)
+                .correlate_except(staff)
+                .exists()
+            )
+    else:
+        me = bindparam("me")
+
+        def is_mine(col: Any) -> ColumnElement:
+            return col == me
+
+    linked = (
+        select(relationships.c.id)
+        .where(
+            relationships.c.from_customer_id == cust.c.id,
+            relationships.c.active == true(),
+            is_mine(relationships.c.to_staff_id),
+        )
+        .correlate(cust)
+        .exists()
+    )
+    working = (
+        select(tickets.c.id)
+        .where(
+            tickets.c.customer_id == cust.c.id,
+            tickets.c.closed_at.is_(None),
+            is_mine(tickets.c.owner_id),
+        )
+        .correlate(cust)
+        .exists()
+    )
+    return or_(is_mine(cust.c.owner_id), linked, working)
+
+
+_POINT_CHECKS: dict[bool, Any] = {}
+
+
+def visible_customer_check(principal: Principal) -> tuple[Any, dict[str, Any]] | None:
+    """The query that answers whether ``principal`` may see the customer with
+    id ``cid`` (a row: yes; none: no) and its parameters besides ``cid``;
+    None for an unrestricted principal (every customer). The same rule as
+    :func:`customer_condition`, as index-driven point lookups for one customer.
+    A departed principal, or one that is not a member of staff, sees no one."""
+    if principal.unrestricted:
+        return None
+    if not principal.active or principal.staff_id is None:
+        return _nobody(), {}
+    by_team = principal.scope == "team" and principal.team is not None
+    stmt = _POINT_CHECKS.get(by_team)
+    if stmt is None:
+        cust = customers
+        stmt = _POINT_CHECKS[by_team] = select(cust.c.id).where(
+            cust.c.id == bindparam("cid"), _point_condition(principal, cust)
+        )
+    return stmt, ({"team": principal.team} if by_team else {"me": principal.staff_id})
+
+
+def _nobody() -> Any:
+    return select(customers.c.id).where(customers.c.id == bindparam("cid"), false())

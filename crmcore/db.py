@@ -45,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Engine
 
-from crmcore.access import Principal
+from crmcore.access import Principal, visible_customer_check
 from crmcore.audit import PROTECTED_TABLES, ChainWriter, Entry, redact_customer
 from crmcore.errors import AccessDenied, CRMError, NotFound, RetryableError
 from crmcore.schema import audit_log, customers
@@ -409,11 +409,15 @@ class DB:
         return list(self.execute(stmt, params).all())
 
     def can_see(self, customer_id: int) -> bool:
-        if self.principal.unrestricted:
+        """Whether the principal may see this customer: one point query that
+        follows the customer's own owner, relationship and ticket rows
+        (:func:`crmcore.access.visible_customer_check`), never a list of
+        everything the principal may see."""
+        check = visible_customer_check(self.principal)
+        if check is None:
             return True
-        cond = self.catalog.condition(self.principal, customers)
-        stmt = select(customers.c.id).where(customers.c.id == customer_id, cond)
-        return self.conn.execute(stmt).first() is not None
+        stmt, params = check
+        return self.conn.execute(stmt, {**params, "cid": customer_id}).first() is not None
 
     # -- writing -------------------------------------------------------------
     def require_write(self) -> None:

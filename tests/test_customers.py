@@ -203,7 +203,7 @@ def test_owner_must_be_active(crm):
         crm.add_customer("Bo", owner="zhang")
 
 
-def test_card_by_phone_with_stored_labels_and_optionally_live_classification(crm_factory):
+def test_till_lookup_has_stored_labels_and_the_card_live_classification_too(crm_factory):
     class Live:
         @hookimpl
         def crm_classify_customer(self, crm, customer):
@@ -214,7 +214,7 @@ def test_card_by_phone_with_stored_labels_and_optionally_live_classification(crm
     for day, cents in enumerate((100, 200, 300), start=1):
         crm.record_transaction(c, cents, occurred_at=dt.datetime(2026, 1, day))
     crm.set_label(c, "retail.tier", "silver")
-    fast = crm.card(phone="138 0000 0001", classify=False, transactions_limit=2)
+    fast = crm.till_lookup("138 0000 0001", transactions_limit=2)
     assert fast["labels"] == {"retail.tier": "silver"}
     assert [t["amount_cents"] for t in fast["transactions"]] == [300, 200]
     assert fast["stats"]["tx_count"] == 3 and fast["stats"]["spend_cents"] == 600

@@ -1,5 +1,5 @@
-"""The driver fast paths of the point operations (card, record_transaction): the same
-results, checks and audit as the SQLAlchemy path that restricted principals take."""
+"""The driver fast paths of the point operations (the till's lookup, record_transaction):
+the same results, checks and audit as the SQLAlchemy path that restricted principals take."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def _customer_with_history(crm, **kw):
 def test_the_fast_card_equals_the_checked_card(crm):
     crm.add_staff("rep", "Rep", roles=["rep"])
     c = _customer_with_history(crm, owner="rep")
-    fast = crm.card(phone="13800000001", classify=False)  # unrestricted by phone: driver path
-    checked = crm.as_("rep").card(phone="13800000001", classify=False)  # the checked path
+    fast = crm.till_lookup("13800000001")  # outside an operation: on a driver connection
+    checked = crm.as_("rep").card(phone="13800000001")  # the card, in an operation
     assert fast == checked
     assert fast["stats"] == {
         "customer_id": c.id,
@@ -38,12 +38,12 @@ def test_the_fast_card_equals_the_checked_card(crm):
     assert [t["amount_cents"] for t in fast["transactions"]] == [1002, 1001, 1000]
     assert fast["transactions"][0]["occurred_at"] == dt.datetime(2025, 6, 3, 9, 30)
     assert fast["labels"] == {"abc": "A"}
-    assert crm.card(c, classify=False) == fast
+    assert crm.card(c) == fast
 
 
 def test_the_fast_card_without_purchases_has_no_stats(crm):
     crm.add_customer("Bo", phone="13800000002")
-    card = crm.card(phone="13800000002", classify=False)
+    card = crm.till_lookup("13800000002")
     assert card["stats"] is None and card["transactions"] == [] and card["labels"] == {}
 
 
@@ -57,35 +57,33 @@ def test_a_rep_still_may_not_see_another_reps_card(crm):
 
 
 def test_the_till_lookup_reads_on_the_driver_and_falls_back_when_it_must(crm, monkeypatch):
-    """By phone, no live classification, an unrestricted principal, SQLite: one read
-    transaction on a pooled driver connection, the same card; a merged or unknown
-    phone, or a call inside an open operation, takes the full path."""
+    """Outside an operation: one read transaction on a pooled driver connection, the
+    same card; a merged or unknown phone, or a call inside an open operation, takes
+    the card's checked path."""
     from crmcore.access import SYSTEM
 
-    if crm.engine.dialect.name != "sqlite":
-        pytest.skip("the driver read is SQLite's")
     system = crm.as_(SYSTEM)
     c = _customer_with_history(system)
-    full = system.card(c, classify=False)
+    full = system.card(c)
     calls: list[str] = []
-    real = type(system)._card
+    real = type(system)._till_checked
 
-    def spy(self, *a, **kw):
-        calls.append(a[1] if len(a) > 1 and a[1] else "ref")  # (customer, phone, ...)
-        return real(self, *a, **kw)
+    def spy(self, phone, limit):
+        calls.append(phone)
+        return real(self, phone, limit)
 
-    monkeypatch.setattr(type(system), "_card", spy)
-    assert system.card(phone="138 0000 0001", classify=False) == full
+    monkeypatch.setattr(type(system), "_till_checked", spy)
+    assert system.till_lookup("138 0000 0001") == full
     assert calls == []  # the driver read answered
     other = system.add_customer("Ann2", phone="13800000009")
     system.merge_customers(c, other)
-    assert system.card(phone="13800000009", classify=False)["customer"].id == c.id
-    assert calls == ["13800000009"]  # merged away: the full path follows the merge
+    assert system.till_lookup("13800000009")["customer"].id == c.id
+    assert calls == ["13800000009"]  # merged away: the checked path follows the merge
     with pytest.raises(NotFound):
-        system.card(phone="13900000000", classify=False)
+        system.till_lookup("13900000000")
     with system.transaction():
         system.record_transaction(c, 5, occurred_at=dt.datetime(2025, 7, 1))
-        inside = system.card(phone="13800000001", classify=False)  # sees its own write
+        inside = system.till_lookup("13800000001")  # sees its own write
     assert inside["transactions"][0]["amount_cents"] == 5
 
 

@@ -143,6 +143,44 @@ def customer_show(crm: Any, ref: str, as_json: bool) -> None:
     emit(data, as_json, human)
 
 
+@customer.command("till")
+@click.argument("phone")
+@click.option(
+    "--limit", type=Whole(1), default=10, show_default=True, help="How many recent purchases."
+)
+@JSON_OPTION
+@pass_crm
+def customer_till(crm: Any, phone: str, limit: int, as_json: bool) -> None:
+    """The till's card of the customer with PHONE.
+
+    Stored labels (tier, segment, ...), aggregates and the last purchases,
+    without the plugins' live classification ('crm customer show' has it)."""
+    card = crm.till_lookup(phone, transactions_limit=limit)
+    data = customer_json(crm, card["customer"]) | {
+        "labels": card["labels"],
+        "stats": card["stats"],
+        "recent_transactions": card["transactions"],
+    }
+
+    def human(d: dict[str, Any]) -> str:
+        lines = [_line(d)]
+        if d["labels"]:
+            lines.append("        labels: " + ", ".join(f"{k}={v}" for k, v in d["labels"].items()))
+        if d["stats"]:
+            s = d["stats"]
+            lines.append(
+                f"        purchases: {s['tx_count']}, spend {s['spend_cents'] / 100:.2f}, last {s['last_at']}"
+            )
+        for t in d["recent_transactions"]:
+            lines.append(
+                f"        {t['occurred_at']:%Y-%m-%d %H:%M}  {t['amount_cents'] / 100:>10.2f}"
+                + (f"  {t['channel']}" if t["channel"] else "")
+            )
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
+
+
 LIST_COLUMNS = ("id", "external id", "name", "stage", "owner", "phone", "email")
 
 

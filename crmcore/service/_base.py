@@ -92,6 +92,8 @@ class CRMBase:
         if principal is None:
             principal = config.core.get("default_principal")
         self._principal_ref: str | Principal = principal or access.SYSTEM
+        # a staff key is resolved (its staff row read) once, for this CRM's lifetime
+        self._resolved_principal: Principal | None = None
         catalog_of(self.plugins)  # a table declaring an unknown kind fails at start-up
         self.command = command or "api"
         self._local = threading.local()  # each thread has its own open transaction
@@ -264,15 +266,22 @@ class CRMBase:
         return self.command if self.command != "api" or not op else f"api:{op}"
 
     def _resolve_principal(self, conn: Any) -> Principal:
+        """The acting principal. A staff key's row is read at the CRM's first
+        operation and kept for its lifetime, so the principal costs nothing
+        per operation: a change of that member (a departure, new roles) applies
+        to the CRMs made after it (``as_`` makes one per request or command)."""
         ref = self._principal_ref
         if isinstance(ref, Principal):
             return ref
+        if self._resolved_principal is not None:
+            return self._resolved_principal
         row = conn.execute(select(staff).where(staff.c.key == ref)).first()
         if row is None:
             raise AccessDenied(
                 f"unknown staff member {ref!r}: add them with 'crm staff add' or use --as"
             )
-        return access.resolve(row, self.config.core["roles"])
+        self._resolved_principal = access.resolve(row, self.config.core["roles"])
+        return self._resolved_principal
 
     # -- references ------------------------------------------------------------
     def _customer_row(self, ref: Any, *, write: bool = False) -> Any:

@@ -11,10 +11,10 @@ import attrs
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy import exc as sa_exc
 
-from crmcore.access import Principal
-from crmcore.db import Prepared
+from crmcore.access import Principal, visible_customer_check
+from crmcore.db import Prepared, database_error
 from crmcore.entities import Interaction, TimelineEntry, Transaction
-from crmcore.errors import Conflict, NotFound, ValidationError
+from crmcore.errors import AccessDenied, Conflict, NotFound, ValidationError
 from crmcore.parse import MAX_CENTS, clean_text, format_money, parse_datetime
 from crmcore.schema import (
     customer_labels,
@@ -32,12 +32,36 @@ from crmcore.schema import (
 from crmcore.service import _rows
 from crmcore.service._base import CRMBase, operation
 
-_CARD_BY_PHONE = select(customers).where(customers.c.phone == bindparam("phone")).limit(1)
-_CARD_LABELS = select(customer_labels.c.name, customer_labels.c.value).where(
-    customer_labels.c.customer_id == bindparam("cid")
+
+# The card's statements, built and compiled once. Every path of the card and the
+# till's lookup runs these same statements on the driver cursor; the customer is
+# checked visible to the principal before anything of theirs is returned.
+def _customer_with_stats(where: Any) -> Prepared:
+    return Prepared(
+        select(
+            customers,
+            customer_stats.c.customer_id.label("stats_customer_id"),
+            customer_stats.c.first_at.label("stats_first_at"),
+            customer_stats.c.last_at.label("stats_last_at"),
+            customer_stats.c.tx_count.label("stats_tx_count"),
+            customer_stats.c.spend_cents.label("stats_spend_cents"),
+        )
+        .select_from(
+            customers.outerjoin(customer_stats, customer_stats.c.customer_id == customers.c.id)
+        )
+        .where(where)
+        .limit(1)
+    )
+
+
+_CARD_BY_PHONE_STATS = _customer_with_stats(customers.c.phone == bindparam("phone"))
+_CARD_BY_ID_STATS = _customer_with_stats(customers.c.id == bindparam("cid"))
+_CARD_LABELS_P = Prepared(
+    select(customer_labels.c.name, customer_labels.c.value)
+    .where(customer_labels.c.customer_id == bindparam("cid"))
+    .order_by(customer_labels.c.name)
 )
-_CARD_STATS = select(customer_stats).where(customer_stats.c.customer_id == bindparam("cid"))
-_CARD_RECENT = (
+_CARD_RECENT_P = Prepared(
     select(
         transactions.c.id,
         transactions.c.occurred_at,
@@ -48,47 +72,49 @@ _CARD_RECENT = (
     .order_by(transactions.c.occurred_at.desc())
     .limit(bindparam("n"))
 )
-
-
-# The card of an unrestricted principal: customer and aggregates in one query, on the driver.
-_CARD_BY_PHONE_STATS = Prepared(
-    select(
-        customers,
-        customer_stats.c.customer_id.label("stats_customer_id"),
-        customer_stats.c.first_at.label("stats_first_at"),
-        customer_stats.c.last_at.label("stats_last_at"),
-        customer_stats.c.tx_count.label("stats_tx_count"),
-        customer_stats.c.spend_cents.label("stats_spend_cents"),
-    )
-    .select_from(
-        customers.outerjoin(customer_stats, customer_stats.c.customer_id == customers.c.id)
-    )
-    .where(customers.c.phone == bindparam("phone"))
-    .limit(1)
-)
-_CARD_LABELS_P = Prepared(_CARD_LABELS)
-_CARD_RECENT_P = Prepared(_CARD_RECENT)
 _STATS_KEYS = ("customer_id", "first_at", "last_at", "tx_count", "spend_cents")
+_CARD_RECENT_KEYS = ("id", "occurred_at", "amount_cents", "channel")
+_CHECKS: dict[int, Prepared] = {}
 
 
-def _driver_card(
-    entity: Any, row: Any, labels: dict[str, Any], recent: list[Any], recent_sql: Any
-) -> dict[str, Any]:
-    """The card from driver-level rows: ``row`` of ``_CARD_BY_PHONE_STATS``, the
-    raw rows of ``_CARD_RECENT_P`` (compiled as ``recent_sql``)."""
-    at = recent_sql.results[1] or _same  # SQLite: timestamps come as text
-    stats = None
-    if row.stats_customer_id is not None:
-        stats = dict(zip(_STATS_KEYS, row[-5:], strict=True))
-    return {
-        "customer": entity,
-        "labels": labels,
-        "stats": stats,
-        "transactions": [
-            {"id": i, "occurred_at": at(when), "amount_cents": cents, "channel": ch}
-            for i, when, cents, ch in recent
-        ],
-    }
+def _prepared_check(stmt: Any) -> Prepared:
+    """The :class:`Prepared` form of a visibility check statement (one per shape)."""
+    got = _CHECKS.get(id(stmt))
+    if got is None:
+        got = _CHECKS[id(stmt)] = Prepared(stmt)
+    return got
+
+
+class _CardReads:
+    """The card's reads through ``run(prepared, params) -> cursor`` (the
+    operation's :meth:`DB.run`, or a pooled driver connection's cursor)."""
+
+    __slots__ = ("run", "dialect")
+
+    def __init__(self, run: Any, dialect: Any) -> None:
+        self.run = run
+        self.dialect = dialect
+
+    def first(self, prepared: Prepared, params: Mapping[str, Any]) -> Any:
+        got = self.run(prepared, params).fetchone()
+        return None if got is None else prepared.on(self.dialect).rows((got,))[0]
+
+    def labels(self, cid: int) -> dict[str, Any]:
+        return {r[0]: r[1] for r in self.run(_CARD_LABELS_P, {"cid": cid}).fetchall()}
+
+    def card(self, entity: Any, row: Any, labels: dict[str, Any], limit: int) -> dict[str, Any]:
+        """The card of ``entity``; ``row`` is its row of ``_customer_with_stats``."""
+        recent_sql = _CARD_RECENT_P.on(self.dialect)
+        recent = recent_sql.rows(self.run(_CARD_RECENT_P, {"cid": row.id, "n": limit}).fetchall())
+        stats = None
+        if row.stats_customer_id is not None:
+            stats = dict(zip(_STATS_KEYS, row[-5:], strict=True))
+        return {
+            "customer": entity,
+            "labels": labels,
+            "stats": stats,
+            "transactions": [dict(zip(_CARD_RECENT_KEYS, r, strict=True)) for r in recent],
+        }
 
 
 _TX_KEYS = ("customer_id", "amount_cents", "occurred_at", "channel", "external_id", "kind")
@@ -124,8 +150,6 @@ def _stats_upsert(dialect: str) -> Prepared:
     )
 
 
-_CARD_RECENT_KEYS = ("id", "occurred_at", "amount_cents", "channel")
-
 # A refund reduces the spend of a customer who has a purchase (so a stats row)
 _STATS_REFUND = Prepared(
     customer_stats.update()
@@ -138,10 +162,6 @@ _HAS_PURCHASE = (
     .limit(1)
 )
 TRANSACTION_KINDS = ("purchase", "refund")
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 INTERACTION_KINDS = ("visit", "call", "sms", "email", "complaint", "survey", "note", "purchase")
@@ -448,89 +468,56 @@ class RecordsMixin(CRMBase):
         return out[-limit:] if limit else out
 
     # -- the customer card -----------------------------------------------------------
+    @operation(write=False)
     def card(
-        self,
-        customer: Any = None,
-        *,
-        phone: str | None = None,
-        transactions_limit: int = 50,
-        classify: bool = True,
+        self, customer: Any = None, *, phone: str | None = None, transactions_limit: int = 50
     ) -> dict[str, Any]:
-        """A customer card: the customer, stored labels (segment, tier, ...),
-        aggregates and the last ``transactions_limit`` purchases; with ``classify``
-        also each plugin's live classification (``crm_classify_customer``), which
-        costs the plugins' queries — a till or call-centre lookup may skip it.
-        Look up by reference or by phone.
+        """A customer card, by reference or by phone: the customer, their stored
+        labels (segment, tier, ...) merged with each plugin's live
+        classification (``crm_classify_customer``), aggregates and the last
+        ``transactions_limit`` purchases. A phone on a customer the principal
+        may not see answers like an unknown number. For the till's lookup by
+        phone without the plugins' classification queries see
+        :meth:`till_lookup`."""
+        return self._card_in_operation(customer, phone, transactions_limit, live=True)
 
-        The till's lookup (by phone, no live classification, an unrestricted
-        principal given as such, SQLite, outside an open operation) is read in
-        one transaction on a pooled driver connection: nothing in it needs
-        scoping, hooks or the audit trail, and SQLAlchemy's per-transaction work
-        was a fifth of its cost."""
-        if phone is not None and not classify and self._db is None:
-            ref = self._principal_ref
-            if isinstance(ref, Principal) and ref.unrestricted:
-                if self.engine.dialect.name == "sqlite":
-                    found = self._card_on_driver(phone, transactions_limit)
-                    if found is not None:
-                        return found
-        return self._card(customer, phone, transactions_limit, classify)
+    def till_lookup(self, phone: str, *, transactions_limit: int = 50) -> dict[str, Any]:
+        """The till's (or call centre's) card by phone: :meth:`card` with the
+        stored labels only, no live classification, which costs the plugins'
+        queries. Checked as the card is, for every principal, and the same
+        result and the same refusals.
 
-    def _card_on_driver(self, phone: str, limit: int) -> dict[str, Any] | None:
-        """The card of a live customer with this phone, read straight on a pooled
-        SQLite connection in one read transaction; None when there is no such
-        customer (the full path then looks further and says why)."""
-        number = self.normalise_phone(phone)
-        dialect = self.engine.dialect
-        by_phone, labels_q, recent_q = (
-            _CARD_BY_PHONE_STATS.on(dialect),
-            _CARD_LABELS_P.on(dialect),
-            _CARD_RECENT_P.on(dialect),
-        )
-        pooled = self.engine.raw_connection()
-        try:
-            conn = pooled.driver_connection
-            conn.execute("BEGIN")
-            try:
-                got = conn.execute(by_phone.sql, by_phone.params({"phone": number})).fetchone()
-                if got is None:
-                    return None
-                row = by_phone.rows((got,))[0]
-                if row.merged_into_id is not None:
-                    return None
-                cid = row.id
-                labels = dict(conn.execute(labels_q.sql, labels_q.params({"cid": cid})).fetchall())
-                recent = conn.execute(
-                    recent_q.sql, recent_q.params({"cid": cid, "n": limit})
-                ).fetchall()
-            finally:
-                conn.execute("COMMIT")
-        finally:
-            pooled.close()
-        return _driver_card(_rows.customer(row), row, labels, recent, recent_q)
+        Outside an open operation it reads in one read transaction on a pooled
+        driver connection (the statements :meth:`card` runs, the principal's
+        visibility as one point query): nothing in it writes, calls hooks or
+        needs the audit trail, and SQLAlchemy's per-transaction work would be a
+        fifth of its cost. A number it does not find on a live customer the
+        principal may see (a merged record, an extra contact point, a hidden or
+        unknown one) is looked up again by the card's own path, which follows
+        merges and says why."""
+        if self._db is None:
+            found = self._till_on_driver(phone, transactions_limit)
+            if found is not None:
+                return found
+        return self._till_checked(phone, transactions_limit)
 
     @operation(write=False)
-    def _card(
-        self, customer: Any, phone: str | None, transactions_limit: int, classify: bool
+    def _till_checked(self, phone: str, transactions_limit: int) -> dict[str, Any]:
+        return self._card_in_operation(None, phone, transactions_limit, live=False)
+
+    def _card_in_operation(
+        self, customer: Any, phone: str | None, transactions_limit: int, *, live: bool
     ) -> dict[str, Any]:
         db = self.db
-        if phone is not None and db.principal.unrestricted:
-            # nothing to scope: three queries on the driver, as a hand-written lookup would
-            row = db.fetch_first(_CARD_BY_PHONE_STATS, {"phone": self.normalise_phone(phone)})
-            if row is not None and row.merged_into_id is None:
-                cid = row.id
-                labels = {r[0]: r[1] for r in db.run(_CARD_LABELS_P, {"cid": cid}).fetchall()}
-                entity = _rows.customer(row)
-                if classify:
-                    for extra in self.hook.crm_classify_customer(crm=self, customer=entity):
-                        labels.update(extra or {})
-                recent = db.run(_CARD_RECENT_P, {"cid": cid, "n": transactions_limit}).fetchall()
-                return _driver_card(entity, row, labels, recent, _CARD_RECENT_P.on(db.conn.dialect))
-        conn = db.conn
+        reads = _CardReads(db.run, db.conn.dialect)
         if phone is not None:
+            if not db.principal.active:
+                raise AccessDenied(
+                    f"{db.principal.key} has departed and may not see or change customers"
+                )
             # a number on a customer the principal may not see answers as an unknown one
             unknown = NotFound(f"no customer with phone {phone!r}")
-            row = conn.execute(_CARD_BY_PHONE, {"phone": self.normalise_phone(phone)}).first()
+            row = reads.first(_CARD_BY_PHONE_STATS, {"phone": self.normalise_phone(phone)})
             if row is None or row.merged_into_id is not None:
                 try:  # extra contact points, merged records
                     found = self.match_customer(phone=phone)
@@ -538,25 +525,69 @@ class RecordsMixin(CRMBase):
                     raise unknown from None
                 if found is None:
                     raise unknown
-                row = self._customer_row(found[0].id)
+                row = reads.first(_CARD_BY_ID_STATS, {"cid": found[0].id})
             elif not db.can_see(row.id):
                 raise unknown
         else:
-            row = self._customer_row(customer)
-        cid = row.id
-        labels = {r.name: r.value for r in conn.execute(_CARD_LABELS, {"cid": cid})}
+            row = reads.first(_CARD_BY_ID_STATS, {"cid": self._customer_row(customer).id})
         entity = _rows.customer(row)
-        if classify:
+        labels = reads.labels(row.id)
+        if live:
             for extra in self.hook.crm_classify_customer(crm=self, customer=entity):
                 labels.update(extra or {})
-        stats = conn.execute(_CARD_STATS, {"cid": cid}).first()
-        recent = conn.execute(_CARD_RECENT, {"cid": cid, "n": transactions_limit}).all()
-        return {
-            "customer": entity,
-            "labels": labels,
-            "stats": dict(stats._mapping) if stats else None,
-            "transactions": [dict(zip(_CARD_RECENT_KEYS, r, strict=True)) for r in recent],
-        }
+        return reads.card(entity, row, labels, transactions_limit)
+
+    def _till_on_driver(self, phone: str, limit: int) -> dict[str, Any] | None:
+        """:meth:`till_lookup` on a pooled driver connection in one read
+        transaction; None when the number is not a live customer's that the
+        principal may see (the checked path then answers)."""
+        principal = self._principal_ref
+        if not isinstance(principal, Principal):
+            principal = self._resolved_principal or self._resolve_once()
+        if not principal.active:
+            return None  # refused by the checked path
+        number = self.normalise_phone(phone)
+        check = visible_customer_check(principal)
+        dialect = self.engine.dialect
+        dbapi_error = dialect.loaded_dbapi.Error
+        sqlite = dialect.name == "sqlite"
+        pooled = self.engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+
+            def run(prepared: Prepared, params: Mapping[str, Any] | None) -> Any:
+                sql = prepared.on(dialect)
+                cur = pooled.cursor()
+                cur.execute(sql.sql, sql.params(params))
+                return cur
+
+            reads = _CardReads(run, dialect)
+            if sqlite:
+                driver.execute("BEGIN")
+            try:
+                row = reads.first(_CARD_BY_PHONE_STATS, {"phone": number})
+                if row is None or row.merged_into_id is not None:
+                    return None
+                if check is not None:
+                    stmt, params = check
+                    if reads.first(_prepared_check(stmt), {**params, "cid": row.id}) is None:
+                        return None
+                card = reads.card(_rows.customer(row), row, reads.labels(row.id), limit)
+            finally:
+                if sqlite:
+                    driver.execute("COMMIT")
+                else:
+                    pooled.rollback()
+        except dbapi_error as e:
+            raise database_error(e) from None
+        finally:
+            pooled.close()
+        return card
+
+    def _resolve_once(self) -> Principal:
+        """The CRM's principal, resolved in a read of its own (then kept)."""
+        with self.transaction(write=False) as db:
+            return db.principal
 
     @operation(write=False)
     def count_customers(self, *, stage: str | None = None, owner: Any = None) -> int:
