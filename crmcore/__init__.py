@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         Ticket,
         TicketMove,
         TimelineEntry,
+        TimelinePage,
         Transaction,
         TransactionBatch,
     )
@@ -47,7 +48,15 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from crmcore.hooks.markers import hookimpl
-    from crmcore.registry import Attribute, Channel, Job, PluginInfo, Template, Workflow
+    from crmcore.registry import (
+        Attribute,
+        Channel,
+        Job,
+        PluginInfo,
+        Template,
+        TimelineSource,
+        Workflow,
+    )
     from crmcore.service import CRM
 
 __version__ = "0.1.0"
@@ -72,6 +81,7 @@ _EXPORTS: dict[str, str] = {
             "Ticket",
             "TicketMove",
             "TimelineEntry",
+            "TimelinePage",
             "Transaction",
             "TransactionBatch",
         ],
@@ -93,7 +103,8 @@ _EXPORTS: dict[str, str] = {
     ),
     "hookimpl": "crmcore.hooks.markers",
     **dict.fromkeys(
-        ["Attribute", "Channel", "Job", "PluginInfo", "Template", "Workflow"], "crmcore.registry"
+        ["Attribute", "Channel", "Job", "PluginInfo", "Template", "TimelineSource", "Workflow"],
+        "crmcore.registry",
     ),
     "CRM": "crmcore.service",
 }
@@ -130,6 +141,8 @@ __all__ = [
     "Ticket",
     "TicketMove",
     "TimelineEntry",
+    "TimelinePage",
+    "TimelineSource",
     "Transaction",
     "TransactionBatch",
     "TransitionError",

@@ -8,6 +8,7 @@ docs/architecture.md): an entity costs about a microsecond to build.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -247,3 +248,15 @@ class TimelineEntry:
             "summary": self.summary,
             "data": self.data,
         }
+
+
+class TimelinePage(list[TimelineEntry]):
+    """A page of a customer's timeline, oldest first: a list of entries plus
+    ``next_cursor``, which ``crm.timeline(..., cursor=...)`` takes to read the
+    entries before this page (None when there are none)."""
+
+    next_cursor: str | None
+
+    def __init__(self, entries: Iterable[TimelineEntry] = (), next_cursor: str | None = None):
+        super().__init__(entries)
+        self.next_cursor = next_cursor

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 if TYPE_CHECKING:
-    from crmcore.entities import Message
+    from sqlalchemy import Select
+
+    from crmcore.entities import Message, TimelineEntry
     from crmcore.service import CRM
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
@@ -172,3 +174,24 @@ class Workflow:
     def final(self) -> str:
         """The last state: a ticket there is closed."""
         return self.states[-1]
+
+
+@attrs.frozen(kw_only=True)
+class TimelineSource:
+    """One stream of a customer's timeline kept in a plugin's own tables, read
+    a page at a time in the database.
+
+    ``query(customer_id)`` returns a SELECT of that customer's rows with (at
+    least) a column labelled ``at`` (when, a timestamp) and one labelled
+    ``id`` (an integer unique within the stream), plus whatever ``entry``
+    needs; ``entry(row)`` makes one :class:`~crmcore.TimelineEntry` of a row.
+    The core adds the paging (a time bound and a limit) to the query, reads
+    only the rows of the page and runs the query through ``crm.db``, so it
+    is scoped to what the principal may see like any other. An index on the
+    table's ``(customer_id, <time column>)`` keeps a page of a long history
+    cheap. Entries at the same time keep the order of their streams (the
+    core's first, then the plugins' by ``name``), then of ``id``."""
+
+    name: str = attrs.field(validator=_valid_name)
+    query: Callable[[int], Select[Any]]
+    entry: Callable[[Any], TimelineEntry]

@@ -200,7 +200,7 @@ def test_update_through_the_query_layer_cannot_touch_invisible_rows(shop):
 def test_plugin_listing_is_filtered_too(crm_factory):
     class Report:
         @hookimpl
-        def crm_timeline(self, crm, customer):
+        def crm_timeline_sources(self):
             return []
 
     crm = crm_factory(plugins=["report"], extra_plugins={"report": Report()})

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 
-from crmcore import TimelineEntry, hookimpl
+from sqlalchemy import select
+
+from crmcore import TimelineEntry, TimelineSource, hookimpl
+from crmcore.schema import customers
 
 
 class Visits:
+    """A plugin stream: the customer's first visit, when they were registered."""
+
     @hookimpl
-    def crm_timeline(self, crm, customer):
+    def crm_timeline_sources(self):
         return [
-            TimelineEntry(
-                at=dt.datetime(2026, 1, 3, 12),
-                kind="visit",
-                source="visits",
-                summary="visited the store",
+            TimelineSource(
+                name="visits.first",
+                query=lambda cid: select(customers.c.id, customers.c.created_at.label("at")).where(
+                    customers.c.id == cid
+                ),
+                entry=lambda r: TimelineEntry(
+                    at=r.at, kind="visit", source="visits", summary="first visit to the store"
+                ),
             )
         ]
 
@@ -37,17 +45,18 @@ def test_entries_of_every_source_are_merged_in_time_order(crm_factory, crm_clock
     summaries = [(e.at, e.source, e.kind) for e in entries]
     assert summaries == sorted(summaries, key=lambda s: s[0])
     kinds = [e.kind for e in entries]
+    # at the same time the core's streams come first (stage, ..., ticket, message)
     assert kinds == [
         "stage",
+        "visit",
         "call",
         "ticket",
-        "visit",
         "transaction",
         "tier",
         "ticket",
         "message.sms",
     ]
-    assert entries[3].source == "visits"
+    assert entries[1].source == "visits" and entries[1].at == entries[0].at
     assert entries[4].summary == "purchase 19.99"
 
 

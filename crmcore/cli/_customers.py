@@ -333,34 +333,47 @@ def customer_export(crm: Any, path: str, fmt: str, as_json: bool) -> None:
 
 @customer.command("timeline")
 @click.argument("ref")
+@click.option("--limit", type=Whole(1), help="Show the latest N entries (a page).")
+@click.option("--cursor", help="Continue before the page that printed this cursor.")
 @JSON_OPTION
 @click.pass_context
-def customer_timeline(ctx: click.Context, ref: str, as_json: bool) -> None:
+def customer_timeline(
+    ctx: click.Context, ref: str, as_json: bool, limit: int | None, cursor: str | None
+) -> None:
     """Same as 'crm timeline REF'."""
-    ctx.invoke(timeline, ref=ref, as_json=as_json)
+    ctx.invoke(timeline, ref=ref, as_json=as_json, limit=limit, cursor=cursor)
 
 
 @cli.command()
 @click.argument("ref")
-@click.option("--limit", type=Whole(1))
+@click.option("--limit", type=Whole(1), help="Show the latest N entries (a page).")
+@click.option("--cursor", help="Continue before the page that printed this cursor.")
 @JSON_OPTION
 @pass_crm
-def timeline(crm: Any, ref: str, as_json: bool, limit: int | None = None) -> None:
+def timeline(
+    crm: Any, ref: str, as_json: bool, limit: int | None = None, cursor: str | None = None
+) -> None:
     """A customer's 360 timeline.
 
-    Core and plugin records in time order."""
-    entries = [e.to_json() for e in crm.timeline(ref, limit=limit)]
-    emit(
-        entries,
-        as_json,
-        lambda es: (
-            "\n".join(
-                f"{e['at'][:16].replace('T', ' ')}  {e['source']:<12} {e['kind']:<14} {e['summary']}"
-                for e in es
-            )
-            or "no entries"
-        ),
-    )
+    Core and plugin records in time order. With --limit the latest N entries;
+    the output then says how to read the N before them (--cursor). With --json
+    a page is {"entries": [...], "next_cursor": ...}; without --limit and
+    --cursor, the list of every entry."""
+    page = crm.timeline(ref, limit=limit, cursor=cursor)
+    entries = [e.to_json() for e in page]
+    paged = limit is not None or cursor is not None
+    data: Any = {"entries": entries, "next_cursor": page.next_cursor} if paged else entries
+
+    def human(d: Any) -> str:
+        lines = [
+            f"{e['at'][:16].replace('T', ' ')}  {e['source']:<12} {e['kind']:<14} {e['summary']}"
+            for e in (d["entries"] if paged else d)
+        ] or ["no entries"]
+        if page.next_cursor is not None:
+            lines.append(f"earlier entries: the same command with --cursor {page.next_cursor}")
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
 
 
 # -- staff -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Timeline hook: entries a plugin contributes to a customer's 360 view."""
+"""Timeline hook: the streams a plugin contributes to a customer's 360 view."""
 
 from __future__ import annotations
 
@@ -8,19 +8,20 @@ from typing import TYPE_CHECKING
 from crmcore.hooks.markers import hookspec
 
 if TYPE_CHECKING:
-    from crmcore.entities import Customer, TimelineEntry
-    from crmcore.service import CRM
+    from crmcore.registry import TimelineSource
 
 
 @hookspec
-def crm_timeline(crm: CRM, customer: Customer) -> Iterable[TimelineEntry]:
-    """Return timeline entries from the plugin's own records.
+def crm_timeline_sources() -> Iterable[TimelineSource]:
+    """Return the timeline streams kept in the plugin's own tables.
 
-    :param crm: the CRM bound to the read transaction.
-    :param customer: the customer whose timeline is read.
-
-    Called by ``crm timeline``. Entries are merged with the core's
-    (interactions, transactions, stage changes, tickets, messages and stored
-    ``crm.add_timeline_entry`` rows) in time order; set ``source`` to your
-    plugin's name. Entries written with ``crm.add_timeline_entry`` need no hook.
+    Called by ``crm timeline`` (``crm.timeline``) for every read. Each
+    :class:`~crmcore.TimelineSource` gives the SELECT of one customer's rows
+    (columns labelled ``at`` and ``id``) and how a row becomes an entry; the
+    core merges them with its own (stage changes, interactions, transactions,
+    tickets, messages and stored ``crm.add_timeline_entry`` rows) in one
+    UNION ALL ordered by time and cut to the page in the database, so a page
+    of a long history reads only the page's rows. Set each entry's ``source``
+    to your plugin's name; stream names are unique across plugins. Entries
+    written with ``crm.add_timeline_entry`` need no hook.
     """

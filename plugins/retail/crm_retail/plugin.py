@@ -28,7 +28,7 @@ from crm_retail.tables import (
 from crm_retail.tables import callbacks as callbacks_table
 from crm_retail.tables import members as members_table
 from crm_retail.tables import points as points_table
-from crmcore import Job, PluginInfo, TimelineEntry, hookimpl
+from crmcore import Job, PluginInfo, TimelineEntry, TimelineSource, hookimpl
 
 
 @hookimpl
@@ -128,22 +128,24 @@ def crm_transactions_recorded_batch(crm: Any, batch: Any) -> None:
     members.on_batch(crm, batch)
 
 
+def _points_entry(r: Any) -> TimelineEntry:
+    return TimelineEntry(
+        at=r.at,
+        kind="retail.points",
+        source="retail",
+        summary=f"{int(r.delta):+d} points ({r.kind}: {r.reason})",
+        data={"ledger_id": r.id, "delta": int(r.delta), "ref": r.ref},
+    )
+
+
 @hookimpl
-def crm_timeline(crm: Any, customer: Any) -> list[TimelineEntry]:
-    rows = crm.db.execute(
-        select(points_table)
-        .where(points_table.c.customer_id == customer.id)
-        .order_by(points_table.c.at, points_table.c.id)
-    ).all()
+def crm_timeline_sources() -> list[TimelineSource]:
     return [
-        TimelineEntry(
-            at=r.at,
-            kind="retail.points",
-            source="retail",
-            summary=f"{int(r.delta):+d} points ({r.kind}: {r.reason})",
-            data={"ledger_id": r.id, "delta": int(r.delta), "ref": r.ref},
+        TimelineSource(
+            name="retail.points",
+            query=lambda cid: select(points_table).where(points_table.c.customer_id == cid),
+            entry=_points_entry,
         )
-        for r in rows
     ]
 
 

@@ -20,7 +20,7 @@ from crm_utility.tables import (
 )
 from crm_utility.tables import advice as advice_table
 from crm_utility.tables import bills as bills_table
-from crmcore import Job, PluginInfo, Template, TimelineEntry, hookimpl
+from crmcore import Job, PluginInfo, Template, TimelineEntry, TimelineSource, hookimpl
 
 
 @hookimpl
@@ -152,88 +152,121 @@ def crm_classify_customer(crm: Any, customer: Any) -> dict[str, Any] | None:
     }
 
 
+def _point_entry(r: Any) -> TimelineEntry:
+    return TimelineEntry(
+        at=r.at,
+        kind="utility.point",
+        source=NAME,
+        summary=f"service point {r.meter_no} ({r.customer_class}, {r.voltage_level}, "
+        f"{r.area}) registered",
+        data={"meter_no": r.meter_no},
+    )
+
+
+def _advice_entry(r: Any) -> TimelineEntry:
+    return TimelineEntry(
+        at=r.at,
+        kind="utility.advice",
+        source=NAME,
+        summary=f"advice ({r.rule}): {r.summary}",
+        data={"advice_id": r.id, "rule": r.rule, "saving_cents": r.saving_cents},
+    )
+
+
+def _escalation_entry(r: Any) -> TimelineEntry:
+    return TimelineEntry(
+        at=r.at,
+        kind="utility.escalation",
+        source=NAME,
+        summary=f"ticket {r.ticket_id} escalated to level {r.level} "
+        f"({r.deadline.replace('_', '-')} deadline {r.due_at:%Y-%m-%d %H:%M} missed)",
+        data={"ticket_id": r.ticket_id, "level": r.level, "to_staff_id": r.to_staff_id},
+    )
+
+
+def _inspection_entry(r: Any) -> TimelineEntry:
+    return TimelineEntry(
+        at=r.at,
+        kind="utility.inspection",
+        source=NAME,
+        summary=f"inspection of {r.name}: {r.result}" + (f" — {r.notes}" if r.notes else ""),
+        data={"device_id": r.device_id, "result": r.result},
+    )
+
+
+def _payment_entry(r: Any) -> TimelineEntry:
+    return TimelineEntry(
+        at=r.at,
+        kind="utility.payment",
+        source=NAME,
+        summary=f"paid {r.amount_cents / 100:,.2f} yuan on bill {r.bill_no}",
+        data={"bill_no": r.bill_no, "amount_cents": r.amount_cents},
+    )
+
+
+def _dunning_entry(r: Any) -> TimelineEntry:
+    label = arrears.STEP_LABEL.get(r.name, r.name)
+    extra = f", disconnection on {r.disconnect_on}" if r.disconnect_on else ""
+    gone = f" (withdrawn {r.withdrawn_at:%Y-%m-%d}: paid in full)" if r.withdrawn_at else ""
+    return TimelineEntry(
+        at=r.at,
+        kind="utility.dunning",
+        source=NAME,
+        summary=f"dunning step {r.step}: {label} for bill {r.bill_no}{extra}{gone}",
+        data={"bill_no": r.bill_no, "step": r.step, "name": r.name},
+    )
+
+
 @hookimpl
-def crm_timeline(crm: Any, customer: Any) -> list[TimelineEntry]:
-    cid, db, out = customer.id, crm.db, []
-    for r in db.execute(select(service_points).where(service_points.c.customer_id == cid)):
-        out.append(
-            TimelineEntry(
-                at=r.created_at,
-                kind="utility.point",
-                source=NAME,
-                summary=f"service point {r.meter_no} ({r.customer_class}, {r.voltage_level}, "
-                f"{r.area}) registered",
-                data={"meter_no": r.meter_no},
-            )
-        )
-    for r in db.execute(select(advice_table).where(advice_table.c.customer_id == cid)):
-        out.append(
-            TimelineEntry(
-                at=r.created_at,
-                kind="utility.advice",
-                source=NAME,
-                summary=f"advice ({r.rule}): {r.summary}",
-                data={"advice_id": r.id, "rule": r.rule, "saving_cents": r.saving_cents},
-            )
-        )
-    for r in db.execute(select(escalations).where(escalations.c.customer_id == cid)):
-        out.append(
-            TimelineEntry(
-                at=r.at,
-                kind="utility.escalation",
-                source=NAME,
-                summary=f"ticket {r.ticket_id} escalated to level {r.level} "
-                f"({r.deadline.replace('_', '-')} deadline {r.due_at:%Y-%m-%d %H:%M} missed)",
-                data={"ticket_id": r.ticket_id, "level": r.level, "to_staff_id": r.to_staff_id},
-            )
-        )
-    for r in db.execute(
-        select(inspections, devices.c.name)
-        .join(devices, devices.c.id == inspections.c.device_id)
-        .where(inspections.c.customer_id == cid)
-    ):
-        out.append(
-            TimelineEntry(
-                at=r.at,
-                kind="utility.inspection",
-                source=NAME,
-                summary=f"inspection of {r.name}: {r.result}"
-                + (f" — {r.notes}" if r.notes else ""),
-                data={"device_id": r.device_id, "result": r.result},
-            )
-        )
-    for r in db.execute(
-        select(payments, bills_table.c.bill_no)
-        .join(bills_table, bills_table.c.id == payments.c.bill_id)
-        .where(payments.c.customer_id == cid)
-    ):
-        out.append(
-            TimelineEntry(
-                at=r.at,
-                kind="utility.payment",
-                source=NAME,
-                summary=f"paid {r.amount_cents / 100:,.2f} yuan on bill {r.bill_no}",
-                data={"bill_no": r.bill_no, "amount_cents": r.amount_cents},
-            )
-        )
-    for r in db.execute(
-        select(dunning_steps, bills_table.c.bill_no)
-        .join(bills_table, bills_table.c.id == dunning_steps.c.bill_id)
-        .where(dunning_steps.c.customer_id == cid)
-    ):
-        label = arrears.STEP_LABEL.get(r.name, r.name)
-        extra = f", disconnection on {r.disconnect_on}" if r.disconnect_on else ""
-        gone = f" (withdrawn {r.withdrawn_at:%Y-%m-%d}: paid in full)" if r.withdrawn_at else ""
-        out.append(
-            TimelineEntry(
-                at=r.at,
-                kind="utility.dunning",
-                source=NAME,
-                summary=f"dunning step {r.step}: {label} for bill {r.bill_no}{extra}{gone}",
-                data={"bill_no": r.bill_no, "step": r.step, "name": r.name},
-            )
-        )
-    return out
+def crm_timeline_sources() -> list[TimelineSource]:
+    return [
+        TimelineSource(
+            name="utility.point",
+            query=lambda cid: select(service_points, service_points.c.created_at.label("at")).where(
+                service_points.c.customer_id == cid
+            ),
+            entry=_point_entry,
+        ),
+        TimelineSource(
+            name="utility.advice",
+            query=lambda cid: select(advice_table, advice_table.c.created_at.label("at")).where(
+                advice_table.c.customer_id == cid
+            ),
+            entry=_advice_entry,
+        ),
+        TimelineSource(
+            name="utility.escalation",
+            query=lambda cid: select(escalations).where(escalations.c.customer_id == cid),
+            entry=_escalation_entry,
+        ),
+        TimelineSource(
+            name="utility.inspection",
+            query=lambda cid: (
+                select(inspections, devices.c.name)
+                .join(devices, devices.c.id == inspections.c.device_id)
+                .where(inspections.c.customer_id == cid)
+            ),
+            entry=_inspection_entry,
+        ),
+        TimelineSource(
+            name="utility.payment",
+            query=lambda cid: (
+                select(payments, bills_table.c.bill_no)
+                .join(bills_table, bills_table.c.id == payments.c.bill_id)
+                .where(payments.c.customer_id == cid)
+            ),
+            entry=_payment_entry,
+        ),
+        TimelineSource(
+            name="utility.dunning",
+            query=lambda cid: (
+                select(dunning_steps, bills_table.c.bill_no)
+                .join(bills_table, bills_table.c.id == dunning_steps.c.bill_id)
+                .where(dunning_steps.c.customer_id == cid)
+            ),
+            entry=_dunning_entry,
+        ),
+    ]
 
 
 @hookimpl
