@@ -684,7 +684,11 @@ class RecordsMixin(CRMBase):
                     raise unknown from None
                 if found is None:
                     raise unknown
-                row = reads.first(_CARD_BY_ID_STATS, {"cid": found[0].id})
+                try:  # visible, and where a merge led
+                    cid = self._customer_row(found[0].id).id
+                except NotFound:
+                    raise unknown from None
+                row = reads.first(_CARD_BY_ID_STATS, {"cid": cid})
             elif not db.can_see(row.id):
                 raise unknown
         else:
