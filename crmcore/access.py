@@ -164,6 +164,7 @@ def _point_condition(principal: Principal, cust: Any) -> ColumnElement:
 
 
 _POINT_CHECKS: dict[bool, Any] = {}
+_NOBODY = select(customers.c.id).where(customers.c.id == bindparam("cid"), false())
 
 
 def visible_customer_check(principal: Principal) -> tuple[Any, dict[str, Any]] | None:
@@ -175,7 +176,7 @@ def visible_customer_check(principal: Principal) -> tuple[Any, dict[str, Any]] |
     if principal.unrestricted:
         return None
     if not principal.active or principal.staff_id is None:
-        return _nobody(), {}
+        return _NOBODY, {}
     by_team = principal.scope == "team" and principal.team is not None
     stmt = _POINT_CHECKS.get(by_team)
     if stmt is None:
@@ -184,7 +185,3 @@ def visible_customer_check(principal: Principal) -> tuple[Any, dict[str, Any]] |
             cust.c.id == bindparam("cid"), _point_condition(principal, cust)
         )
     return stmt, ({"team": principal.team} if by_team else {"me": principal.staff_id})
-
-
-def _nobody() -> Any:
-    return select(customers.c.id).where(customers.c.id == bindparam("cid"), false())

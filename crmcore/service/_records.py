@@ -78,14 +78,15 @@ _CARD_RECENT_P = Prepared(
 )
 _STATS_KEYS = ("customer_id", "first_at", "last_at", "tx_count", "spend_cents")
 _CARD_RECENT_KEYS = ("id", "occurred_at", "amount_cents", "channel")
-_CHECKS: dict[int, Prepared] = {}
+_CHECKS: dict[Any, Prepared] = {}
 
 
 def _prepared_check(stmt: Any) -> Prepared:
-    """The :class:`Prepared` form of a visibility check statement (one per shape)."""
-    got = _CHECKS.get(id(stmt))
+    """The :class:`Prepared` form of a visibility check statement (a few
+    shapes, built once each by :func:`crmcore.access.visible_customer_check`)."""
+    got = _CHECKS.get(stmt)
     if got is None:
-        got = _CHECKS[id(stmt)] = Prepared(stmt)
+        got = _CHECKS[stmt] = Prepared(stmt)
     return got
 
 
