@@ -90,6 +90,21 @@ def _prepared_check(stmt: Any) -> Prepared:
     return got
 
 
+class _DriverRun:
+    """``run(prepared, params) -> cursor`` straight on a driver connection
+    (sqlite3's and psycopg's ``execute`` both return the cursor)."""
+
+    __slots__ = ("driver", "dialect")
+
+    def __init__(self, driver: Any, dialect: Any) -> None:
+        self.driver = driver
+        self.dialect = dialect
+
+    def __call__(self, prepared: Prepared, params: Mapping[str, Any] | None) -> Any:
+        sql = prepared.on(self.dialect)
+        return self.driver.execute(sql.sql, sql.params(params))
+
+
 class _CardReads:
     """The card's reads through ``run(prepared, params) -> cursor`` (the
     operation's :meth:`DB.run`, or a pooled driver connection's cursor)."""
@@ -109,17 +124,32 @@ class _CardReads:
 
     def card(self, entity: Any, row: Any, labels: dict[str, Any], limit: int) -> dict[str, Any]:
         """The card of ``entity``; ``row`` is its row of ``_customer_with_stats``."""
-        recent_sql = _CARD_RECENT_P.on(self.dialect)
-        recent = recent_sql.rows(self.run(_CARD_RECENT_P, {"cid": row.id, "n": limit}).fetchall())
+        recent = []
+        convert = _recent_converters(self.dialect)  # only the columns that need it
+        for r in self.run(_CARD_RECENT_P, {"cid": row.id, "n": limit}).fetchall():
+            one = dict(zip(_CARD_RECENT_KEYS, r, strict=True))
+            for key, proc in convert:
+                one[key] = proc(one[key])
+            recent.append(one)
         stats = None
         if row.stats_customer_id is not None:
             stats = dict(zip(_STATS_KEYS, row[-5:], strict=True))
-        return {
-            "customer": entity,
-            "labels": labels,
-            "stats": stats,
-            "transactions": [dict(zip(_CARD_RECENT_KEYS, r, strict=True)) for r in recent],
-        }
+        return {"customer": entity, "labels": labels, "stats": stats, "transactions": recent}
+
+
+_CONVERTERS: dict[tuple[str, str], tuple[tuple[str, Any], ...]] = {}
+
+
+def _recent_converters(dialect: Any) -> tuple[tuple[str, Any], ...]:
+    """The result processors the recent purchases' columns need on ``dialect``
+    (SQLite: timestamps come as text), by key."""
+    got = _CONVERTERS.get((dialect.name, dialect.driver))
+    if got is None:
+        procs = _CARD_RECENT_P.on(dialect).results
+        got = _CONVERTERS[(dialect.name, dialect.driver)] = tuple(
+            (k, p) for k, p in zip(_CARD_RECENT_KEYS, procs, strict=True) if p is not None
+        )
+    return got
 
 
 _TX_KEYS = ("customer_id", "amount_cents", "occurred_at", "channel", "external_id", "kind")
@@ -719,13 +749,7 @@ class RecordsMixin(CRMBase):
         try:
             driver = pooled.driver_connection
 
-            def run(prepared: Prepared, params: Mapping[str, Any] | None) -> Any:
-                sql = prepared.on(dialect)
-                cur = pooled.cursor()
-                cur.execute(sql.sql, sql.params(params))
-                return cur
-
-            reads = _CardReads(run, dialect)
+            reads = _CardReads(_DriverRun(driver, dialect), dialect)
             if sqlite:
                 driver.execute("BEGIN")
             try:
