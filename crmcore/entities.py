@@ -222,8 +222,8 @@ class InboundMessage:
 class TimelineEntry:
     """One line of a customer's 360 timeline.
 
-    ``crm_timeline`` returns these for a plugin's own records, and
-    ``crm.add_timeline_entry`` stores one; ``source`` names the plugin.
+    A :class:`~crmcore.TimelineSource` builds these from a plugin's own rows,
+    and ``crm.add_timeline_entry`` stores one; ``source`` names the plugin.
 
     >>> import datetime as dt
     >>> entry = TimelineEntry(

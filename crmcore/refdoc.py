@@ -31,6 +31,7 @@ REGISTRATION = (
     "Template",
     "Channel",
     "Workflow",
+    "TimelineSource",
     "TimelineEntry",
 )
 # every module whose docstrings the reference shows; their examples run as doctests
@@ -319,7 +320,7 @@ def pages() -> dict[str, str]:
         "",
         "- [crm.md](crm.md): the `CRM` service, every public method",
         "- [registration.md](registration.md): `PluginInfo`, `Attribute`, `Job`, `Template`,",
-        "  `Channel`, `Workflow`, `TimelineEntry`",
+        "  `Channel`, `Workflow`, `TimelineSource`, `TimelineEntry`",
         "- [testing.md](testing.md): the pytest fixtures for plugin tests",
         "- [parse.md](parse.md): parsing and cleaning what people type",
         "- [cli.md](cli.md): `pass_crm`, `emit`, tables and number parameters",

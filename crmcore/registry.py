@@ -190,7 +190,21 @@ class TimelineSource:
     is scoped to what the principal may see like any other. An index on the
     table's ``(customer_id, <time column>)`` keeps a page of a long history
     cheap. Entries at the same time keep the order of their streams (the
-    core's first, then the plugins' by ``name``), then of ``id``."""
+    core's first, then the plugins' by ``name``), then of ``id``.
+
+    >>> from sqlalchemy import select
+    >>> from crmcore import TimelineEntry
+    >>> from crmcore.schema import interactions as calls
+    >>> source = TimelineSource(
+    ...     name="callcentre.calls",
+    ...     query=lambda cid: select(calls).where(calls.c.customer_id == cid, calls.c.kind == "call"),
+    ...     entry=lambda r: TimelineEntry(
+    ...         at=r.at, kind="call", source="callcentre", summary=r.text
+    ...     ),
+    ... )
+    >>> sorted(c.name for c in source.query(7).selected_columns if c.name in ("at", "id"))
+    ['at', 'id']
+    """
 
     name: str = attrs.field(validator=_valid_name)
     query: Callable[[int], Select[Any]]

@@ -176,7 +176,7 @@ def test_a_misspelt_hook_of_an_installed_plugin_names_its_distribution(tmp_path,
     site = tmp_path / "site"
     (site / "crm_typo").mkdir(parents=True)
     (site / "crm_typo" / "__init__.py").write_text(
-        "from crmcore import hookimpl\n\n@hookimpl\ndef crm_timelime(crm, customer):\n    return []\n",
+        "from crmcore import hookimpl\n\n@hookimpl\ndef crm_timeline_sorces():\n    return []\n",
         encoding="utf-8",
     )
     info = site / "crm_typo-2.1.dist-info"
@@ -190,7 +190,7 @@ def test_a_misspelt_hook_of_an_installed_plugin_names_its_distribution(tmp_path,
     with pytest.raises(
         PluginError,
         match=r"^plugin 'typo' \(distribution crm-typo 2\.1\) implements unknown hook "
-        r"'crm_timelime' \(did you mean 'crm_timeline'\?\)",
+        r"'crm_timeline_sorces' \(did you mean 'crm_timeline_sources'\?\)",
     ):
         build(_cfg(["typo"]))
 
