@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from _insurance_world import PLUGINS, world
+from _insurance_world import PLUGINS, add_policy, d, world
+
+from crmcore.testing import assert_plugin_contract
 
 pytestmark = pytest.mark.crm(plugins=PLUGINS)
 
@@ -242,3 +244,19 @@ def test_demo_loads_agents_policies_and_a_verified_visit(crm_factory):
     assert "verified visit" in text and "unknown_number" in text and "Sun Li" in text
     statuses = {v["customer_id"]: v["status"] for v in visits.list_visits(crm)}
     assert statuses[crm.get_customer("C-1001").id] == "verified"
+
+
+def seed_insurance(crm, customer):
+    """A policy the customer holds and is insured by, and an agent's visit the
+    customer answered by SMS: the rows forget and merge must handle."""
+    from crm_insurance import visits
+
+    if "zhang" not in {s.key for s in crm.list_staff()}:
+        crm.add_staff("zhang", "Zhang Wei", roles=["rep"], team="north")
+    add_policy(crm, customer, f"CT-{customer.id}", insured=customer)
+    visits.record_visit(crm, customer, agent="zhang", at=d("2026-01-05T09:00"), note="check-up")
+    crm.receive_sms(customer.phone, "非常满意")
+
+
+def test_the_plugin_contract(crm_factory):
+    assert_plugin_contract("insurance", crm_factory, seed=seed_insurance)
