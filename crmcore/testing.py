@@ -333,9 +333,9 @@ def schema_differences(engine: Any, tables: Iterable[Any]) -> list[Any]:
     names = {t.name for t in wanted}
     from crmcore.schema import metadata as core_metadata
 
-    # the core's tables too, so foreign keys to them resolve
+    # the core's tables too (unless given), so foreign keys to them resolve
     meta = MetaData()
-    for table in [*core_metadata.sorted_tables, *wanted]:
+    for table in [*wanted, *core_metadata.sorted_tables]:
         if table.name not in meta.tables:
             table.to_metadata(meta)
 
