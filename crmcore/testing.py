@@ -12,6 +12,14 @@
 A fresh database is a copy of a template made once per set of plugins
 (SQLite), or a schema emptied before each test (PostgreSQL), so a test costs
 milliseconds, not a migration.
+
+For a plugin's suite, :func:`assert_plugin_contract` checks in one call what
+every plugin owes the core (no private imports, migrations that build exactly
+the declared tables and reverse, forget and merge, CLI conventions); its parts
+are :func:`private_crmcore_imports`, :func:`check_migrations`,
+:func:`check_forget_and_merge` and :func:`check_cli_conventions`. For tests of
+migrations: :func:`fresh_database`, :func:`migrate_to`,
+:func:`schema_differences` and :func:`assert_migrations_reversible`.
 """
 
 from __future__ import annotations
@@ -441,7 +449,7 @@ def assert_migrations_reversible(crm: Any, branch: str) -> None:
     )
     with crm.engine.connect() as conn:
         script = ScriptDirectory.from_config(migrate._alembic_config(conn, _version_dirs(crm)))
-    revisions = []  # the branch's own revisions, newest first (not those it depends on)
+    revisions: list[str] = []  # the branch's own revisions, newest first (not those it depends on)
     revision = script.get_revision(f"{branch}@head")
     while revision is not None:
         revisions.append(revision.revision)
@@ -449,7 +457,7 @@ def assert_migrations_reversible(crm: Any, branch: str) -> None:
         assert not isinstance(down, tuple | list), f"{branch}: merge revisions are not walked"
         revision = script.get_revision(down) if down else None
     assert revisions, f"{branch}: no migrations found"
-    on_the_way_down = {}
+    on_the_way_down: dict[str, dict[str, Any]] = {}
     for revision in revisions:  # newest first
         on_the_way_down[revision] = schema_snapshot(crm.engine)
         migrate_to(crm, f"{branch}@-1", down=True)
