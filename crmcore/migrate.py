@@ -9,24 +9,16 @@ if missing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Table, inspect
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 CORE_VERSIONS = Path(__file__).parent / "migrations" / "versions"
-
-
-def create_tables(op: Any, tables: Iterable[Table]) -> None:
-    """For a plugin's first revision: create these tables (and their indexes)."""
-    bind = op.get_bind()
-    for table in tables:
-        table.create(bind, checkfirst=True)
 
 
 def _alembic_config(connection: Any, version_dirs: list[str]) -> AlembicConfig:

@@ -114,13 +114,21 @@ def test_what_plugins_report_is_not_shown_to_a_caller_who_may_not_see_it(crm_fac
     assert full["customer_id"] == theirs.id and "already verified" in full["routed"][0]
 
 
-def test_a_database_before_crmcore_0008_gets_the_delivered_by_column(crm):
+def test_a_database_before_crmcore_0008_gets_the_delivered_by_column(crm_backend, tmp_path):
+    from crmcore import CRM
+    from crmcore.access import SYSTEM
+    from crmcore.config import from_dict
     from crmcore.migrate import current_heads
+    from crmcore.testing import fresh_database, migrate_to
 
-    with crm.engine.begin() as conn:  # what crmcore_0004 left behind
-        conn.exec_driver_sql("ALTER TABLE inbound_messages DROP COLUMN delivered_by")
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'crmcore_0004'")
+    url = fresh_database(crm_backend, tmp_path, "before_0008")
+    crm = CRM(from_dict({"crm": {"database": url}}), principal=SYSTEM)
+    migrate_to(crm, "crmcore_0007")  # what crmcore_0007 left behind
+    assert "delivered_by" not in {
+        c["name"] for c in sa.inspect(crm.engine).get_columns("inbound_messages")
+    }
     crm.upgrade()
     assert "crmcore_0008" in current_heads(crm.engine)
     crm.receive_sms("13900001111", "hi", delivered_by="sms-gateway")
     assert [m["delivered_by"] for m in _rows(crm, inbound_messages)] == ["sms-gateway"]
+    crm.engine.dispose()

@@ -397,9 +397,6 @@ def test_the_migration_chains_existing_rows_and_installs_the_triggers(tmp_path, 
     with crm.engine.connect() as conn, conn.begin():
         command.upgrade(_alembic_config(conn, [str(CORE_VERSIONS)]), "crmcore_0004")
         # the audit trail as it was before crmcore_0005: no hash columns, rows in it
-        for column in ("values_salt", "values_digest", "prev_hash", "row_hash"):
-            conn.exec_driver_sql(f"ALTER TABLE audit_log DROP COLUMN {column}")
-        conn.exec_driver_sql("DROP TABLE audit_redaction")
         for i in (1, 2, 4):  # ids with a gap, as rolled-back sequences leave
             conn.execute(
                 sa.text(

@@ -10,6 +10,12 @@ from crmcore.access import SYSTEM
 from crmcore.config import from_dict
 from crmcore.migrate import current_heads
 from crmcore.schema import metadata
+from crmcore.testing import (
+    assert_migrations_reversible,
+    fresh_database,
+    migrate_to,
+    schema_differences,
+)
 
 CORE_HEAD = "crmcore_0008"  # the core branch's newest revision
 
@@ -96,15 +102,42 @@ def test_disabling_keeps_the_data_and_purge_shows_then_deletes(crm_factory):
     assert "greet_log" in tables(disabled.engine)  # nothing dropped by disabling
 
 
-def test_core_migration_matches_the_metadata(crm):
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
+def bare_crm(crm_backend, tmp_path, name, **kwargs):
+    """A CRM (the system) on an empty database: no schema yet."""
+    url = fresh_database(crm_backend, tmp_path, name)
+    plugins = kwargs.pop("plugins", [])
+    return CRM(
+        from_dict({"crm": {"database": url, "plugins": plugins}}), principal=SYSTEM, **kwargs
+    )
 
-    with crm.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    assert [
-        d for d in diff if d[0] in ("add_table", "remove_table", "add_column", "remove_column")
-    ] == []
+
+def test_upgrade_from_empty_builds_exactly_the_declared_tables(crm_backend, tmp_path):
+    crm = bare_crm(crm_backend, tmp_path, "declared")
+    crm.upgrade()
+    assert schema_differences(crm.engine, metadata.sorted_tables) == []
+    assert set(tables(crm.engine)) == set(metadata.tables) | {"alembic_version"}
+    crm.engine.dispose()
+
+
+def test_every_core_revision_downgrades_and_upgrades_again(crm_backend, tmp_path):
+    crm = bare_crm(crm_backend, tmp_path, "roundtrip")
+    assert_migrations_reversible(crm, "crmcore")
+    assert current_heads(crm.engine) == {CORE_HEAD}
+    crm.engine.dispose()
+
+
+def test_a_later_declared_column_is_a_difference(crm_backend, tmp_path):
+    """The comparison sees a column the migrations do not create (it is what
+    fails the test above when a table changes without a revision)."""
+    crm = bare_crm(crm_backend, tmp_path, "undeclared")
+    crm.upgrade()
+    changed = sa.MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.sorted_tables:
+        table.to_metadata(changed)
+    changed.tables["messages"].append_column(sa.Column("priority", sa.Integer))
+    diff = schema_differences(crm.engine, changed.sorted_tables)
+    assert [(d[0], d[3].name) for d in diff] == [("add_column", "priority")]
+    crm.engine.dispose()
 
 
 GREET_MODULE = """
@@ -181,24 +214,17 @@ def test_purge_shows_the_plan_then_deletes_only_a_disabled_plugins_data(
     assert off.get_customer(c.id).name == "Ann"
 
 
-def test_a_database_at_crmcore_0001_gets_the_window_spend_tables(tmp_path):
-    url = f"sqlite:///{tmp_path}/old.db"
-    crm = CRM(from_dict({"crm": {"database": url}}), principal=SYSTEM)
-    crm.upgrade()
-    with crm.engine.begin() as conn:  # back to what a crmcore_0001 database holds
-        conn.exec_driver_sql("DROP TABLE customer_window_spend")
-        conn.exec_driver_sql("DROP TABLE analytics_windows")
-        conn.exec_driver_sql("DROP INDEX ix_customer_labels_name_value_customer")
-        conn.exec_driver_sql(
-            "CREATE INDEX ix_customer_labels_name_value ON customer_labels (name, value)"
-        )
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'crmcore_0001'")
+def test_a_database_at_crmcore_0001_gets_the_window_spend_tables(crm_backend, tmp_path):
+    crm = bare_crm(crm_backend, tmp_path, "at0001")
+    migrate_to(crm, "crmcore_0001")
     assert current_heads(crm.engine) == {"crmcore_0001"}
+    assert "customer_window_spend" not in tables(crm.engine)
+    indexes = {i["name"] for i in sa.inspect(crm.engine).get_indexes("customer_labels")}
+    assert indexes == {"ix_customer_labels_name_value"}
     crm.upgrade()
     assert {"customer_window_spend", "analytics_windows"} <= tables(crm.engine)
     indexes = {i["name"] for i in sa.inspect(crm.engine).get_indexes("customer_labels")}
-    assert "ix_customer_labels_name_value_customer" in indexes
-    assert "ix_customer_labels_name_value" not in indexes
+    assert indexes == {"ix_customer_labels_name_value_customer"}
     kept = sa.inspect(crm.engine)
     assert "next_after_window" in {c["name"] for c in kept.get_columns("customer_window_spend")}
     assert {i["name"] for i in kept.get_indexes("customer_window_spend")} == {
@@ -206,6 +232,8 @@ def test_a_database_at_crmcore_0001_gets_the_window_spend_tables(tmp_path):
         "ix_customer_window_spend_next_after_window",
     }
     assert current_heads(crm.engine) == {CORE_HEAD}
+    assert schema_differences(crm.engine, metadata.sorted_tables) == []
+    crm.engine.dispose()
 
 
 def test_a_deployment_with_plugins_at_crmcore_0001_upgrades(tmp_path):
@@ -218,11 +246,8 @@ def test_a_deployment_with_plugins_at_crmcore_0001_upgrades(tmp_path):
         extra_plugins={"widgets": widgets},
         principal=SYSTEM,
     )
-    crm.upgrade()
-    with crm.engine.begin() as conn:  # what the previous release left behind
-        conn.exec_driver_sql("DROP TABLE customer_window_spend")
-        conn.exec_driver_sql("DROP TABLE analytics_windows")
-        conn.exec_driver_sql(f"DELETE FROM alembic_version WHERE version_num = '{CORE_HEAD}'")
+    migrate_to(crm, "crmcore_0001")
+    migrate_to(crm, "widgets@head")  # what the first release left behind
     assert current_heads(crm.engine) == {"widgets_0001"}
     assert crm.upgrade() == ["crmcore", "widgets"]
     assert {"customer_window_spend", "analytics_windows"} <= tables(crm.engine)
@@ -251,29 +276,25 @@ def test_an_external_id_resolves_to_the_id_from_the_index_alone(crm):
         assert "USING COVERING INDEX" in plan[0][-1] and "(external_id=?)" in plan[0][-1]
 
 
-def test_crmcore_0003_makes_the_external_id_index_covering(crm):
+def test_crmcore_0003_makes_the_external_id_index_covering(crm_backend, tmp_path):
     """A PostgreSQL database at crmcore_0002 gets the covering index on upgrade;
     external ids stay unique."""
-    if crm.engine.dialect.name != "postgresql":
+    if crm_backend != "postgresql":
         pytest.skip("crmcore_0003 changes nothing on SQLite")
-    ann = crm.add_customer("Ann", external_id="E1")
-    with crm.engine.begin() as conn:  # what crmcore_0002 left behind
-        conn.exec_driver_sql("ALTER TABLE customers DROP CONSTRAINT uq_customers_external_id")
-        conn.exec_driver_sql(
-            "ALTER TABLE customers ADD CONSTRAINT uq_customers_external_id UNIQUE (external_id)"
-        )
-        conn.exec_driver_sql(
-            f"UPDATE alembic_version SET version_num = 'crmcore_0002' "
-            f"WHERE version_num = '{CORE_HEAD}'"
-        )
+    crm = bare_crm(crm_backend, tmp_path, "at0002")
+    migrate_to(crm, "crmcore_0002")
+    insert = (
+        "INSERT INTO customers (external_id, name, kind, stage, attributes, consent_sms, "
+        "consent_email, created_at, updated_at) VALUES ('E1', 'Bob', 'person', 'lead', "
+        "'{}', true, true, now(), now())"
+    )
+    with crm.engine.begin() as conn:
+        conn.exec_driver_sql(insert)
     assert _external_id_index_columns(crm) == 1
     crm.upgrade()
     assert CORE_HEAD in current_heads(crm.engine)
     assert _external_id_index_columns(crm) == 2
-    assert crm.add_customer("Bob", external_id="E1").id == ann.id  # matched by external id
+    assert crm.add_customer("Bob", external_id="E1").id == 1  # matched by external id
     with pytest.raises(sa.exc.IntegrityError), crm.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO customers (external_id, name, kind, stage, attributes, consent_sms, "
-            "consent_email, created_at, updated_at) VALUES ('E1', 'Bob', 'person', 'lead', "
-            "'{}', true, true, now(), now())"
-        )
+        conn.exec_driver_sql(insert)
+    crm.engine.dispose()

@@ -345,13 +345,14 @@ def test_a_database_at_crmcore_0004_gets_the_attempt_column(tmp_path):
     from crmcore.access import SYSTEM
     from crmcore.config import from_dict
     from crmcore.migrate import current_heads
+    from crmcore.testing import migrate_to
 
+    new = CRM(from_dict({"crm": {"database": f"sqlite:///{tmp_path}/new.db"}}), principal=SYSTEM)
+    new.upgrade()
+    newest = current_heads(new.engine)
     crm = CRM(from_dict({"crm": {"database": f"sqlite:///{tmp_path}/old.db"}}), principal=SYSTEM)
-    crm.upgrade()
-    newest = current_heads(crm.engine)
-    with crm.engine.begin() as conn:  # what a crmcore_0004 database holds
-        conn.exec_driver_sql("ALTER TABLE messages DROP COLUMN attempted_at")
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'crmcore_0004'")
+    migrate_to(crm, "crmcore_0004")
+    assert "attempted_at" not in {c["name"] for c in sa.inspect(crm.engine).get_columns("messages")}
     crm.upgrade()
     assert "attempted_at" in {c["name"] for c in sa.inspect(crm.engine).get_columns("messages")}
     assert current_heads(crm.engine) == newest

@@ -4,7 +4,14 @@ same ``--json`` behaviour as the core's commands."""
 
 from __future__ import annotations
 
-from crmcore.cli import _admin, _analytics, _customers, _import, _records  # noqa: F401  (register commands)
+from crmcore.cli import (  # noqa: F401  (register commands)
+    _admin,
+    _analytics,
+    _customers,
+    _import,
+    _records,
+    _scaffold,
+)
 from crmcore.cli._app import (
     JSON_OPTION,
     cli,

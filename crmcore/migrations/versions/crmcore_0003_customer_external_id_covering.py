@@ -19,7 +19,7 @@ depends_on = None
 def _rebuild(include: str) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("ALTER TABLE customers DROP CONSTRAINT IF EXISTS uq_customers_external_id")
+    op.drop_constraint("uq_customers_external_id", "customers", type_="unique")
     op.execute(
         f"ALTER TABLE customers ADD CONSTRAINT uq_customers_external_id UNIQUE (external_id){include}"
     )

@@ -88,24 +88,20 @@ SQLITE_TRIGGERS = (
 
 def upgrade() -> None:
     bind = op.get_bind()
-    have = {c["name"] for c in sa.inspect(bind).get_columns("audit_log")}
     for name, length in COLUMNS.items():
-        if name not in have:
-            op.add_column("audit_log", sa.Column(name, sa.String(length)))
+        op.add_column("audit_log", sa.Column(name, sa.String(length), nullable=True))
     # the redaction's marker (used on SQLite; declared on every backend)
     op.create_table(
-        "audit_redaction", sa.Column("id", sa.Integer, primary_key=True), if_not_exists=True
+        "audit_redaction",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_redaction")),
     )
     backfill(bind)
     if bind.dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
-        op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
-        op.execute("DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log")
         for trigger in PG_TRIGGERS:
             op.execute(trigger)
     elif bind.dialect.name == "sqlite":
-        op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
-        op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
         for trigger in SQLITE_TRIGGERS:
             op.execute(trigger)
 
@@ -113,13 +109,13 @@ def upgrade() -> None:
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log")
-        op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
-        op.execute("DROP FUNCTION IF EXISTS crm_audit_log_append_only()")
+        op.execute("DROP TRIGGER audit_log_no_truncate ON audit_log")
+        op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
+        op.execute("DROP FUNCTION crm_audit_log_append_only()")
     elif bind.dialect.name == "sqlite":
-        op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
-        op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
-    op.execute("DROP TABLE IF EXISTS audit_redaction")
+        op.execute("DROP TRIGGER audit_log_no_update")
+        op.execute("DROP TRIGGER audit_log_no_delete")
+    op.drop_table("audit_redaction")
     with op.batch_alter_table("audit_log") as batch:
         for name in reversed(COLUMNS):
             batch.drop_column(name)

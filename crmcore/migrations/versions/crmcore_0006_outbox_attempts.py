@@ -19,15 +19,8 @@ branch_labels = None
 depends_on = None
 
 
-def _has_column(table: str, column: str) -> bool:
-    return any(c["name"] == column for c in sa.inspect(op.get_bind()).get_columns(table))
-
-
 def upgrade() -> None:
-    # a database created at this version already has it (the first revision
-    # creates the declared tables)
-    if not _has_column("messages", "attempted_at"):
-        op.add_column("messages", sa.Column("attempted_at", sa.DateTime(), nullable=True))
+    op.add_column("messages", sa.Column("attempted_at", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:

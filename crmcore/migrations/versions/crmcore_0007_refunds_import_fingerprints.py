@@ -23,44 +23,35 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # A database created at this version got both from the initial revision,
-    # which creates the core tables as declared: add only what is missing.
-    inspector = sa.inspect(op.get_bind())
-    if "kind" not in {c["name"] for c in inspector.get_columns("transactions")}:
-        with op.batch_alter_table("transactions") as batch:
-            batch.add_column(
-                sa.Column("kind", sa.String(16), nullable=False, server_default="purchase")
-            )
-        op.execute("UPDATE transactions SET kind = 'refund' WHERE amount_cents < 0")
-    if "ix_transactions_refund_at" not in {
-        i["name"] for i in inspector.get_indexes("transactions")
-    }:
-        op.create_index(
-            "ix_transactions_refund_at",
-            "transactions",
-            ["occurred_at", "customer_id"],
-            sqlite_where=sa.text("kind = 'refund'"),
-            postgresql_where=sa.text("kind = 'refund'"),
+    with op.batch_alter_table("transactions") as batch:
+        batch.add_column(
+            sa.Column("kind", sa.String(16), nullable=False, server_default="purchase")
         )
-    if "import_fingerprints" in inspector.get_table_names():
-        return
+    op.execute("UPDATE transactions SET kind = 'refund' WHERE amount_cents < 0")
+    op.create_index(
+        "ix_transactions_refund_at",
+        "transactions",
+        ["occurred_at", "customer_id"],
+        sqlite_where=sa.text("kind = 'refund'"),
+        postgresql_where=sa.text("kind = 'refund'"),
+    )
     op.create_table(
         "import_fingerprints",
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            primary_key=True,
             autoincrement=True,
+            nullable=False,
         ),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("scope", sa.String(8), nullable=False),
         sa.Column("digest", sa.String(64), nullable=False),
-        sa.Column("first_line", sa.Integer, nullable=False),
-        sa.Column("last_line", sa.Integer, nullable=False),
-        sa.Column("rows", sa.Integer, nullable=False),
+        sa.Column("first_line", sa.Integer(), nullable=False),
+        sa.Column("last_line", sa.Integer(), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("file", sa.String(500), nullable=False),
-        sa.Column("imported_at", sa.DateTime, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_import_fingerprints"),
+        sa.Column("imported_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_fingerprints")),
     )
     op.create_index("ix_import_fingerprints_digest", "import_fingerprints", ["kind", "digest"])
 

@@ -16,19 +16,10 @@ branch_labels = None
 depends_on = None
 
 
-def _has_column() -> bool:
-    columns = sa.inspect(op.get_bind()).get_columns("inbound_messages")
-    return any(c["name"] == "delivered_by" for c in columns)
-
-
 def upgrade() -> None:
-    # a database created from the current declared tables has the column already
-    if not _has_column():
-        op.add_column("inbound_messages", sa.Column("delivered_by", sa.String(64), nullable=True))
+    op.add_column("inbound_messages", sa.Column("delivered_by", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
-    if not _has_column():
-        return
     with op.batch_alter_table("inbound_messages") as batch:
         batch.drop_column("delivered_by")

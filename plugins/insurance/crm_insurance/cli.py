@@ -339,25 +339,6 @@ def vip_list(crm: Any, due: bool, agent: str | None, at: str | None, as_json: bo
     )
 
 
-@vip_group.command("remind")
-@click.option("--at", help="As of (ISO; default now).")
-@JSON_OPTION
-@pass_crm
-def vip_remind(crm: Any, at: str | None, as_json: bool) -> None:
-    """Remind agents of VIPs below guarantee.
-
-    Create visit reminders for VIPs below their guarantee (same as the daily job)."""
-    r = vip.remind(crm, parse_at(at, "--at") or crm.now())
-    emit(
-        r,
-        as_json,
-        lambda r: (
-            f"{r['created']} reminders created, {r['already_reminded']} "
-            f"already there, {r['without_active_agent']} without an active agent"
-        ),
-    )
-
-
 # -- orphans -----------------------------------------------------------------------------------
 @insurance.group(name="orphans")
 def orphans_group() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from _insurance_world import PLUGINS, world
+from _insurance_world import PLUGINS, add_policy, d, world
+
+from crmcore.testing import assert_plugin_contract
 
 pytestmark = pytest.mark.crm(plugins=PLUGINS)
 
@@ -18,7 +20,6 @@ COMMANDS = [
     ("replies",),
     ("report",),
     ("vip", "list"),
-    ("vip", "remind"),
     ("orphans", "list"),
     ("orphans", "reassign"),
     ("opportunities",),
@@ -136,8 +137,9 @@ def test_orphans_vip_and_job_through_the_cli(crm, crm_cli):
     assert r.exit_code == 0 and r.json()[0]["to"] in ("zhang", "chen")
     r = crm_cli("jobs", "run", "insurance.vip_visit_reminders", "--json")
     assert r.exit_code == 0, r
-    r = crm_cli("insurance", "vip", "remind", "--json")
-    assert r.json()["created"] == 0 and r.json()["already_reminded"] == 1
+    r = crm_cli("jobs", "run", "insurance.vip_visit_reminders", "--json")  # idempotent
+    assert r.json()[0]["summary"]["created"] == 0
+    assert r.json()[0]["summary"]["already_reminded"] == 1
 
 
 USER_ERRORS = [
@@ -242,3 +244,19 @@ def test_demo_loads_agents_policies_and_a_verified_visit(crm_factory):
     assert "verified visit" in text and "unknown_number" in text and "Sun Li" in text
     statuses = {v["customer_id"]: v["status"] for v in visits.list_visits(crm)}
     assert statuses[crm.get_customer("C-1001").id] == "verified"
+
+
+def seed_insurance(crm, customer):
+    """A policy the customer holds and is insured by, and an agent's visit the
+    customer answered by SMS: the rows forget and merge must handle."""
+    from crm_insurance import visits
+
+    if "zhang" not in {s.key for s in crm.list_staff()}:
+        crm.add_staff("zhang", "Zhang Wei", roles=["rep"], team="north")
+    add_policy(crm, customer, f"CT-{customer.id}", insured=customer)
+    visits.record_visit(crm, customer, agent="zhang", at=d("2026-01-05T09:00"), note="check-up")
+    crm.receive_sms(customer.phone, "非常满意")
+
+
+def test_the_plugin_contract(crm_factory):
+    assert_plugin_contract("insurance", crm_factory, seed=seed_insurance)

@@ -6,11 +6,13 @@ import datetime as dt
 
 import pytest
 from crm_real_estate import places
+from crm_real_estate import requests as req
 from crm_real_estate.tables import unit_owners
-from real_estate_helpers import count, estate
+from real_estate_helpers import HANDOVER, count, estate
 
 from crmcore import Conflict, NotFound, ValidationError
 from crmcore.schema import reminders
+from crmcore.testing import assert_plugin_contract
 
 pytestmark = pytest.mark.crm(plugins=["real_estate"])
 
@@ -177,3 +179,31 @@ def test_merge_moves_unit_links(crm):
     units = sorted(o["unit"] for o in places.list_owners(crm, customer="C-1"))
     assert units == ["JD/A1/1201", "JD/A1/1202"]
     assert count(crm, unit_owners) == 5
+
+
+def seed_real_estate(crm, customer):
+    """The customer owns a unit of a new building and reports a leak in it, with
+    a revisit note: the rows forget and merge must handle."""
+    block = f"B{customer.id}"
+    if not any(p["code"] == "CT" for p in places.list_projects(crm)):
+        places.add_project(crm, "CT", "Contract Towers", city="Hangzhou")
+        crm.add_staff("wang", "Wang Qiang", roles=["rep"], team="maint")
+        places.add_team(crm, "CTT", "plumbing", leader="wang")
+    places.add_building(crm, "CT", block)
+    places.add_unit(crm, f"CT/{block}", "0101", handover_at=HANDOVER)
+    places.add_owner(crm, f"CT/{block}/0101", customer, role="owner")
+    request = req.open_request(
+        crm,
+        customer,
+        unit=f"CT/{block}/0101",
+        category="plumbing",
+        channel="phone",
+        text="pipe leaking in the kitchen",
+    )
+    req.dispatch(crm, request["id"], team="CTT")
+    req.complete(crm, request["id"])
+    req.revisit(crm, request["id"], satisfaction=4, note="call back in the evening")
+
+
+def test_the_plugin_contract(crm_factory):
+    assert_plugin_contract("real_estate", crm_factory, seed=seed_real_estate)

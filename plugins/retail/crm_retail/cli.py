@@ -10,19 +10,11 @@ from crm_retail import callbacks, dm, feedback, fuel, members, points, waitlist
 from crm_retail.settings import is_member_day, member_day_text, settings
 from crmcore import ValidationError
 from crmcore.cli import JSON_OPTION, Whole, emit, parse_at, pass_crm
-from crmcore.cli.output import summary_text, table
+from crmcore.cli.output import table
 from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt
 from crmcore.parse import format_money, parse_date, parse_money
 
 AT_OPTION = click.option("--at", help="ISO date-time to run as of (default: now).")
-
-
-def _run_job(crm: Any, name: str, at: str | None) -> dict[str, Any]:
-    return crm.run_jobs([name], at=parse_at(at))[0]
-
-
-def _job_line(r: dict[str, Any]) -> str:
-    return f"{r['job']} as of {r['at']}: {summary_text(r['summary'])}"
 
 
 @click.group()
@@ -124,7 +116,9 @@ def member_birthday(crm: Any, ref: str, birthday: str, as_json: bool) -> None:
 # -- tiers ----------------------------------------------------------------------------------
 @retail.group()
 def tiers() -> None:
-    """The configured tiers and the nightly recomputation."""
+    """The configured tiers.
+
+    Their nightly recomputation is the job retail.tiers (crm jobs run)."""
 
 
 @tiers.command("list")
@@ -159,19 +153,12 @@ def tiers_list(crm: Any, as_json: bool) -> None:
     )
 
 
-@tiers.command("run")
-@AT_OPTION
-@JSON_OPTION
-@pass_crm
-def tiers_run(crm: Any, at: str | None, as_json: bool) -> None:
-    """Run the job retail.tiers now (or --at)."""
-    emit(_run_job(crm, "retail.tiers", at), as_json, _job_line)
-
-
 # -- points ---------------------------------------------------------------------------------
 @retail.group("points")
 def points_group() -> None:
-    """The points ledger: show, redeem, expire."""
+    """The points ledger: show and redeem.
+
+    Points expire through the job retail.points_expiry (crm jobs run)."""
 
 
 @points_group.command("show")
@@ -213,21 +200,13 @@ def points_redeem(
     )
 
 
-@points_group.command("expire")
-@AT_OPTION
-@JSON_OPTION
-@pass_crm
-def points_expire(crm: Any, at: str | None, as_json: bool) -> None:
-    """Run the job retail.points_expiry now (or --at)."""
-    emit(_run_job(crm, "retail.points_expiry", at), as_json, _job_line)
-
-
 # -- member day -------------------------------------------------------------------------------
 @retail.group("member-day")
 def member_day() -> None:
-    """The member day and its reminder.
+    """The member day.
 
-    The member day: status and the reminder the day before."""
+    Its status; the reminder the day before is the job retail.member_day_reminder
+    (crm jobs run)."""
 
 
 @member_day.command("status")
@@ -250,47 +229,6 @@ def member_day_status(crm: Any, day: str | None, as_json: bool) -> None:
         lambda d: (
             f"{d['date']}: "
             + (f"member day ({d['benefit']})" if d["is_member_day"] else "not a member day")
-        ),
-    )
-
-
-@member_day.command("remind")
-@AT_OPTION
-@JSON_OPTION
-@pass_crm
-def member_day_remind(crm: Any, at: str | None, as_json: bool) -> None:
-    """Send the member-day reminder now.
-
-    Run the job retail.member_day_reminder now (or --at)."""
-    emit(_run_job(crm, "retail.member_day_reminder", at), as_json, _job_line)
-
-
-@retail.command("birthdays")
-@AT_OPTION
-@JSON_OPTION
-@pass_crm
-def birthdays(crm: Any, at: str | None, as_json: bool) -> None:
-    """Run the job retail.birthdays now (or --at)."""
-    emit(_run_job(crm, "retail.birthdays", at), as_json, _job_line)
-
-
-@retail.command("abc")
-@AT_OPTION
-@JSON_OPTION
-@pass_crm
-def abc_run(crm: Any, at: str | None, as_json: bool) -> None:
-    """ABC classes and their service levels.
-
-    Run the job retail.abc_service: ABC classes and their service levels."""
-    emit(
-        _run_job(crm, "retail.abc_service", at),
-        as_json,
-        lambda r: "\n".join(
-            [_job_line(r)]
-            + [
-                f"  {k}: {v['customers']} customers, {v['spend_share'] * 100:.1f}% of spend"
-                for k, v in r["summary"]["classes"].items()
-            ]
         ),
     )
 
@@ -682,17 +620,6 @@ def fuel_ratio(crm: Any, as_json: bool) -> None:
             ]
         ),
     )
-
-
-@fuel_group.command("overdue")
-@AT_OPTION
-@JSON_OPTION
-@pass_crm
-def fuel_overdue(crm: Any, at: str | None, as_json: bool) -> None:
-    """Flag overdue regulars now.
-
-    Run the job retail.overdue: flag overdue regulars, call-back reminders."""
-    emit(_run_job(crm, "retail.overdue", at), as_json, _job_line)
 
 
 @fuel_group.command("callbacks")

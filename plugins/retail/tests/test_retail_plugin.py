@@ -13,6 +13,7 @@ from crm_retail.tables import waitlist as waitlist_table
 from sqlalchemy import inspect, select
 
 from crmcore import FixedClock
+from crmcore.testing import assert_plugin_contract
 
 RETAIL = pytest.mark.crm(plugins=["retail"])
 T0 = dt.datetime(2026, 1, 5, 9, 0)
@@ -146,3 +147,29 @@ def test_demo_loads_members_with_tier_changes_points_and_greetings(crm_factory):
     kinds = {e.kind for e in crm.timeline("C-1001")}
     assert {"retail.tier", "retail.points", "message.sms", "retail.member"} <= kinds
     assert crm.now() == dt.datetime(2026, 6, 15, 9, 0)
+
+
+def seed_retail(crm, customer):
+    """A member with a birthday, a purchase, a poster-price report and a place
+    on a waiting list: the retail rows forget and merge must handle."""
+    members.join(crm, customer, birthday="1990-01-01")
+    crm.record_transaction(customer, 10_000, occurred_at=T0 - dt.timedelta(days=1))
+    dm.report(
+        crm,
+        customer,
+        product="Tea",
+        promotion="W1",
+        poster_price="1.00",
+        till_price="2.00",
+        note="seen at the entrance",
+    )
+    waitlist.add(crm, customer, item="Eggs", phone="13900003333")
+
+
+def test_the_plugin_contract(crm_factory):
+    assert_plugin_contract(
+        "retail",
+        crm_factory,
+        seed=seed_retail,
+        json_commands=[["retail", "member", "show", "1", "--json"]],
+    )

@@ -211,28 +211,6 @@ def ticket_show(crm: Any, ticket_id: str, as_json: bool) -> None:
     )
 
 
-@utility.command("escalate")
-@click.option("--at", help="As of this ISO time (default: now).")
-@JSON_OPTION
-@pass_crm
-def escalate_cmd(crm: Any, at: str | None, as_json: bool) -> None:
-    """Escalate overdue tickets now.
-
-    Run the utility.escalate job now (same as: crm jobs run utility.escalate)."""
-    result = crm.run_jobs(["utility.escalate"], at=parse_at(at))[0]["summary"]
-    emit(
-        result,
-        as_json,
-        lambda r: (
-            f"{r['escalated']} escalation(s)"
-            + "".join(
-                f"\n  ticket {e['ticket_id']} {e['deadline']} level {e['level']} -> {e['to']}"
-                for e in r["escalations"]
-            )
-        ),
-    )
-
-
 @utility.command("compliance")
 @click.option("--from", "start", required=True, help="First day (ISO date).")
 @click.option("--to", "end", required=True, help="Last day (ISO date, inclusive).")
@@ -677,22 +655,3 @@ def dunning_step(
         crm, bill_no, name, disconnect_on=_date(disconnect_on, "--disconnect-on"), note=note
     )
     emit(b, as_json, _bill_text)
-
-
-@dunning.command("run")
-@click.option("--at", help="As of this ISO time (default: now).")
-@JSON_OPTION
-@pass_crm
-def dunning_run(crm: Any, at: str | None, as_json: bool) -> None:
-    """Run the dunning ladder now.
-
-    Run the utility.dunning job now (same as: crm jobs run utility.dunning)."""
-    r = crm.run_jobs(["utility.dunning"], at=parse_at(at))[0]["summary"]
-    emit(
-        r,
-        as_json,
-        lambda r: (
-            f"{r['steps']} step(s)"
-            + "".join(f"\n  {t['bill_no']}: {t['step']}" for t in r["taken"])
-        ),
-    )

@@ -245,8 +245,8 @@ def test_cli_bills_payments_and_dunning(crm, crm_cli):
     skip = crm_cli("utility", "dunning", "step", "B-9", "formal_notice")
     assert skip.exit_code == 1 and "never skipped" in skip.stderr
     assert crm_cli("utility", "dunning", "step", "B-9", "reminder_message", "--json").exit_code == 0
-    run = crm_cli("utility", "dunning", "run", "--at", "2026-01-20T08:00", "--json")
-    assert run.json()["taken"] == [{"bill_no": "B-9", "step": "formal_notice"}]
+    run = crm_cli("jobs", "run", "utility.dunning", "--at", "2026-01-20T08:00", "--json")
+    assert run.json()[0]["summary"]["taken"] == [{"bill_no": "B-9", "step": "formal_notice"}]
     assert crm_cli("utility", "bill", "pay", "B-9", "--amount", "1234.5", "--json").json()[
         "ladder_stopped"
     ]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from utility_testkit import DAY, csv_text, mill, two_level
 
 from crmcore.schema import customers
+from crmcore.testing import assert_plugin_contract
 
 pytestmark = pytest.mark.crm(plugins=["utility"])
 
@@ -85,3 +86,22 @@ def test_every_command_has_json(crm, crm_cli):
         if "as_json" not in {o.name for o in c.params}
     ]
     assert missing == []
+
+
+def seed_utility(crm, customer):
+    """A service point with an address and a day of readings with advice."""
+    meter = f"CT-{customer.id}"
+    accounts.add_point(
+        crm,
+        customer,
+        meter_no=meter,
+        address=f"{customer.id} Contract Road",
+        voltage_level="10kV",
+        customer_class="large_industrial",
+    )
+    readings.import_readings(crm, csv_text(meter, DAY, two_level))
+    advice.advise(crm, meter, DAY)
+
+
+def test_the_plugin_contract(crm_factory):
+    assert_plugin_contract("utility", crm_factory, seed=seed_utility)

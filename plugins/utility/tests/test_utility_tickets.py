@@ -242,8 +242,8 @@ def test_cli_ticket_open_list_show_and_escalate(crm, crm_cli):
     tid = r.json()["ticket_id"]
     assert r.json()["on_site_due"] == "2026-01-05T09:45:00"
     assert crm_cli("utility", "ticket", "list", "--open", "--json").json()[0]["ticket_id"] == tid
-    e = crm_cli("utility", "escalate", "--at", "2026-01-05T09:20", "--json")
-    assert e.exit_code == 0 and e.json()["escalated"] == 1
+    e = crm_cli("jobs", "run", "utility.escalate", "--at", "2026-01-05T09:20", "--json")
+    assert e.exit_code == 0 and e.json()[0]["summary"]["escalated"] == 1
     shown = crm_cli("utility", "ticket", "show", str(tid), "--json").json()
     assert shown["escalations"][0]["level"] == 1
     bad = crm_cli(
