@@ -3,6 +3,10 @@
 They are frozen: a hook cannot corrupt state by mutating what it was given; it
 returns a value or raises. Bulk paths stream tuples instead (see
 docs/architecture.md): an entity costs about a microsecond to build.
+
+Each class carries the ``attrs.frozen(...)`` decorator itself, not an alias of
+it, because type checkers recognise attrs classes only by that decorator: with
+it they know every field and the keyword-only ``__init__``.
 """
 
 from __future__ import annotations
@@ -13,10 +17,8 @@ from typing import Any
 
 import attrs
 
-frozen = attrs.frozen(slots=True, kw_only=True)
 
-
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class Staff:
     """A member of staff: the actor behind every call and the owner of customers."""
 
@@ -30,7 +32,7 @@ class Staff:
     departed_at: dt.datetime | None = None
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class ContactPoint:
     """One way to reach a customer; values are stored normalised."""
 
@@ -39,7 +41,7 @@ class ContactPoint:
     primary: bool = False
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class Customer:
     """A person or organisation served. ``attributes`` hold plugin-declared fields."""
 
@@ -58,7 +60,7 @@ class Customer:
     updated_at: dt.datetime | None = None
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class StageChange:
     """A recorded lifecycle transition."""
 
@@ -70,7 +72,7 @@ class StageChange:
     by_staff_id: int | None = None
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class Relationship:
     """A typed, directed link from a customer to another customer or to staff."""
 
@@ -84,7 +86,7 @@ class Relationship:
     note: str | None = None
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class Interaction:
     """A touch: visit, call, SMS, email, complaint, survey or note."""
 
@@ -99,7 +101,7 @@ class Interaction:
     source: str = "core"
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class Transaction:
     """A purchase or a refund; ``amount_cents`` is integer money (never float).
 
@@ -116,7 +118,7 @@ class Transaction:
     kind: str = "purchase"
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class TransactionBatch:
     """Transactions written by one bulk call, for set-based plugin reactions.
 
@@ -131,7 +133,7 @@ class TransactionBatch:
     customer_ids: tuple[int, ...]
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class CustomerBatch:
     """Customers created by one bulk call (contiguous id range)."""
 
@@ -140,7 +142,7 @@ class CustomerBatch:
     count: int
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class Ticket:
     """A complaint or service request moving through a configured workflow."""
 
@@ -158,7 +160,7 @@ class Ticket:
     source: str = "core"
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class TicketMove:
     """One step of a ticket, with who owns the new step and when it is due."""
 
@@ -171,7 +173,7 @@ class TicketMove:
     note: str | None = None
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class Reminder:
     """A follow-up for a member of staff, due at a time."""
 
@@ -184,7 +186,7 @@ class Reminder:
     source: str = "core"
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class Message:
     """An outbound SMS/email/event in the outbox, delivered after commit.
 
@@ -206,7 +208,7 @@ class Message:
     attempted_at: dt.datetime | None = None
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class InboundMessage:
     """A message received from outside (e.g. an SMS reply), before routing."""
 
@@ -218,7 +220,7 @@ class InboundMessage:
     delivered_by: str | None = None  # the staff key or gateway channel that handed it in
 
 
-@frozen
+@attrs.frozen(slots=True, kw_only=True)
 class TimelineEntry:
     """One line of a customer's 360 timeline.
 
