@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Column, String, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from crmcore.schema import audit_log
@@ -58,8 +58,15 @@ SQLITE_REDACTION_MARKER = "audit_redaction"
 PROTECTED_TABLES = frozenset({audit_log.name, SQLITE_REDACTION_MARKER})
 """Tables no statement through the query layer may write."""
 
-COMMAND_LENGTH = audit_log.c.command.type.length or 200
-ENTITY_ID_LENGTH = audit_log.c.entity_id.type.length or 64
+
+def _declared_length(column: Column[Any], default: int) -> int:
+    """The length a string column is declared with (``default`` if it has none)."""
+    kind = column.type
+    return (kind.length or default) if isinstance(kind, String) else default
+
+
+COMMAND_LENGTH = _declared_length(audit_log.c.command, 200)
+ENTITY_ID_LENGTH = _declared_length(audit_log.c.entity_id, 64)
 
 
 def canonical(value: Any) -> str:
@@ -226,6 +233,7 @@ def redact_customer(conn: Connection, customer_id: int, *, also: Any = None) -> 
             conn.exec_driver_sql(f"SET LOCAL {PG_REDACTION_SETTING} = 'off'")
     if conn.dialect.name == "sqlite":
         driver = conn.connection.driver_connection
+        assert driver is not None  # in a transaction: the driver connection is there
         driver.execute(f"INSERT INTO {SQLITE_REDACTION_MARKER} (id) VALUES (1)")
         try:
             return conn.execute(stmt, {"cid": customer_id}).rowcount
@@ -275,7 +283,7 @@ _LAST_FORGET = select(func.max(audit_log.c.id)).where(
 )
 
 
-def _row_problem(row: Mapping[str, Any], prev: str, last_forget: int) -> str | None:
+def _row_problem(row: Mapping[Any, Any], prev: str, last_forget: int) -> str | None:
     """Why ``row`` does not verify after a row hashed ``prev`` (None: it does)."""
     if row["prev_hash"] != prev:
         return (

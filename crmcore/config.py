@@ -10,7 +10,7 @@ import copy
 import json
 import os
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +135,7 @@ def load(
     *,
     database: str | None = None,
     overrides: dict[str, Any] | None = None,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Config:
     """Load crm.toml (``path``, else ``$CRM_CONFIG``, else ./crm.toml if present).
 
@@ -147,6 +147,7 @@ def load(
     env = os.environ if env is None else env
     explicit = path or env.get("CRM_CONFIG")
     file = Path(explicit) if explicit else Path(DEFAULT_PATH)
+    source: Path | None = file  # the file read, None when there is none
     raw: dict[str, Any] = {}
     if file.is_file():
         raw = read_toml(file)
@@ -155,8 +156,8 @@ def load(
     elif explicit:
         raise ConfigError(f"{file}: configuration file not found")
     else:
-        file = None  # type: ignore[assignment]
-    return from_dict(raw, path=file, database=database, overrides=overrides, env=env)
+        source = None
+    return from_dict(raw, path=source, database=database, overrides=overrides, env=env)
 
 
 def read_toml(file: Path) -> dict[str, Any]:
@@ -209,7 +210,7 @@ def from_dict(
     path: Path | None = None,
     database: str | None = None,
     overrides: dict[str, Any] | None = None,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Config:
     """Build a Config from an already-parsed document (used by tests and ``load``)."""
     env = {} if env is None else env

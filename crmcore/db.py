@@ -60,7 +60,7 @@ SQLITE_SYNCHRONOUS = ("full", "normal", "off")  # [crm] sqlite_synchronous; "ful
 BUSY_MESSAGE = "the database is busy (another process is writing); retry the operation"
 
 
-def database_error(orig: BaseException) -> CRMError:
+def database_error(orig: BaseException | None) -> CRMError:
     """The one-line CRM error for a driver's operational error: a lock or busy
     timeout, a serialization failure or a deadlock is a :class:`RetryableError`."""
     text = str(orig).lower()
@@ -97,7 +97,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
         sync = sqlite_synchronous.upper()
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
@@ -107,14 +107,13 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _on_begin(conn):  # type: ignore[no-untyped-def]
+        def _on_begin(conn: Connection) -> None:
             # straight on the driver: BEGIN is two statements of every operation.
             # A write lock held beyond the busy timeout fails here, outside
             # SQLAlchemy's error wrapping: report it as the retryable error.
+            driver: Any = conn.connection.dbapi_connection  # sqlite3's, with execute()
             try:
-                conn.connection.dbapi_connection.execute(
-                    "BEGIN IMMEDIATE" if conn.info.get("crm_write") else "BEGIN"
-                )
+                driver.execute("BEGIN IMMEDIATE" if conn.info.get("crm_write") else "BEGIN")
             except sqlite3.OperationalError as e:
                 raise database_error(e) from None
 
@@ -195,9 +194,11 @@ class _DriverSQL:
         self.results = tuple(
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in cols
         )
-        self.row = namedtuple("Row", [c.key for c in cols], rename=True) if cols else None  # type: ignore[misc]
+        # a named tuple class built from the statement's columns (None: it has none)
+        self.row: Any = namedtuple("Row", [c.key for c in cols], rename=True) if cols else None
 
     def params(self, given: Mapping[str, Any] | None) -> Any:
+        values: Mapping[str, Any]
         if self.defaults:
             values = {**self.defaults, **given} if given else self.defaults
         else:
@@ -207,7 +208,7 @@ class _DriverSQL:
         return {n: p(values[n]) if p else values[n] for n, p in self.plan}
 
     def rows(self, raw: Iterable[Sequence[Any]]) -> list[Any]:
-        make, procs = self.row._make, self.results  # type: ignore[union-attr]
+        make, procs = self.row._make, self.results
         if not any(procs):
             return [make(r) for r in raw]
         return [make([p(v) if p else v for p, v in zip(procs, r, strict=True)]) for r in raw]
@@ -325,7 +326,9 @@ class DB:
         inner = select(table.c[next(iter(equals))]).where(*where)
         if limit is not None:
             inner = inner.limit(limit)
-        return int(self.conn.execute(select(func.count()).select_from(inner.subquery())).scalar())
+        return int(
+            self.conn.execute(select(func.count()).select_from(inner.subquery())).scalar_one()
+        )
 
     def run(self, prepared: Prepared, params: Mapping[str, Any] | None = None) -> Any:
         """Run a :class:`Prepared` statement on the driver cursor, *unchecked*:
@@ -359,6 +362,7 @@ class DB:
             raise AccessDenied(f"{self.principal.key} may not run raw SQL (it is not scoped)")
         _refuse_protected_sql(sql)
         conn = self.conn.connection.driver_connection
+        assert conn is not None  # in a transaction: the driver connection is there
         if self.conn.dialect.name == "sqlite":
             return conn.execute(sql, tuple(params)).fetchall()
         with conn.cursor() as cur:
@@ -558,15 +562,15 @@ class DB:
         self._require_visible(table, list(after.values()), "change")
         refs = self.catalog.customer_columns(table)
         moved = [
-            now
+            current
             for row in before
-            if any((now := after[_pk_text(row, pk)]).get(c) != row.get(c) for c in refs)
+            if any((current := after[_pk_text(row, pk)]).get(c) != row.get(c) for c in refs)
         ]
         self._require_visible(table, moved, "move", assigned=False)  # not to someone else's
         return after
 
     def _require_visible(
-        self, table: Table, rows: list[Mapping[str, Any]], verb: str, *, assigned: bool = True
+        self, table: Table, rows: Sequence[Mapping[str, Any]], verb: str, *, assigned: bool = True
     ) -> None:
         """Every one of these rows (by primary key) must be visible to the principal
         (``assigned``: rows assigned to it count as visible)."""
@@ -580,7 +584,7 @@ class DB:
             keys = or_(*[and_(*[c == k[c.key] for c in pk]) for k in chunk])
             seen += self.conn.execute(
                 select(func.count()).select_from(table).where(keys, cond)
-            ).scalar()
+            ).scalar_one()
         if seen != len(rows):
             raise AccessDenied(
                 f"{self.principal.key} may not {verb} {table.name} rows of a customer "
@@ -599,7 +603,7 @@ class DB:
         else:
             rows = list(params)
         if restricted:
-            for cid in {r.get("customer_id") for r in rows if r.get("customer_id") is not None}:
+            for cid in {r["customer_id"] for r in rows if r.get("customer_id") is not None}:
                 self.require_customer(cid, write=True)
             if from_select and self.catalog.condition(self.principal, table) is not None:
                 raise AccessDenied(
@@ -787,7 +791,7 @@ def _text(sql: str) -> TextClause:
     return text(sql)
 
 
-def _pk_text(row: Mapping[str, Any], pk: list[Any]) -> str:
+def _pk_text(row: Mapping[Any, Any], pk: list[Any]) -> str:
     return ",".join(str(row[c.name]) for c in pk)
 
 

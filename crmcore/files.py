@@ -24,7 +24,7 @@ PRIVATE_MODE = 0o600
 try:  # advisory locks between the appender and the rewriter of one file (POSIX)
     import fcntl
 except ImportError:  # pragma: no cover - platforms without fcntl get no lock
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # a module name, rebound to "no locks here"
 
 
 def check_target(target: Path, what: str, *, replace: bool = False, hint: str = "") -> None:

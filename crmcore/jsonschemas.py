@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
 from jsonschema import Draft202012Validator, validators
 
 
-def _extend_with_default(validator_class: type) -> type:
+def _extend_with_default(validator_class: Any) -> Any:
     # The jsonschema FAQ recipe: fill "default" values while validating.
     validate_properties = validator_class.VALIDATORS["properties"]
 
-    def set_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
+    def set_defaults(
+        validator: Any, properties: dict[str, Any], instance: Any, schema: dict[str, Any]
+    ) -> Iterator[Any]:
         if isinstance(instance, dict):
             for name, sub in properties.items():
                 if isinstance(sub, dict) and "default" in sub:
@@ -70,8 +73,7 @@ def allowed(schema: Any) -> str | None:
             return None if None in parts else " or ".join(p for p in parts if p)
     kind = schema.get("type")
     if isinstance(kind, list):
-        parts = [_TYPE_NAMES.get(k, k) for k in kind]
-        return " or ".join(parts)
+        return " or ".join(_TYPE_NAMES.get(k, str(k)) for k in kind)
     if isinstance(kind, str):
         text = _TYPE_NAMES.get(kind, kind) + (
             _bounds(schema) if kind in ("integer", "number") else ""

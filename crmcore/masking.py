@@ -149,7 +149,7 @@ class Masker:
             return dict(values)
         return {k: (mask(v) if k in self.attributes else v) for k, v in values.items()}
 
-    def audit_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
+    def audit_row(self, row: Mapping[Any, Any]) -> dict[str, Any]:
         """An audit row with its recorded values masked by the table it is about."""
         out = dict(row)
         if self.active:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -31,6 +31,12 @@ def _valid_name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         )
 
 
+def _names(values: Iterable[str]) -> tuple[str, ...]:
+    """Any iterable of names, kept as a tuple (a typed converter: type checkers
+    then accept a list or tuple of strings where ``tuple`` alone is generic)."""
+    return tuple(values)
+
+
 @attrs.frozen(kw_only=True)
 class PluginInfo:
     """A plugin's metadata: version, what it needs, what it is.
@@ -46,9 +52,9 @@ class PluginInfo:
     """
 
     version: str = "0"
-    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    requires: tuple[str, ...] = attrs.field(default=(), converter=_names)
     description: str = ""
-    permissions: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    permissions: tuple[str, ...] = attrs.field(default=(), converter=_names)
 
 
 @attrs.frozen(kw_only=True)
@@ -151,7 +157,7 @@ class Workflow:
     """
 
     name: str = attrs.field(validator=_valid_name)
-    states: tuple[str, ...] = attrs.field(converter=tuple)
+    states: tuple[str, ...] = attrs.field(converter=_names)
     transitions: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
     due_hours: dict[str, float] = attrs.field(factory=dict)
 

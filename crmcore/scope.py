@@ -39,7 +39,7 @@ DML inside a CTE, unknown functions) is refused with :class:`AccessDenied`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -261,7 +261,7 @@ class Catalog:
         without it (checking a write) such a row passes. With ``assigned`` a row
         whose ``staff_id`` is the principal's stays visible whatever its customer
         (what is assigned to me); a new or moved row is checked without it."""
-        table = f.element if isinstance(f, selectable.Alias) else f
+        table: Table = cast(Table, f.element) if isinstance(f, selectable.Alias) else f
         if table is customers:
             return customer_condition(principal, f.c.id, f.c.owner_id)
         refs = self._refs.get(table.name, ())
@@ -313,7 +313,7 @@ class Catalog:
             foreign = {t.name for t in _direct_tables(stmt) if t is not stmt.table}
             if foreign:
                 raise AccessDenied(
-                    f"{who}: a {type(stmt).__name__.upper()} of {stmt.table.name} that reads "
+                    f"{who}: a {type(stmt).__name__.upper()} of {stmt.table.description} that reads "
                     f"{', '.join(sorted(foreign))} outside a subquery is not scoped; "
                     "use a subquery (IN / EXISTS)"
                 )
@@ -380,7 +380,13 @@ class Catalog:
             # the optional side of an outer join is filtered inside a subquery:
             # a WHERE condition would drop the outer rows it does not match
             optional: dict[int, Any] = {id(f): None for f in _optional_sides(sel.get_final_froms())}
-            inner = visitors.replacement_traverse(sel, {}, lambda e, **_: replace(e, sel, optional))
+            # a copy of the same kind (SQLAlchemy types the copy as any traversible)
+            inner = cast(
+                Select,
+                visitors.replacement_traverse(
+                    sel, {}, lambda element, **_: replace(element, sel, optional)
+                ),
+            )
             conds = [
                 c
                 for f in _table_froms(inner.get_final_froms())
@@ -408,7 +414,9 @@ class Catalog:
 
         if isinstance(stmt, Select):
             return scoped_select(stmt)
-        out = visitors.replacement_traverse(stmt, {}, lambda e, **_: replace(e, stmt, {}))
+        out = visitors.replacement_traverse(
+            stmt, {}, lambda element, **_: replace(element, stmt, {})
+        )
         if isinstance(out, Update | Delete):
             cond = self.condition(principal, out.table)
             if cond is not None:

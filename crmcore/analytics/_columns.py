@@ -114,6 +114,7 @@ class ArrayMapping(Mapping[int, Any]):
     def __init__(self, ids: Any, values: Any = None, **fields: Any) -> None:
         import numpy as np
 
+        order: Any  # a slice when already sorted, else an index array
         if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):  # already sorted (the usual case)
             order = slice(None)
         else:
@@ -152,7 +153,7 @@ class ArrayMapping(Mapping[int, Any]):
             return False
         return True
 
-    def items(self) -> Any:  # type: ignore[override]
+    def items(self) -> Any:
         """Fast bulk iteration (one ``tolist`` per column)."""
         ids = self._ids.tolist()
         if self._single is not None:
@@ -169,6 +170,8 @@ class ArrayMapping(Mapping[int, Any]):
             return dict(self.items()) == dict(other.items())
         return NotImplemented
 
+    # unhashable, as a mapping that compares by content must be; typeshed types
+    # object.__hash__ as a method, so mypy does not know the None idiom
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
@@ -226,6 +229,7 @@ class ArrayRows(Sequence[dict[str, Any]]):
             return list(self) == list(other)
         return NotImplemented
 
+    # unhashable, as a sequence that compares by content must be (see ArrayMapping)
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:

@@ -98,10 +98,10 @@ class SideReads:
             self._conn.close()
 
 
-def require_unrestricted(crm: object, what: str) -> None:
+def require_unrestricted(crm: Any, what: str) -> None:
     from crmcore.errors import AccessDenied
 
-    principal = crm.db.principal  # type: ignore[attr-defined]
+    principal = crm.db.principal
     if not principal.unrestricted:
         raise AccessDenied(f"{principal.key} may not run {what} over the whole customer base")
 

@@ -177,6 +177,7 @@ def _shift(
         return
     a, b = _sql.bind_time(crm, old), _sql.bind_time(crm, new)
     s, e = _sql.bind_time(crm, start), _sql.bind_time(crm, end)
+    after_params: tuple[Any, ...]
     if edge == "start":
         # next_after_window stays: it describes the old end, which the end edge
         # (moved next) starts from
@@ -316,6 +317,7 @@ def abc(
             "classes": classes,
         }
         if store:
+            assert stored is not None  # submitted above whenever labels are stored
             summary["labels"] = _sql.store_label_arrays(
                 crm, "abc", everyone, per, end, categories=CLASSES, old=stored()
             )

@@ -47,7 +47,7 @@ def init(ctx: click.Context, database: str | None, plugins: tuple[str, ...], as_
     """
     from crmcore import config as config_mod
 
-    app: AppContext = ctx.find_object(AppContext)
+    app = AppContext.of(ctx)
     database = database or app.database
     path = Path(app.config_path or config_mod.DEFAULT_PATH)
     if path.exists():
@@ -245,7 +245,7 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
     Each installed plugin's name, version, whether it is enabled, and its hooks."""
     from crmcore import plugins as plugins_mod
 
-    app: AppContext = ctx.find_object(AppContext)
+    app = AppContext.of(ctx)
     # what is installed needs no configuration: without one, nothing is enabled
     enabled = set(app.config().enabled) if app.has_config() else set()
     data = []

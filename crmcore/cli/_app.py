@@ -11,7 +11,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import attrs
 import click
@@ -70,6 +70,14 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], str] | str | None = No
         click.echo(human(data))
 
 
+@overload
+def parse_at(value: str, field: str = ...) -> dt.datetime: ...
+@overload
+def parse_at(value: None, field: str = ...) -> None: ...
+@overload
+def parse_at(value: str | None, field: str = ...) -> dt.datetime | None: ...
+
+
 def parse_at(value: str | None, field: str = "--at") -> dt.datetime | None:
     """An ISO date or date-time option (``--at``, ``--due``, ``--since`` ...),
     None when absent; bad input is an error naming ``field``."""
@@ -87,6 +95,14 @@ class AppContext:
     principal: str | None
     command: str = "crm"
     _crm: Any = None
+
+    @classmethod
+    def of(cls, ctx: click.Context) -> AppContext:
+        """The AppContext the ``crm`` group put on ``ctx`` (or a parent of it)."""
+        app = ctx.find_object(cls)
+        if app is None:
+            raise RuntimeError(f"{ctx.command_path}: run as a command of the crm group")
+        return app
 
     def config(self) -> Any:
         """The loaded configuration. Without a config file (``--config``,
@@ -168,7 +184,7 @@ def pass_crm(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     @click.pass_context
     def inner(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
-        app: AppContext = ctx.find_object(AppContext)
+        app = AppContext.of(ctx)
         app.command = ctx.command_path
         crm = app.crm()
         if _subcommand(ctx) not in CREATE_DATABASE_COMMANDS:

@@ -330,7 +330,7 @@ class _TxImport(c.BatchImport):
             ],
         )
 
-    def _parse(self) -> Iterator[c.Parsed]:
+    def _parse(self) -> Iterator[_TxParsed]:
         """Read and validate the file, one :class:`Parsed` per batch. Runs in the
         prefetch thread: it touches only the reader, never the database or the
         summary (the consumer applies each part's counts and rejects in order)."""
@@ -439,7 +439,7 @@ class _TxImport(c.BatchImport):
             part.file_fingerprint = (file_hash.hexdigest(), file_first, file_last, file_rows)
         yield self._ready(part)
 
-    def _ready(self, part: c.Parsed) -> c.Parsed:
+    def _ready(self, part: _TxParsed) -> _TxParsed:
         """PostgreSQL: the batch's COPY payload, built here in the reader thread."""
         if self.dialect != "sqlite" and part.batch:
             part.payload = c.copy_payload(part.batch)

@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import bindparam, select
 from sqlalchemy import exc as sa_exc
@@ -34,6 +34,9 @@ from crmcore.parse import clean_text, parse_int, parse_number
 from crmcore.plugins import Plugins, build
 from crmcore.schema import customers, staff
 from crmcore.scope import catalog_of
+
+if TYPE_CHECKING:
+    from crmcore.entities import Customer, Interaction, TimelineEntry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,7 +67,7 @@ def operation(*, write: bool = True) -> Callable[[F], F]:
             with self.transaction(write=write, op=fn.__name__):
                 return fn(self, *args, **kwargs)
 
-        return inner  # type: ignore[return-value]
+        return cast(F, inner)  # the same signature: wraps() copies the rest
 
     return wrap
 
@@ -116,6 +119,46 @@ class CRMBase:
     @_after_commit.setter
     def _after_commit(self, value: list[Callable[[], None]]) -> None:
         self._local.after_commit = value
+
+    if TYPE_CHECKING:
+        # Operations one mixin calls on another, declared for type checkers only:
+        # the mixin that defines each overrides it, and a checker verifies both
+        # the calls and that the definitions keep these signatures.
+        def normalise_phone(self, text: str) -> str: ...
+
+        def match_customer(
+            self,
+            *,
+            phone: str | None = None,
+            email: str | None = None,
+            external_id: str | None = None,
+        ) -> tuple[Customer, str] | None: ...
+
+        def _listing_filter(self, stage: str | None, owner: Any) -> list[Any]: ...
+
+        def record_interaction(
+            self,
+            customer: Any,
+            kind: str,
+            text: str = "",
+            *,
+            at: dt.datetime | None = None,
+            staff: Any = None,
+            channel: str | None = None,
+            data: Mapping[str, Any] | None = None,
+            source: str = "core",
+        ) -> Interaction: ...
+
+        def add_timeline_entry(
+            self,
+            customer: Any,
+            kind: str,
+            summary: str,
+            *,
+            at: dt.datetime | None = None,
+            data: Mapping[str, Any] | None = None,
+            source: str = "core",
+        ) -> TimelineEntry: ...
 
     # -- construction helpers ------------------------------------------------
     @property
@@ -243,7 +286,9 @@ class CRMBase:
                             self._db = None
                 finally:
                     if restore is not None:
-                        conn.connection.dbapi_connection.execute(restore)
+                        driver = conn.connection.dbapi_connection
+                        assert driver is not None  # still checked out: the driver is there
+                        driver.execute(restore)
         except sa_exc.OperationalError as e:
             raise database_error(e.orig) from None
         except sa_exc.IntegrityError as e:
@@ -313,9 +358,10 @@ class CRMBase:
             raise not_found_customer(ref)
         row = rows[0] if len(rows) == 1 else next(r for r in rows if str(r.id) == str(ref).strip())
         while row.merged_into_id is not None:
-            row = self.db.conn.execute(_BY_ID, {"id": row.merged_into_id}).first()
-            if row is None or not self.db.can_see(row.id):
+            target = self.db.conn.execute(_BY_ID, {"id": row.merged_into_id}).first()
+            if target is None or not self.db.can_see(target.id):
                 raise not_found_customer(ref)
+            row = target
         return row
 
     def _customer_id(self, ref: Any, *, write: bool = False) -> int:

@@ -362,7 +362,9 @@ class CustomersMixin(CRMBase):
                 "updated_at": now,
             },
         )
-        cid = res.inserted_primary_key[0]
+        key = res.inserted_primary_key
+        assert key is not None  # a one-row insert knows the key it made
+        cid = key[0]
         customer = Customer(**{**_asdict(draft), "id": cid})
         self.db.audit("customers", str(cid), "insert", None, _asdict(customer), customer_id=cid)
         self.db.conn.execute(

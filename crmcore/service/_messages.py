@@ -442,14 +442,14 @@ class MessagesMixin(CRMBase):
             },
             customer_id=sender.id if sender is not None else None,
         )
-        known = sender is not None and db.can_see(sender.id)
+        shown = sender.id if sender is not None and db.can_see(sender.id) else None
         return {
             "id": mid,
             "from": phone,
             "delivered_by": deliverer,
             "claimed": len(routed),
             "routed": routed if acting.unrestricted else [],
-            "customer_id": sender.id if known else None,
+            "customer_id": shown,
         }
 
 

@@ -92,8 +92,8 @@ def agent_report(
                     "expired": int(r.expired or 0) if r else 0,
                     "pending": n - ver - (int(r.expired or 0) if r else 0),
                     "verified_rate": round(ver / n, 4) if n else None,
-                    "average_score": round(int(r.score_sum) / sc, 2) if sc else None,
-                    "very_satisfied_share": round(int(r.very) / sc, 4) if sc else None,
+                    "average_score": round(int(r.score_sum) / sc, 2) if r and sc else None,
+                    "very_satisfied_share": round(int(r.very) / sc, 4) if r and sc else None,
                     "vip_below_guarantee": dues.get(sid, []),
                 }
             )

@@ -44,7 +44,7 @@ def grade_query(crm: Any, at: dt.datetime, customer_id: int | None = None) -> An
     for every policyholder (or one) with a VIP grade as of ``at``; set-based."""
     p = policies
     active = p.c.status == "active"
-    agg = (
+    by_customer = (
         select(
             p.c.customer_id,
             func.sum(case((active, p.c.premium_cents), else_=0)).label("premium"),
@@ -55,8 +55,8 @@ def grade_query(crm: Any, at: dt.datetime, customer_id: int | None = None) -> An
         .group_by(p.c.customer_id)
     )
     if customer_id is not None:
-        agg = agg.where(p.c.customer_id == customer_id)
-    agg = agg.subquery("insurance_agg")
+        by_customer = by_customer.where(p.c.customer_id == customer_id)
+    agg = by_customer.subquery("insurance_agg")
     whens = []
     for g in settings.grades(crm):
         conds = []

@@ -58,7 +58,7 @@ def ages(crm: Any, *, at: dt.datetime | None = None) -> dict[str, Any]:
                 inner.c.bucket, inner.c.state
             )
         ).all()
-        out = [{"age": label, "count": 0, "by_state": {}} for label in labels]
+        out: list[dict[str, Any]] = [{"age": label, "count": 0, "by_state": {}} for label in labels]
         for r in rows:
             b = out[int(r.bucket)]
             b["count"] += r.n

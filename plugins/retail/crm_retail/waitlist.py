@@ -95,7 +95,8 @@ def restock(crm: Any, item: str) -> dict[str, Any]:
             .where(waitlist.c.item_key == _util.key_of(item), waitlist.c.status == "waiting")
             .order_by(waitlist.c.requested_at, waitlist.c.id)
         ).all()
-        notified, no_contact = [], []
+        notified: list[int] = []
+        no_contact: list[int] = []
         for r in rows:
             msg = crm.enqueue_message(
                 "sms",

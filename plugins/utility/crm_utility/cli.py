@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import click
 
@@ -15,6 +15,12 @@ from crmcore import ValidationError
 from crmcore.cli import JSON_OPTION, Whole, emit, parse_at, pass_crm
 from crmcore.files import private_output
 from crmcore.parse import format_money, parse_date, parse_money
+
+
+@overload
+def _date(value: str, what: str) -> dt.date: ...
+@overload
+def _date(value: str | None, what: str) -> dt.date | None: ...
 
 
 def _date(value: str | None, what: str) -> dt.date | None:

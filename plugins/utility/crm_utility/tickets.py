@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import and_, case, func, or_, select, update
 
@@ -39,6 +39,12 @@ SERVICE_WORKFLOW = Workflow(
     due_hours={"resolved": 72, "revisit": 24},
 )
 DEADLINES = ("response", "on_site")
+
+
+@overload
+def _minutes(spec: dict[str, Any], area: str) -> float: ...
+@overload
+def _minutes(spec: dict[str, Any] | None, area: str) -> float | None: ...
 
 
 def _minutes(spec: dict[str, Any] | None, area: str) -> float | None:
