@@ -4,6 +4,8 @@ configuration covers the core and every bundled plugin."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 import subprocess
 import sys
@@ -11,6 +13,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from crmcore.hooks import PROJECT
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_PROJECTS = sorted(ROOT.glob("plugins/*/pyproject.toml"))
@@ -98,3 +102,51 @@ def test_mypy_checks_the_core_and_every_bundled_plugin() -> None:
     assert wanted <= files, wanted - files
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert ci.index("mypy") > ci.index("ruff check ."), "CI runs mypy after the linter"
+
+
+IMPL_MODULES = (
+    "crmcore.defaults",
+    "crm_retail.plugin",
+    "crm_utility.plugin",
+    "crm_insurance.plugin",
+    "crm_real_estate.plugin",
+)
+
+
+def _specs() -> dict[str, inspect.Signature]:
+    from crmcore.hooks import SPEC_MODULES
+
+    return {
+        name: inspect.signature(fn)
+        for module in SPEC_MODULES
+        for name, fn in vars(module).items()
+        if getattr(fn, f"{PROJECT}_spec", None) is not None
+    }
+
+
+@pytest.mark.parametrize("module_name", IMPL_MODULES)
+def test_hookimpls_are_typed_as_their_specs(module_name: str) -> None:
+    """A bundled hook implementation declares each argument with its
+    specification's type (not ``Any``, which would leave its body unchecked),
+    and a return type as precise as the specification's."""
+    module = importlib.import_module(module_name)
+    specs = _specs()
+    impls = {
+        name: fn
+        for name, fn in vars(module).items()
+        if getattr(fn, f"{PROJECT}_impl", None) is not None
+    }
+    assert impls, f"{module_name} implements no hook"
+    wrong = []
+    for name, fn in sorted(impls.items()):
+        spec, impl = specs[name], inspect.signature(fn)
+        for param in impl.parameters.values():
+            wanted = spec.parameters[param.name].annotation
+            if param.annotation != wanted:
+                wrong.append(f"{name}({param.name}: {param.annotation}), spec: {wanted}")
+        returned = impl.return_annotation
+        if returned is inspect.Signature.empty or (
+            "Any" in str(returned) and "Any" not in str(spec.return_annotation)
+        ):
+            wrong.append(f"{name} -> {returned}, spec: -> {spec.return_annotation}")
+    assert not wrong, "\n".join(wrong)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from crmcore.hooks.markers import hookspec
@@ -11,7 +12,9 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def crm_analytics_computed(crm: CRM, name: str, as_of: Any, summary: dict[str, Any]) -> None:
+def crm_analytics_computed(
+    crm: CRM, name: str, as_of: dt.datetime, summary: dict[str, Any]
+) -> None:
     """An analytics run stored its results.
 
     :param crm: the CRM bound to the run's transaction.

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Table
 
     from crmcore.registry import Attribute, Channel, Job, PluginInfo, Template, Workflow
+    from crmcore.service import CRM
 
 
 @hookspec
@@ -169,7 +170,7 @@ def crm_ticket_workflows() -> Iterable[Workflow]:
 
 
 @hookspec
-def crm_demo(crm: Any, command_prefix: str) -> str | None:
+def crm_demo(crm: CRM, command_prefix: str) -> str | None:
     """Load the plugin's sample data into the demo database.
 
     :param crm: the CRM of the demo (the system principal, clock fixed at the

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 
 from crm_insurance import NAME, __version__, orphans, settings, tables, vip, visits
 from crmcore import Attribute, Job, PluginInfo, ValidationError, hookimpl
 from crmcore.parse import parse_date
+
+if TYPE_CHECKING:
+    import click
+    from sqlalchemy import Table
+
+    from crmcore import CRM, Customer, InboundMessage, Staff
 
 ERASED = "[erased]"
 
@@ -51,7 +57,7 @@ def crm_customer_attributes() -> list[Attribute]:
 
 
 @hookimpl
-def crm_tables() -> tuple[Any, ...]:
+def crm_tables() -> tuple[Table, ...]:
     return tables.TABLES
 
 
@@ -61,7 +67,7 @@ def crm_migrations() -> str:
 
 
 @hookimpl
-def crm_cli_commands() -> list[Any]:
+def crm_cli_commands() -> list[click.Command]:
     from crm_insurance.cli import insurance
 
     return [insurance]
@@ -80,7 +86,7 @@ def crm_jobs() -> list[Job]:
 
 
 @hookimpl
-def crm_validate_customer(crm: Any, customer: Any, before: Any) -> None:
+def crm_validate_customer(crm: CRM, customer: Customer, before: Customer | None) -> None:
     birth = customer.attributes.get(f"{NAME}.birth_date")
     if birth is None or (
         before is not None and before.attributes.get(f"{NAME}.birth_date") == birth
@@ -92,23 +98,23 @@ def crm_validate_customer(crm: Any, customer: Any, before: Any) -> None:
 
 
 @hookimpl
-def crm_route_inbound(crm: Any, message: Any) -> str | None:
+def crm_route_inbound(crm: CRM, message: InboundMessage) -> str | None:
     return visits.route_inbound(crm, message)
 
 
 @hookimpl
-def crm_staff_departed(crm: Any, staff: Any, handover_to: Any) -> None:
+def crm_staff_departed(crm: CRM, staff: Staff, handover_to: Staff) -> None:
     orphans.on_staff_departed(crm, staff, handover_to)
 
 
 @hookimpl
-def crm_classify_customer(crm: Any, customer: Any) -> dict[str, Any] | None:
+def crm_classify_customer(crm: CRM, customer: Customer) -> dict[str, Any] | None:
     grade = vip.grade_of(crm, customer.id)
     return {f"{NAME}.grade": grade["grade"]} if grade else None
 
 
 @hookimpl
-def crm_customers_merged(crm: Any, keep: Any, other: Any) -> None:
+def crm_customers_merged(crm: CRM, keep: Customer, other: Customer) -> None:
     # the core moves every customer_id column; the insured person is ours to move
     p = tables.policies
     crm.db.execute(
@@ -117,7 +123,7 @@ def crm_customers_merged(crm: Any, keep: Any, other: Any) -> None:
 
 
 @hookimpl
-def crm_forget_customer(crm: Any, customer: Any) -> None:
+def crm_forget_customer(crm: CRM, customer: Customer) -> None:
     v, r, x = tables.visits, tables.replies, tables.payouts
     crm.db.execute(
         update(v)
@@ -139,7 +145,7 @@ def crm_forget_customer(crm: Any, customer: Any) -> None:
 
 
 @hookimpl
-def crm_demo(crm: Any, command_prefix: str) -> str | None:
+def crm_demo(crm: CRM, command_prefix: str) -> str | None:
     from crm_insurance.demo import load
 
     return load(crm, command_prefix)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 
@@ -14,6 +14,12 @@ from . import requests as req
 from .jobs import JOBS
 from .settings import CONFIG_SCHEMA, settings_of
 from .tables import TABLES, requests, revisits, teams
+
+if TYPE_CHECKING:
+    import click
+    from sqlalchemy import Table
+
+    from crmcore import CRM, Customer, Job, Staff, Ticket, TicketMove, Workflow
 
 
 @hookimpl
@@ -37,7 +43,7 @@ def crm_validate_config(config: dict[str, Any]) -> None:
 
 
 @hookimpl
-def crm_tables() -> Any:
+def crm_tables() -> tuple[Table, ...]:
     return TABLES
 
 
@@ -47,19 +53,19 @@ def crm_migrations() -> str:
 
 
 @hookimpl
-def crm_cli_commands() -> Any:
+def crm_cli_commands() -> list[click.Command]:
     from .cli import group
 
     return [group]
 
 
 @hookimpl
-def crm_jobs() -> Any:
+def crm_jobs() -> list[Job]:
     return JOBS
 
 
 @hookimpl
-def crm_message_templates() -> Any:
+def crm_message_templates() -> list[Template]:
     return [
         Template(
             name="real_estate.received",
@@ -77,22 +83,22 @@ def crm_message_templates() -> Any:
 
 
 @hookimpl
-def crm_ticket_workflows() -> Any:
+def crm_ticket_workflows() -> list[Workflow]:
     return [req.REPAIR_WORKFLOW]
 
 
 @hookimpl
-def crm_ticket_opened(crm: Any, ticket: Any) -> None:
+def crm_ticket_opened(crm: CRM, ticket: Ticket) -> None:
     req.on_ticket_opened(crm, ticket)
 
 
 @hookimpl
-def crm_ticket_moved(crm: Any, ticket: Any, move: Any) -> None:
+def crm_ticket_moved(crm: CRM, ticket: Ticket, move: TicketMove) -> None:
     req.on_ticket_moved(crm, ticket, move)
 
 
 @hookimpl
-def crm_forget_customer(crm: Any, customer: Any) -> None:
+def crm_forget_customer(crm: CRM, customer: Customer) -> None:
     """Blank the free text; keep categories, dates and scores for the statistics."""
     crm.db.execute(
         update(requests).where(requests.c.customer_id == customer.id).values(description="[erased]")
@@ -101,7 +107,7 @@ def crm_forget_customer(crm: Any, customer: Any) -> None:
 
 
 @hookimpl
-def crm_staff_departed(crm: Any, staff: Any, handover_to: Any) -> None:
+def crm_staff_departed(crm: CRM, staff: Staff, handover_to: Staff) -> None:
     """A departing team leader's teams go to the member of staff taking over."""
     crm.db.execute(
         update(teams).where(teams.c.leader_id == staff.id).values(leader_id=handover_to.id)
@@ -109,7 +115,7 @@ def crm_staff_departed(crm: Any, staff: Any, handover_to: Any) -> None:
 
 
 @hookimpl
-def crm_demo(crm: Any, command_prefix: str) -> str:
+def crm_demo(crm: CRM, command_prefix: str) -> str:
     from .demo import load
 
     return load(crm, command_prefix)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
@@ -30,6 +30,12 @@ from crm_retail.tables import members as members_table
 from crm_retail.tables import points as points_table
 from crmcore import Job, PluginInfo, TimelineEntry, TimelineSource, hookimpl
 
+if TYPE_CHECKING:
+    import click
+    from sqlalchemy import Table
+
+    from crmcore import CRM, Customer, Template, Transaction, TransactionBatch
+
 
 @hookimpl
 def crm_plugin_info() -> PluginInfo:
@@ -55,7 +61,7 @@ def crm_validate_config(config: dict[str, Any]) -> None:
 
 
 @hookimpl
-def crm_tables() -> tuple[Any, ...]:
+def crm_tables() -> tuple[Table, ...]:
     return TABLES
 
 
@@ -65,7 +71,7 @@ def crm_migrations() -> str:
 
 
 @hookimpl
-def crm_cli_commands() -> list[Any]:
+def crm_cli_commands() -> list[click.Command]:
     from crm_retail.cli import retail
 
     return [retail]
@@ -114,17 +120,17 @@ def crm_jobs() -> list[Job]:
 
 
 @hookimpl
-def crm_message_templates() -> list[Any]:
+def crm_message_templates() -> list[Template]:
     return messaging.TEMPLATES
 
 
 @hookimpl
-def crm_transaction_recorded(crm: Any, transaction: Any) -> None:
+def crm_transaction_recorded(crm: CRM, transaction: Transaction) -> None:
     members.on_transaction(crm, transaction)
 
 
 @hookimpl
-def crm_transactions_recorded_batch(crm: Any, batch: Any) -> None:
+def crm_transactions_recorded_batch(crm: CRM, batch: TransactionBatch) -> None:
     members.on_batch(crm, batch)
 
 
@@ -150,7 +156,7 @@ def crm_timeline_sources() -> list[TimelineSource]:
 
 
 @hookimpl
-def crm_classify_customer(crm: Any, customer: Any) -> dict[str, Any] | None:
+def crm_classify_customer(crm: CRM, customer: Customer) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     m = points.member_row(crm, customer.id)
     if m is not None:
@@ -162,7 +168,7 @@ def crm_classify_customer(crm: Any, customer: Any) -> dict[str, Any] | None:
 
 
 @hookimpl
-def crm_customers_merged(crm: Any, keep: Any, other: Any) -> None:
+def crm_customers_merged(crm: CRM, keep: Customer, other: Customer) -> None:
     """Fold ``other``'s membership into ``keep``'s (the core then moves the
     ledger rows; the sum of balances equals the moved ledger's sum) and drop
     rows that would clash on a per-customer unique key."""
@@ -197,7 +203,7 @@ def crm_customers_merged(crm: Any, keep: Any, other: Any) -> None:
 
 
 @hookimpl
-def crm_forget_customer(crm: Any, customer: Any) -> None:
+def crm_forget_customer(crm: CRM, customer: Customer) -> None:
     """Blank personal data; keep amounts, dates and points for the statistics."""
     cid = customer.id
     gone = "[erased]"
@@ -228,7 +234,7 @@ def crm_forget_customer(crm: Any, customer: Any) -> None:
 
 
 @hookimpl
-def crm_demo(crm: Any, command_prefix: str) -> str | None:
+def crm_demo(crm: CRM, command_prefix: str) -> str | None:
     from crm_retail.demo import load
 
     return load(crm, command_prefix)

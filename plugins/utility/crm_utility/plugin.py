@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -21,6 +21,12 @@ from crm_utility.tables import (
 from crm_utility.tables import advice as advice_table
 from crm_utility.tables import bills as bills_table
 from crmcore import Job, PluginInfo, Template, TimelineEntry, TimelineSource, hookimpl
+
+if TYPE_CHECKING:
+    import click
+    from sqlalchemy import Table
+
+    from crmcore import CRM, Customer, Ticket, TicketMove, Workflow
 
 
 @hookimpl
@@ -44,7 +50,7 @@ def crm_validate_config(config: dict[str, Any]) -> None:
 
 
 @hookimpl
-def crm_tables() -> list[Any]:
+def crm_tables() -> list[Table]:
     return list(TABLES)
 
 
@@ -54,14 +60,14 @@ def crm_migrations() -> str:
 
 
 @hookimpl
-def crm_cli_commands() -> list[Any]:
+def crm_cli_commands() -> list[click.Command]:
     from crm_utility.cli import utility
 
     return [utility]
 
 
 @hookimpl
-def crm_ticket_workflows() -> list[Any]:
+def crm_ticket_workflows() -> list[Workflow]:
     return [tickets.SERVICE_WORKFLOW]
 
 
@@ -123,20 +129,20 @@ def crm_message_templates() -> list[Template]:
 
 # -- tickets ---------------------------------------------------------------------------------
 @hookimpl
-def crm_ticket_opened(crm: Any, ticket: Any) -> None:
+def crm_ticket_opened(crm: CRM, ticket: Ticket) -> None:
     if ticket.workflow == tickets.WORKFLOW:
         tickets.on_opened(crm, ticket)
 
 
 @hookimpl
-def crm_ticket_moved(crm: Any, ticket: Any, move: Any) -> None:
+def crm_ticket_moved(crm: CRM, ticket: Ticket, move: TicketMove) -> None:
     if ticket.workflow == tickets.WORKFLOW:
         tickets.on_moved(crm, ticket, move)
 
 
 # -- the customer's card and timeline ------------------------------------------------------------
 @hookimpl
-def crm_classify_customer(crm: Any, customer: Any) -> dict[str, Any] | None:
+def crm_classify_customer(crm: CRM, customer: Customer) -> dict[str, Any] | None:
     rows = crm.db.execute(
         select(service_points).where(service_points.c.customer_id == customer.id)
     ).all()
@@ -270,7 +276,7 @@ def crm_timeline_sources() -> list[TimelineSource]:
 
 
 @hookimpl
-def crm_forget_customer(crm: Any, customer: Any) -> None:
+def crm_forget_customer(crm: CRM, customer: Customer) -> None:
     """Addresses and inspection notes are personal; meters, energy and money stay."""
     crm.db.execute(
         update(service_points)
@@ -286,7 +292,7 @@ def crm_forget_customer(crm: Any, customer: Any) -> None:
 
 
 @hookimpl
-def crm_demo(crm: Any, command_prefix: str) -> str | None:
+def crm_demo(crm: CRM, command_prefix: str) -> str | None:
     from crm_utility.demo import load
 
     return load(crm, command_prefix)
