@@ -71,6 +71,7 @@ def schema_problem(engine: Engine, plugins: Any) -> str | None:
     not know means the database is newer than this crmcore.
     """
     from alembic.script import ScriptDirectory
+    from alembic.script.revision import Revision
 
     dirs = {name: str(path) for name, path in plugins.each("crm_migrations") if path}
     script = ScriptDirectory.from_config(
@@ -97,7 +98,8 @@ def schema_problem(engine: Engine, plugins: Any) -> str | None:
         if branch != "crmcore" and branch not in dirs:
             continue
         heads = script.revision_map.get_revisions(f"{branch}@heads")
-        if any(head is not None and head.revision not in applied for head in heads):
+        # a head is a Revision; alembic's types also allow None and "base", never a head
+        if any(isinstance(head, Revision) and head.revision not in applied for head in heads):
             missing.append(label)
     missing += [
         f"plugin {owner!r}"
