@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import attrs
-from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select, true
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, false, or_, select, true
 
 from crmcore.schema import customers, relationships, staff, tickets
 
@@ -125,7 +125,7 @@ def _point_condition(principal: Principal, cust: Any) -> ColumnElement:
     tickets), so checking one customer reads a handful of rows whatever the
     size of the base or of the principal's book. Parameters ``me`` and ``team``."""
     if principal.scope == "team" and principal.team is not None:
-        team = bindparam("team")
+        team: BindParameter[Any] = bindparam("team")
 
         def is_mine(col: Any) -> ColumnElement:
             return (
@@ -135,7 +135,7 @@ def _point_condition(principal: Principal, cust: Any) -> ColumnElement:
                 .exists()
             )
     else:
-        me = bindparam("me")
+        me: BindParameter[Any] = bindparam("me")
 
         def is_mine(col: Any) -> ColumnElement:
             return col == me

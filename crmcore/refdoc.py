@@ -210,9 +210,9 @@ def registration_page() -> str:
             if field.default is attrs.NOTHING:
                 default = "required"
             elif isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-                default = f"`{field.default.factory.__name__}()`"  # type: ignore[attr-defined]
+                default = f"`{field.default.factory.__name__}()`"
                 if default == "`<lambda>()`":
-                    default = f"`{field.default.factory()!r}`"  # type: ignore[attr-defined]
+                    default = f"`{field.default.factory()!r}`"
             else:
                 default = f"`{field.default!r}`"
             kind = str(field.type).replace("|", "\\|")
@@ -225,9 +225,9 @@ def registration_page() -> str:
 def _fixture_function(value: Any) -> Callable[..., Any] | None:
     """The function behind a pytest fixture (the wrapper differs between pytest versions)."""
     if hasattr(value, "_get_wrapped_function"):
-        return value._get_wrapped_function()  # type: ignore[no-any-return]
+        return value._get_wrapped_function()
     if getattr(value, "_pytestfixturefunction", None) is not None:
-        return value  # type: ignore[no-any-return]
+        return value
     return None
 
 

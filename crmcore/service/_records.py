@@ -159,10 +159,9 @@ _TX_INSERT = Prepared(transactions.insert().returning(transactions.c.id), keys=_
 @functools.cache
 def _stats_upsert(dialect: str) -> Prepared:
     """INSERT ... ON CONFLICT DO UPDATE for customer_stats (SQLite and PostgreSQL)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     cs = customer_stats
     stmt = insert(cs).values(
         customer_id=bindparam("cid"),
@@ -487,7 +486,7 @@ class RecordsMixin(CRMBase):
                         f"transaction id {external_id!r} is already recorded for another customer"
                     )
                 return _rows.transaction(seen)
-        values = {  # the order of Transaction's fields: the audit row's JSON keeps it
+        values: dict[str, Any] = {  # Transaction's field order: the audit row's JSON keeps it
             "customer_id": cid,
             "amount_cents": check_amount(amount_cents),
             "occurred_at": check_time(occurred_at or self.now(), "occurred_at"),
@@ -648,7 +647,7 @@ class RecordsMixin(CRMBase):
         self, cid: int, sources: list[TimelineSource], before: tuple[Any, int, int] | None
     ) -> TimelinePage:
         """Every entry (before ``before``), read stream by stream and merged."""
-        keyed = []
+        keyed: list[tuple[tuple[Any, int, int], TimelineEntry]] = []
         for rank, source in enumerate(sources):
             q = source.query(cid)
             if before is not None:
@@ -748,6 +747,7 @@ class RecordsMixin(CRMBase):
         pooled = self.engine.raw_connection()
         try:
             driver = pooled.driver_connection
+            assert driver is not None  # checked out: the driver connection is there
 
             reads = _CardReads(_DriverRun(driver, dialect), dialect)
             if sqlite:
@@ -781,5 +781,5 @@ class RecordsMixin(CRMBase):
     def count_customers(self, *, stage: str | None = None, owner: Any = None) -> int:
         """How many live customers the principal may see (in ``stage``, of ``owner``):
         the total of what :meth:`list_customers` pages through."""
-        where = self._listing_filter(stage, owner)  # type: ignore[attr-defined]
+        where = self._listing_filter(stage, owner)
         return int(self.db.scalar(select(func.count()).select_from(live_customers).where(*where)))
