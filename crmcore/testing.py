@@ -437,7 +437,7 @@ def assert_migrations_reversible(crm: Any, branch: str) -> None:
     the declared tables; stepping down one revision at a time reaches the
     branch's base; stepping up again gives, at each revision, the same schema
     as on the way down, and at the head the declared tables again."""
-    from alembic.script import ScriptDirectory
+    from alembic.script import Script, ScriptDirectory
 
     from crmcore import migrate
 
@@ -450,12 +450,12 @@ def assert_migrations_reversible(crm: Any, branch: str) -> None:
     with crm.engine.connect() as conn:
         script = ScriptDirectory.from_config(migrate._alembic_config(conn, _version_dirs(crm)))
     revisions: list[str] = []  # the branch's own revisions, newest first (not those it depends on)
-    revision = script.get_revision(f"{branch}@head")
-    while revision is not None:
-        revisions.append(revision.revision)
-        down = revision.down_revision
+    walked: Script | None = script.get_revision(f"{branch}@head")
+    while walked is not None:
+        revisions.append(walked.revision)
+        down = walked.down_revision
         assert not isinstance(down, tuple | list), f"{branch}: merge revisions are not walked"
-        revision = script.get_revision(down) if down else None
+        walked = script.get_revision(down) if down else None
     assert revisions, f"{branch}: no migrations found"
     on_the_way_down: dict[str, dict[str, Any]] = {}
     for revision in revisions:  # newest first
@@ -536,11 +536,12 @@ def private_crmcore_imports(source: Path) -> list[str]:
     for path in files:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
-            names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
             for dotted in names:
                 parts = dotted.split(".")
                 if parts[0] == "crmcore" and any(_private(p) for p in parts[1:]):
