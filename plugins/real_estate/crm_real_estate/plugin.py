@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 from crmcore import PluginInfo, Template, hookimpl
 
@@ -13,7 +13,7 @@ from . import __version__
 from . import requests as req
 from .jobs import JOBS
 from .settings import CONFIG_SCHEMA, settings_of
-from .tables import TABLES, requests, revisits, teams
+from .tables import TABLES, requests, revisits, teams, unit_owners
 
 if TYPE_CHECKING:
     import click
@@ -104,6 +104,41 @@ def crm_forget_customer(crm: CRM, customer: Customer) -> None:
         update(requests).where(requests.c.customer_id == customer.id).values(description="[erased]")
     )
     crm.db.execute(update(revisits).where(revisits.c.customer_id == customer.id).values(note=None))
+
+
+# a unit link's roles, strongest first: one person linked twice keeps the strongest
+LINK_ROLES = ("owner", "co-owner", "tenant")
+
+
+@hookimpl
+def crm_customers_merged(crm: CRM, keep: Customer, other: Customer) -> None:
+    """Two records of one person linked to the same unit would leave two current
+    links after the core moves ``other``'s rows: fold each such pair into
+    ``keep``'s link (the stronger role, the earlier start) and drop ``other``'s."""
+    current = unit_owners.c.until.is_(None)
+    kept = {
+        row.unit_id: row
+        for row in crm.db.execute(
+            select(unit_owners).where(unit_owners.c.customer_id == keep.id, current)
+        )
+    }
+    for row in crm.db.execute(
+        select(unit_owners).where(unit_owners.c.customer_id == other.id, current)
+    ).all():
+        mine = kept.get(row.unit_id)
+        if mine is None:
+            continue
+        role = min((mine.role, row.role), key=_role_rank)
+        crm.db.execute(
+            update(unit_owners)
+            .where(unit_owners.c.id == mine.id)
+            .values(role=role, since=min(mine.since, row.since))
+        )
+        crm.db.execute(delete(unit_owners).where(unit_owners.c.id == row.id))
+
+
+def _role_rank(role: str) -> int:
+    return LINK_ROLES.index(role) if role in LINK_ROLES else len(LINK_ROLES)
 
 
 @hookimpl

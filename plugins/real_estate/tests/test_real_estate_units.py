@@ -181,6 +181,19 @@ def test_merge_moves_unit_links(crm):
     assert count(crm, unit_owners) == 5
 
 
+def test_merging_two_links_to_one_unit_leaves_one_link(crm):
+    estate(crm)
+    c1_units = {o["unit"]: o for o in places.list_owners(crm, customer="C-1")}
+    unit = sorted(c1_units)[0]
+    before = count(crm, unit_owners)
+    dup = crm.add_customer("Wu Fang (dup)", external_id="C-78", owner="zhang")
+    places.add_owner(crm, unit, dup, role="tenant")
+    crm.merge_customers("C-1", "C-78")
+    links = [o for o in places.list_owners(crm, customer="C-1") if o["unit"] == unit]
+    assert len(links) == 1 and links[0]["role"] == c1_units[unit]["role"]
+    assert count(crm, unit_owners) == before  # the twin's link to the same unit is gone
+
+
 def seed_real_estate(crm, customer):
     """The customer owns a unit of a new building and reports a leak in it, with
     a revisit note: the rows forget and merge must handle."""
