@@ -271,6 +271,22 @@ class DB:
         finally:
             self.principal = acting
 
+    @contextlib.contextmanager
+    def unscoped(self, reason: str) -> Iterator[DB]:
+        """Read and write the whole base for a rule that is a fact about it, not
+        about what the acting principal may see (a cluster of repair requests in
+        one building, whoever filed them). Within the block statements run
+        through this query layer unfiltered, still checked for permissions and
+        audited under the acting principal; entering it writes one audit row with
+        ``reason``. What is read in the block must never be shown to the
+        principal. Needs an open write transaction and the 'write' permission."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise CRMError("unscoped: give the reason the rule needs the whole base")
+        self.require_write()
+        self.audit("unscoped", None, "unscoped", None, {"reason": reason.strip()}, customer_id=None)
+        with self._as_service():
+            yield self
+
     # -- reading -------------------------------------------------------------
     def execute(self, stmt: Any, params: Any = None) -> Any:
         """Execute a SQLAlchemy statement, scoped, checked and audited.

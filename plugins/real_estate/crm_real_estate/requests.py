@@ -635,10 +635,10 @@ def _detect_incident(crm: Any, s: Settings, rid: int) -> None:
     """N requests of one category in one building within the window raise one
     incident; later requests of that cluster join it while it is open.
 
-    The cluster is read unfiltered (``crm.db.conn``): it is a fact about the
-    building, whoever files the request that completes it. Its request ids are
-    only linked to the incident (shared working data) and reported to the
-    management staff, never shown to the filing principal."""
+    The cluster is read over the whole base (``crm.db.unscoped``, audited): it
+    is a fact about the building, whoever files the request that completes it.
+    Its request ids are only linked to the incident (shared working data) and
+    reported to the management staff, never shown to the filing principal."""
     r = crm.db.execute(select(requests).where(requests.c.id == rid)).one()  # just filed
     open_key = f"{r.building_id}:{r.category}"
     inc = crm.db.execute(select(incidents).where(incidents.c.open_key == open_key)).first()
@@ -650,17 +650,18 @@ def _detect_incident(crm: Any, s: Settings, rid: int) -> None:
         )
         return
     linked = select(incident_requests.c.request_id)
-    cluster = crm.db.conn.execute(
-        select(requests.c.id)
-        .where(
-            requests.c.building_id == r.building_id,
-            requests.c.category == r.category,
-            requests.c.reported_at > r.reported_at - s.incident_window,
-            requests.c.reported_at <= r.reported_at,
-            requests.c.id.not_in(linked),
-        )
-        .order_by(requests.c.id)
-    ).all()
+    with crm.db.unscoped("real estate: requests of one building and category form an incident"):
+        cluster = crm.db.execute(
+            select(requests.c.id)
+            .where(
+                requests.c.building_id == r.building_id,
+                requests.c.category == r.category,
+                requests.c.reported_at > r.reported_at - s.incident_window,
+                requests.c.reported_at <= r.reported_at,
+                requests.c.id.not_in(linked),
+            )
+            .order_by(requests.c.id)
+        ).all()
     if len(cluster) < s.incident_threshold:
         return
     now = crm.now()
