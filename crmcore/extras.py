@@ -16,6 +16,14 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "scipy": ("the BG/NBD model (crm analytics clv)", "install crmcore[analytics]"),
     "psycopg": ("PostgreSQL", "install crmcore[postgres]"),
     "numpy": ("analytics", "reinstall crmcore (numpy is one of its dependencies)"),
+    "fastapi": ("the HTTP API (crm serve)", "install crmcore[web]"),
+    "starlette": ("the HTTP API (crm serve)", "install crmcore[web]"),
+    "uvicorn": ("the HTTP API (crm serve)", "install crmcore[web]"),
+    "jinja2": ("the staff console", "install crmcore[web]"),
+    "argon2": ("passwords (crm staff password)", "install crmcore[web]"),
+    "multipart": ("sign-in forms", "install crmcore[web]"),
+    "authlib": ("single sign-on (OIDC)", "install crmcore[oidc]"),
+    "nats": ("the NATS channel", "install crmcore[nats]"),
 }
 
 

@@ -9,6 +9,7 @@
 - :mod:`.messages` — inbound routing, after-commit events.
 - :mod:`.timeline` — timeline entries a plugin contributes.
 - :mod:`.analytics` — results of analytics runs.
+- :mod:`.web` — routers a plugin adds to the HTTP API.
 
 All write-time hooks run inside the caller's open database transaction and get
 ``crm``, the CRM bound to that transaction: whatever they write through it is
@@ -18,9 +19,9 @@ is written.
 
 from __future__ import annotations
 
-from crmcore.hooks import analytics, customers, messages, records, setup, tickets, timeline
+from crmcore.hooks import analytics, customers, messages, records, setup, tickets, timeline, web
 from crmcore.hooks.markers import PROJECT, hookimpl, hookspec
 
-SPEC_MODULES = (setup, customers, records, tickets, messages, timeline, analytics)
+SPEC_MODULES = (setup, customers, records, tickets, messages, timeline, analytics, web)
 
 __all__ = ["PROJECT", "SPEC_MODULES", "hookimpl", "hookspec"]

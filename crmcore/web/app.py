@@ -1,0 +1,46 @@
+"""Building the ASGI application: core routers, plugin routers, error handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from crmcore import __version__
+from crmcore import config as config_mod
+from crmcore.web import problems
+
+API_PREFIX = "/api/v1"
+
+
+def _load_config(config: Any) -> Any:
+    if config is None or isinstance(config, str):
+        return config_mod.load(config)
+    return config
+
+
+def build_app(config: Any = None, **kwargs: Any) -> FastAPI:
+    """See :func:`crmcore.web.create_app`."""
+    from crmcore.service import CRM
+
+    cfg = _load_config(config)
+    crm = CRM(cfg, **kwargs)
+    crm.check_schema()
+    app = FastAPI(
+        title="crmcore",
+        version=__version__,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.crm = crm
+    problems.install(app)
+    mount_plugin_routers(app, crm)
+    return app
+
+
+def mount_plugin_routers(app: FastAPI, crm: Any) -> None:
+    """Each enabled plugin's routers under ``/api/v1/<plugin>/``, tagged with its name."""
+    for name, routers in crm.plugins.each("crm_api_routers"):
+        for router in routers or ():
+            app.include_router(router, prefix=f"{API_PREFIX}/{name}", tags=[name])
