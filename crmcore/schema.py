@@ -350,6 +350,12 @@ timeline_entries = Table(
     Index("ix_timeline_entries_customer_at", "customer_id", "at"),
 )
 
+# A timeline page reads each stream of one customer newest first and stops at
+# the page's size: these indexes give every stream that order without a sort.
+Index("ix_stage_changes_customer_at", stage_changes.c.customer_id, stage_changes.c.at)
+Index("ix_ticket_events_ticket_at", ticket_events.c.ticket_id, ticket_events.c.at)
+Index("ix_messages_customer_created", messages.c.customer_id, messages.c.created_at)
+
 # Append-only and hash-chained (see crmcore.audit): each row's values_digest
 # covers its before/after values and values_salt, row_hash covers its fields, values_digest and
 # prev_hash (the row_hash of the row before it). Database triggers (crmcore_0005)
