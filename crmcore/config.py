@@ -57,6 +57,8 @@ CORE_SCHEMA: dict[str, Any] = {
         "country_code": {"type": "string", "pattern": "^[0-9]{1,4}$", "default": "86"},
         # the business's zone (IANA name); default: the machine's
         "timezone": {"type": ["string", "null"], "default": None},
+        # the language of messages to customers (templates); zh_CN or en
+        "message_locale": {"enum": ["zh_CN", "en"], "default": "zh_CN"},
         # a fixed "now" (ISO date-time) for every command against this database
         "clock": {"type": ["string", "null"], "default": None},
         "lifecycle": {

@@ -248,6 +248,12 @@ def build(
         infos[name] = _info_of(discovery, name, available[name])
         queue.extend(infos[name].requires)
     order = resolve_order(wanted, infos)
+    from crmcore import i18n
+
+    for name in order:
+        catalogues = infos[name].translations
+        if catalogues:
+            i18n.register_domain(name, catalogues)
 
     pm = _manager(all_specs=True)
     pm.register(defaults, name=CORE)

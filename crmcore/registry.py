@@ -44,7 +44,9 @@ class PluginInfo:
     ``requires`` names plugins that must be enabled too (set up, and their hooks
     called, first); ``permissions`` the permissions the plugin checks
     (``crm.db.principal.can(name)``) beyond the core's, which roles in crm.toml
-    may then grant.
+    may then grant. ``translations`` is the directory of the plugin's gettext
+    catalogues (``<LOCALE>/LC_MESSAGES/<plugin>.mo``; see :mod:`crmcore.i18n`):
+    the plugin's name is their domain.
 
     >>> info = PluginInfo(version="0.3.0", description="greets new customers", requires=["retail"])
     >>> info.requires
@@ -55,6 +57,7 @@ class PluginInfo:
     requires: tuple[str, ...] = attrs.field(default=(), converter=_names)
     description: str = ""
     permissions: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    translations: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -103,7 +106,10 @@ class Template:
     """A message template; ``text`` uses ``{placeholders}`` (str.format).
 
     ``crm.enqueue_message(channel, customer=c, template=name, values={...})``
-    fills it in when the message is queued.
+    fills it in when the message is queued, in the deployment's message
+    language (``[crm] message_locale``, zh_CN unless configured): ``text`` is
+    the English source, translated through the declaring plugin's catalogue
+    (mark it with ``crmcore.i18n.N_`` so it is extracted).
 
     >>> Template(name="greeter.welcome", text="Hello {name}!").render(name="Wu Fang")
     'Hello Wu Fang!'
@@ -113,9 +119,14 @@ class Template:
     channel: str = "sms"
     text: str = ""
 
-    def render(self, **values: Any) -> str:
-        """The text with ``values`` filled in (a missing placeholder raises KeyError)."""
-        return self.text.format(**values)
+    def render(self, *, locale: str = "en", domain: str = "", **values: Any) -> str:
+        """The text in ``locale`` (translated in the catalogue of ``domain``, the
+        declaring plugin) with ``values`` filled in (a missing placeholder raises
+        KeyError)."""
+        from crmcore import i18n
+
+        text = i18n.gettext(self.text, domain=domain, locale=locale) if domain else self.text
+        return text.format(**values)
 
 
 @attrs.frozen(kw_only=True)

@@ -41,7 +41,9 @@ def test_bench_runs_at_a_tiny_scale(tmp_path):
         "RFM",
         "overdue",
         "BG/NBD fit",
-        "customer card",
+        "card as a rep, by phone",
+        "card as a supervisor",
+        "single write as a rep",
     ):
         assert what in text, what
     assert (

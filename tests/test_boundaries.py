@@ -32,11 +32,13 @@ PUBLIC_MODULES = frozenset(
         "crmcore.cli.output",
         "crmcore.cli.params",
         "crmcore.files",
+        "crmcore.i18n",
         "crmcore.migrate",
         "crmcore.parse",
         "crmcore.readmewalk",
         "crmcore.schema",
         "crmcore.testing",
+        "crmcore.web",
     }
 )
 

@@ -164,8 +164,10 @@ class MessagesMixin(CRMBase):
                 raise ValidationError(
                     f"message template {template!r} is not declared by any enabled plugin"
                 )
+            owner = self.plugins.owners.get(("template", template), "")
+            locale = self.config.core["message_locale"]
             try:
-                body = tpl.render(**dict(values or {}))
+                body = tpl.render(locale=locale, domain=owner, **dict(values or {}))
             except (KeyError, IndexError, ValueError) as e:
                 raise ValidationError(f"template {template!r}: missing or bad value {e}") from None
         if not body:

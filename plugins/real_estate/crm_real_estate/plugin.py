@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select, update
 
 from crmcore import PluginInfo, Template, hookimpl
+from crmcore.i18n import N_
 
 from . import __version__
 from . import requests as req
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 def crm_plugin_info() -> PluginInfo:
     return PluginInfo(
         version=__version__,
+        translations=str(Path(__file__).parent / "locale"),
         description="real estate: units and owners, one after-sales centre, warranty-aware "
         "repair dispatch, owner-rights incidents",
     )
@@ -70,14 +72,19 @@ def crm_message_templates() -> list[Template]:
         Template(
             name="real_estate.received",
             channel="sms",
-            text="【客服中心】{name}您好，您的报修/投诉（单号{ref}）已受理，"
-            "我们将在{deadline}前处理完毕。",
+            text=N_(
+                "[Service Centre] Dear {name}, your repair request or complaint (no. {ref}) "
+                "has been received; we will have it dealt with by {deadline}."
+            ),
         ),
         Template(
             name="real_estate.completed",
             channel="sms",
-            text="【客服中心】{name}您好，您的报修/投诉（单号{ref}）已处理完毕，"
-            "客服将回访您了解是否修好及满意度，谢谢。",
+            text=N_(
+                "[Service Centre] Dear {name}, your repair request or complaint (no. {ref}) "
+                "has been dealt with; we will call you back to check that it is fixed and "
+                "how satisfied you are. Thank you."
+            ),
         ),
     ]
 

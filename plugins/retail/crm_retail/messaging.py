@@ -17,37 +17,46 @@ from crm_retail import _util
 from crm_retail.settings import is_member_day, member_day_text, settings
 from crm_retail.tables import members
 from crmcore import Template
+from crmcore.i18n import N_
 from crmcore.schema import live_customers, messages
 
 TEMPLATES = [
     Template(
         name="retail.birthday",
         channel="sms",
-        text="Happy birthday, {name}! Your member card {member_no} has a small gift waiting "
-        "for you at the service desk of {store} this week.",
+        text=N_(
+            "Happy birthday, {name}! Your member card {member_no} has a small gift waiting "
+            "for you at the service desk of {store} this week."
+        ),
     ),
     Template(
         name="retail.member_day",
         channel="sms",
-        text="Dear {name}, tomorrow ({date}) is member day at {store}: {benefit} for members.",
+        text=N_("Dear {name}, tomorrow ({date}) is member day at {store}: {benefit} for members."),
     ),
     Template(
         name="retail.abc_survey",
         channel="sms",
-        text="Dear {name}, {store} would value your opinion: tell us how we can serve you "
-        "better (reply to this message or ask at the service desk).",
+        text=N_(
+            "Dear {name}, {store} would value your opinion: tell us how we can serve you "
+            "better (reply to this message or ask at the service desk)."
+        ),
     ),
     Template(
         name="retail.survey",
         channel="sms",
-        text="Dear {name}, thank you for shopping at {store}. How satisfied are you with "
-        "your recent purchase? Reply with what you expected and what you got (1-{scale}).",
+        text=N_(
+            "Dear {name}, thank you for shopping at {store}. How satisfied are you with "
+            "your recent purchase? Reply with what you expected and what you got (1-{scale})."
+        ),
     ),
     Template(
         name="retail.restock",
         channel="sms",
-        text="Dear {name}, {item} is back in stock at {store}{offer}. You asked us to tell "
-        "you: it is on the shelf now.",
+        text=N_(
+            "Dear {name}, {item} is back in stock at {store}{offer}. You asked us to tell "
+            "you: it is on the shelf now."
+        ),
     ),
 ]
 

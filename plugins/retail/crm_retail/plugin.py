@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 def crm_plugin_info() -> PluginInfo:
     return PluginInfo(
         version=__version__,
+        translations=str(Path(__file__).parent / "locale"),
         description=(
             "Retail: members, tiers, points, member day, birthday greetings, ABC service levels, "
             "DM price error reports, out-of-stock waiting lists, after-sale surveys, fuel-station "

@@ -104,7 +104,7 @@ def test_member_day_reminder_the_day_before_once_with_consent(crm, crm_outbox):
     assert out["queued"] == 1 and out["no_consent_or_phone"] == 1
     crm.run_jobs(["retail.member_day_reminder"], at=tue + dt.timedelta(hours=5))
     (msg,) = sms(crm_outbox, "retail:member_day:")
-    assert msg.customer_id == a.id and "tomorrow (2026-01-07) is member day" in msg.body
+    assert msg.customer_id == a.id and "明天（2026-01-07）是" in msg.body and "会员日" in msg.body
     assert "5% off and x2 points" in msg.body
     sent = crm_outbox.send()
     assert [m["to"] for m in sent] == ["+8613800000005"]
@@ -121,14 +121,24 @@ def test_birthday_greeting_once_per_year_with_consent(crm, crm_outbox):
     crm.run_jobs(["retail.birthdays"], at=T0 + dt.timedelta(hours=3))
     (msg,) = sms(crm_outbox, "retail:birthday:")
     assert msg.idempotency_key == f"retail:birthday:2026:{a.id}"
-    assert "Happy birthday, Birthday" in msg.body
+    assert "Birthday，祝您生日快乐" in msg.body  # Chinese unless configured otherwise
     # changing the birthday within the year does not greet again
     members.set_birthday(crm, a, "1985-01-10")
     crm.run_jobs(["retail.birthdays"], at=dt.datetime(2026, 1, 10, 8))
     assert len(sms(crm_outbox, "retail:birthday:")) == 1
     crm.run_jobs(["retail.birthdays"], at=dt.datetime(2027, 1, 10, 8))
     assert len(sms(crm_outbox, "retail:birthday:2027:")) == 1
-    assert any(e.kind == "message.sms" and "Happy birthday" in e.summary for e in crm.timeline(a))
+    assert any(e.kind == "message.sms" and "祝您生日快乐" in e.summary for e in crm.timeline(a))
+
+
+@pytest.mark.crm(plugins=["retail"], config={"crm": {"message_locale": "en"}})
+def test_a_deployment_that_writes_to_customers_in_english_sends_the_english_text(
+    crm, crm_outbox
+):
+    a = member(crm, "Birthday", "13800000008", birthday="1985-01-05")
+    crm.run_jobs(["retail.birthdays"], at=T0)
+    (msg,) = sms(crm_outbox, "retail:birthday:")
+    assert msg.customer_id == a.id and msg.body.startswith("Happy birthday, Birthday!")
 
 
 @RETAIL

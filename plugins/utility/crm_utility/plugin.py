@@ -21,6 +21,7 @@ from crm_utility.tables import (
 from crm_utility.tables import advice as advice_table
 from crm_utility.tables import bills as bills_table
 from crmcore import Job, PluginInfo, Template, TimelineEntry, TimelineSource, hookimpl
+from crmcore.i18n import N_
 
 if TYPE_CHECKING:
     import click
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 def crm_plugin_info() -> PluginInfo:
     return PluginInfo(
         version=__version__,
+        translations=str(Path(__file__).parent / "locale"),
         description="power supply: service points, fast-response tickets, load curves and advice, "
         "equipment register, arrears dunning",
     )
@@ -107,22 +109,28 @@ def crm_message_templates() -> list[Template]:
         Template(
             name="utility.dunning_reminder",
             channel="sms",
-            text="Dear {name}, your electricity bill {bill_no} ({period}) of {amount} yuan was due on "
-            "{due_on}; {outstanding} yuan is outstanding. Please pay soon. Hotline 95598.",
+            text=N_(
+                "Dear {name}, your electricity bill {bill_no} ({period}) of {amount} yuan was due on "
+                "{due_on}; {outstanding} yuan is outstanding. Please pay soon. Hotline 95598."
+            ),
         ),
         Template(
             name="utility.formal_notice",
             channel="sms",
-            text="FORMAL NOTICE to {name}: bill {bill_no} ({period}) is {days} days overdue with "
-            "{outstanding} yuan outstanding. Unpaid arrears lead to restricted supply and "
-            "disconnection under the power supply regulations. Hotline 95598.",
+            text=N_(
+                "FORMAL NOTICE to {name}: bill {bill_no} ({period}) is {days} days overdue with "
+                "{outstanding} yuan outstanding. Unpaid arrears lead to restricted supply and "
+                "disconnection under the power supply regulations. Hotline 95598."
+            ),
         ),
         Template(
             name="utility.disconnection_notice",
             channel="sms",
-            text="NOTICE OF DISCONNECTION to {name}: unless the {outstanding} yuan outstanding on bill "
-            "{bill_no} is paid, supply to {address} will be disconnected on or after "
-            "{disconnect_on}. Hotline 95598.",
+            text=N_(
+                "NOTICE OF DISCONNECTION to {name}: unless the {outstanding} yuan outstanding on bill "
+                "{bill_no} is paid, supply to {address} will be disconnected on or after "
+                "{disconnect_on}. Hotline 95598."
+            ),
         ),
     ]
 

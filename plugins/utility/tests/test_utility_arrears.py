@@ -91,7 +91,7 @@ def test_the_job_climbs_one_step_at_a_time_and_never_skips(crm, crm_outbox):
         "utility.formal_notice",
         "utility.disconnection_notice",
     ]
-    assert "disconnected on or after 2026-03-27" in sms[2].body
+    assert "将于2026-03-27或之后停止供电" in sms[2].body
     decide = crm.due_reminders(at=_at(100), staff="zhang")
     assert [r.text.split(":")[1].strip().split(" for ")[0] for r in decide] == [
         "restrict supply",
