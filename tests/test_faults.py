@@ -224,12 +224,13 @@ def test_a_write_lock_held_beyond_the_busy_timeout_is_a_retryable_error(crm, crm
     import pytest
 
     import crmcore.db
+    import crmcore.storage.engine
     from crmcore import CRM, RetryableError
     from crmcore.access import SYSTEM
 
     if crm.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's write lock")
-    monkeypatch.setattr(crmcore.db, "SQLITE_BUSY_MS", 100)
+    monkeypatch.setattr(crmcore.storage.engine, "SQLITE_BUSY_MS", 100)
     impatient = CRM(crm.config, clock=crm.clock, principal=SYSTEM)
     holder = sqlite3.connect(crm.config.database.removeprefix("sqlite:///"), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")

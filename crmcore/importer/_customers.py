@@ -23,6 +23,7 @@ from crmcore.errors import ValidationError
 from crmcore.importer import _common as c
 from crmcore.importer._read import Reader
 from crmcore.schema import customers
+from crmcore.storage._driver import connection, dialect_name
 
 BASE = ("external_id", "name", "phone", "email")
 STAGE = "crm_import_cu"
@@ -31,7 +32,7 @@ STAGE_COLS = ("line", "ext", "name", "phone", "email", "attrs")
 
 def _create_stage(crm: Any) -> None:
     cols = "ext TEXT, name TEXT NOT NULL, phone TEXT, email TEXT, attrs TEXT NOT NULL"
-    if crm.db.conn.dialect.name == "sqlite":
+    if dialect_name(crm.db) == "sqlite":
         c.driver(crm).execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
         c.driver(crm).execute(f"CREATE TEMP TABLE {STAGE} (line INTEGER PRIMARY KEY, {cols})")
     else:
@@ -240,7 +241,7 @@ class _CuImport(c.BatchImport):
         if self.single is not None:
             from crmcore.service import _rows
 
-            for r in crm.db.conn.execute(
+            for r in connection(crm.db).execute(
                 select(customers)
                 .where(customers.c.id.between(first, last))
                 .order_by(customers.c.id)

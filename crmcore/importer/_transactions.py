@@ -35,6 +35,7 @@ from crmcore.errors import Conflict, ValidationError
 from crmcore.importer import _common as c
 from crmcore.importer._read import Reader
 from crmcore.schema import import_fingerprints, transactions
+from crmcore.storage._driver import connection, dialect_name
 
 REQUIRED = ("customer_external_id", "occurred_at", "amount")
 OPTIONAL = ("external_id", "channel", "kind")
@@ -98,7 +99,7 @@ def _check_kind(kind: str | None, cents: int) -> str:
 
 
 def _create_stage(crm: Any) -> None:
-    if crm.db.conn.dialect.name == "sqlite":
+    if dialect_name(crm.db) == "sqlite":
         c.driver(crm).execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
         c.driver(crm).execute(
             f"CREATE TEMP TABLE {STAGE} (line INTEGER PRIMARY KEY, cext TEXT NOT NULL, "
@@ -119,7 +120,7 @@ def _create_stage(crm: Any) -> None:
 
 
 def _drop_stage(crm: Any) -> None:
-    if crm.db.conn.dialect.name == "sqlite":
+    if dialect_name(crm.db) == "sqlite":
         c.driver(crm).execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
 
 
@@ -257,7 +258,7 @@ class _TxImport(c.BatchImport):
     def _stored(self, scope: str, digests: list[str]) -> dict[str, tuple[str, Any]]:
         """Stored fingerprints among ``digests``: digest -> (file, imported at)."""
         fp = import_fingerprints.c
-        rows = self.crm.db.conn.execute(
+        rows = connection(self.crm.db).execute(
             select(fp.digest, fp.file, fp.imported_at)
             .where(fp.kind == "transactions", fp.scope == scope, fp.digest.in_(digests))
             .order_by(fp.id)
@@ -313,7 +314,7 @@ class _TxImport(c.BatchImport):
             return
         now = self.crm.now()
         file = self.summary.path[-500:]
-        self.crm.db.conn.execute(
+        connection(self.crm.db).execute(
             import_fingerprints.insert(),
             [
                 {
@@ -525,7 +526,7 @@ class _TxImport(c.BatchImport):
             batch_ = TransactionBatch(first_id=first, last_id=last, count=n, customer_ids=ids)
             crm.hook.crm_transactions_recorded_batch(crm=crm, batch=batch_)
         if self.single is not None:
-            rows = crm.db.conn.execute(
+            rows = connection(crm.db).execute(
                 select(transactions)
                 .where(transactions.c.id.between(first, last))
                 .order_by(transactions.c.id)
