@@ -102,7 +102,6 @@ class _DriverSQL:
         return [make([p(v) if p else v for p, v in zip(procs, r, strict=True)]) for r in raw]
 
 
-
 def connection(db: DB) -> Connection:
     """The SQLAlchemy connection of ``db``'s open transaction, unscoped: for the
     core's own statements after its own checks (a service reading a row it

@@ -321,6 +321,7 @@ class WriteChecks:
         )
         return n
 
+
 _AUDIT_KEYS = (
     "id",
     "at",
@@ -385,5 +386,3 @@ def _diff(before: Mapping[str, Any], after: Mapping[str, Any] | None) -> tuple[d
         return dict(before), {}
     keys = [k for k in after if before.get(k) != after.get(k)]
     return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
-
-

@@ -55,6 +55,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full") -> Engine:
             # on the first connection, not at engine creation: a command that
             # refuses to run (a missing file, a bad config) creates nothing
             _create_private_sqlite_file(parsed.database)
+
         dburl.explain_connect_failures(engine)
         sync = sqlite_synchronous.upper()
 
@@ -94,4 +95,3 @@ def _create_private_sqlite_file(path: str | None) -> None:
     if path and path != ":memory:" and not path.startswith("file:"):
         with contextlib.suppress(OSError):
             create_private(path)
-

@@ -259,4 +259,3 @@ class DB(WriteChecks):
                 customer_id=None,
             )
         return len(rows)
-

@@ -139,6 +139,7 @@ def check_statement(catalog: Catalog, stmt: Any, principal: Principal) -> None:
                 "use a subquery (IN / EXISTS)"
             )
 
+
 def _check_element(catalog: Catalog, el: Any, top: Any, who: str) -> None:
     def refuse(what: str) -> AccessDenied:
         return AccessDenied(
@@ -188,6 +189,7 @@ def _check_element(catalog: Catalog, el: Any, top: Any, who: str) -> None:
     if isinstance(el, _PLAIN):
         return
     raise refuse(f"a {type(el).__name__} element")
+
 
 def _direct_tables(stmt: Any) -> Iterator[Table]:
     """Tables whose columns an UPDATE/DELETE uses outside its subqueries (they
