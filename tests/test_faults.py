@@ -106,7 +106,7 @@ class Stall:
     batches = 0
 
     @hookimpl
-    def crm_transactions_recorded_batch(self, crm, batch):
+    def crm_transaction_recorded_batch(self, crm, batch):
         Stall.batches += 1
         if Stall.batches == 3 and sys.argv[4] == "stall":
             marker.write_text("three batches in")

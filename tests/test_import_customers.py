@@ -35,7 +35,7 @@ class Attrs:
         ]
 
     @hookimpl
-    def crm_customers_imported(self, crm, batch):
+    def crm_customer_created_batch(self, crm, batch):
         self.batches.append((batch.first_id, batch.last_id, batch.count))
 
 

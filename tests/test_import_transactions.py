@@ -253,7 +253,7 @@ class BatchPlugin:
         return PluginInfo(version="1")
 
     @hookimpl
-    def crm_transactions_recorded_batch(self, crm, batch):
+    def crm_transaction_recorded_batch(self, crm, batch):
         self.batches.append((batch.first_id, batch.last_id, batch.count, batch.customer_ids))
 
     @hookimpl

@@ -5,7 +5,7 @@ whose external id, phone or e-mail (normalised) already belongs to a customer
 (stored, or created earlier in the file) is *matched*, as ``add_customer``
 would: counted, not created again. New customers are written per batch with
 one ``INSERT ... SELECT`` from a staging table, their creation stage rows set-
-based, one audit row, and one ``crm_customers_imported`` call per batch.
+based, one audit row, and one ``crm_customer_created_batch`` call per batch.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ class _CuImport(c.BatchImport):
         crm = self.crm
         self.cc = crm.config.core["country_code"]
         self.validate_hook = c.has_impl(crm, "crm_validate_customer")
-        self.batch_hook = c.has_impl(crm, "crm_customers_imported")
-        self.single = c.singular_caller(crm, "crm_customer_created", "crm_customers_imported")
+        self.batch_hook = c.has_impl(crm, "crm_customer_created_batch")
+        self.single = c.singular_caller(crm, "crm_customer_created", "crm_customer_created_batch")
         self.validator = Draft202012Validator(crm.attribute_schema())
         lc = crm.config.core["lifecycle"]
         self.stage = lc["initial"]
@@ -235,7 +235,7 @@ class _CuImport(c.BatchImport):
             customer_id=None,
         )
         if self.batch_hook:
-            crm.hook.crm_customers_imported(
+            crm.hook.crm_customer_created_batch(
                 crm=crm, batch=CustomerBatch(first_id=first, last_id=last, count=n)
             )
         if self.single is not None:

@@ -698,7 +698,7 @@ class CustomersMixin(CRMBase):
         if k.id == o.id:
             raise ValidationError("cannot merge a customer into itself")
         keep_before, other_before = _rows.customer(k), _rows.customer(o)
-        self.hook.crm_customers_merged(crm=self, keep=keep_before, other=other_before)
+        self.hook.crm_before_customers_merge(crm=self, keep=keep_before, other=other_before)
         db = self.db
         # contact points: carry over other's phone/email and extras, skipping duplicates
         have = {
