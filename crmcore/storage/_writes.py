@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Insert, Table, Update, and_, func, or_, select, tuple_
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from crmcore.access import Principal, visible_customer_check
 from crmcore.errors import AccessDenied, NotFound
@@ -222,7 +222,7 @@ class WriteChecks:
         from_select = getattr(stmt, "select", None) is not None
         rows: list[Mapping[str, Any]]
         if params is None:
-            rows = [] if from_select else [_insert_values(stmt)]
+            rows = [] if from_select else [_insert_values(stmt, self._conn.dialect)]
         elif isinstance(params, Mapping):
             rows = [params]
         else:
@@ -367,14 +367,13 @@ def refuse_protected_sql(sql: str) -> None:
         refuse_protected(name)
 
 
-def _insert_values(stmt: Any) -> dict[str, Any]:
-    """The literal values of ``insert(...).values(...)``, without compiling it."""
-    values = getattr(stmt, "_values", None) or {}
-    out = {}
-    for key, value in values.items():
-        name = getattr(key, "key", key)
-        out[str(name)] = getattr(value, "value", None)
-    return out
+def _insert_values(stmt: Any, dialect: Dialect) -> dict[str, Any]:
+    """The values ``insert(...).values(...)`` gives its table's columns, from the
+    compiled statement's parameters (SQLAlchemy's public view of them). A column
+    left to its default, or given SQL rather than a value, has none here."""
+    table = stmt.table
+    params = stmt.compile(dialect=dialect).params
+    return {k: v for k, v in params.items() if k in table.c and v is not None}
 
 
 def _pk_text(row: Mapping[Any, Any], pk: list[Any]) -> str:

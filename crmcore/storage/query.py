@@ -136,7 +136,7 @@ class DB(WriteChecks):
             if isinstance(stmt, Insert | Update | Delete):
                 return self._write(stmt, params)
             return self._conn.execute(stmt, params)
-        self.catalog.check(stmt, self.principal)
+        self.catalog.check(stmt, self.principal, self._conn.dialect)
         if isinstance(stmt, Select | CompoundSelect):
             return self._conn.execute(self.catalog.scope(stmt, self.principal), params)
         return self._write(stmt, params)
@@ -237,7 +237,7 @@ class DB(WriteChecks):
         refuse_protected(table.name)
         self.require_table_write(table)
         if not self.principal.unrestricted:
-            self.catalog.check(table.insert(), self.principal)
+            self.catalog.check(table.insert(), self.principal, self._conn.dialect)
             for cid in {r["customer_id"] for r in rows if r.get("customer_id") is not None}:
                 self.require_customer(cid, write=True)
             if table.name not in UNAUDITED:

@@ -52,6 +52,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import selectable, visitors
 
 from crmcore.access import Principal, customer_condition
@@ -215,11 +216,12 @@ class Catalog:
         return cond
 
     # -- refusing what cannot be scoped ------------------------------------------
-    def check(self, stmt: Any, principal: Principal) -> None:
+    def check(self, stmt: Any, principal: Principal, dialect: Dialect | None = None) -> None:
         """Refuse (AccessDenied) a statement the filter cannot scope for a
-        restricted principal, or one that reads an internal table
-        (:func:`crmcore.storage.shapes.check_statement`)."""
-        check_statement(self, stmt, principal)
+        restricted principal, or one that reads an internal table, when run on
+        ``dialect`` (None: on any bundled one); see
+        :func:`crmcore.storage.shapes.check_statement`."""
+        check_statement(self, stmt, principal, dialect)
 
     # -- rewriting -------------------------------------------------------------
     def scope(self, stmt: Any, principal: Principal) -> Any:

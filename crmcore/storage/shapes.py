@@ -8,7 +8,8 @@ reason about is refused with :class:`AccessDenied`: SQL text, lightweight
 ``table()`` clauses, textual selects, DDL, VALUES, LATERAL, custom operators,
 prefixes and hints, DML inside a CTE, unknown functions. The tree is walked
 with SQLAlchemy's public traversal; what it does not walk (prefixes, suffixes
-and hints) is found by compiling the statement with a compiler that refuses it.
+and hints) is found by compiling the statement with a compiler whose public
+hooks refuse it. No private attribute of a SQLAlchemy object is read.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CompoundSelect, Delete, Insert, Select, Table, Update
+from sqlalchemy import CompoundSelect, Delete, Insert, Select, Table, Update, column, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import elements, functions, selectable, visitors
 from sqlalchemy.sql import operators as sql_operators
 from sqlalchemy.sql.elements import ClauseElement
@@ -70,6 +73,17 @@ SAFE_FUNCTIONS = frozenset(
     }
 )
 
+
+def _label_reference_type() -> type:
+    """The element SQLAlchemy wraps a label in when a statement is ordered by
+    it (``order_by(label)``). Its class is private to SQLAlchemy, so it is taken
+    from such a statement built with the public API."""
+    label: Any = column("x").label("x")
+    wrapped = [e for e in select(label).order_by(label).get_children() if e is not label]
+    return type(wrapped[0])
+
+
+_LABEL_REFERENCE = _label_reference_type()
 # Expression elements that render only their children, bound values and
 # quoted names: safe inside a restricted principal's statement.
 _PLAIN = (
@@ -94,7 +108,7 @@ _PLAIN = (
     elements.Extract,
     elements.Slice,
     elements.CollectionAggregate,
-    elements._label_reference,
+    _LABEL_REFERENCE,
     selectable.ScalarSelect,
     selectable.Exists,
     selectable.Join,
@@ -113,14 +127,17 @@ _NOT_PLAIN = (
     selectable.TextualSelect,
     elements.TextClause,
 )
-# Attributes through which raw SQL text reaches a statement; SQLAlchemy keeps
-# them outside the traversable tree and offers no public accessor.
-_RAW_TEXT_ATTRS = ("_prefixes", "_suffixes", "_hints", "_statement_hints")
+# The dialects a statement is compiled for when the caller names none.
+_BUNDLED_DIALECTS: tuple[Dialect, ...] = (sqlite.dialect(), postgresql.dialect())
 
 
-def check_statement(catalog: Catalog, stmt: Any, principal: Principal) -> None:
+def check_statement(
+    catalog: Catalog, stmt: Any, principal: Principal, dialect: Dialect | None = None
+) -> None:
     """Refuse (AccessDenied) a statement the filter cannot scope for a
-    restricted principal, or one that reads an internal table."""
+    restricted principal, or one that reads an internal table. ``dialect`` is
+    the one the statement runs on (prefixes and hints may be given for one
+    dialect only); without it the statement is checked for every bundled one."""
     who = principal.key
     if type(stmt) not in (Select, CompoundSelect, Insert, Update, Delete):
         raise AccessDenied(
@@ -138,6 +155,14 @@ def check_statement(catalog: Catalog, stmt: Any, principal: Principal) -> None:
                 f"{', '.join(sorted(foreign))} outside a subquery is not scoped; "
                 "use a subquery (IN / EXISTS)"
             )
+    for each in (dialect,) if dialect is not None else _BUNDLED_DIALECTS:
+        try:
+            _refusing_compiler(each)(each, stmt)
+        except _RawText:
+            raise AccessDenied(
+                f"{who}: a statement with prefixes, suffixes or hints cannot be scoped by the "
+                "access filter; build the statement from the CRM's tables with SQLAlchemy Core"
+            ) from None
 
 
 def _check_element(catalog: Catalog, el: Any, top: Any, who: str) -> None:
@@ -147,9 +172,6 @@ def _check_element(catalog: Catalog, el: Any, top: Any, who: str) -> None:
             "build the statement from the CRM's tables with SQLAlchemy Core"
         )
 
-    for attr in _RAW_TEXT_ATTRS:
-        if getattr(el, attr, None):
-            raise refuse("a statement with prefixes, suffixes or hints")
     if isinstance(el, _NOT_PLAIN):
         raise refuse(f"SQL text or a {type(el).__name__} construct")
     if isinstance(el, Table):
@@ -206,3 +228,48 @@ def _direct_tables(stmt: Any) -> Iterator[Table]:
 
 
 _CORE_CATALOG: Catalog | None = None
+
+
+class _RawText(Exception):
+    """Raised by the refusing compiler where raw SQL text would be rendered."""
+
+
+_REFUSING: dict[type, type] = {}
+
+
+def _refusing_compiler(dialect: Dialect) -> Any:
+    """The dialect's statement compiler, refusing whatever renders raw SQL text
+    outside the statement's tree: prefixes and suffixes (rendered as text
+    clauses; a text clause inside the tree was refused before) and table,
+    statement and DML hints. Built on the compiler's public hooks."""
+    base = dialect.statement_compiler
+    got = _REFUSING.get(base)
+    if got is not None:
+        return got
+
+    class Refusing(base):  # type: ignore[valid-type,misc]
+        def visit_textclause(self, textclause: Any, **kw: Any) -> str:
+            raise _RawText()
+
+        def get_select_hint_text(self, byfroms: Any) -> Any:
+            if byfroms:
+                raise _RawText()
+            return super().get_select_hint_text(byfroms)
+
+        def get_from_hint_text(self, table: Any, text: Any) -> Any:
+            if text:
+                raise _RawText()
+            return super().get_from_hint_text(table, text)
+
+        def get_crud_hint_text(self, table: Any, text: Any) -> Any:
+            if text:
+                raise _RawText()
+            return super().get_crud_hint_text(table, text)
+
+        def get_statement_hint_text(self, hint_texts: Any) -> str:
+            if hint_texts:
+                raise _RawText()
+            return str(super().get_statement_hint_text(hint_texts))
+
+    _REFUSING[base] = Refusing
+    return Refusing
