@@ -369,11 +369,13 @@ def refuse_protected_sql(sql: str) -> None:
 
 def _insert_values(stmt: Any, dialect: Dialect) -> dict[str, Any]:
     """The values ``insert(...).values(...)`` gives its table's columns, from the
-    compiled statement's parameters (SQLAlchemy's public view of them). A column
-    left to its default, or given SQL rather than a value, has none here."""
+    compiled statement (SQLAlchemy's public view of them): its parameters, less
+    the columns left to their Python-side defaults (``insert_prefetch``). A
+    column given SQL rather than a value has none here."""
     table = stmt.table
-    params = stmt.compile(dialect=dialect).params
-    return {k: v for k, v in params.items() if k in table.c and v is not None}
+    compiled = stmt.compile(dialect=dialect)
+    defaulted = {c.key for c in compiled.insert_prefetch}
+    return {k: v for k, v in compiled.params.items() if k in table.c and k not in defaulted}
 
 
 def _pk_text(row: Mapping[Any, Any], pk: list[Any]) -> str:
