@@ -554,116 +554,14 @@ class Bench:
             f"same to 3 s.f.: {same} ({ps}); summary SQL {summary_t:.2f} s",
         )
 
-    # -- point read and single write --------------------------------------------------------
+    # -- the paths users take: the card and a single write --------------------------------
     def point(self, backend: str, crm: Any) -> None:
-        import numpy as np
+        import paths
 
-        n_customers = self.args.customers
-        rng = np.random.default_rng(SEED + 1)
-        picks = rng.integers(0, n_customers, size=self.args.reads).tolist()
-        phones = [f"138{i:08d}" for i in picks]
-
-        def ours() -> None:
-            for p in phones:
-                crm.till_lookup(p)  # the till's card: stored labels (tier) + 50 tx
-
-        ours()  # one untimed pass each: both sides read warm pages, not the first to run
-        if backend == "sqlite":
-            db = crm.config.database.removeprefix("sqlite:///")
-            conn = sqlite3.connect(db)
-
-            def raw_card() -> None:
-                for p in phones:
-                    c = conn.execute(
-                        "SELECT * FROM customers WHERE phone = ?", ("+86" + p,)
-                    ).fetchone()
-                    conn.execute(
-                        "SELECT name, value FROM customer_labels WHERE customer_id = ?", (c[0],)
-                    ).fetchall()
-                    conn.execute(
-                        "SELECT id, occurred_at, amount_cents, channel FROM transactions "
-                        "WHERE customer_id = ? ORDER BY occurred_at DESC LIMIT 50",
-                        (c[0],),
-                    ).fetchall()
-
-            raw_card()
-            o, b = paired_medians(ours, raw_card, max(self.args.repeat, 5))
-            self.add(
-                backend,
-                "customer card read (phone + 50 tx + labels)",
-                o / len(phones),
-                b / len(phones),
-                "raw sqlite3",
-                "<= 3",
-                f"{len(phones) / o:,.0f} cards/s",
-            )
-            cid = crm.get_customer(f"C{picks[0]}").id
-            k = self.args.writes
-            sync = crm.config.core["sqlite_synchronous"].upper()
-
-            def ours_w() -> None:
-                for _ in range(k):
-                    crm.record_transaction(cid, 1234, occurred_at=AS_OF, external_id=None)
-
-            def raw_w() -> None:
-                w = sqlite3.connect(db, isolation_level=None)
-                w.execute(f"PRAGMA synchronous={sync}")  # the durability crmcore commits with
-                for _ in range(k):
-                    w.execute("BEGIN IMMEDIATE")
-                    w.execute(
-                        "INSERT INTO transactions (customer_id, occurred_at, amount_cents) VALUES (?, ?, ?)",
-                        (cid, "2026-01-01 00:00:00.000000", 1234),
-                    )
-                    w.execute("COMMIT")
-                w.close()
-
-            o, b = paired_medians(ours_w, raw_w, max(self.args.repeat, 5))
-            self.add(
-                backend,
-                "single transaction write + commit",
-                o / k,
-                b / k,
-                f"raw sqlite3 insert+commit, synchronous={sync} on both",
-                "<= 3",
-                f"{k / o:,.0f} writes/s; the customer is not a retail member",
-            )
-            if "retail" in crm.config.enabled:
-                # the same write for a retail member: points accrued, tier checked
-                from crm_retail.members import join
-
-                from crmcore.errors import CRMError
-
-                member = crm.get_customer(f"C{picks[1]}").id
-                try:
-                    join(crm, member)
-                except CRMError:  # a member already (a re-used database)
-                    pass
-
-                def member_w() -> None:
-                    for _ in range(k):
-                        crm.record_transaction(member, 1234, occurred_at=AS_OF, external_id=None)
-
-                m, _, _ = median_time(member_w, self.args.repeat)
-                self.add(
-                    backend,
-                    "single write + commit, retail member",
-                    m / k,
-                    b / k,
-                    f"raw sqlite3 insert+commit, synchronous={sync} on both",
-                    "-",
-                    f"{k / m:,.0f} writes/s; points ledger + balance + tier check (informational)",
-                )
-        else:
-            o, _, _ = median_time(ours, self.args.repeat)
-            self.add(
-                backend,
-                "customer card read (phone + 50 tx + labels)",
-                o / len(phones),
-                None,
-                "(raw baseline is SQLite only)",
-                "-",
-                f"{len(phones) / o:,.0f} cards/s",
-            )
+        n, a = self.args.customers, self.args
+        paths.card_rows(self, backend, crm, n, a.reads)
+        paths.cli_card_row(self, backend, crm, n, a.reads)
+        paths.write_rows(self, backend, crm, n, a.writes)
 
     # -- report ---------------------------------------------------------------------------
     def report(self, command: str, plugins: list[str]) -> str:
@@ -818,8 +716,23 @@ def machine_facts(a: argparse.Namespace) -> dict[str, str]:
                 facts["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
         except Exception as e:  # noqa: BLE001
             facts["postgresql"] = f"unreachable ({e})"
-    facts["disk"] = "local"
+    facts["disk"] = disk_of(a.workdir)
     return facts
+
+
+def disk_of(workdir: str) -> str:
+    """The file system the bench's databases live on (from /proc/mounts), as read."""
+    try:
+        target = Path(workdir).resolve()
+        best = ("", "?", "?")
+        for line in Path("/proc/mounts").read_text().splitlines():
+            device, mount, kind = line.split()[:3]
+            if str(target).startswith(mount.rstrip("/") + "/") or str(target) == mount:
+                if len(mount) > len(best[0]):
+                    best = (mount, device, kind)
+        return f"{best[2]} ({best[1]} on {best[0]})"
+    except OSError:
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ export is filtered the same way as the core's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -90,32 +91,50 @@ def customer_condition(principal: Principal, id_col: Any, owner_col: Any = None)
         return true()
     if not principal.active or principal.staff_id is None:
         return false()
-    if principal.scope == "team" and principal.team is not None:
-        team = (
-            select(staff.c.id)
-            .where(staff.c.team == principal.team)
-            .correlate(None)
-            .scalar_subquery()
-        )
-        is_mine = lambda col: col.in_(team)  # noqa: E731
+    team = principal.team if principal.scope == "team" else None
+    lists = _visibility_lists(principal.staff_id, team)
+    if owner_col is not None:
+        return or_(lists.is_mine(owner_col), id_col.in_(lists.linked), id_col.in_(lists.working))
+    return or_(id_col.in_(lists.owned), id_col.in_(lists.linked), id_col.in_(lists.working))
+
+
+@attrs.frozen
+class _Lists:
+    """The statements that list whom a member of staff (or their team) sees."""
+
+    mine: Any  # the staff id, or the team's staff ids (a scalar subquery)
+    by_team: bool
+    linked: Any
+    working: Any
+    owned: Any
+
+    def is_mine(self, col: Any) -> ColumnElement:
+        return col.in_(self.mine) if self.by_team else col == self.mine
+
+
+@functools.lru_cache(maxsize=4096)
+def _visibility_lists(staff_id: int, team: str | None) -> _Lists:
+    """Built once per member of staff (or team) and process: building them is
+    most of what scoping a statement costs, and they depend on nothing else."""
+    if team is not None:
+        mine: Any = select(staff.c.id).where(staff.c.team == team).correlate(None).scalar_subquery()
     else:
-        is_mine = lambda col: col == principal.staff_id  # noqa: E731
+        mine = staff_id
+    probe = _Lists(mine, team is not None, None, None, None)
     # correlate(None): each list stands alone, also inside a statement over the same table
     linked = (
         select(relationships.c.from_customer_id)
-        .where(and_(is_mine(relationships.c.to_staff_id), relationships.c.active == true()))
+        .where(and_(probe.is_mine(relationships.c.to_staff_id), relationships.c.active == true()))
         .correlate(None)
     )
     # whoever owns an open ticket must see its customer to work on it
     working = (
         select(tickets.c.customer_id)
-        .where(and_(is_mine(tickets.c.owner_id), tickets.c.closed_at.is_(None)))
+        .where(and_(probe.is_mine(tickets.c.owner_id), tickets.c.closed_at.is_(None)))
         .correlate(None)
     )
-    if owner_col is not None:
-        return or_(is_mine(owner_col), id_col.in_(linked), id_col.in_(working))
-    owned = select(customers.c.id).where(is_mine(customers.c.owner_id)).correlate(None)
-    return or_(id_col.in_(owned), id_col.in_(linked), id_col.in_(working))
+    owned = select(customers.c.id).where(probe.is_mine(customers.c.owner_id)).correlate(None)
+    return _Lists(mine, team is not None, linked, working, owned)
 
 
 def _point_condition(principal: Principal, cust: Any) -> ColumnElement:

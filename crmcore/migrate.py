@@ -18,6 +18,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
+from crmcore import revisions as revisions_mod
+
 CORE_VERSIONS = Path(__file__).parent / "migrations" / "versions"
 
 
@@ -70,14 +72,8 @@ def schema_problem(engine: Engine, plugins: Any) -> str | None:
     without migrations needs its declared tables. A core revision the code does
     not know means the database is newer than this crmcore.
     """
-    from alembic.script import ScriptDirectory
-    from alembic.script.revision import Revision
-
     dirs = {name: str(path) for name, path in plugins.each("crm_migrations") if path}
-    script = ScriptDirectory.from_config(
-        _alembic_config(None, [str(CORE_VERSIONS), *sorted(set(dirs.values()))])
-    )
-    revisions = {r.revision: r for r in script.walk_revisions()}
+    version_dirs = [str(CORE_VERSIONS), *sorted(set(dirs.values()))]
     with engine.connect() as conn:
         stored = set(MigrationContext.configure(conn).get_current_heads())
         without_migrations = [
@@ -86,21 +82,20 @@ def schema_problem(engine: Engine, plugins: Any) -> str | None:
             if owner not in dirs and tables
         ]
         existing = set(inspect(conn).get_table_names()) if without_migrations else set()
-    newer = sorted(v for v in stored if v not in revisions and v.startswith("crmcore_"))
+    branches = [("crmcore", "the core"), *((n, f"plugin {n!r}") for n in plugins.order)]
+    branches = [(b, label) for b, label in branches if b == "crmcore" or b in dirs]
+    graph = _graph(version_dirs, [b for b, _ in branches])
+    if graph is None:
+        graph = _graph_from_alembic(version_dirs, [b for b, _ in branches])
+    known, heads_of = graph
+    newer = sorted(v for v in stored if v not in known and v.startswith("crmcore_"))
     if newer:
         return (
             f"the database's schema ({', '.join(newer)}) is newer than this crmcore: "
             "upgrade crmcore to use it"
         )
-    applied = _ancestors([v for v in stored if v in revisions], revisions)
-    missing = []
-    for branch, label in [("crmcore", "the core"), *((n, f"plugin {n!r}") for n in plugins.order)]:
-        if branch != "crmcore" and branch not in dirs:
-            continue
-        heads = script.revision_map.get_revisions(f"{branch}@heads")
-        # a head is a Revision; alembic's types also allow None and "base", never a head
-        if any(isinstance(head, Revision) and head.revision not in applied for head in heads):
-            missing.append(label)
+    done = revisions_mod.applied([v for v in stored if v in known], known)
+    missing = [label for branch, label in branches if not heads_of[branch] <= done]
     missing += [
         f"plugin {owner!r}"
         for owner, tables in without_migrations
@@ -115,23 +110,48 @@ def schema_problem(engine: Engine, plugins: Any) -> str | None:
     )
 
 
-def _ancestors(heads: list[str], revisions: dict[str, Any]) -> set[str]:
-    """The revisions applied when ``heads`` are: each with every revision below
-    it and every revision it depends on."""
-    seen: set[str] = set()
-    todo = list(heads)
-    while todo:
-        rev = todo.pop()
-        if rev in seen or rev not in revisions:
-            continue
-        seen.add(rev)
-        r = revisions[rev]
-        for below in (r.down_revision, r.dependencies):
-            if isinstance(below, str):
-                todo.append(below)
-            elif below:
-                todo.extend(below)
-    return seen
+def _graph(
+    version_dirs: list[str], branches: list[str]
+) -> tuple[dict[str, Any], dict[str, set[str]]] | None:
+    """Every revision and each branch's heads, read from the files as text."""
+    known = revisions_mod.read(version_dirs)
+    if known is None:
+        return None
+    heads_of: dict[str, set[str]] = {}
+    for branch in branches:
+        heads = revisions_mod.branch_heads(known, branch)
+        if heads is None:
+            return None
+        heads_of[branch] = heads
+    return known, heads_of
+
+
+def _graph_from_alembic(
+    version_dirs: list[str], branches: list[str]
+) -> tuple[dict[str, Any], dict[str, set[str]]]:
+    """The same as :func:`_graph`, through Alembic (runs every script)."""
+    from alembic.script import ScriptDirectory
+    from alembic.script.revision import Revision
+
+    script = ScriptDirectory.from_config(_alembic_config(None, version_dirs))
+    known = {
+        r.revision: revisions_mod.Revision(
+            revision=r.revision,
+            down=revisions_mod.names(r.down_revision),
+            labels=tuple(r.branch_labels or ()),
+            depends_on=revisions_mod.names(r.dependencies),
+        )
+        for r in script.walk_revisions()
+    }
+    heads_of = {
+        branch: {
+            h.revision
+            for h in script.revision_map.get_revisions(f"{branch}@heads")
+            if isinstance(h, Revision)
+        }
+        for branch in branches
+    }
+    return known, heads_of
 
 
 def current_heads(engine: Engine) -> set[str]:

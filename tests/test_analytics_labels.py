@@ -96,13 +96,16 @@ def _live(crm):
 
 
 def test_live_customer_ids_without_and_with_gaps(crm):
-    """Merged customers are left out whether ids run without gaps (built from the
-    range and the merged ids) or not (read); none at all is an empty array."""
+    """Merged and forgotten customers are left out whether ids run without gaps
+    (built from the range and the gone ids) or not (read); none at all is an
+    empty array."""
     assert _live(crm) == []
     ids = [crm.add_customer(f"G{i}", phone=f"+86138000000{i:02d}").id for i in range(6)]
     assert _live(crm) == ids
     crm.merge_customers(ids[1], ids[4])
-    assert _live(crm) == [i for i in ids if i != ids[4]]
+    crm.forget_customer(ids[2])
+    gone = {ids[4], ids[2]}
+    assert _live(crm) == [i for i in ids if i not in gone]
     far = ids[-1] + 5
     with crm.engine.begin() as conn:  # a gap: a row written outside the service
         conn.exec_driver_sql(
@@ -110,4 +113,25 @@ def test_live_customer_ids_without_and_with_gaps(crm):
             f"consent_email, created_at, updated_at) VALUES ({far}, 'Far', 'person', 'lead', "
             "'{}', true, true, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
         )
-    assert _live(crm) == [i for i in ids if i != ids[4]] + [far]
+    assert _live(crm) == [i for i in ids if i not in gone] + [far]
+
+
+def test_a_forgotten_customer_gets_no_analytics_label(crm):
+    """Their purchases stay (anonymous) in the totals, but nobody is classed, found
+    overdue or scored for a person who was erased."""
+    from crmcore import analytics
+
+    at = dt.datetime(2025, 6, 1, 10, 0)
+    kept, erased = (crm.add_customer(n, phone=f"+8613900000{k:03d}") for k, n in enumerate("AB"))
+    for c in (kept, erased):
+        for day in range(4):
+            crm.record_transaction(c.id, 100_00, occurred_at=at + dt.timedelta(days=7 * day))
+    crm.forget_customer(erased.id)
+    as_of = at + dt.timedelta(days=120)
+    abc = analytics.abc(crm, as_of=as_of)
+    assert set(abc["customers"]) == {kept.id}
+    overdue = analytics.overdue(crm, as_of=as_of)
+    assert [r["customer_id"] for r in overdue["customers"]] == [kept.id]
+    rfm = analytics.rfm(crm, as_of=as_of)
+    assert set(rfm["customers"]) == {kept.id}
+    assert crm.labels(erased.id) == {}

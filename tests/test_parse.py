@@ -226,3 +226,23 @@ def test_clean_key_is_visible_ascii_or_refused(text):
 @pytest.mark.parametrize("key", ["zh\u200bang", "\u202ezhang", "zhang\x1b", "zh ang", "张伟", ""])
 def test_staff_keys_refuse_invisible_and_non_ascii_characters(key):
     refused(clean_key, key, "staff key")
+
+
+@pytest.mark.crm(config={"crm": {"timezone": "Asia/Shanghai"}})
+def test_an_offset_on_the_command_line_is_read_in_the_deployment_zone(crm, crm_cli):
+    """``--at 2026-01-05T01:00+00:00`` is 09:00 in Shanghai, whatever the machine's zone."""
+    c = crm.add_customer(name="Zone")
+    out = crm_cli(
+        "interaction",
+        "add",
+        str(c.id),
+        "--kind",
+        "call",
+        "--text",
+        "hi",
+        "--at",
+        "2026-01-05T01:00+00:00",
+        "--json",
+    )
+    assert out.exit_code == 0, out
+    assert out.json()["at"].startswith("2026-01-05T09:00")

@@ -226,3 +226,36 @@ def test_crm_timeline_pages_and_says_how_to_read_the_next(crm_cli, crm):
     bad = crm_cli("timeline", "A1", "--limit", "2", "--cursor", "nope")
     assert bad.exit_code == 1
     assert bad.stderr.strip() == "error: timeline cursor 'nope' is not one a timeline page gave"
+
+
+def test_a_page_reads_each_core_stream_through_its_time_index(crm, crm_backend):
+    """Every core stream of one customer is read newest first from an index on
+    (customer, time), so the page's arms stop after ``limit`` rows instead of
+    sorting the customer's whole history."""
+    if crm_backend != "sqlite":
+        pytest.skip("the query plan is read with SQLite's EXPLAIN QUERY PLAN")
+    c = crm.add_customer(name="Planned")
+    statements: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "timeline_keys" in statement:
+            statements.append((statement, parameters))
+
+    sa.event.listen(crm.engine, "before_cursor_execute", capture)
+    try:
+        crm.timeline(c.id, limit=5)
+    finally:
+        sa.event.remove(crm.engine, "before_cursor_execute", capture)
+    assert statements, "the page's key query was not seen"
+    sql, params = statements[0]
+    with crm.engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        plan = " | ".join(str(row[-1]) for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    for index in (
+        "ix_stage_changes_customer_at",
+        "ix_interactions_customer_at",
+        "ix_messages_customer_created",
+        "ix_timeline_entries_customer_at",
+        "ix_ticket_events_ticket_at",
+    ):
+        assert index in plan, f"{index} not used: {plan}"

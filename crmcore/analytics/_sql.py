@@ -314,14 +314,22 @@ def record_run(crm: Any, job: str, as_of: dt.datetime, summary: Mapping[str, Any
     )
 
 
-def live_customer_ids(crm: Any) -> Any:
-    """Ids of all customers not merged away, ascending (numpy array).
+# customers the analytics leave out: merged into another, or forgotten (each an index range)
+GONE_IDS = (
+    "SELECT id FROM customers WHERE merged_into_id IS NOT NULL "
+    "UNION ALL SELECT id FROM customers WHERE forgotten_at IS NOT NULL"
+)
+FORGOTTEN_IDS = "SELECT id FROM customers WHERE forgotten_at IS NOT NULL"
 
-    Ids are handed out in sequence and customers are merged, not deleted, so
-    the ids usually run from the lowest to the highest without a gap: then the
-    count, the two ends (primary key lookups) and the merged ids (an index
-    range) give the live ones without reading a million ids. Otherwise they
-    are read."""
+
+def live_customer_ids(crm: Any) -> Any:
+    """Ids of all customers neither merged away nor forgotten, ascending (numpy array).
+
+    Ids are handed out in sequence and customers are merged or forgotten, not
+    deleted, so the ids usually run from the lowest to the highest without a
+    gap: then the count, the two ends (primary key lookups) and the gone ids
+    (two index ranges) give the live ones without reading a million ids.
+    Otherwise they are read."""
     import numpy as np
 
     ((n, lo, hi),) = fetch(
@@ -332,14 +340,16 @@ def live_customer_ids(crm: Any) -> Any:
     if not n:
         return np.zeros(0, dtype=np.int64)
     if n == hi - lo + 1:  # no gaps
-        (merged,) = fetch_columns(
-            crm, dialect(crm), "SELECT id FROM customers WHERE merged_into_id IS NOT NULL", "i"
-        )
+        (gone,) = fetch_columns(crm, dialect(crm), GONE_IDS, "i")
         live = np.ones(n, dtype=bool)
-        live[merged - lo] = False
+        live[gone - lo] = False
         return np.arange(lo, hi + 1, dtype=np.int64)[live]
     (ids,) = fetch_columns(
-        crm, dialect(crm), "SELECT id FROM customers WHERE merged_into_id IS NULL ORDER BY id", "i"
+        crm,
+        dialect(crm),
+        "SELECT id FROM customers WHERE merged_into_id IS NULL AND forgotten_at IS NULL "
+        "ORDER BY id",
+        "i",
     )
     return ids
 
@@ -384,7 +394,7 @@ def features(
         d,
         f"SELECT customer_id, {cols('first_at', 'last_at', 'tx_count', 'spend_cents')} "
         f"FROM customer_stats WHERE last_at <= ? AND tx_count >= ? "
-        f"AND customer_id NOT IN ({refunded_later})",
+        f"AND customer_id NOT IN ({refunded_later}) AND customer_id NOT IN ({FORGOTTEN_IDS})",
         kinds,
         (t, min_count, t),
     )
@@ -402,6 +412,7 @@ def features(
         f"""SELECT customer_id, {per_tx} FROM transactions
             WHERE (customer_id IN (SELECT customer_id FROM customer_stats WHERE last_at > ?)
                    OR customer_id IN ({refunded_later}))
+              AND customer_id NOT IN ({FORGOTTEN_IDS})
               AND occurred_at <= ? GROUP BY customer_id
             HAVING COUNT(CASE WHEN {bought} THEN 1 END) >= ?""",
         kinds,

@@ -80,10 +80,24 @@ def parse_at(value: str | None, field: str = ...) -> dt.datetime | None: ...
 
 def parse_at(value: str | None, field: str = "--at") -> dt.datetime | None:
     """An ISO date or date-time option (``--at``, ``--due``, ``--since`` ...),
-    None when absent; bad input is an error naming ``field``."""
+    None when absent; bad input is an error naming ``field``. A time with an
+    offset (``2026-01-05T01:00+00:00``) is converted into the deployment's zone
+    (``[crm] timezone``), the zone every stored time is in, not the machine's."""
     from crmcore.parse import parse_datetime
 
-    return None if value is None else parse_datetime(value, field=field)
+    if value is None:
+        return None
+    return parse_datetime(value, field=field, zone=_deployment_zone())
+
+
+def _deployment_zone() -> dt.tzinfo | None:
+    """The ``[crm] timezone`` of the command's CRM (None: the machine's zone)."""
+    from crmcore.clock import load_zone
+
+    ctx = click.get_current_context(silent=True)
+    crm = ctx.meta.get(MASKING_CRM) if ctx is not None else None
+    name = crm.config.core.get("timezone") if crm is not None else None
+    return load_zone(name) if name else None
 
 
 @attrs.define
