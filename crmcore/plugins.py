@@ -21,6 +21,7 @@ import pluggy
 from crmcore import hooks, jsonschemas
 from crmcore.config import Config
 from crmcore.errors import ConfigError, ConfigWarning, CRMError, PluginError
+from crmcore.hooks.renamed import CONTRACT_VERSION, RENAMED_HOOKS
 from crmcore.registry import PluginInfo
 
 ENTRY_POINT_GROUP = "crmcore.plugins"
@@ -303,7 +304,8 @@ def _check_unknown_hooks(
     pm: pluggy.PluginManager, eps: Mapping[str, importlib.metadata.EntryPoint]
 ) -> None:
     """A hook implementation without a spec (a misspelt name) is an error naming
-    the plugin, its distribution and the nearest hook names."""
+    the plugin, its distribution and the nearest hook names; one of a name that
+    hook contract v2 replaced names the new name."""
     specs = sorted(n for n, caller in vars(pm.hook).items() if caller.has_spec())
     unknown: dict[str, list[str]] = {}
     for hook_name, caller in sorted(vars(pm.hook).items()):
@@ -313,6 +315,14 @@ def _check_unknown_hooks(
             if not impl.optionalhook:
                 unknown.setdefault(impl.plugin_name, []).append(hook_name)
     for name, names in unknown.items():
+        renamed = [n for n in names if n in RENAMED_HOOKS]
+        if renamed:
+            raise PluginError(
+                f"plugin {name!r} ({_distribution(eps.get(name))}) implements "
+                + ", ".join(f"{n!r}, renamed {RENAMED_HOOKS[n]!r}" for n in renamed)
+                + f" in hook contract v{CONTRACT_VERSION}; rename the implementation "
+                "(docs/plugins.md, 'Hook contract v2')"
+            )
         hints = [
             f"{n!r} (did you mean {near[0]!r}?)" if near else repr(n)
             for n in names

@@ -262,7 +262,7 @@ def schema_page() -> str:
     from sqlalchemy import Table
 
     from crmcore import schema
-    from crmcore.scope import core_catalog
+    from crmcore.storage.scope import core_catalog
 
     catalog = core_catalog()
     out = ["# The core's tables (`crmcore.schema`)", "", HEADER, "", _doc(schema), ""]

@@ -123,7 +123,7 @@ def _with_search_path(base: str, schema: str) -> str:
 def _reset_schema(base: str, schema: str) -> None:
     from sqlalchemy import text
 
-    from crmcore.db import make_engine
+    from crmcore.storage.engine import make_engine
 
     engine = make_engine(base)
     with engine.begin() as conn:
@@ -145,7 +145,7 @@ def _truncate(url: str) -> None:
     SET on that parameter)."""
     from sqlalchemy import MetaData, text
 
-    from crmcore.db import make_engine
+    from crmcore.storage.engine import make_engine
 
     engine = make_engine(url)
     with engine.begin() as conn:

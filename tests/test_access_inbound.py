@@ -12,6 +12,7 @@ from crmcore import AccessDenied, ValidationError
 from crmcore.access import Principal
 from crmcore.plugins import installed
 from crmcore.schema import audit_log, inbound_messages
+from crmcore.storage._driver import connection
 
 needs_insurance = pytest.mark.skipif(
     "insurance" not in installed(), reason="the insurance plugin is not installed"
@@ -31,7 +32,7 @@ def _world(crm):
 
 def _rows(crm, table, *where):
     with crm.transaction(write=False):
-        return [r._asdict() for r in crm.db.conn.execute(sa.select(table).where(*where))]
+        return [r._asdict() for r in connection(crm.db).execute(sa.select(table).where(*where))]
 
 
 @needs_insurance

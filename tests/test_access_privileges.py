@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from crmcore import AccessDenied, Job, hookimpl
 from crmcore import config as config_mod
 from crmcore.schema import job_runs, reminders
+from crmcore.storage._driver import connection
 
 
 class Nightly:
@@ -44,7 +45,7 @@ def staffed(crm_factory):
 
 def _count(crm, table):
     with crm.transaction(write=False):
-        return crm.db.conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+        return connection(crm.db).execute(sa.select(sa.func.count()).select_from(table)).scalar()
 
 
 REFUSED_UPGRADE = {

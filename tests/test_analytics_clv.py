@@ -11,6 +11,7 @@ import pytest
 
 from crmcore.analytics import bgnbd, clv
 from crmcore.analytics.clv import summary_data
+from crmcore.storage._driver import connection
 
 CDNOW = Path(__file__).resolve().parents[1] / "bench" / "data" / "cdnow_customers_summary.csv"
 
@@ -142,7 +143,7 @@ def test_clv_refuses_a_degenerate_fit_and_stores_nothing(crm, crm_cli):
     with crm.transaction(write=False):
         from crmcore.schema import job_runs
 
-        assert crm.db.conn.execute(job_runs.select()).first() is None
+        assert connection(crm.db).execute(job_runs.select()).first() is None
 
 
 def test_clv_without_repeat_purchases_says_so(crm, crm_cli):

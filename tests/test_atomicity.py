@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from crmcore import ValidationError, hookimpl
 from crmcore.schema import audit_log, customers, messages, stage_changes, timeline_entries
+from crmcore.storage._driver import connection
 
 
 class Exploding:
@@ -79,7 +80,7 @@ def test_a_non_durable_transaction_is_still_one_transaction(crm):
 
     def level(db):
         if crm.engine.dialect.name == "postgresql":
-            return db.conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+            return connection(db).exec_driver_sql("SHOW synchronous_commit").scalar()
         return None
 
     with crm.transaction(durable=False) as db:

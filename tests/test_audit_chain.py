@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from crmcore import AccessDenied, Conflict
 from crmcore.audit import GENESIS, REDACTED, row_hash, values_digest, verify
 from crmcore.schema import audit_log, customers, interactions
+from crmcore.storage._driver import connection
 
 
 def _world(crm: Any) -> dict[str, Any]:
@@ -28,7 +29,7 @@ def _world(crm: Any) -> dict[str, Any]:
 
 def _rows(crm: Any) -> list[Any]:
     with crm.transaction(write=False):
-        return crm.db.conn.execute(sa.select(audit_log).order_by(audit_log.c.id)).all()
+        return connection(crm.db).execute(sa.select(audit_log).order_by(audit_log.c.id)).all()
 
 
 @contextlib.contextmanager
@@ -58,7 +59,7 @@ def raw_access(crm: Any) -> Iterator[Callable[..., None]]:
 
 def _verdict(crm: Any, **kw: Any) -> Any:
     with crm.transaction(write=False):
-        return verify(crm.db.conn, **kw)
+        return verify(connection(crm.db), **kw)
 
 
 def _set_after_name(crm: Any, row_id: int, name: str) -> str:
@@ -283,7 +284,7 @@ def test_the_database_refuses_updates_and_deletes_that_skip_the_query_layer(crm)
     for stmt in refused:
         with pytest.raises(Conflict, match="append-only"):
             with crm.transaction():
-                crm.db.conn.execute(stmt)
+                connection(crm.db).execute(stmt)
     assert len(_rows(crm)) == 5 and _verdict(crm).ok
 
 
@@ -308,8 +309,8 @@ def test_under_the_redaction_marker_only_the_redaction_itself_passes(crm):
     ):
         with pytest.raises(Conflict, match="append-only"):
             with crm.transaction():
-                marker(crm.db.conn)
-                crm.db.conn.execute(stmt)
+                marker(connection(crm.db))
+                connection(crm.db).execute(stmt)
     crm.forget_customer(w["bob"])
     assert _verdict(crm).ok
 
@@ -319,7 +320,7 @@ def test_redaction_leaves_no_marker_behind(crm):
     with crm.transaction():
         crm.forget_customer(w["bob"])
         with pytest.raises(sa.exc.IntegrityError, match="append-only"):
-            crm.db.conn.execute(sa.update(audit_log).values(before=REDACTED, after=REDACTED))
+            connection(crm.db).execute(sa.update(audit_log).values(before=REDACTED, after=REDACTED))
 
 
 def test_concurrent_writers_keep_the_chain_linear(crm, crm_backend):
@@ -421,5 +422,5 @@ def test_the_migration_chains_existing_rows_and_installs_the_triggers(tmp_path, 
     assert [r.id for r in _rows(crm)] == [1, 2, 4, 5] and _verdict(crm).ok
     with pytest.raises(Conflict, match="append-only"):
         with crm.transaction():
-            crm.db.conn.execute(sa.delete(audit_log))
+            connection(crm.db).execute(sa.delete(audit_log))
     crm.engine.dispose()

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from crmcore import AccessDenied, CRMError, NotFound, hookimpl
 from crmcore.access import visible_customer_check
 from crmcore.schema import tickets
+from crmcore.storage._driver import connection
 
 STAFF = {  # key: (role, team)
     "zhang": ("rep", "north"),
@@ -141,7 +142,7 @@ def test_the_point_check_agrees_with_the_access_filter(shop, shape, who):
     principal = crm.as_(who).acting_principal()
     stmt, params = visible_customer_check(principal)
     with crm.transaction(write=False):
-        seen = crm.db.conn.execute(stmt, {**params, "cid": c.id}).first() is not None
+        seen = connection(crm.db).execute(stmt, {**params, "cid": c.id}).first() is not None
     assert seen == (c.id in {x.id for x in crm.as_(who).list_customers(limit=10_000)})
 
 
@@ -199,9 +200,9 @@ def test_the_point_check_follows_indexes(shop):
     for who in ("zhang", "li"):  # own and team scope
         stmt, params = visible_customer_check(crm.as_(who).acting_principal())
         with crm.transaction(write=False):
-            compiled = stmt.compile(crm.db.conn)
+            compiled = stmt.compile(connection(crm.db))
             args = {**params, "cid": 1}
-            plan = crm.db.conn.connection.driver_connection.execute(
+            plan = connection(crm.db).connection.driver_connection.execute(
                 "EXPLAIN QUERY PLAN " + compiled.string, [args[k] for k in compiled.positiontup]
             ).fetchall()
         steps = [row[-1] for row in plan]

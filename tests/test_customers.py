@@ -115,7 +115,7 @@ class Points:
         return [self.table]
 
     @hookimpl
-    def crm_customers_merged(self, crm, keep, other):
+    def crm_before_customers_merge(self, crm, keep, other):
         self.merged.append((keep.id, other.id))
 
 
@@ -146,7 +146,7 @@ def test_merge_moves_every_record_including_plugin_tables(crm_factory):
 def test_merge_refused_by_a_plugin_rolls_back(crm_factory):
     class Refuse:
         @hookimpl
-        def crm_customers_merged(self, crm, keep, other):
+        def crm_before_customers_merge(self, crm, keep, other):
             raise ValidationError("open policies on both records")
 
     crm = crm_factory(plugins=["refuse"], extra_plugins={"refuse": Refuse()})

@@ -106,7 +106,7 @@ class Stall:
     batches = 0
 
     @hookimpl
-    def crm_transactions_recorded_batch(self, crm, batch):
+    def crm_transaction_recorded_batch(self, crm, batch):
         Stall.batches += 1
         if Stall.batches == 3 and sys.argv[4] == "stall":
             marker.write_text("three batches in")
@@ -224,12 +224,13 @@ def test_a_write_lock_held_beyond_the_busy_timeout_is_a_retryable_error(crm, crm
     import pytest
 
     import crmcore.db
+    import crmcore.storage.engine
     from crmcore import CRM, RetryableError
     from crmcore.access import SYSTEM
 
     if crm.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's write lock")
-    monkeypatch.setattr(crmcore.db, "SQLITE_BUSY_MS", 100)
+    monkeypatch.setattr(crmcore.storage.engine, "SQLITE_BUSY_MS", 100)
     impatient = CRM(crm.config, clock=crm.clock, principal=SYSTEM)
     holder = sqlite3.connect(crm.config.database.removeprefix("sqlite:///"), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from crmcore import Attribute, PluginInfo, hookimpl
 from crmcore.importer import ImportFailed, import_customers
 from crmcore.schema import stage_changes
+from crmcore.storage._driver import connection
 
 
 def _write(tmp_path: Path, text: str, name: str = "c.csv") -> str:
@@ -34,7 +35,7 @@ class Attrs:
         ]
 
     @hookimpl
-    def crm_customers_imported(self, crm, batch):
+    def crm_customer_created_batch(self, crm, batch):
         self.batches.append((batch.first_id, batch.last_id, batch.count))
 
 
@@ -65,7 +66,7 @@ def test_import_matches_by_external_id_phone_and_email(crm, tmp_path):
     assert new.phone == "+8613800000009" and new.stage == "prospect"
     assert crm.get_customer("OLD").id == old.id
     with crm.transaction(write=False):
-        n = crm.db.conn.execute(
+        n = connection(crm.db).execute(
             select(func.count())
             .select_from(stage_changes)
             .where(stage_changes.c.customer_id == new.id)

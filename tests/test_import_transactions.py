@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from crmcore import AccessDenied, PluginInfo, ValidationError, hookimpl
 from crmcore.importer import ImportFailed, import_transactions
 from crmcore.schema import audit_log, customer_stats, transactions
+from crmcore.storage._driver import connection
 
 HEADER = "customer_external_id,occurred_at,amount,external_id,channel\n"
 
@@ -33,7 +34,7 @@ def _tx(crm):
     with crm.transaction(write=False):
         return [
             tuple(r)
-            for r in crm.db.conn.execute(
+            for r in connection(crm.db).execute(
                 select(
                     transactions.c.external_id,
                     transactions.c.customer_id,
@@ -64,7 +65,7 @@ def test_imports_exact_cents_times_and_stats(crm, tmp_path):
         (None, c2.id, dt.datetime(2025, 2, 2, 8, 30, 0, 250000), 123, None),
     ]
     with crm.transaction(write=False):
-        stats = {r.customer_id: r for r in crm.db.conn.execute(select(customer_stats))}
+        stats = {r.customer_id: r for r in connection(crm.db).execute(select(customer_stats))}
     assert (stats[c1.id].tx_count, stats[c1.id].spend_cents) == (2, 1244)
     assert stats[c1.id].first_at == dt.datetime(2025, 1, 2, 10)
     assert stats[c2.id].last_at == dt.datetime(2025, 2, 2, 8, 30, 0, 250000)
@@ -78,7 +79,7 @@ def test_times_stored_as_sqlalchemy_writes_them(crm, tmp_path):
     crm.record_transaction(c1.id, 100, occurred_at=dt.datetime(2025, 1, 1, 9), external_id="S1")
     import_transactions(crm, _write(tmp_path, HEADER + "C1,2025-01-01 09:00:00,1.00,I1,\n"))
     with crm.transaction(write=False):
-        same = crm.db.conn.execute(
+        same = connection(crm.db).execute(
             select(func.count())
             .select_from(transactions)
             .where(transactions.c.occurred_at == dt.datetime(2025, 1, 1, 9))
@@ -178,7 +179,7 @@ def test_reimport_is_idempotent(crm, tmp_path):
     assert (first["imported"], first["duplicates"]) == (10, 0)
     assert (again["imported"], again["duplicates"]) == (0, 10)
     with crm.transaction(write=False):
-        n, spend = crm.db.conn.execute(
+        n, spend = connection(crm.db).execute(
             select(func.sum(customer_stats.c.tx_count), func.sum(customer_stats.c.spend_cents))
         ).one()
     assert (n, spend) == (10, sum(i * 100 + 50 for i in range(10)))
@@ -190,7 +191,7 @@ def test_one_audit_row_per_batch(crm, tmp_path):
     s = import_transactions(crm, path, batch_size=3)
     assert s["batches"] == 3
     with crm.transaction(write=False):
-        rows = crm.db.conn.execute(
+        rows = connection(crm.db).execute(
             select(audit_log.c.after).where(
                 audit_log.c.entity == "transactions", audit_log.c.action == "import"
             )
@@ -252,7 +253,7 @@ class BatchPlugin:
         return PluginInfo(version="1")
 
     @hookimpl
-    def crm_transactions_recorded_batch(self, crm, batch):
+    def crm_transaction_recorded_batch(self, crm, batch):
         self.batches.append((batch.first_id, batch.last_id, batch.count, batch.customer_ids))
 
     @hookimpl

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from crmcore import Job, ValidationError, hookimpl
 from crmcore.schema import customers, job_runs
+from crmcore.storage._driver import connection
 
 WHEN = dt.datetime(2030, 2, 3, 4, 5)
 
@@ -48,12 +49,12 @@ def nightly(crm_factory: Any) -> Any:
 
 def _names(crm: Any) -> list[str]:
     with crm.transaction(write=False):
-        return list(crm.db.conn.scalars(sa.select(customers.c.name).order_by(customers.c.id)))
+        return list(connection(crm.db).scalars(sa.select(customers.c.name).order_by(customers.c.id)))
 
 
 def _runs(crm: Any) -> list[tuple[str, Any]]:
     with crm.transaction(write=False):
-        rows = crm.db.conn.execute(
+        rows = connection(crm.db).execute(
             sa.select(job_runs.c.job, job_runs.c.summary).order_by(job_runs.c.id)
         )
         return [(r.job, r.summary) for r in rows]

@@ -146,7 +146,7 @@ def test_a_seed_that_writes_nothing_proves_nothing(crm_factory, tmp_path, monkey
 
 def test_a_row_left_on_a_merged_twin_is_refused(crm_factory, tmp_path, monkeypatch):
     """The core moves customer_id columns; another reference to customers is the
-    plugin's to move (crm_customers_merged), and the contract finds it if not."""
+    plugin's to move (crm_before_customers_merge), and the contract finds it if not."""
     column = 'Column("about_id", Id, ForeignKey(customers.c.id)),\n    Column("at"'
     module, extra, _seed = make_plugin(
         tmp_path,

@@ -12,13 +12,14 @@ from crmcore.analytics import abc, overdue, rfm
 from crmcore.errors import ValidationError
 from crmcore.importer import ImportFailed, import_transactions
 from crmcore.schema import customer_stats, customer_window_spend, transactions
+from crmcore.storage._driver import connection
 
 D0 = dt.datetime(2025, 6, 1, 12)
 
 
 def _stats(crm, cid):
     with crm.transaction(write=False):
-        row = crm.db.conn.execute(
+        row = connection(crm.db).execute(
             select(customer_stats).where(customer_stats.c.customer_id == cid)
         ).first()
     return row.first_at, row.last_at, row.tx_count, row.spend_cents
@@ -26,7 +27,7 @@ def _stats(crm, cid):
 
 def _count(crm):
     with crm.transaction(write=False):
-        return crm.db.conn.execute(select(func.count()).select_from(transactions)).scalar()
+        return connection(crm.db).execute(select(func.count()).select_from(transactions)).scalar()
 
 
 def test_a_negative_amount_must_be_a_refund(crm):
@@ -132,7 +133,7 @@ def test_the_analytics_see_a_refund_as_less_spend_not_as_a_visit(crm):
     assert classes[plain] == "A" and classes[refunded] != "A"
     with crm.transaction(write=False):
         spend = dict(
-            crm.db.conn.execute(
+            connection(crm.db).execute(
                 select(customer_window_spend.c.customer_id, customer_window_spend.c.spend_cents)
             ).all()
         )

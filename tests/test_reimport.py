@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from crmcore.importer import import_transactions
 from crmcore.importer._transactions import FINGERPRINT_ROWS, AlreadyImported
 from crmcore.schema import import_fingerprints, transactions
+from crmcore.storage._driver import connection
 
 HEADER = "customer_external_id,occurred_at,amount,channel\n"
 
@@ -37,7 +38,7 @@ def _write(tmp_path, text, name="till.csv"):
 
 def _count(crm):
     with crm.transaction(write=False):
-        return crm.db.conn.execute(select(func.count()).select_from(transactions)).scalar()
+        return connection(crm.db).execute(select(func.count()).select_from(transactions)).scalar()
 
 
 def test_the_same_file_again_is_refused_and_writes_nothing(crm, crm_cli, tmp_path):
@@ -90,7 +91,7 @@ def test_new_content_is_imported_and_fingerprinted(crm, tmp_path):
     s = import_transactions(crm, _write(tmp_path, HEADER + _rows(5, start=100), "day2.csv"))
     assert s["imported"] == 5 and _count(crm) == 10
     with crm.transaction(write=False):
-        got = crm.db.conn.execute(
+        got = connection(crm.db).execute(
             select(
                 import_fingerprints.c.scope,
                 import_fingerprints.c.first_line,
@@ -120,7 +121,7 @@ def test_rows_with_transaction_ids_are_recognised_by_their_id(crm, tmp_path):
     s = import_transactions(crm, path)  # safe: counted as duplicates, no refusal
     assert (s["imported"], s["duplicates"]) == (0, 3)
     with crm.transaction(write=False):
-        stored = crm.db.conn.execute(select(func.count()).select_from(import_fingerprints)).scalar()
+        stored = connection(crm.db).execute(select(func.count()).select_from(import_fingerprints)).scalar()
     assert stored == 0
 
 

@@ -27,6 +27,7 @@ from crmcore.schema import (
     tickets,
     transactions,
 )
+from crmcore.storage._driver import connection
 
 pytestmark = pytest.mark.crm(
     plugins=["real_estate"],
@@ -109,7 +110,7 @@ def visible_ids(crm: Any, rep: str = "zhang") -> dict[str, set[int]]:
         for t in (customers, transactions, tickets, ticket_events, interactions, relationships)
     } | _plugin_tables()
     with crm.transaction(write=False) as db:
-        rows = {name: _all_rows(db.conn, t) for name, t in tables.items()}
+        rows = {name: _all_rows(connection(db), t) for name, t in tables.items()}
         me = crm.get_staff(rep).id
     rels = rows["relationships"].values()
     mine = {c["id"] for c in rows["customers"].values() if c["owner_id"] == me}
@@ -315,13 +316,13 @@ def test_generated_writes_change_only_visible_rows(world, data):
         stmt = sa.delete(t).where(where)
     with pytest.raises(Rollback):
         with crm.as_("zhang").transaction() as db:
-            before = _all_rows(db.conn, t)
+            before = _all_rows(connection(db), t)
             try:
                 db.execute(stmt)
                 refused = False
             except AccessDenied:  # e.g. it would touch a customer->staff link
                 refused = True
-            after = _all_rows(db.conn, t)
+            after = _all_rows(connection(db), t)
             raise Rollback
     changed = {i for i, row in before.items() if after.get(i) != row}
     assert changed <= seen[name], f"{name}: changed rows {changed - seen[name]} not in view"
@@ -349,7 +350,7 @@ def test_generated_insert_from_select_copies_only_visible_rows(world, data):
             )
             linked = {
                 r[0]
-                for r in db.conn.execute(
+                for r in connection(db).execute(
                     sa.select(incident_requests.c.request_id).where(
                         incident_requests.c.incident_id == incident
                     )

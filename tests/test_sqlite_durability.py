@@ -8,6 +8,7 @@ from crmcore import CRM, ConfigError
 from crmcore.access import SYSTEM
 from crmcore.config import from_dict
 from crmcore.db import make_engine
+from crmcore.storage._driver import connection
 
 
 def _synchronous(crm: CRM) -> int:
@@ -45,7 +46,7 @@ def _full_crm(tmp_path, **extra):
 
 def _inside(crm, **kw) -> int:
     with crm.transaction(**kw) as db:
-        return db.conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        return connection(db).exec_driver_sql("PRAGMA synchronous").scalar()
 
 
 def test_a_non_durable_transaction_skips_the_sync_and_puts_it_back(tmp_path):
@@ -71,7 +72,7 @@ def test_analytics_commit_unsynced_unless_a_plugin_reacts(tmp_path, monkeypatch)
     seen: list[int] = []
 
     def spy(db_self, *a, **k):  # the synchronous level the run commits at
-        seen.append(db_self.conn.exec_driver_sql("PRAGMA synchronous").scalar())
+        seen.append(connection(db_self).exec_driver_sql("PRAGMA synchronous").scalar())
 
     from crmcore.analytics import _sql
 

@@ -17,6 +17,7 @@ from sqlalchemy import insert
 
 from crmcore.analytics._columns import fetch_columns
 from crmcore.schema import job_runs
+from crmcore.storage._driver import connection, dialect_name, driver_connection
 
 
 @contextlib.contextmanager
@@ -62,7 +63,7 @@ class SideReads:
         on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
         self._pool = (
             ThreadPoolExecutor(1, thread_name_prefix="crm-side-read")
-            if owned and on_file and crm.db.conn.info.get("crm_write")
+            if owned and on_file and connection(crm.db).info.get("crm_write")
             else None
         )
         self._conn: Any = None
@@ -107,7 +108,7 @@ def require_unrestricted(crm: Any, what: str) -> None:
 
 
 def dialect(crm: Any) -> str:
-    return str(crm.db.conn.dialect.name)
+    return str(dialect_name(crm.db))
 
 
 def bind_time(crm: Any, value: dt.datetime) -> Any:
@@ -124,7 +125,7 @@ def fetch(crm: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...
 def executemany(crm: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         return
-    conn = crm.db.conn.connection.driver_connection
+    conn = driver_connection(crm.db)
     if dialect(crm) == "sqlite":
         conn.executemany(sql, rows)
     else:
@@ -304,11 +305,11 @@ def store_label_arrays(
 
 def record_run(crm: Any, job: str, as_of: dt.datetime, summary: Mapping[str, Any]) -> None:
     """One ``job_runs`` row per analytics run (what ran, as of when, the summary)."""
-    from crmcore.db import _jsonable
+    from crmcore.storage.audit import jsonable
 
-    crm.db.conn.execute(
+    connection(crm.db).execute(
         insert(job_runs).values(
-            job=f"analytics.{job}", as_of=as_of, finished_at=crm.now(), summary=_jsonable(summary)
+            job=f"analytics.{job}", as_of=as_of, finished_at=crm.now(), summary=jsonable(summary)
         )
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 from crmcore.analytics import _columns, _sql
 from crmcore.errors import ValidationError
 from crmcore.schema import customer_window_spend
+from crmcore.storage._driver import connection
 
 BASIS = 10_000  # cut-offs in basis points keep the comparison in integers
 
@@ -117,7 +118,7 @@ def window_spend(
         # rows are in (a sort) rather than entry by entry at random places
         rebuild = list(customer_window_spend.indexes) if everyone else []
         for index in rebuild:
-            index.drop(bind=crm.db.conn)
+            index.drop(bind=connection(crm.db))
         if everyone:
             _sql.fetch(crm, "DELETE FROM customer_window_spend")
         _sql.fetch(
@@ -136,7 +137,7 @@ def window_spend(
             params,
         )
         for index in rebuild:
-            index.create(bind=crm.db.conn)
+            index.create(bind=connection(crm.db))
     _sql.fetch(
         crm,
         "INSERT INTO analytics_windows (name, start_at, end_at, stats_rows, stats_tx, "

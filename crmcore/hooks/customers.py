@@ -42,7 +42,7 @@ def crm_customer_created(crm: CRM, customer: Customer) -> None:
 
 
 @hookspec
-def crm_customers_imported(crm: CRM, batch: CustomerBatch) -> None:
+def crm_customer_created_batch(crm: CRM, batch: CustomerBatch) -> None:
     """Many customers were created by a bulk import (one call per batch).
 
     :param crm: the CRM bound to the import's transaction.
@@ -68,7 +68,7 @@ def crm_customer_updated(crm: CRM, before: Customer, after: Customer) -> None:
     - ``update_customer`` (fields, attributes, owner, consent);
     - a merge: for ``other`` (its phone and e-mail moved to ``keep``; it now
       resolves to ``keep``), then for ``keep`` (contacts and attributes filled
-      in), after ``crm_customers_merged``;
+      in), after ``crm_before_customers_merge``;
     - a forget (``crm customer forget``): for the customer and for each record
       merged into it, ``after`` being the erased record. ``before`` holds the
       personal data being erased: do not copy it; whatever the hook writes is
@@ -77,7 +77,7 @@ def crm_customer_updated(crm: CRM, before: Customer, after: Customer) -> None:
       successor (``owner_id`` changed), before ``crm_staff_departed``.
 
     It does not fire for a creation (``crm_customer_created``, or
-    ``crm_customers_imported`` for a bulk import), for a lifecycle move
+    ``crm_customer_created_batch`` for a bulk import), for a lifecycle move
     (``crm_stage_changed``; the ``stage`` field changes only that way), for
     labels and aggregates (stored apart from the customer), nor when
     ``crm plugins purge`` removes a disabled plugin's attribute values.
@@ -123,7 +123,7 @@ def crm_classify_customer(crm: CRM, customer: Customer) -> dict[str, Any] | None
 
 
 @hookspec
-def crm_customers_merged(crm: CRM, keep: Customer, other: Customer) -> None:
+def crm_before_customers_merge(crm: CRM, keep: Customer, other: Customer) -> None:
     """``other`` is being merged into ``keep``: move your own records.
 
     Fires inside the merge transaction, before ``other`` is marked merged. The

@@ -51,7 +51,7 @@ def crm_validate_transaction(crm: CRM, transaction: Transaction) -> None:
 
 
 @hookspec
-def crm_transaction_recorded(crm: CRM, transaction: Transaction) -> Transaction | None:
+def crm_transaction_recorded(crm: CRM, transaction: Transaction) -> None:
     """A single transaction was written (``record_transaction``).
 
     :param crm: the CRM bound to the open transaction.
@@ -64,7 +64,7 @@ def crm_transaction_recorded(crm: CRM, transaction: Transaction) -> Transaction 
 
 
 @hookspec
-def crm_transactions_recorded_batch(crm: CRM, batch: TransactionBatch) -> None:
+def crm_transaction_recorded_batch(crm: CRM, batch: TransactionBatch) -> None:
     """Many transactions were written by a bulk import; one call per batch.
 
     :param crm: the CRM bound to the import's transaction.

@@ -19,6 +19,7 @@ import attrs
 from crmcore.errors import AccessDenied, ValidationError
 from crmcore.files import private_output
 from crmcore.parse import clean_text, parse_datetime, parse_money
+from crmcore.storage._driver import dialect_name, driver_connection
 
 MAX_ERRORS = 1000  # errors kept in the summary; every rejected row is still counted
 DEFAULT_BATCH = 50_000
@@ -214,7 +215,7 @@ def require_import(crm: Any) -> None:
 
 def driver(crm: Any) -> Any:
     """The DBAPI connection of the open transaction."""
-    return crm.db.conn.connection.driver_connection
+    return driver_connection(crm.db)
 
 
 def copy_text(value: Any) -> str:
@@ -261,7 +262,7 @@ def bulk_load(
     (PostgreSQL, of ``payload`` when the reader built it already)."""
     if not rows:
         return
-    if crm.db.conn.dialect.name == "sqlite":
+    if dialect_name(crm.db) == "sqlite":
         marks = ",".join("?" * len(columns))
         driver(crm).executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
@@ -291,7 +292,7 @@ def has_impl(crm: Any, hook: str) -> bool:
 def drop_lines(crm: Any, table: str, lines: Sequence[int]) -> None:
     if not lines:
         return
-    if crm.db.conn.dialect.name == "sqlite":
+    if dialect_name(crm.db) == "sqlite":
         driver(crm).executemany(f"DELETE FROM {table} WHERE line = ?", [(n,) for n in lines])
     else:
         cur = driver(crm).cursor()
@@ -400,4 +401,4 @@ class BatchImport:
         self.skip_invalid = skip_invalid
         self.batch_size = batch_size
         self.progress = progress
-        self.dialect = crm.db.conn.dialect.name
+        self.dialect = dialect_name(crm.db)

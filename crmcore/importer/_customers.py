@@ -5,7 +5,7 @@ whose external id, phone or e-mail (normalised) already belongs to a customer
 (stored, or created earlier in the file) is *matched*, as ``add_customer``
 would: counted, not created again. New customers are written per batch with
 one ``INSERT ... SELECT`` from a staging table, their creation stage rows set-
-based, one audit row, and one ``crm_customers_imported`` call per batch.
+based, one audit row, and one ``crm_customer_created_batch`` call per batch.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from crmcore.errors import ValidationError
 from crmcore.importer import _common as c
 from crmcore.importer._read import Reader
 from crmcore.schema import customers
+from crmcore.storage._driver import connection, dialect_name
 
 BASE = ("external_id", "name", "phone", "email")
 STAGE = "crm_import_cu"
@@ -31,7 +32,7 @@ STAGE_COLS = ("line", "ext", "name", "phone", "email", "attrs")
 
 def _create_stage(crm: Any) -> None:
     cols = "ext TEXT, name TEXT NOT NULL, phone TEXT, email TEXT, attrs TEXT NOT NULL"
-    if crm.db.conn.dialect.name == "sqlite":
+    if dialect_name(crm.db) == "sqlite":
         c.driver(crm).execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
         c.driver(crm).execute(f"CREATE TEMP TABLE {STAGE} (line INTEGER PRIMARY KEY, {cols})")
     else:
@@ -84,8 +85,8 @@ class _CuImport(c.BatchImport):
         crm = self.crm
         self.cc = crm.config.core["country_code"]
         self.validate_hook = c.has_impl(crm, "crm_validate_customer")
-        self.batch_hook = c.has_impl(crm, "crm_customers_imported")
-        self.single = c.singular_caller(crm, "crm_customer_created", "crm_customers_imported")
+        self.batch_hook = c.has_impl(crm, "crm_customer_created_batch")
+        self.single = c.singular_caller(crm, "crm_customer_created", "crm_customer_created_batch")
         self.validator = Draft202012Validator(crm.attribute_schema())
         lc = crm.config.core["lifecycle"]
         self.stage = lc["initial"]
@@ -234,13 +235,13 @@ class _CuImport(c.BatchImport):
             customer_id=None,
         )
         if self.batch_hook:
-            crm.hook.crm_customers_imported(
+            crm.hook.crm_customer_created_batch(
                 crm=crm, batch=CustomerBatch(first_id=first, last_id=last, count=n)
             )
         if self.single is not None:
             from crmcore.service import _rows
 
-            for r in crm.db.conn.execute(
+            for r in connection(crm.db).execute(
                 select(customers)
                 .where(customers.c.id.between(first, last))
                 .order_by(customers.c.id)

@@ -5,13 +5,15 @@ serialises each row to a plain tuple; the tuples go into a temporary staging
 table (sqlite3 ``executemany`` / PostgreSQL ``COPY``); unknown customers and
 transaction ids already stored are found with one set-based query each; one
 ``INSERT ... SELECT`` writes the good rows; ``customer_stats`` is upserted from
-the new id range; one audit row and one ``crm_transactions_recorded_batch``
+the new id range; one audit row and one ``crm_transaction_recorded_batch``
 call follow. Nothing runs per row in SQL or in hooks, except the documented
 fallback for plugins that implement only the singular hooks.
 
 On PostgreSQL ``customer_stats`` is upserted once, after the last batch, from
-the id ranges the import wrote (unless a plugin needs the singular hook, whose
-contract is that the aggregates are already updated): updating the same stats
+the id ranges the import wrote, unless a plugin implements a hook whose
+contract is that the aggregates are already updated (the batch hook, or the
+singular hook it falls back to): then, as on SQLite, per batch before the
+hook, so a hook sees the same ``customer_stats`` on both backends. Updating the same stats
 rows batch after batch inside one transaction leaves a version per batch that
 every later upsert has to walk, and fires the foreign-key check on every update
 of a row this transaction wrote, so the per-batch cost grew with the import.
@@ -35,6 +37,7 @@ from crmcore.errors import Conflict, ValidationError
 from crmcore.importer import _common as c
 from crmcore.importer._read import Reader
 from crmcore.schema import import_fingerprints, transactions
+from crmcore.storage._driver import connection, dialect_name
 
 REQUIRED = ("customer_external_id", "occurred_at", "amount")
 OPTIONAL = ("external_id", "channel", "kind")
@@ -98,7 +101,7 @@ def _check_kind(kind: str | None, cents: int) -> str:
 
 
 def _create_stage(crm: Any) -> None:
-    if crm.db.conn.dialect.name == "sqlite":
+    if dialect_name(crm.db) == "sqlite":
         c.driver(crm).execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
         c.driver(crm).execute(
             f"CREATE TEMP TABLE {STAGE} (line INTEGER PRIMARY KEY, cext TEXT NOT NULL, "
@@ -119,7 +122,7 @@ def _create_stage(crm: Any) -> None:
 
 
 def _drop_stage(crm: Any) -> None:
-    if crm.db.conn.dialect.name == "sqlite":
+    if dialect_name(crm.db) == "sqlite":
         c.driver(crm).execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
 
 
@@ -187,14 +190,15 @@ class _TxImport(c.BatchImport):
         super().__init__(*args, **kwargs)
         crm = self.crm
         self.validate_hook = c.has_impl(crm, "crm_validate_transaction")
-        self.batch_hook = c.has_impl(crm, "crm_transactions_recorded_batch")
+        self.batch_hook = c.has_impl(crm, "crm_transaction_recorded_batch")
         self.single = c.singular_caller(
-            crm, "crm_transaction_recorded", "crm_transactions_recorded_batch"
+            crm, "crm_transaction_recorded", "crm_transaction_recorded_batch"
         )
         least, greatest = ("MIN", "MAX") if self.dialect == "sqlite" else ("LEAST", "GREATEST")
         self.stats_sql = _STATS_SQL.format(least=least, greatest=greatest)
-        # PostgreSQL: customer_stats once at the end (see the module docstring)
-        self.defer_stats = self.dialect != "sqlite" and self.single is None
+        # PostgreSQL: customer_stats once at the end unless a hook reads them per
+        # batch (see the module docstring)
+        self.defer_stats = self.dialect != "sqlite" and self.single is None and not self.batch_hook
         self.ranges: list[list[int]] = []  # id ranges written, when the stats are deferred
         self.next_analyze = 0
         self.seq: str | None = None
@@ -257,7 +261,7 @@ class _TxImport(c.BatchImport):
     def _stored(self, scope: str, digests: list[str]) -> dict[str, tuple[str, Any]]:
         """Stored fingerprints among ``digests``: digest -> (file, imported at)."""
         fp = import_fingerprints.c
-        rows = self.crm.db.conn.execute(
+        rows = connection(self.crm.db).execute(
             select(fp.digest, fp.file, fp.imported_at)
             .where(fp.kind == "transactions", fp.scope == scope, fp.digest.in_(digests))
             .order_by(fp.id)
@@ -313,7 +317,7 @@ class _TxImport(c.BatchImport):
             return
         now = self.crm.now()
         file = self.summary.path[-500:]
-        self.crm.db.conn.execute(
+        connection(self.crm.db).execute(
             import_fingerprints.insert(),
             [
                 {
@@ -523,9 +527,9 @@ class _TxImport(c.BatchImport):
         if self.batch_hook:
             ids = tuple(sorted(touched))
             batch_ = TransactionBatch(first_id=first, last_id=last, count=n, customer_ids=ids)
-            crm.hook.crm_transactions_recorded_batch(crm=crm, batch=batch_)
+            crm.hook.crm_transaction_recorded_batch(crm=crm, batch=batch_)
         if self.single is not None:
-            rows = crm.db.conn.execute(
+            rows = connection(crm.db).execute(
                 select(transactions)
                 .where(transactions.c.id.between(first, last))
                 .order_by(transactions.c.id)

@@ -15,6 +15,7 @@ from crmcore.errors import AccessDenied, CRMError, NotFound, PluginError, Schema
 from crmcore.registry import Job
 from crmcore.schema import audit_log, customer_labels, job_runs, staff
 from crmcore.service._base import CRMBase, operation
+from crmcore.storage._driver import connection
 
 
 class AdminMixin(CRMBase):
@@ -159,20 +160,20 @@ class AdminMixin(CRMBase):
         if entity is not None:
             stmt = stmt.where(audit_log.c.entity == entity)
         masker = Masker.for_crm(self)
-        return [masker.audit_row(r._mapping) for r in self.db.conn.execute(stmt)]
+        return [masker.audit_row(r._mapping) for r in connection(self.db).execute(stmt)]
 
     @operation(write=False)
     def verify_audit_trail(self) -> dict[str, Any]:
         """Check the audit trail's hash chain from the first row to the last:
         ``ok`` with the row count and the head hash, or the id of the first row
         that does not verify and why (see :mod:`crmcore.audit`)."""
-        from crmcore.audit import verify
+        from crmcore.storage.audit import verify
 
         if not self.db.principal.can("audit") and not self.db.principal.can("admin"):
             raise AccessDenied(
                 f"{self.db.principal.key} may not verify the audit trail: needs 'audit'"
             )
-        return verify(self.db.conn).to_json()
+        return verify(connection(self.db)).to_json()
 
     # -- purge ------------------------------------------------------------------
     def purge_plan(self, name: str) -> dict[str, Any]:
@@ -187,13 +188,13 @@ class AdminMixin(CRMBase):
         with self.transaction(write=False, command="plugins purge"):
             if not self.db.principal.can("admin"):
                 raise AccessDenied(f"{self.db.principal.key} may not purge: needs 'admin'")
-            existing = set(inspect(self.db.conn).get_table_names())
+            existing = set(inspect(connection(self.db)).get_table_names())
             counts = {
-                t.name: self.db.conn.execute(select(func.count()).select_from(t)).scalar()
+                t.name: connection(self.db).execute(select(func.count()).select_from(t)).scalar()
                 for t in tables
                 if t.name in existing
             }
-            labels = self.db.conn.execute(
+            labels = connection(self.db).execute(
                 select(func.count())
                 .select_from(customer_labels)
                 .where(customer_labels.c.source == name)
@@ -208,7 +209,7 @@ class AdminMixin(CRMBase):
             t for t in getattr(plugin, "crm_tables", lambda: [])() or [] if t.name in plan["tables"]
         ]
         with self.transaction(command="plugins purge"):
-            conn = self.db.conn
+            conn = connection(self.db)
             for t in sorted(tables, key=lambda t: -len(t.foreign_keys)):
                 t.drop(conn)
             conn.execute(customer_labels.delete().where(customer_labels.c.source == name))
@@ -268,7 +269,7 @@ def _run_job(crm: Any, name: str, job: Job, when: dt.datetime) -> dict[str, Any]
     """Run one job and record it in ``job_runs``, in one transaction."""
     with crm.transaction(command=f"jobs run {name}"):
         summary = job.run(crm, when) or {}
-        crm.db.conn.execute(
+        connection(crm.db).execute(
             job_runs.insert().values(
                 job=name, as_of=when, finished_at=when, summary=_plain(summary)
             )
@@ -280,7 +281,7 @@ def _record_job_run(crm: Any, name: str, when: dt.datetime, summary: dict[str, A
     """Record a job run that failed, in a transaction of its own (the job's own
     transaction was rolled back)."""
     with crm.transaction(command=f"jobs run {name}"):
-        crm.db.conn.execute(
+        connection(crm.db).execute(
             job_runs.insert().values(job=name, as_of=when, finished_at=when, summary=summary)
         )
 
@@ -295,6 +296,6 @@ def _one_line(error: Exception) -> str:
 
 
 def _plain(value: Any) -> Any:
-    from crmcore.db import _jsonable
+    from crmcore.storage.audit import jsonable
 
-    return _jsonable(value)
+    return jsonable(value)

@@ -22,7 +22,6 @@ from crmcore import access, jsonschemas
 from crmcore import config as config_mod
 from crmcore.access import Principal
 from crmcore.clock import Clock, configured_clock
-from crmcore.db import DB, Prepared, database_error, make_engine
 from crmcore.errors import (
     AccessDenied,
     Conflict,
@@ -33,7 +32,10 @@ from crmcore.errors import (
 from crmcore.parse import clean_text, parse_int, parse_number
 from crmcore.plugins import Plugins, build
 from crmcore.schema import customers, staff
-from crmcore.scope import catalog_of
+from crmcore.storage._driver import Prepared, connection, run
+from crmcore.storage.engine import database_error, make_engine
+from crmcore.storage.query import DB
+from crmcore.storage.scope import catalog_of
 
 if TYPE_CHECKING:
     from crmcore.entities import Customer, Interaction, TimelineEntry
@@ -343,13 +345,13 @@ class CRMBase:
             self.db.require_write()
         ref_id = getattr(ref, "id", None)
         if ref_id is not None or (isinstance(ref, int) and not isinstance(ref, bool)):
-            rows = self.db.conn.execute(_BY_ID, {"id": ref_id if ref_id is not None else ref}).all()
+            rows = connection(self.db).execute(_BY_ID, {"id": ref_id if ref_id is not None else ref}).all()
         elif isinstance(ref, str) and ref.strip():
             text = ref.strip()
             if text.isascii() and text.isdigit() and len(text) < 18:  # not '²' or '١'
-                rows = self.db.conn.execute(_BY_ID_OR_EXT, {"id": int(text), "ext": text}).all()
+                rows = connection(self.db).execute(_BY_ID_OR_EXT, {"id": int(text), "ext": text}).all()
             else:
-                rows = self.db.conn.execute(_BY_EXT, {"ext": text}).all()
+                rows = connection(self.db).execute(_BY_EXT, {"ext": text}).all()
         else:
             raise NotFound(f"customer {ref!r}: give an id or an external id")
         if not principal.unrestricted:
@@ -358,7 +360,7 @@ class CRMBase:
             raise not_found_customer(ref)
         row = rows[0] if len(rows) == 1 else next(r for r in rows if str(r.id) == str(ref).strip())
         while row.merged_into_id is not None:
-            target = self.db.conn.execute(_BY_ID, {"id": row.merged_into_id}).first()
+            target = connection(self.db).execute(_BY_ID, {"id": row.merged_into_id}).first()
             if target is None or not self.db.can_see(target.id):
                 raise not_found_customer(ref)
             row = target
@@ -375,7 +377,7 @@ class CRMBase:
             if ref_id is not None:
                 if write:
                     db.require_write()
-                row = db.run(_ID_MERGED, {"id": ref_id}).fetchone()
+                row = run(db, _ID_MERGED, {"id": ref_id}).fetchone()
                 if row is None:
                     raise not_found_customer(ref)
                 if row[1] is not None:
@@ -393,7 +395,7 @@ class CRMBase:
             cond = staff.c.id == ref
         else:
             cond = staff.c.key == str(ref)
-        row = self.db.conn.execute(select(staff).where(cond)).first()
+        row = connection(self.db).execute(select(staff).where(cond)).first()
         if row is None:
             raise NotFound(f"staff member {ref!r} not found")
         return row

@@ -34,6 +34,7 @@ from crmcore.schema import (
 )
 from crmcore.service import _forget, _rows
 from crmcore.service._base import CRMBase, operation
+from crmcore.storage._driver import connection
 
 MAX_NAME = 300
 CUSTOMER_KINDS = ("person", "organisation")
@@ -70,7 +71,7 @@ class CustomersMixin(CRMBase):
             raise ValidationError(
                 f"role(s) {unknown} not configured; roles: {sorted(self.config.core['roles'])}"
             )
-        if self.db.conn.execute(select(staff.c.id).where(staff.c.key == key)).first():
+        if connection(self.db).execute(select(staff.c.id).where(staff.c.key == key)).first():
             raise Conflict(f"staff member {key!r} already exists")
         sup = self._staff_id(supervisor)
         self._require_admin("add staff")
@@ -105,7 +106,7 @@ class CustomersMixin(CRMBase):
         stmt = select(staff).order_by(staff.c.id)
         if active_only:
             stmt = stmt.where(staff.c.active.is_(True))
-        return [_rows.staff(r) for r in self.db.conn.execute(stmt)]
+        return [_rows.staff(r) for r in connection(self.db).execute(stmt)]
 
     @operation()
     def staff_leave(self, ref: Any, *, handover_to: Any = None) -> dict[str, Any]:
@@ -191,7 +192,7 @@ class CustomersMixin(CRMBase):
             .order_by(func.coalesce(load.c.n, 0), staff.c.id)
             .limit(1)
         )
-        return self.db.conn.execute(stmt).first()
+        return connection(self.db).execute(stmt).first()
 
     # -- customers ---------------------------------------------------------------
     def normalise_phone(self, text: str) -> str:
@@ -255,7 +256,7 @@ class CustomersMixin(CRMBase):
         conds = [customers.c[what] == value for what, value in wanted if value]
         if not conds:
             return None
-        conn = self.db.conn
+        conn = connection(self.db)
         rows = conn.execute(select(customers).where(or_(*conds)).limit(10)).all()
         if len(conds) > 1 or external_id is None:
             extra = [
@@ -345,7 +346,7 @@ class CustomersMixin(CRMBase):
             updated_at=now,
         )
         self.hook.crm_validate_customer(crm=self, customer=draft, before=None)
-        res = self.db.conn.execute(
+        res = connection(self.db).execute(
             customers.insert(),
             {
                 "name": name,
@@ -367,7 +368,7 @@ class CustomersMixin(CRMBase):
         cid = key[0]
         customer = Customer(**{**_asdict(draft), "id": cid})
         self.db.audit("customers", str(cid), "insert", None, _asdict(customer), customer_id=cid)
-        self.db.conn.execute(
+        connection(self.db).execute(
             stage_changes.insert(),
             {
                 "customer_id": cid,
@@ -579,7 +580,7 @@ class CustomersMixin(CRMBase):
             raise ValidationError("a customer cannot be related to itself")
         if to_s is not None and not to_s.active:
             raise ValidationError(f"staff member {to_s.key!r} has left")
-        dup = self.db.conn.execute(
+        dup = connection(self.db).execute(
             select(relationships.c.id).where(
                 relationships.c.kind == kind,
                 relationships.c.from_customer_id == src.id,
@@ -607,7 +608,7 @@ class CustomersMixin(CRMBase):
                 )
             )
         rel = _rows.relationship(
-            self.db.conn.execute(
+            connection(self.db).execute(
                 select(relationships).where(relationships.c.id == res.inserted_primary_key[0])
             ).one()
         )
@@ -619,7 +620,7 @@ class CustomersMixin(CRMBase):
         """End an active relationship; one of a customer the principal may not
         see is "not found", like one that does not exist."""
         self.db.require_write()
-        row = self.db.conn.execute(
+        row = connection(self.db).execute(
             select(relationships).where(relationships.c.id == rel_id)
         ).first()
         if row is None or not row.active or not self.db.can_see(row.from_customer_id):
@@ -632,7 +633,7 @@ class CustomersMixin(CRMBase):
                 .values(active=False, until=self.now())
             )
         rel = _rows.relationship(
-            self.db.conn.execute(select(relationships).where(relationships.c.id == rel_id)).one()
+            connection(self.db).execute(select(relationships).where(relationships.c.id == rel_id)).one()
         )
         self.hook.crm_relationship_changed(crm=self, relationship=rel, action="ended")
         return rel
@@ -647,7 +648,7 @@ class CustomersMixin(CRMBase):
         )
         if active_only:
             stmt = stmt.where(relationships.c.active.is_(True))
-        rows = self.db.conn.execute(stmt.order_by(relationships.c.id)).all()
+        rows = connection(self.db).execute(stmt.order_by(relationships.c.id)).all()
         db = self.db
         return [
             _rows.relationship(r)
@@ -680,7 +681,7 @@ class CustomersMixin(CRMBase):
     def labels(self, ref: Any) -> dict[str, str]:
         """The customer's labels (``abc``, ``rfm``, ``retail.tier``, ...) as name -> value."""
         cid = self._customer_row(ref).id
-        rows = self.db.conn.execute(
+        rows = connection(self.db).execute(
             select(customer_labels.c.name, customer_labels.c.value).where(
                 customer_labels.c.customer_id == cid
             )
@@ -697,12 +698,12 @@ class CustomersMixin(CRMBase):
         if k.id == o.id:
             raise ValidationError("cannot merge a customer into itself")
         keep_before, other_before = _rows.customer(k), _rows.customer(o)
-        self.hook.crm_customers_merged(crm=self, keep=keep_before, other=other_before)
+        self.hook.crm_before_customers_merge(crm=self, keep=keep_before, other=other_before)
         db = self.db
         # contact points: carry over other's phone/email and extras, skipping duplicates
         have = {
             (r.kind, r.value)
-            for r in db.conn.execute(
+            for r in connection(db).execute(
                 select(contact_points.c.kind, contact_points.c.value).where(
                     contact_points.c.customer_id == k.id
                 )
@@ -711,7 +712,7 @@ class CustomersMixin(CRMBase):
         have |= {("phone", k.phone), ("email", k.email)}
         extra = [
             (r.kind, r.value)
-            for r in db.conn.execute(
+            for r in connection(db).execute(
                 select(contact_points.c.kind, contact_points.c.value).where(
                     contact_points.c.customer_id == o.id
                 )
@@ -728,7 +729,7 @@ class CustomersMixin(CRMBase):
                 )
         db.execute(customer_labels.delete().where(customer_labels.c.customer_id == o.id))
         db.execute(customer_stats.delete().where(customer_stats.c.customer_id == o.id))
-        db.conn.execute(  # a cache (see crmcore.analytics.abc), not audited data
+        connection(db).execute(  # a cache (see crmcore.analytics.abc), not audited data
             customer_window_spend.delete().where(customer_window_spend.c.customer_id == o.id)
         )
         skip = {
@@ -783,7 +784,7 @@ class CustomersMixin(CRMBase):
             data={"merged_id": o.id},
         )
         kept = self.get_customer(k.id)
-        other_after = _rows.customer(_by_id(db.conn, o.id))
+        other_after = _rows.customer(_by_id(connection(db), o.id))
         self.hook.crm_customer_updated(crm=self, before=other_before, after=other_after)
         self.hook.crm_customer_updated(crm=self, before=keep_before, after=kept)
         return kept
@@ -813,7 +814,7 @@ class CustomersMixin(CRMBase):
         found: list[Any] = []
         level = [cid]
         while level:
-            rows = self.db.conn.execute(
+            rows = connection(self.db).execute(
                 select(customers.c.id, customers.c.name).where(
                     customers.c.merged_into_id.in_(level)
                 )
@@ -835,7 +836,7 @@ class CustomersMixin(CRMBase):
         self.hook.crm_forget_customer(crm=self, customer=_rows.customer(row))
         db = self.db
         twins = self._merged_into(cid)  # records merged into this one keep their name
-        contacts_ = db.conn.execute(
+        contacts_ = connection(db).execute(
             select(contact_points.c.kind, contact_points.c.value).where(
                 contact_points.c.customer_id == cid
             )
@@ -847,7 +848,7 @@ class CustomersMixin(CRMBase):
         )
         message_ids = {
             r.id
-            for r in db.conn.execute(select(messages.c.id).where(messages.c.customer_id == cid))
+            for r in connection(db).execute(select(messages.c.id).where(messages.c.customer_id == cid))
         }
         if row.phone:
             with db._as_service():  # raw input (internal), erased for a customer checked above
@@ -880,7 +881,7 @@ class CustomersMixin(CRMBase):
                 .values(note=None)
             )
         db.execute(update(reminders).where(reminders.c.customer_id == cid).values(text=gone))
-        db.conn.execute(  # not audited: the audit row would copy the notes again
+        connection(db).execute(  # not audited: the audit row would copy the notes again
             update(ticket_events)
             .where(
                 ticket_events.c.ticket_id.in_(
@@ -906,7 +907,7 @@ class CustomersMixin(CRMBase):
             )
         )
         for twin in twins:  # the merged rows are part of this customer, whoever owns them
-            db.conn.execute(
+            connection(db).execute(
                 update(customers)
                 .where(customers.c.id == twin.id)
                 .values(
@@ -918,13 +919,13 @@ class CustomersMixin(CRMBase):
                 )
             )
         for before in befores:  # the erased record as ``after``
-            after = _rows.customer(_by_id(db.conn, before.id))
+            after = _rows.customer(_by_id(connection(db), before.id))
             self.hook.crm_customer_updated(crm=self, before=before, after=after)
         # copies anywhere else (other records' texts, plugin tables, audit values),
         # including any a crm_customer_updated hook has just written
-        copies = _forget.sweep(db.conn, self._all_tables(), needles)
+        copies = _forget.sweep(connection(db), self._all_tables(), needles)
         # audit values: this customer's rows, the merged twins' and any row copying the data
-        also = _forget.audit_condition(db.conn, needles)
+        also = _forget.audit_condition(connection(db), needles)
         if twins:
             twin_rows = audit_log.c.customer_id.in_([t.id for t in twins])
             also = twin_rows if also is None else or_(also, twin_rows)
@@ -947,7 +948,7 @@ class CustomersMixin(CRMBase):
             return []
         rows = [row]
         if twins:
-            rows += self.db.conn.execute(
+            rows += connection(self.db).execute(
                 select(customers)
                 .where(customers.c.id.in_([t.id for t in twins]))
                 .order_by(customers.c.id)
@@ -1065,8 +1066,8 @@ class CustomersMixin(CRMBase):
                 return
             agg = agg.where(t.c.customer_id.in_(ids))
             dele = dele.where(customer_stats.c.customer_id.in_(ids))
-        db.conn.execute(dele)
-        db.conn.execute(
+        connection(db).execute(dele)
+        connection(db).execute(
             customer_stats.insert().from_select(
                 ["customer_id", "first_at", "last_at", "tx_count", "spend_cents"], agg
             )

@@ -22,6 +22,7 @@ from crmcore.schema import contact_points, customers, inbound_messages, messages
 from crmcore.service import _rows
 from crmcore.service._base import CRMBase, operation
 from crmcore.service._records import check_time
+from crmcore.storage._driver import connection
 
 MAX_SMS = 2000
 MAX_BODY = 10_000
@@ -117,7 +118,7 @@ class MessagesMixin(CRMBase):
         """
         if key is not None:
             key = clean_text(key, field="message key", max_len=200) or ""
-            seen = self.db.conn.execute(
+            seen = connection(self.db).execute(
                 select(messages).where(messages.c.idempotency_key == key)
             ).first()
             if seen is not None:
@@ -188,7 +189,7 @@ class MessagesMixin(CRMBase):
             )
         )
         return _rows.message(
-            self.db.conn.execute(
+            connection(self.db).execute(
                 select(messages).where(messages.c.id == res.inserted_primary_key[0])
             ).one()
         )
@@ -205,7 +206,7 @@ class MessagesMixin(CRMBase):
         """Queue an after-commit event: ``crm_after_commit`` hooks receive it from
         ``crm outbox send``, outside any transaction, retried until they succeed."""
         if key is not None:
-            seen = self.db.conn.execute(
+            seen = connection(self.db).execute(
                 select(messages).where(messages.c.idempotency_key == key)
             ).first()
             if seen is not None:
@@ -223,7 +224,7 @@ class MessagesMixin(CRMBase):
             )
         )
         return _rows.message(
-            self.db.conn.execute(
+            connection(self.db).execute(
                 select(messages).where(messages.c.id == res.inserted_primary_key[0])
             ).one()
         )
@@ -247,7 +248,7 @@ class MessagesMixin(CRMBase):
         contact point), each with whether they consent to messages there. Read
         over the whole base: consent belongs to whoever holds the address, seen
         by the caller or not."""
-        conn = self.db.conn
+        conn = connection(self.db)
         found: list[tuple[int, bool]] = []
         kind = _ADDRESS[channel][0] if channel in _ADDRESS else channel
         consent: Any = customers.c[_ADDRESS[channel][1]] if channel in _ADDRESS else true()
@@ -420,14 +421,14 @@ class MessagesMixin(CRMBase):
         db.principal = attrs.evolve(acting, scope="all")
         try:
             routed = [r for r in self.hook.crm_route_inbound(crm=self, message=message) if r]
-            sender = db.conn.execute(
+            sender = connection(db).execute(
                 select(customers.c.id).where(
                     customers.c.phone == phone, customers.c.merged_into_id.is_(None)
                 )
             ).first()
         finally:
             db.principal = acting
-        db.conn.execute(
+        connection(db).execute(
             update(inbound_messages).where(inbound_messages.c.id == mid).values(routed=list(routed))
         )
         db.audit(

@@ -15,7 +15,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.elements import Label
 
 from crmcore.access import Principal, visible_customer_check
-from crmcore.db import Prepared, database_error
 from crmcore.entities import Interaction, TimelineEntry, TimelinePage, Transaction
 from crmcore.errors import AccessDenied, Conflict, NotFound, PluginError, ValidationError
 from crmcore.parse import MAX_CENTS, clean_text, format_money, parse_datetime
@@ -35,6 +34,8 @@ from crmcore.schema import (
 )
 from crmcore.service import _rows
 from crmcore.service._base import CRMBase, operation
+from crmcore.storage._driver import Prepared, connection, dialect_name, run
+from crmcore.storage.engine import database_error
 
 
 # The card's statements, built and compiled once. Every path of the card and the
@@ -107,7 +108,7 @@ class _DriverRun:
 
 class _CardReads:
     """The card's reads through ``run(prepared, params) -> cursor`` (the
-    operation's :meth:`DB.run`, or a pooled driver connection's cursor)."""
+    operation's driver path, or a pooled driver connection's cursor)."""
 
     __slots__ = ("run", "dialect")
 
@@ -476,7 +477,7 @@ class RecordsMixin(CRMBase):
         kind = check_kind(kind, check_amount(amount_cents))
         external_id = clean_text(external_id, field="external id", max_len=128, required=False)
         if external_id:
-            seen = self.db.conn.execute(
+            seen = connection(self.db).execute(
                 select(transactions).where(transactions.c.external_id == external_id)
             ).first()
             if seen is not None:
@@ -494,19 +495,19 @@ class RecordsMixin(CRMBase):
             "external_id": external_id,
             "kind": kind,
         }
-        if kind == "refund" and self.db.conn.execute(_HAS_PURCHASE, {"cid": cid}).first() is None:
+        if kind == "refund" and connection(self.db).execute(_HAS_PURCHASE, {"cid": cid}).first() is None:
             raise ValidationError(f"refund for customer {cid}: they have no purchase to refund")
         self.hook.crm_validate_transaction(crm=self, transaction=Transaction(id=None, **values))
-        if external_id and self.db.conn.dialect.name == "postgresql":
+        if external_id and dialect_name(self.db) == "postgresql":
             # A concurrent session may be recording the same id: its insert makes
             # ours wait, then fail on the unique key once it commits. Insert under
             # a savepoint and, on that failure, return the row it stored. (SQLite
             # serialises writers, so the check above already saw it.)
             try:
-                with self.db.conn.begin_nested():
+                with connection(self.db).begin_nested():
                     tid = self.db.insert_one(transactions, _TX_INSERT, values)
             except sa_exc.IntegrityError:
-                seen = self.db.conn.execute(
+                seen = connection(self.db).execute(
                     select(transactions).where(transactions.c.external_id == external_id)
                 ).first()
                 if seen is None:
@@ -523,10 +524,10 @@ class RecordsMixin(CRMBase):
         """Fold one transaction into the customer's aggregates: one upsert (a
         refund: one update of the spend)."""
         if t.kind == "refund":
-            self.db.run(_STATS_REFUND, {"cid": t.customer_id, "cents": t.amount_cents})
+            run(self.db, _STATS_REFUND, {"cid": t.customer_id, "cents": t.amount_cents})
             return
-        self.db.run(
-            _stats_upsert(self.db.conn.dialect.name),
+        run(self.db, 
+            _stats_upsert(dialect_name(self.db)),
             {"cid": t.customer_id, "at": t.occurred_at, "cents": t.amount_cents},
         )
 
@@ -698,7 +699,7 @@ class RecordsMixin(CRMBase):
         self, customer: Any, phone: str | None, transactions_limit: int, *, live: bool
     ) -> dict[str, Any]:
         db = self.db
-        reads = _CardReads(db.run, db.conn.dialect)
+        reads = _CardReads(functools.partial(run, db), connection(db).dialect)
         if phone is not None:
             if not db.principal.active:
                 raise AccessDenied(

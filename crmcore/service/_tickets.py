@@ -16,6 +16,7 @@ from crmcore.schema import reminders, ticket_events, tickets
 from crmcore.service import _rows
 from crmcore.service._base import CRMBase, operation
 from crmcore.service._records import check_time
+from crmcore.storage._driver import connection
 
 
 class TicketsMixin(CRMBase):
@@ -146,7 +147,7 @@ class TicketsMixin(CRMBase):
                 f"ticket {row.id}: cannot move from {row.state!r} to {to_state!r}; allowed: {allowed or 'none'}"
             )
         now = check_time(at, "at") if at is not None else self.now()
-        last = self.db.conn.execute(
+        last = connection(self.db).execute(
             select(ticket_events.c.at)
             .where(ticket_events.c.ticket_id == row.id)
             .order_by(ticket_events.c.id.desc())
@@ -218,7 +219,7 @@ class TicketsMixin(CRMBase):
     def ticket_history(self, ticket_id: Any) -> list[TicketMove]:
         """A ticket's moves between workflow states, oldest first."""
         row = self._ticket_row(ticket_id)
-        rows = self.db.conn.execute(
+        rows = connection(self.db).execute(
             select(ticket_events)
             .where(ticket_events.c.ticket_id == row.id)
             .order_by(ticket_events.c.id)
@@ -278,7 +279,7 @@ class TicketsMixin(CRMBase):
         adding the same reminder again returns the first one (jobs stay
         idempotent)."""
         if key is not None:
-            seen = self.db.conn.execute(select(reminders).where(reminders.c.key == key)).first()
+            seen = connection(self.db).execute(select(reminders).where(reminders.c.key == key)).first()
             if seen is not None:
                 return _rows.reminder(seen)
         staff_row = self._staff_row(staff)
@@ -304,7 +305,7 @@ class TicketsMixin(CRMBase):
             )
         )
         return _rows.reminder(
-            self.db.conn.execute(
+            connection(self.db).execute(
                 select(reminders).where(reminders.c.id == res.inserted_primary_key[0])
             ).one()
         )
@@ -352,5 +353,5 @@ class TicketsMixin(CRMBase):
                 source=row.source,
             )
         return _rows.reminder(
-            self.db.conn.execute(select(reminders).where(reminders.c.id == row.id)).one()
+            connection(self.db).execute(select(reminders).where(reminders.c.id == row.id)).one()
         )

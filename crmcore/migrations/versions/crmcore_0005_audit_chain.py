@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from crmcore.audit import backfill
+from crmcore.storage.audit import backfill
 
 revision = "crmcore_0005"
 down_revision = "crmcore_0004"

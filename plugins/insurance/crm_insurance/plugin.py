@@ -114,7 +114,7 @@ def crm_classify_customer(crm: CRM, customer: Customer) -> dict[str, Any] | None
 
 
 @hookimpl
-def crm_customers_merged(crm: CRM, keep: Customer, other: Customer) -> None:
+def crm_before_customers_merge(crm: CRM, keep: Customer, other: Customer) -> None:
     # the core moves every customer_id column; the insured person is ours to move
     p = tables.policies
     crm.db.execute(

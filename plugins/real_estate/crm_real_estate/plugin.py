@@ -118,7 +118,7 @@ LINK_ROLES = ("owner", "co-owner", "tenant")
 
 
 @hookimpl
-def crm_customers_merged(crm: CRM, keep: Customer, other: Customer) -> None:
+def crm_before_customers_merge(crm: CRM, keep: Customer, other: Customer) -> None:
     """Two records of one person linked to the same unit would leave two current
     links after the core moves ``other``'s rows: fold each such pair into
     ``keep``'s link (the stronger role, the earlier start) and drop ``other``'s."""

@@ -62,4 +62,4 @@ def count(crm: Any, table: Any) -> int:
     from sqlalchemy import func, select
 
     with crm.transaction(write=False):
-        return crm.db.conn.execute(select(func.count()).select_from(table)).scalar()
+        return crm.db.scalar(select(func.count()).select_from(table))

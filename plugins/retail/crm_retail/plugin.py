@@ -131,7 +131,7 @@ def crm_transaction_recorded(crm: CRM, transaction: Transaction) -> None:
 
 
 @hookimpl
-def crm_transactions_recorded_batch(crm: CRM, batch: TransactionBatch) -> None:
+def crm_transaction_recorded_batch(crm: CRM, batch: TransactionBatch) -> None:
     members.on_batch(crm, batch)
 
 
@@ -169,7 +169,7 @@ def crm_classify_customer(crm: CRM, customer: Customer) -> dict[str, Any] | None
 
 
 @hookimpl
-def crm_customers_merged(crm: CRM, keep: Customer, other: Customer) -> None:
+def crm_before_customers_merge(crm: CRM, keep: Customer, other: Customer) -> None:
     """Fold ``other``'s membership into ``keep``'s (the core then moves the
     ledger rows; the sum of balances equals the moved ledger's sum) and drop
     rows that would clash on a per-customer unique key."""

@@ -174,7 +174,7 @@ def import_batch(crm, rows):
             count=len(ids),
             customer_ids=tuple(sorted({r[0] for r in rows})),
         )
-        crm.hook.crm_transactions_recorded_batch(crm=crm, batch=batch)
+        crm.hook.crm_transaction_recorded_batch(crm=crm, batch=batch)
 
 
 @RETAIL
