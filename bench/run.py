@@ -291,7 +291,7 @@ class Bench:
                 else pg_url(a.pg_url, "crmbench_crm")
             )
             up = make_crm(url, plugins)
-            up.upgrade()  # a database imported by an earlier crmcore may lack a migration
+            up.admin.upgrade()  # a database imported by an earlier crmcore may lack a migration
             up.engine.dispose()
             print("  reusing the database imported by an earlier run (no import rows)", flush=True)
             self.notes.append(f"{backend}: database imported by an earlier run, reused")
@@ -303,7 +303,7 @@ class Bench:
             for p in self.workdir.glob("bench-*.db*"):
                 p.unlink()
             crm = make_crm(f"sqlite:///{template}", plugins)
-            crm.upgrade()
+            crm.admin.upgrade()
             crm.engine.dispose()
             res = child(
                 ["crm-import", f"sqlite:///{template}", "customers", str(cpath), ",".join(plugins)]
@@ -339,7 +339,7 @@ class Bench:
             for s in PG_SCHEMAS:
                 reset_pg_schema(base, s)
                 crm = make_crm(urls[s], plugins)
-                crm.upgrade()
+                crm.admin.upgrade()
                 crm.engine.dispose()
                 res = child(["crm-import", urls[s], "customers", str(cpath), ",".join(plugins)])
             print(
@@ -565,7 +565,7 @@ class Bench:
 
         def ours() -> None:
             for p in phones:
-                crm.till_lookup(p)  # the till's card: stored labels (tier) + 50 tx
+                crm.records.till_lookup(p)  # the till's card: stored labels (tier) + 50 tx
 
         ours()  # one untimed pass each: both sides read warm pages, not the first to run
         if backend == "sqlite":
@@ -597,13 +597,13 @@ class Bench:
                 "<= 3",
                 f"{len(phones) / o:,.0f} cards/s",
             )
-            cid = crm.get_customer(f"C{picks[0]}").id
+            cid = crm.customers.get(f"C{picks[0]}").id
             k = self.args.writes
             sync = crm.config.core["sqlite_synchronous"].upper()
 
             def ours_w() -> None:
                 for _ in range(k):
-                    crm.record_transaction(cid, 1234, occurred_at=AS_OF, external_id=None)
+                    crm.records.add_transaction(cid, 1234, occurred_at=AS_OF, external_id=None)
 
             def raw_w() -> None:
                 w = sqlite3.connect(db, isolation_level=None)
@@ -633,7 +633,7 @@ class Bench:
 
                 from crmcore.errors import CRMError
 
-                member = crm.get_customer(f"C{picks[1]}").id
+                member = crm.customers.get(f"C{picks[1]}").id
                 try:
                     join(crm, member)
                 except CRMError:  # a member already (a re-used database)
@@ -641,7 +641,7 @@ class Bench:
 
                 def member_w() -> None:
                     for _ in range(k):
-                        crm.record_transaction(member, 1234, occurred_at=AS_OF, external_id=None)
+                        crm.records.add_transaction(member, 1234, occurred_at=AS_OF, external_id=None)
 
                 m, _, _ = median_time(member_w, self.args.repeat)
                 self.add(

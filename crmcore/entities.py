@@ -254,7 +254,7 @@ class TimelineEntry:
 
 class TimelinePage(list[TimelineEntry]):
     """A page of a customer's timeline, oldest first: a list of entries plus
-    ``next_cursor``, which ``crm.timeline(..., cursor=...)`` takes to read the
+    ``next_cursor``, which ``crm.records.timeline(..., cursor=...)`` takes to read the
     entries before this page (None when there are none)."""
 
     next_cursor: str | None

@@ -102,7 +102,7 @@ class Job:
 class Template:
     """A message template; ``text`` uses ``{placeholders}`` (str.format).
 
-    ``crm.enqueue_message(channel, customer=c, template=name, values={...})``
+    ``crm.messages.enqueue(channel, customer=c, template=name, values={...})``
     fills it in when the message is queued.
 
     >>> Template(name="greeter.welcome", text="Hello {name}!").render(name="Wu Fang")

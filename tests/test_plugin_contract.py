@@ -167,7 +167,7 @@ def test_a_row_left_on_a_merged_twin_is_refused(crm_factory, tmp_path, monkeypat
     tables = importlib.import_module("crm_toy_merge.tables")
 
     def seed(crm, customer):  # a note about the customer, kept on someone else's record
-        other = crm.add_customer("Someone Else")
+        other = crm.customers.add("Someone Else")
         with crm.transaction():
             crm.db.execute(
                 tables.notes.insert().values(
@@ -233,7 +233,7 @@ def test_a_failing_command_must_print_nothing_on_stdout(crm_factory, tmp_path, m
         ],
     )
     crm = crm_factory(plugins=["toy_err"], extra_plugins=extra)
-    crm.add_customer("Wu Fang")
+    crm.customers.add("Wu Fang")
     with pytest.raises(
         AssertionError, match="crm toy-err add 1 --text  --json: failed but printed 'adding"
     ):

@@ -82,7 +82,7 @@ def run_member_day_reminder(crm: Any, at: dt.datetime) -> dict[str, Any]:
         key = f"{prefix}{r.customer_id}"
         if key in done:
             continue
-        msg = crm.enqueue_message(
+        msg = crm.messages.enqueue(
             "sms",
             customer=r.customer_id,
             template="retail.member_day",
@@ -129,7 +129,7 @@ def run_birthdays(crm: Any, at: dt.datetime) -> dict[str, Any]:
         key = f"{prefix}{r.customer_id}"
         if key in done:
             continue
-        msg = crm.enqueue_message(
+        msg = crm.messages.enqueue(
             "sms",
             customer=r.customer_id,
             template="retail.birthday",

@@ -1,12 +1,10 @@
-"""The outbox (outbound messages and after-commit events) and inbound SMS."""
+"""``crm.messages``: the outbox (outbound messages and after-commit events) and inbound SMS."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -15,13 +13,14 @@ from sqlalchemy import select, true, update
 from crmcore import contacts
 from crmcore.entities import InboundMessage, Message
 from crmcore.errors import AccessDenied, ValidationError
-from crmcore.files import append_private_line
 from crmcore.parse import clean_key, clean_text, parse_int
 from crmcore.registry import Channel
 from crmcore.schema import contact_points, customers, inbound_messages, messages
-from crmcore.service import _rows
-from crmcore.service._base import CRMBase, operation
-from crmcore.service._records import check_time
+from crmcore.services import rows as make
+from crmcore.services.base import Service, operation
+from crmcore.services.checks import check_time
+from crmcore.services.logsink import LogSink
+from crmcore.services.refs import customer_row, staff_row
 
 MAX_SMS = 2000
 MAX_BODY = 10_000
@@ -29,59 +28,13 @@ MAX_BODY = 10_000
 _ADDRESS = {"sms": ("phone", "consent_sms"), "email": ("email", "consent_email")}
 
 
-class LogSink:
-    """The default channel's file sink: one JSON line per message, written once.
+class MessageService(Service):
+    """The outbox (enqueue, list, send), after-commit events and inbound SMS."""
 
-    It remembers the idempotency keys already in the file (read on first use),
-    so a message retried after an interrupted ``crm outbox send`` never gets a
-    second line."""
+    area = "messages"
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._written: set[str] | None = None
-        self._ends_open = False  # the file's last line lacks its newline
-
-    def _keys(self) -> set[str]:
-        if self._written is None:
-            self._written = set()
-            if self.path.exists():
-                data = self.path.read_text(encoding="utf-8", errors="replace")
-                self._ends_open = bool(data) and not data.endswith("\n")
-                for line in data.splitlines():
-                    try:
-                        key = json.loads(line).get("key")
-                    except (ValueError, AttributeError):
-                        continue  # a torn or foreign line: its message is written again
-                    if isinstance(key, str):
-                        self._written.add(key)
-        return self._written
-
-    def send(self, message: Message, key: str) -> None:
-        written = self._keys()
-        if key in written:
-            return
-        line = json.dumps(
-            {
-                "id": message.id,
-                "channel": message.channel,
-                "to": message.to_address,
-                "body": message.body,
-                "key": key,
-            },
-            ensure_ascii=False,
-        )
-        # mode 0600, under the lock a forget's redaction takes: no line is lost
-        append_private_line(self.path, ("\n" if self._ends_open else "") + line)
-        self._ends_open = False
-        written.add(key)
-
-    def channel(self) -> Channel:
-        return Channel(name="log", send=self.send)
-
-
-class MessagesMixin(CRMBase):
     @operation()
-    def enqueue_message(
+    def enqueue(
         self,
         channel: str,
         *,
@@ -121,12 +74,12 @@ class MessagesMixin(CRMBase):
                 select(messages).where(messages.c.idempotency_key == key)
             ).first()
             if seen is not None:
-                return _rows.message(seen)
+                return make.message(seen)
         channel = clean_key(channel, field="message channel", max_len=32)
         address = self._address(channel, to)
         cid: int | None = None
         if staff is not None:
-            member = self._staff_row(staff)
+            member = staff_row(self.db, staff)
             if not member.active:
                 raise ValidationError(f"staff member {member.key!r} has departed")
             if address is None:
@@ -134,7 +87,7 @@ class MessagesMixin(CRMBase):
                     f"message to staff member {member.key!r}: give their address with to="
                 )
         else:
-            row = None if customer is None else self._customer_row(customer, write=True)
+            row = None if customer is None else customer_row(self.db, customer, write=True)
             if row is not None:
                 cid = row.id
                 if not self._consents(row, channel):
@@ -185,7 +138,7 @@ class MessagesMixin(CRMBase):
                 source=source,
             )
         )
-        return _rows.message(
+        return make.message(
             self.db.conn.execute(
                 select(messages).where(messages.c.id == res.inserted_primary_key[0])
             ).one()
@@ -207,7 +160,7 @@ class MessagesMixin(CRMBase):
                 select(messages).where(messages.c.idempotency_key == key)
             ).first()
             if seen is not None:
-                return _rows.message(seen)
+                return make.message(seen)
         res = self.db.execute(
             messages.insert().values(
                 channel="event",
@@ -220,7 +173,7 @@ class MessagesMixin(CRMBase):
                 source=source,
             )
         )
-        return _rows.message(
+        return make.message(
             self.db.conn.execute(
                 select(messages).where(messages.c.id == res.inserted_primary_key[0])
             ).one()
@@ -275,7 +228,7 @@ class MessagesMixin(CRMBase):
         stmt = select(messages).order_by(messages.c.id)
         if status is not None:
             stmt = stmt.where(messages.c.status == status)
-        return [_rows.message(r) for r in self.db.execute(stmt)]
+        return [make.message(r) for r in self.db.execute(stmt)]
 
     def send_outbox(self, *, limit: int | None = None) -> dict[str, int]:
         """Deliver queued messages through their channels, after commit.
@@ -291,7 +244,7 @@ class MessagesMixin(CRMBase):
         delivering."""
         if limit is not None:
             limit = parse_int(limit, field="--limit", min=1)
-        with self.transaction(write=False, command="outbox send"):
+        with self.crm.transaction(write=False, command="outbox send"):
             if not self.db.principal.can("admin"):
                 raise AccessDenied(
                     f"{self.db.principal.key} may not send the outbox: needs 'admin'"
@@ -303,7 +256,7 @@ class MessagesMixin(CRMBase):
             )
             if limit:
                 stmt = stmt.limit(limit)
-            pending = [(_rows.message(r), r.payload) for r in self.db.execute(stmt)]
+            pending = [(make.message(r), r.payload) for r in self.db.execute(stmt)]
         channels: dict[str, Channel] = dict(self.plugins.declared.get("channel", {}))
         fallback = LogSink(self.config.core["outbox_path"]).channel()
         max_attempts = self.config.core["outbox_max_attempts"]
@@ -336,7 +289,7 @@ class MessagesMixin(CRMBase):
         channel call; the attempt's number, or None if its row moved on (taken
         by another sender) since it was read."""
         attempt = msg.attempts + 1
-        with self.transaction(command="outbox send"):
+        with self.crm.transaction(command="outbox send"):
             claimed = self.db.execute(
                 update(messages)
                 .where(
@@ -353,7 +306,7 @@ class MessagesMixin(CRMBase):
         values: dict[str, Any] = {"status": status, "attempts": attempt, "last_error": error}
         if status == "sent":
             values["sent_at"] = self.now()
-        with self.transaction(command="outbox send"):
+        with self.crm.transaction(command="outbox send"):
             self.db.execute(
                 update(messages)
                 .where(messages.c.id == msg.id, messages.c.attempts == attempt)
@@ -417,7 +370,7 @@ class MessagesMixin(CRMBase):
         db = self.db
         db.principal = attrs.evolve(acting, scope="all")
         try:
-            routed = [r for r in self.hook.crm_route_inbound(crm=self, message=message) if r]
+            routed = [r for r in self.hook.crm_route_inbound(crm=self.crm, message=message) if r]
             sender = db.conn.execute(
                 select(customers.c.id).where(
                     customers.c.phone == phone, customers.c.merged_into_id.is_(None)
