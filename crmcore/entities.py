@@ -225,7 +225,7 @@ class TimelineEntry:
     """One line of a customer's 360 timeline.
 
     A :class:`~crmcore.TimelineSource` builds these from a plugin's own rows,
-    and ``crm.add_timeline_entry`` stores one; ``source`` names the plugin.
+    and ``crm.records.add_timeline_entry`` stores one; ``source`` names the plugin.
 
     >>> import datetime as dt
     >>> entry = TimelineEntry(

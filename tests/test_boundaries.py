@@ -34,6 +34,7 @@ PUBLIC_MODULES = frozenset(
         "crmcore.files",
         "crmcore.migrate",
         "crmcore.parse",
+        "crmcore.present",
         "crmcore.readmewalk",
         "crmcore.schema",
         "crmcore.testing",

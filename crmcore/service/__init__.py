@@ -10,7 +10,7 @@ transaction; calls made while a transaction is open (from a hook, or inside
 ``with crm.transaction():``) join it, so a plugin's writes commit or roll
 back with the operation that caused them.
 
-The flat names of the operations (``crm.add_customer``) are kept for one
+The flat names of the operations (``add_customer`` on the CRM itself) are kept for one
 release as aliases that warn (:mod:`crmcore.service.aliases`).
 """
 
@@ -20,7 +20,7 @@ import contextlib
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
@@ -38,6 +38,7 @@ from crmcore.schema import staff
 from crmcore.scope import catalog_of
 from crmcore.service import aliases
 from crmcore.services.admin import AdminService
+from crmcore.services.base import Service
 from crmcore.services.customers import CustomerService
 from crmcore.services.jobs import JobService
 from crmcore.services.messages import MessageService
@@ -53,6 +54,17 @@ class CRM:
     :class:`~crmcore.config.Config`; its operations are on its services
     (``crm.customers.add(...)``, ``crm.tickets.open(...)``, ``crm.records.timeline(...)``).
     """
+
+    #: the service of each area, by the attribute that holds it
+    SERVICES: ClassVar[Mapping[str, type[Service]]] = {
+        "customers": CustomerService,
+        "records": RecordsService,
+        "tickets": TicketService,
+        "messages": MessageService,
+        "jobs": JobService,
+        "staff": StaffService,
+        "admin": AdminService,
+    }
 
     def __init__(
         self,

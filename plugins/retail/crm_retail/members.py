@@ -114,8 +114,8 @@ def apply_changes(
     crm: Any, changes: list[dict[str, Any]], at: dt.datetime, *, review: dt.date | None = None
 ) -> None:
     """Write tier changes: the member rows, a timeline entry with the reason each,
-    and the ``retail.tier`` label. A few go through ``crm.add_timeline_entry`` and
-    ``crm.set_label``; many (an import, a review day) are written set-based
+    and the ``retail.tier`` label. A few go through ``crm.records.add_timeline_entry`` and
+    ``crm.customers.set_label``; many (an import, a review day) are written set-based
     through the query layer, a statement per tier and chunk."""
     if not changes:
         return

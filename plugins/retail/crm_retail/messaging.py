@@ -1,7 +1,7 @@
 """Jobs that write to members: the member-day reminder and the birthday greeting.
 
 Both select their members set-based, skip those whose message key is already
-in the outbox, and rely on ``crm.enqueue_message`` for consent (it returns None
+in the outbox, and rely on ``crm.messages.enqueue`` for consent (it returns None
 and queues nothing for a customer who opted out of SMS).
 """
 
