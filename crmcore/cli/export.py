@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmcore.errors import ValidationError
 from crmcore.files import check_target, private_output
-from crmcore.services.customers import EXPORT_COLUMNS
+from crmcore.services.export import EXPORT_COLUMNS
 
 if TYPE_CHECKING:
     from crmcore.service import CRM

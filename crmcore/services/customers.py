@@ -7,7 +7,7 @@ modules (:mod:`crmcore.services.lifecycle`, ``relationships``, ``merge``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -15,7 +15,7 @@ from sqlalchemy import case, func, or_, select, update
 
 from crmcore import contacts
 from crmcore.entities import Customer
-from crmcore.errors import AccessDenied, Conflict, ValidationError
+from crmcore.errors import Conflict, ValidationError
 from crmcore.parse import clean_text
 from crmcore.schema import (
     contact_points,
@@ -27,6 +27,7 @@ from crmcore.schema import (
 )
 from crmcore.services import rows as make
 from crmcore.services.base import operation
+from crmcore.services.export import ExportOps
 from crmcore.services.forget import ForgetOps
 from crmcore.services.lifecycle import LifecycleOps
 from crmcore.services.merge import MergeOps
@@ -37,13 +38,11 @@ MAX_NAME = 300
 CUSTOMER_KINDS = ("person", "organisation")
 # customer->staff relationship kinds that give the staff member access to the customer
 STAFF_RELATIONSHIPS = ("owner", "account_manager", "agent", "sales")
-# the columns of an export, in order
-EXPORT_COLUMNS = ("id", "external_id", "name", "phone", "email", "stage", "owner_id")
 
 _CONTACT_LABELS = {"external_id": "external id", "phone": "phone", "email": "e-mail"}
 
 
-class CustomerService(LifecycleOps, RelationshipOps, MergeOps, ForgetOps):
+class CustomerService(LifecycleOps, RelationshipOps, MergeOps, ForgetOps, ExportOps):
     """Customers: add, get, list, count, update, match, contact points, stage,
     labels, relationships, merge, forget, export rows and the kept aggregates."""
 
@@ -329,28 +328,6 @@ class CustomerService(LifecycleOps, RelationshipOps, MergeOps, ForgetOps):
         the total of what :meth:`list_customers` pages through."""
         where = self._listing_filter(stage, owner)
         return int(self.db.scalar(select(func.count()).select_from(live_customers).where(*where)))
-
-    # -- export -------------------------------------------------------------------------
-    def check_export(self) -> bool:
-        """Refuse, in the open transaction, a principal without 'export'; whether
-        the export may carry personal data unmasked (the principal has 'pii')."""
-        principal = self.db.principal
-        if not principal.can("export"):
-            raise AccessDenied(f"{principal.key} may not export customer data: needs 'export'")
-        return principal.can("pii")
-
-    def export_rows(self) -> Iterator[dict[str, Any]]:
-        """The live customers the principal may see, by id, as export rows
-        (:data:`EXPORT_COLUMNS`; phones and e-mails masked without 'pii'), read
-        in the open transaction in batches. Needs 'export' (:meth:`check_export`);
-        the caller writes them and audits the export (``crm customer export``)."""
-        from crmcore.masking import Masker
-
-        self.check_export()
-        stmt = select(*(live_customers.c[c] for c in EXPORT_COLUMNS)).order_by(live_customers.c.id)
-        masker = Masker.for_crm(self.crm)
-        for row in self.db.execute(stmt.execution_options(yield_per=5000)):
-            yield dict(masker.row(customers.name, row._mapping))
 
     # -- statistics ---------------------------------------------------------------------
     def refresh_stats(self, customer_ids: Iterable[int] | None = None) -> None:
