@@ -76,13 +76,13 @@ def test_the_contract_refuses_a_private_import(crm_factory, tmp_path, monkeypatc
             (
                 "plugin.py",
                 "from . import __version__",
-                "from . import __version__\nfrom crmcore.service._forget import ERASED as _E  # noqa: F401",
+                "from . import __version__\nfrom crmcore.cli._app import pass_crm as _E  # noqa: F401",
             )
         ],
     )
     with pytest.raises(
         AssertionError,
-        match=r"imports private crmcore names: .*plugin.py:\d+: crmcore.service._forget",
+        match=r"imports private crmcore names: .*plugin.py:\d+: crmcore.cli._app",
     ):
         assert_plugin_contract(module, crm_factory, seed=seed, extra_plugins=extra)
 

@@ -66,13 +66,13 @@ def test_the_till_lookup_reads_on_the_driver_and_falls_back_when_it_must(crm, mo
     c = _customer_with_history(system)
     full = system.records.card(c)
     calls: list[str] = []
-    real = type(system)._till_checked
+    real = type(system.records)._till_checked
 
     def spy(self, phone, limit):
         calls.append(phone)
         return real(self, phone, limit)
 
-    monkeypatch.setattr(type(system), "_till_checked", spy)
+    monkeypatch.setattr(type(system.records), "_till_checked", spy)
     assert system.records.till_lookup("138 0000 0001") == full
     assert calls == []  # the driver read answered
     other = system.customers.add("Ann2", phone="13800000009")

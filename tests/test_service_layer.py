@@ -137,6 +137,7 @@ def _shipped_sources() -> list[Path]:
     files = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
     files += sorted((ROOT / "crmcore").rglob("*.py")) + sorted((ROOT / "plugins").rglob("*.py"))
     files += sorted((ROOT / "plugins").rglob("*.md"))
+    files += sorted((ROOT / "crmcore" / "scaffold_template").rglob("*.tmpl"))
     # the aliases themselves say their old names; the hook specifications (and
     # docs/hooks.md, rendered from them) are renamed with the hooks themselves
     left = {

@@ -7,7 +7,6 @@ from typing import Any
 import click
 
 from crmcore.cli._app import JSON_OPTION, cli, emit, pass_crm
-from crmcore.cli.export import export_customers
 from crmcore.cli.params import Whole
 from crmcore.present import coerce_attribute, show_email, show_phone
 
@@ -323,6 +322,8 @@ def customer_export(crm: Any, path: str, fmt: str, as_json: bool) -> None:
     """Export the customers you may see.
 
     Needs 'export' (personal data needs 'pii'); audited."""
+    from crmcore.cli.export import export_customers  # the database layer, on use only
+
     emit(
         export_customers(crm, path, fmt=fmt),
         as_json,
