@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from crmcore import hookimpl
 from crmcore.errors import AccessDenied, NotFound
 from crmcore.present import show_phone
-from crmcore.schema import audit_log, customers
+from crmcore.schema import audit_log, customer_stats, customers
 from crmcore.service import CRM
 from crmcore.service.aliases import RENAMED, DeprecatedName
 from crmcore.services.tables import derived_customer_tables, is_derived
@@ -233,15 +233,23 @@ def test_a_merge_drops_the_merged_records_derived_rows_and_moves_the_rest(crm_fa
     assert crm.records.card(keep)["stats"]["spend_cents"] == 250  # recomputed for keep
 
 
-def test_forget_leaves_derived_tables_to_their_recomputation(crm_factory):
+def test_forget_deletes_the_customers_derived_rows_and_recomputes_the_aggregates(crm_factory):
     crm = crm_factory(plugins=["scores"], extra_plugins={"scores": Scores()})
     c = crm.customers.add("Wu Fang", phone="13900001111")
+    kept = crm.customers.add("Kept")
+    crm.records.add_transaction(c, 700)
+    crm.customers.set_label(c, "abc", "A")
     with crm.transaction():
         crm.db.execute(Scores.scores.insert().values(customer_id=c.id, score=3, note="Wu Fang"))
+        crm.db.execute(Scores.scores.insert().values(customer_id=kept.id, score=5))
     crm.customers.forget(c)
     with crm.transaction():
-        row = crm.db.conn.execute(sa.select(Scores.scores.c.score, Scores.scores.c.note)).one()
-    assert tuple(row) == (3, "Wu Fang")  # derived: not swept (its job recomputes it)
+        conn = crm.db.conn
+        assert conn.execute(sa.select(Scores.scores.c.customer_id)).scalars().all() == [kept.id]
+        assert conn.execute(
+            sa.select(customer_stats.c.spend_cents).where(customer_stats.c.customer_id == c.id)
+        ).scalars().all() == [700]  # the transaction stays, anonymous, in the statistics
+    assert crm.customers.labels(c) == {}
 
 
 # -- the modules ------------------------------------------------------------------------

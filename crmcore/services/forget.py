@@ -25,7 +25,7 @@ from crmcore.services import erasure
 from crmcore.services import rows as make
 from crmcore.services.base import Service, operation
 from crmcore.services.refs import customer_row, stored_customer
-from crmcore.services.tables import all_tables
+from crmcore.services.tables import all_tables, derived_customer_tables
 
 
 class ForgetOps(Service):
@@ -34,7 +34,9 @@ class ForgetOps(Service):
     @operation()
     def forget(self, ref: Any) -> dict[str, Any]:
         """Erase a customer's personal data everywhere (core and, through the
-        hook, plugins); transactions stay, anonymous, for the statistics."""
+        hook, plugins); transactions stay, anonymous, for the statistics. The
+        customer's rows in derived tables (labels, a plugin's scores) are
+        deleted and the kept aggregates recomputed from those transactions."""
         row = customer_row(self.db, ref, write=True)
         if not self.db.principal.can("pii"):
             raise AccessDenied(f"{self.db.principal.key} may not erase personal data: needs 'pii'")
@@ -96,6 +98,12 @@ class ForgetOps(Service):
             )
             .values(note=None)
         )
+        # derived rows (labels, aggregates, caches; see crmcore.services.tables) go,
+        # and the aggregates are recomputed from the transactions, which stay
+        ids = [cid, *(t.id for t in twins)]
+        for table in derived_customer_tables(self.plugins):  # recomputable: not audited
+            db.conn.execute(table.delete().where(table.c.customer_id.in_(ids)))
+        self.crm.customers.refresh_stats(ids)
         befores = self._forgotten_befores(row, twins)
         db.execute(
             update(customers)

@@ -6,8 +6,9 @@ kept aggregates ``customer_stats``, the analytics' labels and windows): its
 ``Table.info`` says so with ``crm_derived = True``, in the core's schema or a
 plugin's ``crm_tables``. Merge and forget ask this registry instead of naming
 tables: a merge deletes the merged record's derived rows and recomputes the
-kept aggregates, and forget's redaction sweep leaves derived tables alone
-(they hold figures and labels, never a copy of personal text).
+kept aggregates; forget deletes the customer's derived rows, recomputes their
+aggregates from the transactions that stay, and its redaction sweep leaves
+derived tables alone (the rows left are other customers' figures and labels).
 """
 
 from __future__ import annotations
