@@ -76,15 +76,15 @@ def staff_and_owners(crm: Any, n_customers: int) -> dict[str, Any]:
 
     reps = max(REPS_PER_TEAM, n_customers // CUSTOMERS_PER_REP)
     try:
-        first = crm.get_staff("rep0")
+        first = crm.staff.get("rep0")
     except CRMError:
         first = None
     if first is None:
         for i in range(reps):
-            crm.add_staff(f"rep{i}", f"Rep {i}", roles=("rep",), team=f"t{i // REPS_PER_TEAM}")
-        crm.add_staff("sup0", "Supervisor 0", roles=("supervisor",), team="t0")
-        crm.add_staff("admin1", "Admin 1", roles=("admin",))
-        first = crm.get_staff("rep0")
+            crm.staff.add(f"rep{i}", f"Rep {i}", roles=("rep",), team=f"t{i // REPS_PER_TEAM}")
+        crm.staff.add("sup0", "Supervisor 0", roles=("supervisor",), team="t0")
+        crm.staff.add("admin1", "Admin 1", roles=("admin",))
+        first = crm.staff.get("rep0")
         with crm.engine.begin() as conn:  # bench data: owners assigned in one statement
             conn.exec_driver_sql(
                 f"UPDATE customers SET owner_id = {first.id} + (id % {reps})"  # noqa: S608
@@ -204,7 +204,7 @@ def card_rows(bench: Any, backend: str, crm: Any, n_customers: int, reads: int) 
     rep = crm.as_("rep0")
     sup = crm.as_("sup0")
     admin = crm.as_("admin1")
-    ids = [rep.till_lookup(p)["customer"].id for p in phones]
+    ids = [rep.records.till_lookup(p)["customer"].id for p in phones]
     raw = RawCard(backend, crm.config.database)
     me = {"me": people["rep0"]}
     team = {"team": "t0"}
@@ -242,25 +242,25 @@ def card_rows(bench: Any, backend: str, crm: Any, n_customers: int, reads: int) 
 
     row(
         "card as a rep, by phone (till)",
-        lambda: [rep.till_lookup(p) for p in phones],
+        lambda: [rep.records.till_lookup(p) for p in phones],
         raw_by_phone(VISIBLE_OWN, me),
         "<= 3",
     )
     row(
         "card as a rep, by id (live classification)",
-        lambda: [rep.card(cid) for cid in ids],
+        lambda: [rep.records.card(cid) for cid in ids],
         raw_by_id(VISIBLE_OWN, me),
         "<= 5",
     )
     row(
         "card as a supervisor, by phone",
-        lambda: [sup.till_lookup(p) for p in phones],
+        lambda: [sup.records.till_lookup(p) for p in phones],
         raw_by_phone(VISIBLE_TEAM, team),
         "<= 3",
     )
     row(
         "card as admin given by staff key, by phone",
-        lambda: [admin.till_lookup(p) for p in phones],
+        lambda: [admin.records.till_lookup(p) for p in phones],
         raw_by_phone("TRUE" if backend != "sqlite" else "1", {}),
         "<= 3",
     )
@@ -327,12 +327,12 @@ def write_rows(bench: Any, backend: str, crm: Any, n_customers: int, writes: int
 
         from crmcore.errors import CRMError
 
-        member_id = crm.get_customer(f"C{numbers[1]}").id
+        member_id = crm.customers.get(f"C{numbers[1]}").id
         try:
             join(crm, member_id)
         except CRMError:  # a member already (a re-used database)
             pass
-    plain_id = crm.get_customer(f"C{numbers[0]}").id
+    plain_id = crm.customers.get(f"C{numbers[0]}").id
     for sync in ("full", "normal"):
         cfg = from_dict(
             {
@@ -353,7 +353,7 @@ def write_rows(bench: Any, backend: str, crm: Any, n_customers: int, writes: int
             def ours(cid: int = cid, with_id: bool = with_id, rep: Any = rep) -> None:
                 for _ in range(writes):
                     ext = f"bench-o{next(serial)}" if with_id else None
-                    rep.record_transaction(cid, 1234, occurred_at=at, external_id=ext)
+                    rep.records.add_transaction(cid, 1234, occurred_at=at, external_id=ext)
 
             def theirs(cid: int = cid, with_id: bool = with_id, raw: RawWrite = raw) -> None:
                 for _ in range(writes):

@@ -291,7 +291,7 @@ class Bench:
                 else pg_url(a.pg_url, "crmbench_crm")
             )
             up = make_crm(url, plugins)
-            up.upgrade()  # a database imported by an earlier crmcore may lack a migration
+            up.admin.upgrade()  # a database imported by an earlier crmcore may lack a migration
             up.engine.dispose()
             print("  reusing the database imported by an earlier run (no import rows)", flush=True)
             self.notes.append(f"{backend}: database imported by an earlier run, reused")
@@ -303,7 +303,7 @@ class Bench:
             for p in self.workdir.glob("bench-*.db*"):
                 p.unlink()
             crm = make_crm(f"sqlite:///{template}", plugins)
-            crm.upgrade()
+            crm.admin.upgrade()
             crm.engine.dispose()
             res = child(
                 ["crm-import", f"sqlite:///{template}", "customers", str(cpath), ",".join(plugins)]
@@ -339,7 +339,7 @@ class Bench:
             for s in PG_SCHEMAS:
                 reset_pg_schema(base, s)
                 crm = make_crm(urls[s], plugins)
-                crm.upgrade()
+                crm.admin.upgrade()
                 crm.engine.dispose()
                 res = child(["crm-import", urls[s], "customers", str(cpath), ",".join(plugins)])
             print(

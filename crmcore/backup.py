@@ -133,7 +133,7 @@ def _known_revisions(version_dirs: Iterable[str] | None) -> dict[str, bool]:
     from crmcore.migrate import CORE_VERSIONS, _alembic_config
 
     if version_dirs is None:
-        from crmcore.service._admin import installed_version_dirs
+        from crmcore.services.admin import installed_version_dirs
 
         version_dirs = installed_version_dirs().values()
     cfg = _alembic_config(None, [str(CORE_VERSIONS), *sorted(set(version_dirs))])

@@ -27,28 +27,28 @@ DEMO_CLOCK = f"{DEMO_AT:%Y-%m-%dT%H:%M:%S}+08:00"
 
 
 def _core_data(crm: Any) -> str:
-    crm.add_staff("li", "Li Na", roles=["supervisor"], team="north")
-    crm.add_staff("zhang", "Zhang Wei", roles=["rep"], team="north", supervisor="li")
-    crm.add_staff("chen", "Chen Jie", roles=["rep"], team="north", supervisor="li")
-    a = crm.add_customer(
+    crm.staff.add("li", "Li Na", roles=["supervisor"], team="north")
+    crm.staff.add("zhang", "Zhang Wei", roles=["rep"], team="north", supervisor="li")
+    crm.staff.add("chen", "Chen Jie", roles=["rep"], team="north", supervisor="li")
+    a = crm.customers.add(
         "Wu Fang",
         phone="139 0000 1111",
         email="wu.fang@example.cn",
         owner="zhang",
         external_id="C-1001",
     )
-    b = crm.add_customer("Wu Lei", phone="139 0000 2222", owner="zhang", external_id="C-1002")
-    crm.add_relationship("household", b, to_customer=a, note="son")
-    crm.change_stage(a, "new", reason="first purchase")
-    crm.change_stage(a, "developing", reason="third purchase in a month")
-    crm.record_interaction(
+    b = crm.customers.add("Wu Lei", phone="139 0000 2222", owner="zhang", external_id="C-1002")
+    crm.customers.add_relationship("household", b, to_customer=a, note="son")
+    crm.customers.change_stage(a, "new", reason="first purchase")
+    crm.customers.change_stage(a, "developing", reason="third purchase in a month")
+    crm.records.add_interaction(
         a, "call", "asked about the autumn promotion", at=DEMO_AT - dt.timedelta(days=3)
     )
-    t = crm.open_ticket(
+    t = crm.tickets.open(
         a, "delivery arrived two days late", owner="zhang", at=DEMO_AT - dt.timedelta(days=2)
     )
-    crm.move_ticket(t, "review", note="courier confirmed the delay")
-    crm.add_reminder(
+    crm.tickets.move(t, "review", note="courier confirmed the delay")
+    crm.tickets.add_reminder(
         "zhang", "call Wu Fang about the late delivery", DEMO_AT + dt.timedelta(days=1), customer=a
     )
     return "core: 3 staff, 2 customers in one household, a complaint in review, a reminder for tomorrow"
@@ -186,7 +186,7 @@ def _build(building: Path, directory: Path) -> dict[str, Any]:
             "",
         ]
         lines += load_demo_data(crm, prefix)
-        outbox = crm.outbox(status="queued")
+        outbox = crm.messages.outbox(status="queued")
     finally:
         crm.engine.dispose()  # the last connection closes: the journal files are folded in
     (building / MARKER).write_text(

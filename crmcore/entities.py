@@ -225,7 +225,7 @@ class TimelineEntry:
     """One line of a customer's 360 timeline.
 
     A :class:`~crmcore.TimelineSource` builds these from a plugin's own rows,
-    and ``crm.add_timeline_entry`` stores one; ``source`` names the plugin.
+    and ``crm.records.add_timeline_entry`` stores one; ``source`` names the plugin.
 
     >>> import datetime as dt
     >>> entry = TimelineEntry(
@@ -254,7 +254,7 @@ class TimelineEntry:
 
 class TimelinePage(list[TimelineEntry]):
     """A page of a customer's timeline, oldest first: a list of entries plus
-    ``next_cursor``, which ``crm.timeline(..., cursor=...)`` takes to read the
+    ``next_cursor``, which ``crm.records.timeline(..., cursor=...)`` takes to read the
     entries before this page (None when there are none)."""
 
     next_cursor: str | None

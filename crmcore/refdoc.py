@@ -16,7 +16,7 @@ import importlib
 import inspect
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -39,12 +39,24 @@ DOCUMENTED_MODULES = (
     "crmcore.registry",
     "crmcore.entities",
     "crmcore.service",
-    "crmcore.service._admin",
-    "crmcore.service._base",
-    "crmcore.service._customers",
-    "crmcore.service._messages",
-    "crmcore.service._records",
-    "crmcore.service._tickets",
+    "crmcore.service.aliases",
+    "crmcore.services.base",
+    "crmcore.services.customers",
+    "crmcore.services.lifecycle",
+    "crmcore.services.relationships",
+    "crmcore.services.merge",
+    "crmcore.services.forget",
+    "crmcore.services.records",
+    "crmcore.services.timeline",
+    "crmcore.services.card",
+    "crmcore.services.tickets",
+    "crmcore.services.export",
+    "crmcore.services.messages",
+    "crmcore.services.inbound",
+    "crmcore.services.jobs",
+    "crmcore.services.staff",
+    "crmcore.services.admin",
+    "crmcore.present",
     "crmcore.testing",
     "crmcore.parse",
     "crmcore.cli",
@@ -172,22 +184,37 @@ def _finish(lines: list[str]) -> str:
 
 
 def crm_page() -> str:
-    """Every public method and property of the CRM, with its signature and docstring."""
+    """The CRM facade's public methods and properties, then each service's
+    operations (``crm.customers.add``), with signatures and docstrings."""
     from crmcore.service import CRM
+    from crmcore.services.base import Service
 
-    out = ["# The `CRM` service", "", HEADER, "", _doc(CRM), ""]
-    for name in sorted(dir(CRM)):
-        if name.startswith("_"):
+    out = ["# The `CRM` facade and its services", "", HEADER, "", _doc(CRM), ""]
+    out += _class_entries(CRM, "crm", "CRM")
+    for area, cls in CRM.SERVICES.items():
+        out += [f"## `crm.{area}`", "", _doc(cls), ""]
+        out += _class_entries(cls, f"crm.{area}", cls.__name__, skip=vars(Service))
+    return _finish(out)
+
+
+def _class_entries(
+    cls: type, prefix: str, owner: str, skip: Mapping[str, Any] | None = None
+) -> list[str]:
+    """``### `PREFIX.NAME(signature)``` and the docstring of every public member of
+    ``cls`` and its bases (those in ``skip`` left out)."""
+    out: list[str] = []
+    for name in sorted(dir(cls)):
+        if name.startswith("_") or (skip is not None and name in skip):
             continue
-        member = inspect.getattr_static(CRM, name)
+        member = inspect.getattr_static(cls, name)
         if isinstance(member, property):
-            out += [f"## `crm.{name}` (property)", "", _doc(member), ""]
+            out += [f"### `{prefix}.{name}` (property)", "", _doc(member), ""]
         elif isinstance(member, classmethod | staticmethod):
             fn = member.__func__
-            out += [f"## `CRM.{name}{_signature(fn)}`", "", _doc(fn), ""]
+            out += [f"### `{owner}.{name}{_signature(fn)}`", "", _doc(fn), ""]
         elif inspect.isfunction(member):
-            out += [f"## `crm.{name}{_signature(member)}`", "", _doc(member), ""]
-    return _finish(out)
+            out += [f"### `{prefix}.{name}{_signature(member)}`", "", _doc(member), ""]
+    return out
 
 
 def registration_page() -> str:

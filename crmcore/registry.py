@@ -105,7 +105,7 @@ class Job:
 class Template:
     """A message template; ``text`` uses ``{placeholders}`` (str.format).
 
-    ``crm.enqueue_message(channel, customer=c, template=name, values={...})``
+    ``crm.messages.enqueue(channel, customer=c, template=name, values={...})``
     fills it in when the message is queued, in the deployment's message
     language (``[crm] message_locale``, zh_CN unless configured): ``text`` is
     the English source, translated through the declaring plugin's catalogue

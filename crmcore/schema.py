@@ -206,6 +206,7 @@ customer_stats = Table(
     Column("last_at", DateTime, nullable=False),
     Column("tx_count", Integer, nullable=False),
     Column("spend_cents", BigInteger, nullable=False),
+    info={"crm_derived": True},  # recomputed from transactions (refresh_stats)
 )
 
 # The spend of each customer in the window of the last ABC run, with the
@@ -229,6 +230,7 @@ customer_window_spend = Table(
         sqlite_where=text("next_after_window IS NOT NULL"),
         postgresql_where=text("next_after_window IS NOT NULL"),
     ),
+    info={"crm_derived": True},  # a cache of the ABC analysis
 )
 
 # Which window customer_window_spend holds, per analysis (one row: "abc"), and
@@ -242,7 +244,7 @@ analytics_windows = Table(
     Column("stats_rows", BigInteger, nullable=False),
     Column("stats_tx", BigInteger, nullable=False),
     Column("stats_spend", BigInteger, nullable=False),
-    info={"crm_kind": "internal"},
+    info={"crm_kind": "internal", "crm_derived": True},
 )
 
 customer_labels = Table(
@@ -255,6 +257,7 @@ customer_labels = Table(
     Column("as_of", DateTime, nullable=False),
     # covering: "who has label X = V" and "every value of label X" read only the index
     Index("ix_customer_labels_name_value_customer", "name", "value", "customer_id"),
+    info={"crm_derived": True},  # classifications the analytics and plugins recompute
 )
 
 tickets = Table(

@@ -60,13 +60,13 @@ class CapturedOutbox:
     def queued(self, channel: str | None = None) -> list[Any]:
         """The messages waiting in the outbox (of one ``channel``), oldest first."""
         return [
-            m for m in self.crm.outbox(status="queued") if channel is None or m.channel == channel
+            m for m in self.crm.messages.outbox(status="queued") if channel is None or m.channel == channel
         ]
 
     def send(self) -> list[dict[str, Any]]:
         """Deliver everything queued (through the log channel unless a plugin
         provides the channel) and return what the log channel received."""
-        self.crm.send_outbox()
+        self.crm.messages.send_outbox()
         return self.sent()
 
     def sent(self) -> list[dict[str, Any]]:
@@ -94,7 +94,7 @@ class _Templates:
             if key not in self.made:
                 url = f"sqlite:///{template}"
                 crm = CRM(_config(url, plugins, {}), extra_plugins=extra, principal=SYSTEM)
-                crm.upgrade()
+                crm.admin.upgrade()
                 crm.engine.dispose()
                 self.made[key] = url
             shutil.copy(template, target)
@@ -107,7 +107,7 @@ class _Templates:
         if key not in self.made:
             _reset_schema(base, schema)
             crm = CRM(_config(url, plugins, {}), extra_plugins=extra, principal=SYSTEM)
-            crm.upgrade()
+            crm.admin.upgrade()
             crm.engine.dispose()
             self.made[key] = url
         else:
@@ -421,7 +421,7 @@ def migrate_to(crm: Any, target: str, *, down: bool = False) -> None:
     Alembic target: a revision id (``"crmcore_0002"``), ``"BRANCH@head"``, or a
     step within a branch (``"retail@-1"``, ``"crmcore@+1"``), with the version
     directories of the core and of every enabled plugin. For tests of
-    migrations; ``crm.upgrade()`` is the way to bring a database up to date."""
+    migrations; ``crm.admin.upgrade()`` is the way to bring a database up to date."""
     from alembic import command
 
     from crmcore import migrate
@@ -441,7 +441,7 @@ def assert_migrations_reversible(crm: Any, branch: str) -> None:
 
     from crmcore import migrate
 
-    crm.upgrade()
+    crm.admin.upgrade()
     tables = declared_tables(crm, branch)
     differences = schema_differences(crm.engine, tables)
     assert differences == [], (
@@ -652,20 +652,20 @@ def check_forget_and_merge(crm: Any, name: str, seed: Callable[[Any, Any], Any])
     ...}``) holding a value and no column holding the customer's name, phone or
     e-mail; merging a seeded customer into another leaves no row referring to
     the merged twin, and the kept customer has them."""
-    from crmcore.service._forget import ERASED
+    from crmcore.services.erasure import ERASED
 
     tables = _customer_tables(crm, name)
     assert tables, f"{name}: no table refers to customers; nothing to forget or merge"
     needles = (CONTRACT_NAME, CONTRACT_PHONE, CONTRACT_EMAIL)
 
-    forgotten = crm.add_customer(CONTRACT_NAME, phone=CONTRACT_PHONE, email=CONTRACT_EMAIL)
+    forgotten = crm.customers.add(CONTRACT_NAME, phone=CONTRACT_PHONE, email=CONTRACT_EMAIL)
     seed(crm, forgotten)
     before = {t.name: _rows_of(crm, t, cols, forgotten.id) for t, cols in tables}
     assert any(before.values()), (
         f"{name}: the seed wrote no row referring to the customer in "
         f"{sorted(before)}: it proves nothing"
     )
-    crm.forget_customer(forgotten.id)
+    crm.customers.forget(forgotten.id)
     for table, columns in tables:
         personal = [c.name for c in table.columns if c.info.get("pii")]
         for row in _rows_of(crm, table, columns, forgotten.id):
@@ -678,12 +678,12 @@ def check_forget_and_merge(crm: Any, name: str, seed: Callable[[Any, Any], Any])
                     f"{table.name}.{column} still names a forgotten customer: {value!r}"
                 )
 
-    kept = crm.add_customer("Contract Keeper Qiu")
-    twin = crm.add_customer("Contract Twin Qiu", phone="13900002222")
+    kept = crm.customers.add("Contract Keeper Qiu")
+    twin = crm.customers.add("Contract Twin Qiu", phone="13900002222")
     seed(crm, twin)
     moved = {t.name: len(_rows_of(crm, t, cols, twin.id)) for t, cols in tables}
     assert any(moved.values()), f"{name}: the seed wrote no row for the twin"
-    crm.merge_customers(kept.id, twin.id)
+    crm.customers.merge(kept.id, twin.id)
     for table, columns in tables:
         left = _rows_of(crm, table, columns, twin.id)
         assert left == [], f"{table.name}: {len(left)} row(s) still refer to a merged twin"

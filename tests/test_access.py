@@ -11,21 +11,21 @@ from crmcore.schema import customers, transactions
 
 @pytest.fixture
 def shop(crm):
-    crm.add_staff("li", "Li", roles=["supervisor"], team="north")
-    crm.add_staff("zhang", "Zhang", roles=["rep"], team="north", supervisor="li")
-    crm.add_staff("chen", "Chen", roles=["rep"], team="north", supervisor="li")
-    crm.add_staff("wang", "Wang", roles=["rep"], team="south")
-    crm.add_staff("audit", "Auditor", roles=["auditor"])
-    zc = crm.add_customer("Z's customer", phone="13800000001", owner="zhang")
-    cc = crm.add_customer("C's customer", phone="13800000002", owner="chen")
-    wc = crm.add_customer("W's customer", phone="13800000003", owner="wang")
+    crm.staff.add("li", "Li", roles=["supervisor"], team="north")
+    crm.staff.add("zhang", "Zhang", roles=["rep"], team="north", supervisor="li")
+    crm.staff.add("chen", "Chen", roles=["rep"], team="north", supervisor="li")
+    crm.staff.add("wang", "Wang", roles=["rep"], team="south")
+    crm.staff.add("audit", "Auditor", roles=["auditor"])
+    zc = crm.customers.add("Z's customer", phone="13800000001", owner="zhang")
+    cc = crm.customers.add("C's customer", phone="13800000002", owner="chen")
+    wc = crm.customers.add("W's customer", phone="13800000003", owner="wang")
     for c in (zc, cc, wc):
-        crm.record_transaction(c, 1000)
+        crm.records.add_transaction(c, 1000)
     return crm, {"zhang": zc, "chen": cc, "wang": wc}
 
 
 def visible(crm, who):
-    return {c.name for c in crm.as_(who).list_customers()}
+    return {c.name for c in crm.as_(who).customers.list()}
 
 
 def test_rep_sees_only_own_supervisor_team_admin_all(shop):
@@ -39,12 +39,12 @@ def test_rep_cannot_read_or_write_another_reps_customer(shop):
     crm, cs = shop
     zhang = crm.as_("zhang")
     with pytest.raises(NotFound, match=rf"^customer {cs['chen'].id} not found$"):
-        zhang.get_customer(cs["chen"].id)
+        zhang.customers.get(cs["chen"].id)
     with pytest.raises(NotFound):
-        zhang.record_interaction(cs["chen"].id, "note", "snooping")
+        zhang.records.add_interaction(cs["chen"].id, "note", "snooping")
     with pytest.raises(NotFound):
-        zhang.timeline(cs["chen"].id)
-    assert crm.interactions_of(cs["chen"]) == []
+        zhang.records.timeline(cs["chen"].id)
+    assert crm.records.interactions(cs["chen"]) == []
 
 
 def _refusal(call, *args):
@@ -57,19 +57,19 @@ def _refusal(call, *args):
 def test_a_hidden_customer_answers_exactly_like_a_missing_one(shop):
     crm, cs = shop
     hidden = cs["chen"]
-    crm.update_customer(hidden, external_id="B-1")
+    crm.customers.update(hidden, external_id="B-1")
     zhang = crm.as_("zhang")
     # the same reference text, once for a customer that exists (hidden) and once for none
     for exists, missing in (("B-1", "B-404"), (str(hidden.id), "9999"), (hidden.id, 9999)):
         for call in (
-            lambda r: zhang.get_customer(r),
-            lambda r: zhang.record_interaction(r, "note", "x"),
-            lambda r: zhang.timeline(r),
-            lambda r: zhang.update_customer(r, name="x"),
-            lambda r: zhang.record_transaction(r, 100),
-            lambda r: zhang.add_timeline_entry(r, "note", "x"),
-            lambda r: zhang.open_ticket(r, "x"),
-            lambda r: zhang.card(r),
+            lambda r: zhang.customers.get(r),
+            lambda r: zhang.records.add_interaction(r, "note", "x"),
+            lambda r: zhang.records.timeline(r),
+            lambda r: zhang.customers.update(r, name="x"),
+            lambda r: zhang.records.add_transaction(r, 100),
+            lambda r: zhang.records.add_timeline_entry(r, "note", "x"),
+            lambda r: zhang.tickets.open(r, "x"),
+            lambda r: zhang.records.card(r),
         ):
             seen_kind, seen_text = _refusal(call, exists)
             none_kind, none_text = _refusal(call, missing)
@@ -80,11 +80,11 @@ def test_a_hidden_customer_answers_exactly_like_a_missing_one(shop):
 def test_a_hidden_customers_phone_answers_like_an_unknown_number(shop):
     crm, _ = shop
     zhang = crm.as_("zhang")
-    assert _refusal(lambda: zhang.card(phone="13800000002")) == (
+    assert _refusal(lambda: zhang.records.card(phone="13800000002")) == (
         NotFound,
         "no customer with phone '13800000002'",
     )
-    assert _refusal(lambda: zhang.card(phone="13800000099"))[0] is NotFound
+    assert _refusal(lambda: zhang.records.card(phone="13800000099"))[0] is NotFound
 
 
 def test_an_insert_for_a_hidden_customer_id_is_not_found_like_a_missing_id(shop):
@@ -105,50 +105,50 @@ def test_duplicate_contact_of_a_hidden_customer_does_not_name_it(shop):
     crm, cs = shop
     zhang = crm.as_("zhang")
     with pytest.raises(Conflict) as got:
-        zhang.add_customer("copy", phone="13800000002", owner="zhang")
+        zhang.customers.add("copy", phone="13800000002", owner="zhang")
     assert str(got.value) == "phone +8613800000002 is already registered"
     with pytest.raises(Conflict) as got:
-        zhang.add_contact_point(cs["zhang"], "phone", "13800000002")
+        zhang.customers.add_contact_point(cs["zhang"], "phone", "13800000002")
     assert str(got.value) == "phone +8613800000002 is already registered"
     with pytest.raises(Conflict, match="already registered"):
-        zhang.update_customer(cs["zhang"], phone="13800000002")
+        zhang.customers.update(cs["zhang"], phone="13800000002")
     # a customer the rep may see is still named, so they can act on it
-    own = zhang.add_customer("again", phone="13800000001")
+    own = zhang.customers.add("again", phone="13800000001")
     assert own.id == cs["zhang"].id
 
 
 def test_another_customers_transaction_id_is_refused_and_not_shown(shop):
     crm, cs = shop
-    crm.record_transaction(cs["chen"], 777, external_id="T-1")
+    crm.records.add_transaction(cs["chen"], 777, external_id="T-1")
     zhang = crm.as_("zhang")
     with pytest.raises(Conflict) as got:
-        zhang.record_transaction(cs["zhang"], 100, external_id="T-1")
+        zhang.records.add_transaction(cs["zhang"], 100, external_id="T-1")
     assert "777" not in str(got.value) and str(cs["chen"].id) not in str(got.value)
-    again = crm.record_transaction(cs["chen"], 777, external_id="T-1")  # a true repeat
+    again = crm.records.add_transaction(cs["chen"], 777, external_id="T-1")  # a true repeat
     assert again.amount_cents == 777
-    assert len(crm.transactions_of(cs["zhang"])) == 1
+    assert len(crm.records.transactions(cs["zhang"])) == 1
 
 
 def test_relationships_to_a_hidden_customer_are_not_listed_or_ended(shop):
     crm, cs = shop
-    rel = crm.add_relationship("referred", cs["chen"], to_customer=cs["zhang"])
+    rel = crm.customers.add_relationship("referred", cs["chen"], to_customer=cs["zhang"])
     zhang = crm.as_("zhang")
-    assert zhang.relationships_of(cs["zhang"]) == []
-    assert [r.id for r in crm.relationships_of(cs["zhang"])] == [rel.id]
-    assert _refusal(lambda: zhang.end_relationship(rel.id)) == (
+    assert zhang.customers.relationships(cs["zhang"]) == []
+    assert [r.id for r in crm.customers.relationships(cs["zhang"])] == [rel.id]
+    assert _refusal(lambda: zhang.customers.end_relationship(rel.id)) == (
         NotFound,
         f"active relationship {rel.id} not found",
     )
-    assert _refusal(lambda: zhang.end_relationship(9999)) == (
+    assert _refusal(lambda: zhang.customers.end_relationship(9999)) == (
         NotFound,
         "active relationship 9999 not found",
     )
-    assert crm.relationships_of(cs["zhang"])[0].active
+    assert crm.customers.relationships(cs["zhang"])[0].active
 
 
 def test_cli_hidden_and_missing_customer_same_line_and_exit(shop, crm_cli):
     crm, cs = shop
-    crm.update_customer(cs["chen"], external_id="B-1")
+    crm.customers.update(cs["chen"], external_id="B-1")
     hidden = crm_cli("--as", "zhang", "customer", "show", "B-1")
     missing = crm_cli("--as", "zhang", "customer", "show", "B-2")
     assert hidden.exit_code == missing.exit_code == 1
@@ -159,7 +159,7 @@ def test_cli_hidden_and_missing_customer_same_line_and_exit(shop, crm_cli):
 
 def test_relationship_to_staff_grants_access(shop):
     crm, cs = shop
-    crm.add_relationship("account_manager", cs["wang"], to_staff="zhang")
+    crm.customers.add_relationship("account_manager", cs["wang"], to_staff="zhang")
     assert "W's customer" in visible(crm, "zhang")
 
 
@@ -194,7 +194,7 @@ def test_update_through_the_query_layer_cannot_touch_invisible_rows(shop):
     with zhang.transaction() as db:
         n = db.execute(sa.update(customers).values(name="hijacked")).rowcount
     assert n == 1
-    assert crm.get_customer(cs["chen"].id).name == "C's customer"
+    assert crm.customers.get(cs["chen"].id).name == "C's customer"
 
 
 def test_plugin_listing_is_filtered_too(crm_factory):
@@ -204,10 +204,10 @@ def test_plugin_listing_is_filtered_too(crm_factory):
             return []
 
     crm = crm_factory(plugins=["report"], extra_plugins={"report": Report()})
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_staff("chen", "Chen", roles=["rep"])
-    crm.add_customer("mine", owner="zhang")
-    crm.add_customer("theirs", owner="chen")
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("chen", "Chen", roles=["rep"])
+    crm.customers.add("mine", owner="zhang")
+    crm.customers.add("theirs", owner="chen")
     with crm.as_("zhang").transaction(write=False) as db:  # what a plugin's report would run
         names = [r.name for r in db.execute(sa.select(customers.c.name))]
     assert names == ["mine"]
@@ -216,7 +216,7 @@ def test_plugin_listing_is_filtered_too(crm_factory):
 def test_auditor_cannot_write_and_sees_masked_phones(shop, crm_cli):
     crm, cs = shop
     with pytest.raises(AccessDenied, match="lacks the 'write' permission"):
-        crm.as_("audit").record_interaction(cs["zhang"], "note", "x")
+        crm.as_("audit").records.add_interaction(cs["zhang"], "note", "x")
     result = crm_cli("--as", "audit", "customer", "show", str(cs["zhang"].id), "--json")
     assert result.json()["phone"] == "+86138****0001"
     result = crm_cli("--as", "zhang", "customer", "show", str(cs["zhang"].id), "--json")
@@ -226,20 +226,20 @@ def test_auditor_cannot_write_and_sees_masked_phones(shop, crm_cli):
 def test_departed_staff_lose_access_at_once_and_customers_move(shop):
     crm, cs = shop
     zhang = crm.as_("zhang")
-    crm.add_reminder("zhang", "call back", crm.now(), customer=cs["zhang"])
-    crm.open_ticket(cs["zhang"], "complaint")
-    result = crm.staff_leave("zhang", handover_to="chen")
+    crm.tickets.add_reminder("zhang", "call back", crm.now(), customer=cs["zhang"])
+    crm.tickets.open(cs["zhang"], "complaint")
+    result = crm.staff.leave("zhang", handover_to="chen")
     assert result["moved"] == {"customers": 1, "tickets": 1, "reminders": 1, "relationships": 0}
-    assert zhang.list_customers() == []
+    assert zhang.customers.list() == []
     with pytest.raises(AccessDenied, match="zhang has departed"):
-        zhang.add_customer("new one")
+        zhang.customers.add("new one")
     assert visible(crm, "chen") == {"Z's customer", "C's customer"}
-    assert crm.due_reminders(staff="chen")[0].text == "call back"
+    assert crm.tickets.due_reminders(staff="chen")[0].text == "call back"
 
 
 def test_leave_without_handover_goes_to_the_supervisor(shop):
     crm, _ = shop
-    assert crm.staff_leave("zhang")["handover_to"] == "li"
+    assert crm.staff.leave("zhang")["handover_to"] == "li"
 
 
 def test_leave_with_nobody_to_take_over_is_refused(shop):
@@ -247,24 +247,24 @@ def test_leave_with_nobody_to_take_over_is_refused(shop):
     from crmcore import ValidationError
 
     with pytest.raises(ValidationError, match="nobody to hand"):
-        crm.staff_leave("audit")
+        crm.staff.leave("audit")
 
 
 def test_only_admins_add_staff(shop):
     crm, _ = shop
     with pytest.raises(AccessDenied, match="needs the 'admin' permission"):
-        crm.as_("li").add_staff("x", "X")
+        crm.as_("li").staff.add("x", "X")
 
 
 def test_unknown_principal_is_refused(crm):
     with pytest.raises(AccessDenied, match="unknown staff member 'ghost'"):
-        crm.as_("ghost").list_customers()
+        crm.as_("ghost").customers.list()
 
 
 def test_departed_staff_see_nothing_even_rows_assigned_to_them(shop):
     crm, cs = shop
-    crm.record_interaction(cs["zhang"], "call", "called", staff="zhang")
-    crm.staff_leave("zhang", handover_to="chen")
+    crm.records.add_interaction(cs["zhang"], "call", "called", staff="zhang")
+    crm.staff.leave("zhang", handover_to="chen")
     from crmcore.schema import interactions
 
     with crm.as_("zhang").transaction(write=False) as db:
@@ -277,16 +277,16 @@ def test_inbound_sms_is_routed_with_the_whole_base_in_view(crm_factory):
     class Router:
         @hookimpl
         def crm_route_inbound(self, crm, message):
-            seen.append([c.name for c in crm.list_customers()])
+            seen.append([c.name for c in crm.customers.list()])
 
     crm = crm_factory(plugins=["router"], extra_plugins={"router": Router()})
-    crm.add_staff("desk", "Desk", roles=["admin"])
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_customer("someone else's", phone="13800000009", owner="zhang")
-    crm.as_("desk").receive_sms("13800000009", "5")
+    crm.staff.add("desk", "Desk", roles=["admin"])
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.customers.add("someone else's", phone="13800000009", owner="zhang")
+    crm.as_("desk").messages.receive_sms("13800000009", "5")
     assert seen == [["someone else's"]]
 
 
 def test_staff_entity_names_the_supervisor(shop):
     crm, _ = shop
-    assert crm.get_staff("zhang").supervisor_id == crm.get_staff("li").id
+    assert crm.staff.get("zhang").supervisor_id == crm.staff.get("li").id

@@ -53,10 +53,10 @@ def _national(phone: str) -> str:
 def hidden_markers(crm, who):
     """Customers ``who`` may not see, and text that would show one of them (a name
     that is also a member of staff's is left out: staff listings show it rightly)."""
-    everyone = crm.list_customers()
-    visible = {c.id for c in crm.as_(who).list_customers()}
+    everyone = crm.customers.list()
+    visible = {c.id for c in crm.as_(who).customers.list()}
     hidden = [c for c in everyone if c.id not in visible]
-    staff_names = {s.name for s in crm.list_staff()}
+    staff_names = {s.name for s in crm.staff.list()}
     markers = set()
     for c in hidden:
         markers |= {c.name, c.email, c.external_id} - {None, ""} - staff_names
@@ -69,7 +69,7 @@ def personal_markers(crm):
     """Every customer's personal data: phones, e-mails, attributes declared pii."""
     pii = [name for name, a in crm.plugins.declared.get("attribute", {}).items() if a.pii]
     markers = set()
-    for c in crm.list_customers():
+    for c in crm.customers.list():
         markers |= {c.email} - {None, ""}
         if c.phone:
             markers.add(_national(c.phone))
@@ -84,7 +84,7 @@ def demo_crm(crm_factory):
     crm = crm_factory(plugins=SHIPPED)
     crm.clock.set(DEMO_AT)
     load_demo_data(crm, command="test setup")
-    crm.add_staff("audit", "Auditor", roles=["auditor"])
+    crm.staff.add("audit", "Auditor", roles=["auditor"])
     return crm
 
 
@@ -106,7 +106,7 @@ def test_no_command_shows_what_the_principal_may_not_see(demo_crm, crm_cli, who)
     if ROLES[who] == "auditor":
         assert hidden == []  # the auditor sees every customer, but no personal data
         markers = personal_markers(crm)
-        secret = max(crm.list_customers(), key=lambda c: len(c.attributes) + bool(c.phone))
+        secret = max(crm.customers.list(), key=lambda c: len(c.attributes) + bool(c.phone))
     else:
         assert len(hidden) >= (3 if ROLES[who] == "rep" else 1)  # other teams' customers
         secret = hidden[0]

@@ -22,10 +22,10 @@ needs_insurance = pytest.mark.skipif(
 def _world(crm):
     from crm_insurance import visits
 
-    crm.add_staff("boss", "Boss", roles=["admin"])
-    crm.add_staff("rep_a", "Rep A", roles=["rep"], team="north")
-    crm.add_staff("rep_b", "Rep B", roles=["rep"], team="south")
-    theirs = crm.add_customer("B's customer", phone="139 0000 1111", owner="rep_b")
+    crm.staff.add("boss", "Boss", roles=["admin"])
+    crm.staff.add("rep_a", "Rep A", roles=["rep"], team="north")
+    crm.staff.add("rep_b", "Rep B", roles=["rep"], team="south")
+    theirs = crm.customers.add("B's customer", phone="139 0000 1111", owner="rep_b")
     visit = visits.record_visit(crm.as_("rep_b"), theirs, at=crm.now() - dt.timedelta(hours=1))
     return theirs, visit
 
@@ -53,7 +53,7 @@ def test_a_rep_cannot_forge_a_customers_satisfaction_sms(crm_factory, crm_cli):
     assert _rows(crm, inbound_messages) == []
     assert visits.list_visits(crm)[0]["status"] == "pending"
     with pytest.raises(AccessDenied, match="needs the 'admin' permission"):
-        crm.as_("rep_a").receive_sms("139 0000 1111", "5")
+        crm.as_("rep_a").messages.receive_sms("139 0000 1111", "5")
 
 
 @needs_insurance
@@ -62,12 +62,12 @@ def test_every_inbound_message_is_audited_with_who_delivered_it(crm_factory, crm
 
     crm = crm_factory(plugins=["insurance"])
     theirs, visit = _world(crm)
-    boss = crm.get_staff("boss")
+    boss = crm.staff.get("boss")
     out = crm_cli("--as", "boss", "sms", "receive", "--from", "13900001111", "--text", "5", crm=crm)
     assert out.exit_code == 0, out
     assert out.stdout.startswith("stored message 1 (delivered by boss); insurance: verified")
     assert visits.list_visits(crm)[0]["status"] == "verified"
-    gateway = crm.receive_sms("13900002222", "hello", delivered_by="sms-gateway")
+    gateway = crm.messages.receive_sms("13900002222", "hello", delivered_by="sms-gateway")
     assert gateway["delivered_by"] == "sms-gateway"
 
     stored = _rows(crm, inbound_messages)
@@ -92,7 +92,7 @@ def test_delivered_by_is_checked(crm):
         ("gate\x07way", "delivered_by: contains control characters"),
     ):
         with pytest.raises(ValidationError, match=message):
-            crm.receive_sms("13900001111", "hi", delivered_by=bad)
+            crm.messages.receive_sms("13900001111", "hi", delivered_by=bad)
     assert _rows(crm, inbound_messages) == []
 
 
@@ -100,7 +100,7 @@ def test_delivered_by_is_checked(crm):
 def test_what_plugins_report_is_not_shown_to_a_caller_who_may_not_see_it(crm_factory):
     crm = crm_factory(plugins=["insurance"])
     theirs, _ = _world(crm)
-    boss = crm.get_staff("boss")
+    boss = crm.staff.get("boss")
     # an admin permission given to a role with only its own customers in view
     narrow = Principal(
         staff_id=boss.id,
@@ -109,9 +109,9 @@ def test_what_plugins_report_is_not_shown_to_a_caller_who_may_not_see_it(crm_fac
         scope="own",
         permissions=frozenset({"read", "write", "admin"}),
     )
-    out = crm.as_(narrow).receive_sms("13900001111", "5")
+    out = crm.as_(narrow).messages.receive_sms("13900001111", "5")
     assert out["claimed"] == 1 and out["routed"] == [] and out["customer_id"] is None
-    full = crm.receive_sms("13900001111", "5")  # the system sees what happened
+    full = crm.messages.receive_sms("13900001111", "5")  # the system sees what happened
     assert full["customer_id"] == theirs.id and "already verified" in full["routed"][0]
 
 
@@ -128,8 +128,8 @@ def test_a_database_before_crmcore_0008_gets_the_delivered_by_column(crm_backend
     assert "delivered_by" not in {
         c["name"] for c in sa.inspect(crm.engine).get_columns("inbound_messages")
     }
-    crm.upgrade()
-    assert crm.check_schema() is None and current_heads(crm.engine)
-    crm.receive_sms("13900001111", "hi", delivered_by="sms-gateway")
+    crm.admin.upgrade()
+    assert crm.admin.check_schema() is None and current_heads(crm.engine)
+    crm.messages.receive_sms("13900001111", "hi", delivered_by="sms-gateway")
     assert [m["delivered_by"] for m in _rows(crm, inbound_messages)] == ["sms-gateway"]
     crm.engine.dispose()

@@ -22,10 +22,10 @@ def test_plugin_uniqueness_refusals_do_not_name_a_hidden_customer(crm_factory):
     from crm_utility import accounts
 
     crm = crm_factory(plugins=SHIPPED)
-    crm.add_staff("zhang", "Zhang", roles=["rep"], team="north")
-    crm.add_staff("wang", "Wang", roles=["rep"], team="south")
-    theirs = crm.add_customer("Wang's customer", external_id="W-77", owner="wang")
-    mine = crm.add_customer("Zhang's customer", owner="zhang")
+    crm.staff.add("zhang", "Zhang", roles=["rep"], team="north")
+    crm.staff.add("wang", "Wang", roles=["rep"], team="south")
+    theirs = crm.customers.add("Wang's customer", external_id="W-77", owner="wang")
+    mine = crm.customers.add("Zhang's customer", owner="zhang")
     point = {"address": "1 Road", "voltage_level": "380V", "customer_class": "commercial"}
     accounts.add_point(crm, theirs, meter_no="M-1", area="urban", **point)
     members.join(crm, theirs, member_no="CARD-1")
@@ -58,4 +58,4 @@ def test_plugin_uniqueness_refusals_do_not_name_a_hidden_customer(crm_factory):
     ]
     # a lookup of the hidden customer by external id answers like an unknown one
     with pytest.raises(NotFound, match="^customer 'W-77' not found$"):
-        zhang.get_customer("W-77")
+        zhang.customers.get("W-77")

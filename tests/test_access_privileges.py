@@ -19,7 +19,7 @@ class Nightly:
     @hookimpl
     def crm_jobs(self):
         def remind(crm, at):
-            crm.add_reminder("boss", "nightly check", at)
+            crm.tickets.add_reminder("boss", "nightly check", at)
             return {"reminded": 1}
 
         def strict(crm, at):
@@ -33,13 +33,13 @@ class Nightly:
 @pytest.fixture
 def staffed(crm_factory):
     crm = crm_factory(plugins=["nightly"], extra_plugins={"nightly": Nightly()})
-    crm.add_staff("boss", "Boss", roles=["admin"])
-    crm.add_staff("li", "Li", roles=["supervisor"], team="north")
-    crm.add_staff("zhang", "Zhang", roles=["rep"], team="north", supervisor="li")
-    crm.add_staff("audit", "Auditor", roles=["auditor"])
-    crm.add_staff("gone", "Gone", roles=["admin"])
-    crm.add_customer("Ann", owner="zhang")
-    crm.staff_leave("gone", handover_to="boss")
+    crm.staff.add("boss", "Boss", roles=["admin"])
+    crm.staff.add("li", "Li", roles=["supervisor"], team="north")
+    crm.staff.add("zhang", "Zhang", roles=["rep"], team="north", supervisor="li")
+    crm.staff.add("audit", "Auditor", roles=["auditor"])
+    crm.staff.add("gone", "Gone", roles=["admin"])
+    crm.customers.add("Ann", owner="zhang")
+    crm.staff.leave("gone", handover_to="boss")
     return crm
 
 
@@ -76,10 +76,10 @@ def test_a_new_database_is_created_only_by_the_system_or_the_configured_default(
 
     stranger = fresh("a.db").as_("ghost")
     with pytest.raises(AccessDenied, match="^unknown staff member 'ghost': the database has no"):
-        stranger.upgrade()
+        stranger.admin.upgrade()
     assert current_heads(stranger.engine) == set()
     default = fresh("b.db")  # acts as the config's default principal, "admin"
-    assert default.upgrade() == ["crmcore"]
+    assert default.admin.upgrade() == ["crmcore"]
     for crm in (stranger, default):
         crm.engine.dispose()
 
@@ -107,7 +107,7 @@ def test_a_refused_jobs_run_runs_and_commits_nothing(staffed, crm_cli, who, line
 
 
 def test_jobs_run_as_an_admin_or_the_system(staffed):
-    assert [r["job"] for r in staffed.as_("boss").run_jobs()] == [
+    assert [r["job"] for r in staffed.as_("boss").jobs.run()] == [
         "nightly.a_remind",
         "nightly.b_strict",
     ]

@@ -16,10 +16,10 @@ AS_OF = dt.datetime(2026, 1, 1)
 def _base(crm, spends):
     ids = []
     for i, cents in enumerate(spends):
-        c = crm.add_customer(f"K{i}", external_id=f"K{i}")
+        c = crm.customers.add(f"K{i}", external_id=f"K{i}")
         ids.append(c.id)
         for part in cents:
-            crm.record_transaction(c.id, part, occurred_at=AS_OF - dt.timedelta(days=10 + i))
+            crm.records.add_transaction(c.id, part, occurred_at=AS_OF - dt.timedelta(days=10 + i))
     return ids
 
 
@@ -27,27 +27,27 @@ def test_classes_by_cumulative_share(crm):
     # spend 50, 30, 15, 5 of 100: spend ranked above is 0, 50, 80, 95
     # -> A (0 < 70), A (50 < 70), B (80 < 90), C (95 >= 90)
     a1, a2, b, c = _base(crm, [[5000], [2000, 1000], [1500], [500]])
-    idle = crm.add_customer("idle").id
-    old = crm.add_customer("old").id
-    crm.record_transaction(old, 99_999, occurred_at=AS_OF - dt.timedelta(days=400))
+    idle = crm.customers.add("idle").id
+    old = crm.customers.add("old").id
+    crm.records.add_transaction(old, 99_999, occurred_at=AS_OF - dt.timedelta(days=400))
     r = abc(crm, as_of=AS_OF)
     assert r["customers"] == {a1: "A", a2: "A", b: "B", c: "C", idle: "C", old: "C"}
     assert r["classes"]["A"] == {"customers": 2, "spend_cents": 8000, "spend_share": 0.8}
     assert r["classes"]["B"] == {"customers": 1, "spend_cents": 1500, "spend_share": 0.15}
     assert r["classes"]["C"] == {"customers": 3, "spend_cents": 500, "spend_share": 0.05}
-    assert crm.labels(a1) == {"abc": "A"} and crm.labels(idle) == {"abc": "C"}
+    assert crm.customers.labels(a1) == {"abc": "A"} and crm.customers.labels(idle) == {"abc": "C"}
     again = abc(crm, as_of=AS_OF)
     assert again["labels"]["changed"] == 0 and again["customers"] == r["customers"]
 
 
 def test_window_edges_and_history_straddling_the_window(crm):
-    x = crm.add_customer("x").id
-    y = crm.add_customer("y").id
+    x = crm.customers.add("x").id
+    y = crm.customers.add("y").id
     start = AS_OF - dt.timedelta(days=365)
-    crm.record_transaction(x, 10_000, occurred_at=start)  # on the start edge: outside
-    crm.record_transaction(x, 100, occurred_at=start + dt.timedelta(seconds=1))
-    crm.record_transaction(y, 300, occurred_at=AS_OF)  # on the end edge: inside
-    crm.record_transaction(y, 50_000, occurred_at=AS_OF + dt.timedelta(days=1))  # after as_of
+    crm.records.add_transaction(x, 10_000, occurred_at=start)  # on the start edge: outside
+    crm.records.add_transaction(x, 100, occurred_at=start + dt.timedelta(seconds=1))
+    crm.records.add_transaction(y, 300, occurred_at=AS_OF)  # on the end edge: inside
+    crm.records.add_transaction(y, 50_000, occurred_at=AS_OF + dt.timedelta(days=1))  # after as_of
     r = abc(crm, as_of=AS_OF)
     assert r["customers"] == {x: "B", y: "A"}  # 300 then 100: 0 < 70 %, 75 % < 90 %
     assert r["classes"]["A"]["spend_cents"] == 300 and r["classes"]["B"]["spend_cents"] == 100
@@ -57,7 +57,7 @@ def test_cutoffs_ties_and_no_store(crm):
     ids = _base(crm, [[100], [100], [100], [100]])
     r = abc(crm, as_of=AS_OF, cutoffs=(0.5, 0.25), store=False)
     assert [r["customers"][i] for i in ids] == ["A", "A", "B", "C"]  # ties ranked by id
-    assert crm.labels(ids[0]) == {}
+    assert crm.customers.labels(ids[0]) == {}
 
 
 def test_cli(crm, crm_cli):
@@ -89,7 +89,7 @@ def _full_spend(crm, ids, start, end):
     """The window spend the slow way: every transaction, in Python."""
     spend: dict[int, int] = {}
     for cid in ids:
-        for t in crm.transactions_of(cid):
+        for t in crm.records.transactions(cid):
             if start < t.occurred_at <= end:
                 spend[cid] = spend.get(cid, 0) + t.amount_cents
     return {k: v for k, v in spend.items() if v > 0}
@@ -103,13 +103,13 @@ def test_kept_window_spend_follows_writes_moved_windows_and_merges(crm):
     from crmcore.analytics.abc import window_spend
 
     rng = random.Random(7)
-    people = [crm.add_customer(f"P{i}").id for i in range(12)]
+    people = [crm.customers.add(f"P{i}").id for i in range(12)]
     live = list(people)
     day = dt.timedelta(days=1)
 
     def buy(n):
         for _ in range(n):
-            crm.record_transaction(
+            crm.records.add_transaction(
                 rng.choice(people),
                 rng.randrange(100, 5000),
                 occurred_at=AS_OF - rng.randrange(0, 60) * day + rng.randrange(86400) * day / 86400,
@@ -133,7 +133,7 @@ def test_kept_window_spend_follows_writes_moved_windows_and_merges(crm):
         buy(3)
     check(end - 30 * day, end)  # another length, overlapping
     check(end - 200 * day, end - 150 * day)  # no overlap: everyone again
-    crm.merge_customers(people[0], people[1])
+    crm.customers.merge(people[0], people[1])
     live.remove(people[1])
     check(end - 30 * day, end)
     r = abc(crm, as_of=end, window_days=30)
@@ -147,12 +147,12 @@ def test_a_purchase_that_entered_at_the_end_leaves_at_the_start(crm):
     from crmcore.analytics.abc import window_spend
 
     day = dt.timedelta(days=1)
-    x = crm.add_customer("x").id
-    y = crm.add_customer("y").id
+    x = crm.customers.add("x").id
+    y = crm.customers.add("y").id
     end0 = AS_OF - 30 * day
-    crm.record_transaction(x, 700, occurred_at=end0 + 2 * day)
-    crm.record_transaction(y, 100, occurred_at=end0 - 5 * day)
-    crm.record_transaction(y, 100, occurred_at=end0 + 20 * day)
+    crm.records.add_transaction(x, 700, occurred_at=end0 + 2 * day)
+    crm.records.add_transaction(y, 100, occurred_at=end0 - 5 * day)
+    crm.records.add_transaction(y, 100, occurred_at=end0 + 20 * day)
 
     def spend(end):
         with crm.transaction():

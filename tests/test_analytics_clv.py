@@ -84,11 +84,11 @@ def test_gamma_gamma_known_result():
 
 def test_summary_counts_repeat_purchases_per_distinct_day(crm):
     d = dt.datetime(2025, 1, 6, 9)  # a Monday
-    a = crm.add_customer("a").id
+    a = crm.customers.add("a").id
     for days, hour in [(0, 0), (0, 5), (7, 0), (14, 0), (14, 3), (70, 0)]:
-        crm.record_transaction(a, 1000 + days, occurred_at=d + dt.timedelta(days=days, hours=hour))
-    b = crm.add_customer("b").id
-    crm.record_transaction(b, 500, occurred_at=d + dt.timedelta(days=21))
+        crm.records.add_transaction(a, 1000 + days, occurred_at=d + dt.timedelta(days=days, hours=hour))
+    b = crm.customers.add("b").id
+    crm.records.add_transaction(b, 500, occurred_at=d + dt.timedelta(days=21))
     with crm.transaction(write=False):
         s = summary_data(crm, d + dt.timedelta(days=35), unit="week")
     got = {
@@ -103,16 +103,16 @@ def test_clv_end_to_end(crm, crm_cli):
     rng = np.random.default_rng(11)
     start = dt.datetime(2025, 1, 1)
     for i in range(40):
-        c = crm.add_customer(f"c{i}").id
+        c = crm.customers.add(f"c{i}").id
         n = int(rng.integers(1, 6))
         for day in sorted(rng.choice(300, size=n, replace=False).tolist()):
-            crm.record_transaction(
+            crm.records.add_transaction(
                 c, int(rng.integers(500, 5000)), occurred_at=start + dt.timedelta(days=day)
             )
     r = clv(crm, until=dt.datetime(2025, 12, 31), horizon=26)
     assert set(r["params"]) == {"r", "alpha", "a", "b"} and r["customers_fitted"] == 40
     some = next(iter(r["customers"]))
-    alive = float(crm.labels(some)["p_alive"])
+    alive = float(crm.customers.labels(some)["p_alive"])
     assert 0 <= alive <= 1 and abs(alive - r["customers"][some]["p_alive"]) < 1e-3
     assert r["at_risk_customers"] == sorted(
         r["at_risk_customers"], key=lambda c: r["customers"][c]["p_alive"]
@@ -125,9 +125,9 @@ def _buy_every_day(crm, customers: int, until: dt.datetime) -> None:
     """A degenerate history: customer k bought on each of the last k days, up to
     the calibration end (no one ever lapses, so the fit has no finite optimum)."""
     for k in range(1, customers + 1):
-        c = crm.add_customer(f"daily{k}").id
+        c = crm.customers.add(f"daily{k}").id
         for day in range(k + 1):
-            crm.record_transaction(c, 1000, occurred_at=until - dt.timedelta(days=day))
+            crm.records.add_transaction(c, 1000, occurred_at=until - dt.timedelta(days=day))
 
 
 def test_clv_refuses_a_degenerate_fit_and_stores_nothing(crm, crm_cli):
@@ -138,8 +138,8 @@ def test_clv_refuses_a_degenerate_fit_and_stores_nothing(crm, crm_cli):
     assert res.stdout == ""  # no half result, and never NaN
     assert "NaN" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert res.stderr.startswith("error: BG/NBD:") and "nothing stored" in res.stderr
-    some = crm.list_customers(limit=1)[0].id
-    assert "p_alive" not in crm.labels(some) and "expected_purchases" not in crm.labels(some)
+    some = crm.customers.list(limit=1)[0].id
+    assert "p_alive" not in crm.customers.labels(some) and "expected_purchases" not in crm.customers.labels(some)
     with crm.transaction(write=False):
         from crmcore.schema import job_runs
 
@@ -148,8 +148,8 @@ def test_clv_refuses_a_degenerate_fit_and_stores_nothing(crm, crm_cli):
 
 def test_clv_without_repeat_purchases_says_so(crm, crm_cli):
     for i in range(10):
-        crm.record_transaction(
-            crm.add_customer(f"once{i}").id, 500, occurred_at=dt.datetime(2025, 3, 1 + i)
+        crm.records.add_transaction(
+            crm.customers.add(f"once{i}").id, 500, occurred_at=dt.datetime(2025, 3, 1 + i)
         )
     res = crm_cli("analytics", "clv", "--until", "2025-12-31", "--json")
     assert res.exit_code == 1 and res.stdout == ""
@@ -159,9 +159,9 @@ def test_clv_without_repeat_purchases_says_so(crm, crm_cli):
 def test_clv_refuses_non_finite_results_of_a_converged_fit(crm, monkeypatch):
     start = dt.datetime(2025, 1, 1)
     for i in range(12):
-        c = crm.add_customer(f"c{i}").id
+        c = crm.customers.add(f"c{i}").id
         for j, day in enumerate((0, 10 + i, 40 + 3 * i)):
-            crm.record_transaction(
+            crm.records.add_transaction(
                 c, 1000 + 137 * i + 50 * j, occurred_at=start + dt.timedelta(days=day)
             )
 
@@ -173,4 +173,4 @@ def test_clv_refuses_non_finite_results_of_a_converged_fit(crm, monkeypatch):
 
     with pytest.raises(ValidationError, match="no finite expected purchases for 12 of 12"):
         clv(crm, until=dt.datetime(2025, 6, 30))
-    assert "expected_purchases" not in crm.labels(crm.list_customers(limit=1)[0].id)
+    assert "expected_purchases" not in crm.customers.labels(crm.customers.list(limit=1)[0].id)

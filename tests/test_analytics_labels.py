@@ -14,7 +14,7 @@ AS_OF = dt.datetime(2026, 1, 1)
 
 @pytest.fixture
 def three(crm):
-    return [crm.add_customer(f"L{i}").id for i in range(3)]
+    return [crm.customers.add(f"L{i}").id for i in range(3)]
 
 
 def _store(crm, name, ids, values, **kw):
@@ -33,7 +33,7 @@ def _store(crm, name, ids, values, **kw):
 def test_values_of_each_form_are_written_once(crm, three, values, kw, stored):
     first = _store(crm, "k", three, values, **kw)
     assert first == {"labels": 3, "changed": 3, "removed": 0}
-    assert [crm.labels(c)["k"] for c in three] == stored
+    assert [crm.customers.labels(c)["k"] for c in three] == stored
     assert _store(crm, "k", three, values, **kw)["changed"] == 0
 
 
@@ -42,18 +42,18 @@ def test_foreign_values_are_replaced_not_misread(crm, three):
     one-letter category, text where a number belongs) is rewritten, whatever
     the fast parse makes of it."""
     for cid, cat, num in ((three[0], "AB", "5x"), (three[1], "A", "7")):
-        crm.set_label(cid, "cat", cat)
-        crm.set_label(cid, "num", num)
+        crm.customers.set_label(cid, "cat", cat)
+        crm.customers.set_label(cid, "num", num)
     cats = _store(crm, "cat", three[:2], np.array([0, 0]), categories=("A", "B", "C"))
     nums = _store(crm, "num", three[:2], np.array([5, 7]))
     assert cats["changed"] == 1 and nums["changed"] == 1
-    assert crm.labels(three[0])["cat"] == "A" and crm.labels(three[0])["num"] == "5"
+    assert crm.customers.labels(three[0])["cat"] == "A" and crm.customers.labels(three[0])["num"] == "5"
 
 
 def test_labels_no_longer_given_are_removed(crm, three):
     _store(crm, "k", three, np.array([1, 2, 3]))
     assert _store(crm, "k", three[:1], np.array([1])) == {"labels": 1, "changed": 0, "removed": 2}
-    assert "k" not in crm.labels(three[2])
+    assert "k" not in crm.customers.labels(three[2])
 
 
 def test_timestamps_parse_in_every_stored_width():
@@ -100,10 +100,10 @@ def test_live_customer_ids_without_and_with_gaps(crm):
     (built from the range and the gone ids) or not (read); none at all is an
     empty array."""
     assert _live(crm) == []
-    ids = [crm.add_customer(f"G{i}", phone=f"+86138000000{i:02d}").id for i in range(6)]
+    ids = [crm.customers.add(f"G{i}", phone=f"+86138000000{i:02d}").id for i in range(6)]
     assert _live(crm) == ids
-    crm.merge_customers(ids[1], ids[4])
-    crm.forget_customer(ids[2])
+    crm.customers.merge(ids[1], ids[4])
+    crm.customers.forget(ids[2])
     gone = {ids[4], ids[2]}
     assert _live(crm) == [i for i in ids if i not in gone]
     far = ids[-1] + 5
@@ -122,11 +122,11 @@ def test_a_forgotten_customer_gets_no_analytics_label(crm):
     from crmcore import analytics
 
     at = dt.datetime(2025, 6, 1, 10, 0)
-    kept, erased = (crm.add_customer(n, phone=f"+8613900000{k:03d}") for k, n in enumerate("AB"))
+    kept, erased = (crm.customers.add(n, phone=f"+8613900000{k:03d}") for k, n in enumerate("AB"))
     for c in (kept, erased):
         for day in range(4):
-            crm.record_transaction(c.id, 100_00, occurred_at=at + dt.timedelta(days=7 * day))
-    crm.forget_customer(erased.id)
+            crm.records.add_transaction(c.id, 100_00, occurred_at=at + dt.timedelta(days=7 * day))
+    crm.customers.forget(erased.id)
     as_of = at + dt.timedelta(days=120)
     abc = analytics.abc(crm, as_of=as_of)
     assert set(abc["customers"]) == {kept.id}
@@ -134,4 +134,4 @@ def test_a_forgotten_customer_gets_no_analytics_label(crm):
     assert [r["customer_id"] for r in overdue["customers"]] == [kept.id]
     rfm = analytics.rfm(crm, as_of=as_of)
     assert set(rfm["customers"]) == {kept.id}
-    assert crm.labels(erased.id) == {}
+    assert crm.customers.labels(erased.id) == {}

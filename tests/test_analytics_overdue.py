@@ -10,9 +10,9 @@ D0 = dt.datetime(2025, 6, 1, 12)
 
 
 def _buys(crm, name, days):
-    c = crm.add_customer(name)
+    c = crm.customers.add(name)
     for d in days:
-        crm.record_transaction(c.id, 100, occurred_at=D0 + dt.timedelta(days=d))
+        crm.records.add_transaction(c.id, 100, occurred_at=D0 + dt.timedelta(days=d))
     return c.id
 
 
@@ -32,14 +32,14 @@ def test_overdue_by_own_interval_plus_grace(crm):
     ) == (3, 10.0, 14.0, 1)
     assert got["last_purchase"] == "2025-06-21T12:00:00"
     assert (
-        crm.labels(late) == {"overdue": "1"} and crm.labels(fresh) == {} and crm.labels(two) == {}
+        crm.customers.labels(late) == {"overdue": "1"} and crm.customers.labels(fresh) == {} and crm.customers.labels(two) == {}
     )
     # as of later, fresh is overdue too; as of earlier (before late's 3rd purchase) nobody is
     assert {
         c["customer_id"] for c in overdue(crm, as_of=D0 + dt.timedelta(days=60))["customers"]
     } == {late, fresh}
     assert overdue(crm, as_of=D0 + dt.timedelta(days=19))["count"] == 0
-    assert crm.labels(late) == {}
+    assert crm.customers.labels(late) == {}
 
 
 def test_cli(crm, crm_cli):

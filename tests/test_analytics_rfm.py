@@ -20,13 +20,13 @@ def test_quintile_by_rank_ties_share_a_score():
 def test_rfm_scores_and_labels(crm):
     ids = []
     for i in range(5):  # customer i: i + 1 purchases of (i + 1) * 100, last one 50 - 10 i days ago
-        c = crm.add_customer(f"R{i}")
+        c = crm.customers.add(f"R{i}")
         ids.append(c.id)
         for k in range(i + 1):
-            crm.record_transaction(
+            crm.records.add_transaction(
                 c.id, (i + 1) * 100, occurred_at=AS_OF - dt.timedelta(days=50 - 10 * i + k)
             )
-    crm.add_customer("never bought")
+    crm.customers.add("never bought")
     r = rfm(crm, as_of=AS_OF)
     assert r["customers_scored"] == 5
     assert [r["customers"][c]["r"] for c in ids] == [1, 2, 3, 4, 5]
@@ -34,9 +34,9 @@ def test_rfm_scores_and_labels(crm):
     assert [r["customers"][c]["m"] for c in ids] == [1, 2, 3, 4, 5]
     first = r["customers"][ids[0]]
     assert (first["recency_days"], first["frequency"], first["monetary_cents"]) == (50.0, 1, 100)
-    assert crm.labels(ids[4]) == {"rfm": "555"} and crm.labels(ids[0]) == {"rfm": "111"}
+    assert crm.customers.labels(ids[4]) == {"rfm": "555"} and crm.customers.labels(ids[0]) == {"rfm": "111"}
     # as of an earlier date: only what had happened by then counts (R4's purchases are later)
     early = rfm(crm, as_of=AS_OF - dt.timedelta(days=15))
     assert ids[4] not in early["customers"] and early["customers_scored"] == 4
     assert early["customers"][ids[3]]["frequency"] == 4
-    assert crm.labels(ids[4]) == {}
+    assert crm.customers.labels(ids[4]) == {}

@@ -15,8 +15,8 @@ class Exploding:
 
     @hookimpl
     def crm_customer_created(self, crm, customer):
-        crm.enqueue_message("sms", body="welcome", customer=customer, key=f"welcome-{customer.id}")
-        crm.add_timeline_entry(customer, "note", "welcomed")
+        crm.messages.enqueue("sms", body="welcome", customer=customer, key=f"welcome-{customer.id}")
+        crm.records.add_timeline_entry(customer, "note", "welcomed")
         raise RuntimeError("plugin bug")
 
 
@@ -32,7 +32,7 @@ def test_a_raising_after_write_hook_rolls_back_everything(crm_factory):
     crm = crm_factory(plugins=["exploding"], extra_plugins={"exploding": Exploding()})
     before = counts(crm)
     with pytest.raises(RuntimeError, match="plugin bug"):
-        crm.add_customer("Ann", phone="13800000001")
+        crm.customers.add("Ann", phone="13800000001")
     assert counts(crm) == before
     assert before["customers"] == 0
 
@@ -45,20 +45,20 @@ def test_a_validation_hook_refuses_before_anything_is_written(crm_factory):
                 raise ValidationError("amount above the till limit")
 
     crm = crm_factory(plugins=["strict"], extra_plugins={"strict": Strict()})
-    c = crm.add_customer("Bo")
+    c = crm.customers.add("Bo")
     with pytest.raises(ValidationError, match="till limit"):
-        crm.record_transaction(c, 500_00)
-    assert crm.transactions_of(c) == []
-    crm.record_transaction(c, 50_00)
-    assert [t.amount_cents for t in crm.transactions_of(c)] == [50_00]
+        crm.records.add_transaction(c, 500_00)
+    assert crm.records.transactions(c) == []
+    crm.records.add_transaction(c, 50_00)
+    assert [t.amount_cents for t in crm.records.transactions(c)] == [50_00]
 
 
 def test_operations_inside_one_transaction_block_commit_or_fail_together(crm):
     with pytest.raises(ValidationError):
         with crm.transaction():
-            crm.add_customer("First")
-            crm.add_customer("")  # refused: name required
-    assert crm.list_customers() == []
+            crm.customers.add("First")
+            crm.customers.add("")  # refused: name required
+    assert crm.customers.list() == []
 
 
 def test_after_commit_callbacks_run_only_on_commit(crm):
@@ -88,6 +88,6 @@ def test_a_non_durable_transaction_is_still_one_transaction(crm):
     with crm.transaction() as db:
         assert level(db) in ("on", None)
     with pytest.raises(RuntimeError), crm.transaction(durable=False):
-        crm.add_customer("Lost")
+        crm.customers.add("Lost")
         raise RuntimeError("boom")
-    assert [c.name for c in crm.list_customers()] == []
+    assert [c.name for c in crm.customers.list()] == []

@@ -38,8 +38,8 @@ def _reads_of(seen: list[str], table: str) -> list[str]:
 @pytest.fixture
 def notes(crm):
     """A rep's customer with many notes, and a helper to add more of them."""
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    mine = crm.add_customer("Mine", owner="zhang")
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    mine = crm.customers.add("Mine", owner="zhang")
 
     def add(n: int) -> None:
         with crm.transaction() as db:

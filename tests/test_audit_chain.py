@@ -19,11 +19,11 @@ from crmcore.storage._driver import connection
 
 def _world(crm: Any) -> dict[str, Any]:
     """Five audit rows: three customers added, one renamed, one interaction."""
-    ann = crm.add_customer("Ann", phone="13800000001")
-    bob = crm.add_customer("Bob", phone="13800000002", email="bob@example.cn")
-    cy = crm.add_customer("Cy")
-    crm.update_customer(ann, name="Anne")
-    crm.record_interaction(bob, "note", "called back")
+    ann = crm.customers.add("Ann", phone="13800000001")
+    bob = crm.customers.add("Bob", phone="13800000002", email="bob@example.cn")
+    cy = crm.customers.add("Cy")
+    crm.customers.update(ann, name="Anne")
+    crm.records.add_interaction(bob, "note", "called back")
     return {"ann": ann, "bob": bob, "cy": cy}
 
 
@@ -173,7 +173,7 @@ def test_verify_walks_in_batches(crm):
 
 
 def test_summary_rows_are_chained(crm):
-    c = crm.add_customer("Ann")
+    c = crm.customers.add("Ann")
     with crm.transaction(command="bulk"):
         rows = [
             {"customer_id": c.id, "kind": "note", "text": f"n{i}", "at": crm.now()}
@@ -188,7 +188,7 @@ def test_summary_rows_are_chained(crm):
 
 def test_redaction_of_a_forgotten_customer_keeps_the_chain_valid(crm):
     w = _world(crm)
-    crm.forget_customer(w["bob"])
+    crm.customers.forget(w["bob"])
     bob_rows = [
         r
         for r in _rows(crm)
@@ -217,7 +217,7 @@ def test_a_faked_redaction_is_detected(crm):
 
 def test_the_writer_reads_before_and_after_images_in_one_query_each(crm):
     for name in ("A", "B", "C"):
-        crm.add_customer(name)
+        crm.customers.add(name)
     statements: list[str] = []
 
     def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
@@ -242,7 +242,7 @@ def test_the_writer_reads_before_and_after_images_in_one_query_each(crm):
 
 @pytest.mark.parametrize("who", ["system", "admin"])
 def test_the_query_layer_refuses_every_write_of_the_audit_trail(crm, who):
-    crm.add_staff("root", "Root", roles=["admin"])
+    crm.staff.add("root", "Root", roles=["admin"])
     _world(crm)
     actor = crm if who == "system" else crm.as_("root")
     before = [tuple(r) for r in _rows(crm)]
@@ -311,14 +311,14 @@ def test_under_the_redaction_marker_only_the_redaction_itself_passes(crm):
             with crm.transaction():
                 marker(connection(crm.db))
                 connection(crm.db).execute(stmt)
-    crm.forget_customer(w["bob"])
+    crm.customers.forget(w["bob"])
     assert _verdict(crm).ok
 
 
 def test_redaction_leaves_no_marker_behind(crm):
     w = _world(crm)
     with crm.transaction():
-        crm.forget_customer(w["bob"])
+        crm.customers.forget(w["bob"])
         with pytest.raises(sa.exc.IntegrityError, match="append-only"):
             connection(crm.db).execute(sa.update(audit_log).values(before=REDACTED, after=REDACTED))
 
@@ -333,7 +333,7 @@ def test_concurrent_writers_keep_the_chain_linear(crm, crm_backend):
         try:
             start.wait()
             for i in range(15):
-                crm.add_customer(f"writer {n} customer {i}")
+                crm.customers.add(f"writer {n} customer {i}")
         except BaseException as e:  # reported below
             errors.append(e)
 
@@ -353,8 +353,8 @@ def test_concurrent_writers_keep_the_chain_linear(crm, crm_backend):
 
 
 def test_cli_verify_reports_ok_and_the_first_broken_row(crm, crm_cli):
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_staff("audit", "Auditor", roles=["auditor"])
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("audit", "Auditor", roles=["auditor"])
     _world(crm)
     ok = crm_cli("--as", "audit", "audit", "verify", "--json")
     assert ok.exit_code == 0 and ok.json()["ok"] is True and ok.json()["rows"] == 7
@@ -373,7 +373,7 @@ def test_cli_verify_reports_ok_and_the_first_broken_row(crm, crm_cli):
 
 
 def test_cli_audit_still_lists_the_trail_of_a_customer(crm, crm_cli):
-    c = crm.add_customer("Ann", external_id="verify-me")
+    c = crm.customers.add("Ann", external_id="verify-me")
     rows = crm_cli("audit", "verify-me", "--json").json()
     assert [r["entity_id"] for r in rows] == [str(c.id)]
 
@@ -415,10 +415,10 @@ def test_the_migration_chains_existing_rows_and_installs_the_triggers(tmp_path, 
                     "after": {"name": "B"},
                 },
             )
-    crm.upgrade()
+    crm.admin.upgrade()
     verdict = _verdict(crm)
     assert verdict.ok and verdict.rows == 3
-    crm.add_customer("After the upgrade")
+    crm.customers.add("After the upgrade")
     assert [r.id for r in _rows(crm)] == [1, 2, 4, 5] and _verdict(crm).ok
     with pytest.raises(Conflict, match="append-only"):
         with crm.transaction():

@@ -35,6 +35,7 @@ PUBLIC_MODULES = frozenset(
         "crmcore.i18n",
         "crmcore.migrate",
         "crmcore.parse",
+        "crmcore.present",
         "crmcore.readmewalk",
         "crmcore.schema",
         "crmcore.testing",

@@ -44,7 +44,7 @@ customer_shapes = st.fixed_dictionaries(
 @pytest.fixture
 def shop(crm):
     for key, (role, team) in STAFF.items():
-        crm.add_staff(key, key.title(), roles=[role], team=team)
+        crm.staff.add(key, key.title(), roles=[role], team=team)
     return crm
 
 
@@ -54,22 +54,22 @@ _phones = itertools.count(13_700_000_000)
 def _add(crm, shape):
     """A customer of ``shape`` with a new phone number; returns (customer, phone)."""
     phone = str(next(_phones))
-    c = crm.add_customer("Kim", phone=phone, owner=shape["owner"])
+    c = crm.customers.add("Kim", phone=phone, owner=shape["owner"])
     for staff_key, active in shape["links"]:
-        rel = crm.add_relationship("account_manager", c, to_staff=staff_key)
+        rel = crm.customers.add_relationship("account_manager", c, to_staff=staff_key)
         if not active:
-            crm.end_relationship(rel.id)
+            crm.customers.end_relationship(rel.id)
     for owner, open_ in shape["tickets"]:
-        t = crm.open_ticket(c, "a question", owner=owner)
+        t = crm.tickets.open(c, "a question", owner=owner)
         if not open_:
             with crm.transaction():
                 crm.db.execute(
                     sa.update(tickets).where(tickets.c.id == t.id).values(closed_at=crm.now())
                 )
     for day, cents in enumerate(shape["purchases"], start=1):
-        crm.record_transaction(c, cents, occurred_at=dt.datetime(2025, 6, day, 10))
+        crm.records.add_transaction(c, cents, occurred_at=dt.datetime(2025, 6, day, 10))
     for name, value in shape["labels"].items():
-        crm.set_label(c, name, value)
+        crm.customers.set_label(c, name, value)
     return c, phone
 
 
@@ -86,14 +86,14 @@ def _paths(crm, as_key, as_principal, c, phone):
 
     def inside(who):
         with who.transaction(write=False):
-            return who.till_lookup(phone)
+            return who.records.till_lookup(phone)
 
     out = {}
     for how, who in (("key", as_key), ("principal", as_principal)):
-        out[f"till/{how}"] = _answer(lambda who=who: who.till_lookup(phone))
+        out[f"till/{how}"] = _answer(lambda who=who: who.records.till_lookup(phone))
         out[f"till-in-operation/{how}"] = _answer(lambda who=who: inside(who))
-        out[f"card-by-phone/{how}"] = _answer(lambda who=who: who.card(phone=phone))
-    out["card-by-ref"] = _answer(lambda: as_key.card(c.id))
+        out[f"card-by-phone/{how}"] = _answer(lambda who=who: who.records.card(phone=phone))
+    out["card-by-ref"] = _answer(lambda: as_key.records.card(c.id))
     return out
 
 
@@ -107,12 +107,12 @@ def test_every_path_gives_the_same_card_or_the_same_refusal(shop, shape, who):
     crm = shop
     c, phone = _add(crm, shape)
     as_key = crm.as_(who)
-    as_principal = crm.as_(as_key.acting_principal())
-    visible = c.id in {x.id for x in as_key.list_customers(limit=10_000)}  # the access filter
+    as_principal = crm.as_(as_key.staff.acting_principal())
+    visible = c.id in {x.id for x in as_key.customers.list(limit=10_000)}  # the access filter
     got = _paths(crm, as_key, as_principal, c, phone)
     ref = got.pop("card-by-ref")
     if visible:
-        full = crm.card(c)  # the system's card: nothing hidden, nothing different
+        full = crm.records.card(c)  # the system's card: nothing hidden, nothing different
         assert ref == ("card", full)
         assert all(answer == ("card", full) for answer in got.values()), got
         assert full["customer"].id == c.id and full["labels"] == shape["labels"]
@@ -123,7 +123,7 @@ def test_every_path_gives_the_same_card_or_the_same_refusal(shop, shape, who):
         assert all(answer == refusal for answer in got.values()), got
         # exactly as a number nobody has
         unknown = "13999999999"
-        assert _answer(lambda: as_key.till_lookup(unknown)) == (
+        assert _answer(lambda: as_key.records.till_lookup(unknown)) == (
             "refused",
             NotFound,
             f"no customer with phone {unknown!r}",
@@ -139,11 +139,11 @@ def test_every_path_gives_the_same_card_or_the_same_refusal(shop, shape, who):
 def test_the_point_check_agrees_with_the_access_filter(shop, shape, who):
     crm = shop
     c, _ = _add(crm, shape)
-    principal = crm.as_(who).acting_principal()
+    principal = crm.as_(who).staff.acting_principal()
     stmt, params = visible_customer_check(principal)
     with crm.transaction(write=False):
         seen = connection(crm.db).execute(stmt, {**params, "cid": c.id}).first() is not None
-    assert seen == (c.id in {x.id for x in crm.as_(who).list_customers(limit=10_000)})
+    assert seen == (c.id in {x.id for x in crm.as_(who).customers.list(limit=10_000)})
 
 
 def test_a_reps_card_of_a_hidden_customer_is_refused_the_same_way_on_every_path(shop):
@@ -152,7 +152,7 @@ def test_a_reps_card_of_a_hidden_customer_is_refused_the_same_way_on_every_path(
         crm, {"owner": "chen", "links": [], "tickets": [], "purchases": [100], "labels": {}}
     )
     zhang = crm.as_("zhang")
-    got = _paths(crm, zhang, crm.as_(zhang.acting_principal()), theirs, phone)
+    got = _paths(crm, zhang, crm.as_(zhang.staff.acting_principal()), theirs, phone)
     assert got.pop("card-by-ref") == ("refused", NotFound, f"customer {theirs.id!r} not found")
     assert set(got.values()) == {("refused", NotFound, f"no customer with phone {phone!r}")}
 
@@ -162,9 +162,9 @@ def test_a_departed_member_is_refused_on_every_path(shop):
     c, phone = _add(
         crm, {"owner": "zhang", "links": [], "tickets": [], "purchases": [], "labels": {}}
     )
-    crm.staff_leave("zhang", handover_to="wang")
+    crm.staff.leave("zhang", handover_to="wang")
     zhang = crm.as_("zhang")
-    got = _paths(crm, zhang, crm.as_(zhang.acting_principal()), c, phone)
+    got = _paths(crm, zhang, crm.as_(zhang.staff.acting_principal()), c, phone)
     line = "zhang has departed and may not see or change customers"
     assert set(got.values()) == {("refused", AccessDenied, line)}
 
@@ -185,8 +185,8 @@ def test_the_principal_is_resolved_once_per_crm(shop, monkeypatch):
 
     try:
         for _ in range(3):
-            zhang.till_lookup(phone)
-            zhang.card(c)
+            zhang.records.till_lookup(phone)
+            zhang.records.card(c)
     finally:
         sa.event.remove(crm.engine, "before_cursor_execute", spy)
     assert len(reads) == 1
@@ -198,7 +198,7 @@ def test_the_point_check_follows_indexes(shop):
     if crm.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's query plan")
     for who in ("zhang", "li"):  # own and team scope
-        stmt, params = visible_customer_check(crm.as_(who).acting_principal())
+        stmt, params = visible_customer_check(crm.as_(who).staff.acting_principal())
         with crm.transaction(write=False):
             compiled = stmt.compile(connection(crm.db))
             args = {**params, "cid": 1}
@@ -218,10 +218,10 @@ class Live:
 
 def test_the_till_has_the_stored_labels_and_the_card_the_live_ones_too(crm_factory):
     crm = crm_factory(plugins=["live"], extra_plugins={"live": Live()})
-    c = crm.add_customer("Ann", phone="13800000001")
-    crm.set_label(c, "tier", "silver")
-    till = crm.till_lookup("13800000001")
-    card = crm.card(phone="13800000001")
+    c = crm.customers.add("Ann", phone="13800000001")
+    crm.customers.set_label(c, "tier", "silver")
+    till = crm.records.till_lookup("13800000001")
+    card = crm.records.card(phone="13800000001")
     assert till["labels"] == {"tier": "silver"}
     assert card["labels"] == {"tier": "silver", "live.grade": "gold"}
     assert {k: v for k, v in card.items() if k != "labels"} == {
@@ -230,9 +230,9 @@ def test_the_till_has_the_stored_labels_and_the_card_the_live_ones_too(crm_facto
 
 
 def test_crm_customer_till_prints_the_tills_card(crm_cli, crm):
-    c = crm.add_customer("Ann", phone="13800000001", external_id="A1")
-    crm.record_transaction(c, 1999, occurred_at=dt.datetime(2025, 6, 1, 10), channel="store")
-    crm.set_label(c, "tier", "gold")
+    c = crm.customers.add("Ann", phone="13800000001", external_id="A1")
+    crm.records.add_transaction(c, 1999, occurred_at=dt.datetime(2025, 6, 1, 10), channel="store")
+    crm.customers.set_label(c, "tier", "gold")
     shown = crm_cli("customer", "till", "138 0000 0001", "--json")
     assert shown.exit_code == 0, shown
     data = shown.json()

@@ -115,7 +115,7 @@ def test_listing_commands_print_json(crm, crm_cli, args):
 
 
 def test_cli_ticket_and_reminder_and_sms(crm, crm_cli):
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
     crm_cli(
         "customer",
         "add",

@@ -76,12 +76,12 @@ def test_showing_line():
 # -- customer list -------------------------------------------------------------------
 def _many(crm, n):
     for i in range(n):
-        crm.add_customer(f"customer {i:03d}", external_id=f"X-{i:03d}")
+        crm.customers.add(f"customer {i:03d}", external_id=f"X-{i:03d}")
 
 
 def test_customer_list_is_a_paged_table(crm, crm_cli):
     _many(crm, 60)
-    crm.add_customer("Someone with a really remarkably long name for a till", external_id="LONG")
+    crm.customers.add("Someone with a really remarkably long name for a till", external_id="LONG")
     res = crm_cli("customer", "list")
     assert res.exit_code == 0, res
     lines = res.stdout.splitlines()
@@ -125,8 +125,8 @@ def test_customer_list_reads_one_page_from_the_database(crm, crm_cli):
 
 # -- readable lines --------------------------------------------------------------------
 def test_audit_prints_changed_columns_not_dict_reprs(crm, crm_cli):
-    c = crm.add_customer("Wu Fang", external_id="C-1")
-    crm.change_stage(c.id, "new", reason="first purchase")
+    c = crm.customers.add("Wu Fang", external_id="C-1")
+    crm.customers.change_stage(c.id, "new", reason="first purchase")
     out = crm_cli("audit", str(c.id)).stdout
     assert "{'" not in out and "': " not in out, out  # no Python dict reprs
     update = next(line for line in out.splitlines() if " update " in line)
@@ -148,9 +148,9 @@ def test_jobs_run_prints_readable_summaries(crm, crm_cli):
 def test_overdue_says_how_many_it_did_not_show(crm, crm_cli):
     d0 = dt.datetime(2025, 6, 1, 12)
     for k in range(3):
-        c = crm.add_customer(f"late{k}").id
+        c = crm.customers.add(f"late{k}").id
         for day in (0, 10, 20):
-            crm.record_transaction(c, 100, occurred_at=d0 + dt.timedelta(days=day))
+            crm.records.add_transaction(c, 100, occurred_at=d0 + dt.timedelta(days=day))
     out = crm_cli("analytics", "overdue", "--as-of", "2025-08-01", "--limit", "2").stdout
     lines = out.splitlines()
     assert lines[0].startswith("3 overdue customers")
@@ -248,7 +248,7 @@ def test_shell_completion_prints_a_script_and_completes_commands(tmp_path):
 def test_a_reminder_due_in_the_past_is_refused(crm, crm_cli):
     from crmcore.errors import ValidationError
 
-    crm.add_staff("zhang", "Zhang Wei")
+    crm.staff.add("zhang", "Zhang Wei")
     res = crm_cli(
         "reminder", "add", "--staff", "zhang", "--text", "call", "--due", "2026-01-04T10:00"
     )
@@ -258,17 +258,17 @@ def test_a_reminder_due_in_the_past_is_refused(crm, crm_cli):
         "give a time from now on"
     )
     with pytest.raises(ValidationError, match="before now"):
-        crm.add_reminder("zhang", "call", dt.datetime(2026, 1, 5, 8, 59))
-    assert crm.due_reminders(at=dt.datetime(2030, 1, 1)) == []
+        crm.tickets.add_reminder("zhang", "call", dt.datetime(2026, 1, 5, 8, 59))
+    assert crm.tickets.due_reminders(at=dt.datetime(2030, 1, 1)) == []
 
 
 def test_a_reminder_without_a_customer_never_prints_none(crm, crm_cli):
-    crm.add_staff("zhang", "Zhang Wei")
+    crm.staff.add("zhang", "Zhang Wei")
     out = crm_cli(
         "reminder", "add", "--staff", "zhang", "--text", "call", "--due", "2026-01-05T09:00"
     )
     assert out.exit_code == 0 and "None" not in out.stdout and "customer" not in out.stdout
-    c = crm.add_customer("Wu Fang")
+    c = crm.customers.add("Wu Fang")
     out = crm_cli(
         "reminder",
         "add",

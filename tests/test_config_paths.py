@@ -134,15 +134,15 @@ def test_a_failed_init_leaves_nothing_behind(tmp_path: Path) -> None:
 def test_init_failing_while_creating_the_schema_removes_the_database_it_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crmcore.service._admin import AdminMixin
+    from crmcore.services.admin import AdminService
 
-    real_upgrade = AdminMixin.upgrade
+    real_upgrade = AdminService.upgrade
 
     def half_then_fail(self: Any) -> list[str]:
         real_upgrade(self)  # the file and its tables exist now
         raise CRMError("the disk is full")
 
-    monkeypatch.setattr(AdminMixin, "upgrade", half_then_fail)
+    monkeypatch.setattr(AdminService, "upgrade", half_then_fail)
     failed = crm(tmp_path, "init")
     assert failed.exit_code == 1 and failed.stderr == "error: the disk is full\n"
     assert files(tmp_path) == []
@@ -151,7 +151,7 @@ def test_init_failing_while_creating_the_schema_removes_the_database_it_made(
 def test_init_keeps_an_existing_database_when_it_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crmcore.service._admin import AdminMixin
+    from crmcore.services.admin import AdminService
 
     assert crm(tmp_path, "init", "--db", "sqlite:///kept.db").exit_code == 0
     (tmp_path / "crm.toml").unlink()
@@ -159,7 +159,7 @@ def test_init_keeps_an_existing_database_when_it_fails(
     def fail(self: Any) -> list[str]:
         raise CRMError("the disk is full")
 
-    monkeypatch.setattr(AdminMixin, "upgrade", fail)
+    monkeypatch.setattr(AdminService, "upgrade", fail)
     assert crm(tmp_path, "init", "--db", "sqlite:///kept.db").exit_code == 1
     assert (tmp_path / "kept.db").exists()  # not init's to delete: it was there before
     assert not (tmp_path / "crm.toml").exists()
@@ -229,15 +229,15 @@ def test_init_into_a_directory_that_does_not_exist(tmp_path: Path) -> None:
 def test_init_never_overwrites_a_crm_toml_written_while_it_ran(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crmcore.service._admin import AdminMixin
+    from crmcore.services.admin import AdminService
 
-    real_upgrade = AdminMixin.upgrade
+    real_upgrade = AdminService.upgrade
 
     def someone_else_writes_the_config(self: Any) -> list[str]:
         (tmp_path / "crm.toml").write_text('[crm]\nplugins = ["retail"]\n')
         return real_upgrade(self)
 
-    monkeypatch.setattr(AdminMixin, "upgrade", someone_else_writes_the_config)
+    monkeypatch.setattr(AdminService, "upgrade", someone_else_writes_the_config)
     result = crm(tmp_path, "init")
     assert result.exit_code == 1
     assert result.stderr == "error: crm.toml appeared while init ran; it was kept, run init again\n"

@@ -25,9 +25,9 @@ from crmcore.config import from_dict
 marker = pathlib.Path(sys.argv[2])
 
 def greet_everyone(crm, at):
-    ids = [c.id for c in crm.list_customers()]
+    ids = [c.id for c in crm.customers.list()]
     for i, cid in enumerate(ids):
-        crm.enqueue_message("sms", body="season's greetings", customer=cid, key=f"greet:{at:%Y}:{cid}")
+        crm.messages.enqueue("sms", body="season's greetings", customer=cid, key=f"greet:{at:%Y}:{cid}")
         if i == len(ids) // 2 and sys.argv[3] == "slow":
             marker.write_text("halfway")
             time.sleep(60)
@@ -40,7 +40,7 @@ class Greeter:
 
 crm = CRM(from_dict({"crm": {"database": sys.argv[1], "plugins": ["greeter"]}}),
           extra_plugins={"greeter": Greeter()}, principal=SYSTEM)
-print(crm.run_jobs(["greeter.season"], at=dt.datetime(2026, 12, 24, 9)))
+print(crm.jobs.run(["greeter.season"], at=dt.datetime(2026, 12, 24, 9)))
 """
 
 
@@ -59,7 +59,7 @@ def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 60) -> None:
 
 def test_job_killed_midway_leaves_nothing_and_reruns_without_duplicates(crm, tmp_path):
     for i in range(40):
-        crm.add_customer(f"C{i}", phone=f"1380000{i:04d}")
+        crm.customers.add(f"C{i}", phone=f"1380000{i:04d}")
     script = tmp_path / "job.py"
     script.write_text(JOB_SCRIPT)
     marker = tmp_path / "halfway"
@@ -120,7 +120,7 @@ print(import_transactions(crm, sys.argv[2], batch_size=2000)["imported"])
 
 def test_import_killed_midway_is_all_or_nothing(crm, tmp_path):
     for i in range(20):
-        crm.add_customer(f"C{i}", external_id=f"C{i}")
+        crm.customers.add(f"C{i}", external_id=f"C{i}")
     csv = tmp_path / "tx.csv"
     with csv.open("w") as f:
         f.write("customer_external_id,occurred_at,amount,external_id\n")
@@ -162,8 +162,8 @@ def test_two_processes_writing_at_once_both_succeed_or_get_a_retryable_error(crm
         for i in range(60):
             try:
                 with crm.transaction():
-                    c = crm.add_customer(f"{sys.argv[2]}-{i}")
-                    crm.record_transaction(c, 100)
+                    c = crm.customers.add(f"{sys.argv[2]}-{i}")
+                    crm.records.add_transaction(c, 100)
                 ok += 1
             except RetryableError:
                 retry += 1
@@ -200,8 +200,8 @@ def test_concurrent_sessions_in_one_process(crm):
     def work(tag: str) -> None:
         try:
             for i in range(25):
-                c = crm.add_customer(f"{tag}{i}")
-                crm.record_transaction(c, 10)
+                c = crm.customers.add(f"{tag}{i}")
+                crm.records.add_transaction(c, 10)
         except BaseException as e:  # noqa: BLE001 - collected for the assertion
             errors.append(e)
 
@@ -236,15 +236,15 @@ def test_a_write_lock_held_beyond_the_busy_timeout_is_a_retryable_error(crm, crm
     holder.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(RetryableError) as refused:
-            impatient.add_customer("Ann")
+            impatient.customers.add("Ann")
         assert str(refused.value) == crmcore.db.BUSY_MESSAGE
         shown = crm_cli("customer", "add", "--name", "Ann", crm=impatient)
         assert (shown.exit_code, shown.stderr) == (1, f"error: {crmcore.db.BUSY_MESSAGE}\n")
-        assert impatient.list_customers() == []  # reading is not blocked in WAL mode
+        assert impatient.customers.list() == []  # reading is not blocked in WAL mode
     finally:
         holder.rollback()
         holder.close()
-    assert impatient.add_customer("Ann").name == "Ann"
+    assert impatient.customers.add("Ann").name == "Ann"
     impatient.engine.dispose()
 
 
@@ -274,12 +274,12 @@ def test_a_concurrent_repeat_of_an_external_id_returns_the_stored_transaction(cr
     crm = crm_factory(plugins=["race"], extra_plugins={"race": Race()})
     if crm.engine.dialect.name != "postgresql":
         pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): the second never races")
-    c = crm.add_customer("Ann")
+    c = crm.customers.add("Ann")
     got: dict[str, object] = {}
 
     def record(name: str) -> None:
         try:
-            got[name] = crm.record_transaction(c, 1250, external_id="T-1")
+            got[name] = crm.records.add_transaction(c, 1250, external_id="T-1")
         except BaseException as e:  # noqa: BLE001 - collected for the assertion
             got[name] = e
 

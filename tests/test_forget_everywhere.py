@@ -82,23 +82,23 @@ def test_forget_leaves_no_name_or_phone_anywhere(crm_factory, tmp_path):
     crm = crm_factory(plugins=SHIPPED)
     crm.clock.set(DEMO_AT)
     load_demo_data(crm, command="test setup")
-    fang = crm.get_customer("C-1001")
+    fang = crm.customers.get("C-1001")
     # a twin record merged into hers keeps the name it was entered with
-    twin = crm.add_customer("Fang Wu", phone="139 0000 3333", email="fang.w@example.cn")
-    crm.record_interaction(twin, "call", "Fang Wu asked for the invoice")
-    crm.merge_customers(fang, twin)
+    twin = crm.customers.add("Fang Wu", phone="139 0000 3333", email="fang.w@example.cn")
+    crm.records.add_interaction(twin, "call", "Fang Wu asked for the invoice")
+    crm.customers.merge(fang, twin)
     # more places a name is copied: a reminder and an interaction that name her,
     # a ticket note, an SMS from her phone, and the outbox log once sent
-    crm.add_reminder("zhang", f"ring {fang.name} on {fang.phone}", DEMO_AT, customer=fang)
-    crm.record_interaction(fang, "note", f"{fang.name} prefers 139-0000-1111 after six")
-    ticket = crm.open_ticket(fang, f"{fang.name}: parcel missing", owner="zhang")
-    crm.move_ticket(ticket, "review", note=f"spoke to {fang.name} at 139 0000 1111")
-    crm.receive_sms("139 0000 1111", f"this is {fang.name}, please call back")
-    crm.enqueue_message("sms", body=f"Dear {fang.name}, your order is ready", customer=fang)
-    crm.send_outbox()
+    crm.tickets.add_reminder("zhang", f"ring {fang.name} on {fang.phone}", DEMO_AT, customer=fang)
+    crm.records.add_interaction(fang, "note", f"{fang.name} prefers 139-0000-1111 after six")
+    ticket = crm.tickets.open(fang, f"{fang.name}: parcel missing", owner="zhang")
+    crm.tickets.move(ticket, "review", note=f"spoke to {fang.name} at 139 0000 1111")
+    crm.messages.receive_sms("139 0000 1111", f"this is {fang.name}, please call back")
+    crm.messages.enqueue("sms", body=f"Dear {fang.name}, your order is ready", customer=fang)
+    crm.messages.send_outbox()
     outbox_log = tmp_path / "outbox.log"
     assert fang.name in outbox_log.read_text(encoding="utf-8")  # the leak to be erased
-    other = crm.get_customer("C-1002")
+    other = crm.customers.get("C-1002")
 
     needles = {
         fang.name,
@@ -111,7 +111,7 @@ def test_forget_leaves_no_name_or_phone_anywhere(crm_factory, tmp_path):
     before = _find(needles, [t for ts in _whole_database(crm).values() for t in ts])
     assert before  # the setup really copied her data around
 
-    crm.forget_customer(fang)
+    crm.customers.forget(fang)
 
     leaks = {
         table: hits
@@ -121,18 +121,18 @@ def test_forget_leaves_no_name_or_phone_anywhere(crm_factory, tmp_path):
     assert leaks == {}, "\n".join(f"{t}: {h[:4]} ({len(h)})" for t, h in leaks.items())
     log_lines = outbox_log.read_text(encoding="utf-8").splitlines()
     assert log_lines and _find(needles, log_lines) == []
-    assert crm.get_customer("C-1002").name == other.name  # the household member stays
+    assert crm.customers.get("C-1002").name == other.name  # the household member stays
     # redacting the twins' rows and the rows that copied her data keeps the chain valid
-    assert crm.verify_audit_trail()["ok"] is True
+    assert crm.admin.verify_audit_trail()["ok"] is True
 
 
 def test_forget_erases_a_two_character_name_copied_into_other_records(crm):
-    fang = crm.add_customer("吴芳", phone="139 0000 1111")
-    lei = crm.add_customer("吴磊")
-    crm.add_staff("zhang", "Zhang Wei", roles=["rep"])
-    crm.add_reminder("zhang", "给吴芳回电 13900001111", crm.now())  # on nobody's record
-    crm.record_interaction(lei, "note", "母亲吴芳代为付款")
-    crm.forget_customer(fang)
+    fang = crm.customers.add("吴芳", phone="139 0000 1111")
+    lei = crm.customers.add("吴磊")
+    crm.staff.add("zhang", "Zhang Wei", roles=["rep"])
+    crm.tickets.add_reminder("zhang", "给吴芳回电 13900001111", crm.now())  # on nobody's record
+    crm.records.add_interaction(lei, "note", "母亲吴芳代为付款")
+    crm.customers.forget(fang)
     texts = _whole_database(crm)
     assert _find({"吴芳", *_phone_forms("+8613900001111")}, sum(texts.values(), [])) == []
     assert "吴磊" in texts["customers"]  # another customer's own name stays

@@ -149,8 +149,8 @@ def test_templates_are_built_from_the_plugins_config(crm_factory, crm_outbox):
         config={"plugins": {"range": {"greeting": "Ni hao"}}},
     )
     assert crm.plugins.declared["template"]["range.hello"].text == "Ni hao, {name}!"
-    c = crm.add_customer("Wu Fang", phone="13812345678")
-    message = crm.enqueue_message("sms", template="range.hello", values={"name": "Wu"}, customer=c)
+    c = crm.customers.add("Wu Fang", phone="13812345678")
+    message = crm.messages.enqueue("sms", template="range.hello", values={"name": "Wu"}, customer=c)
     assert message is not None and message.body == "Ni hao, Wu!"
 
 
@@ -172,9 +172,9 @@ def test_trace_prints_every_hook_call_with_the_plugins_that_answered(
     monkeypatch.setenv(TRACE_ENV, "1")
     crm = crm_factory(plugins=["noisy"], extra_plugins={"noisy": Noisy()})
     capsys.readouterr()
-    crm.add_customer("Wu Fang", phone="13812345678")
+    crm.customers.add("Wu Fang", phone="13812345678")
     with pytest.raises(ValidationError):
-        crm.add_customer("refused")
+        crm.customers.add("refused")
     trace = capsys.readouterr().err.splitlines()
     assert trace == [
         "trace: crm_validate_customer answered by noisy: 0 results",
@@ -187,7 +187,7 @@ def test_trace_prints_every_hook_call_with_the_plugins_that_answered(
 def test_without_the_variable_nothing_is_traced(crm_factory, monkeypatch, capsys):
     monkeypatch.delenv(TRACE_ENV, raising=False)
     crm = crm_factory(plugins=["noisy"], extra_plugins={"noisy": Noisy()})
-    crm.add_customer("Wu Fang")
+    crm.customers.add("Wu Fang")
     assert "trace:" not in capsys.readouterr().err
 
 
@@ -211,9 +211,9 @@ def watched(crm_factory: Any) -> tuple[Any, Watcher]:
 
 def test_customer_updated_fires_for_both_customers_of_a_merge(watched):
     crm, watcher = watched
-    keep = crm.add_customer("Wu Fang", phone="13812345678")
-    other = crm.add_customer("Wu F.", email="wu@example.com")
-    crm.merge_customers(keep, other)
+    keep = crm.customers.add("Wu Fang", phone="13812345678")
+    other = crm.customers.add("Wu F.", email="wu@example.com")
+    crm.customers.merge(keep, other)
     assert watcher.updates == [
         (other.id, {"email": None}),
         (keep.id, {"email": "wu@example.com"}),
@@ -222,11 +222,11 @@ def test_customer_updated_fires_for_both_customers_of_a_merge(watched):
 
 def test_customer_updated_fires_for_a_forgotten_customer_and_its_merged_record(watched):
     crm, watcher = watched
-    keep = crm.add_customer("Wu Fang", phone="13812345678")
-    other = crm.add_customer("Wu F.", email="wu@example.com")
-    crm.merge_customers(keep, other)
+    keep = crm.customers.add("Wu Fang", phone="13812345678")
+    other = crm.customers.add("Wu F.", email="wu@example.com")
+    crm.customers.merge(keep, other)
     watcher.updates.clear()
-    crm.forget_customer(keep)
+    crm.customers.forget(keep)
     assert watcher.updates == [
         (
             keep.id,
@@ -242,13 +242,13 @@ def test_customer_updated_fires_for_a_forgotten_customer_and_its_merged_record(w
 
 def test_customer_updated_fires_for_each_customer_handed_over_at_a_departure(watched):
     crm, watcher = watched
-    crm.add_staff("zhang", "Zhang Wei", roles=["rep"], team="north")
-    heir = crm.add_staff("chen", "Chen Jie", roles=["rep"], team="north")
-    first = crm.add_customer("A", owner="zhang")
-    second = crm.add_customer("B", owner="zhang")
-    crm.add_customer("C", owner="chen")
+    crm.staff.add("zhang", "Zhang Wei", roles=["rep"], team="north")
+    heir = crm.staff.add("chen", "Chen Jie", roles=["rep"], team="north")
+    first = crm.customers.add("A", owner="zhang")
+    second = crm.customers.add("B", owner="zhang")
+    crm.customers.add("C", owner="chen")
     watcher.updates.clear()
-    crm.staff_leave("zhang", handover_to="chen")
+    crm.staff.leave("zhang", handover_to="chen")
     assert watcher.updates == [
         (first.id, {"owner_id": heir.id}),
         (second.id, {"owner_id": heir.id}),
@@ -266,13 +266,13 @@ def test_a_raising_update_hook_rolls_the_departure_back(crm_factory):
     from crmcore import ValidationError
 
     crm = crm_factory(plugins=["refuses"], extra_plugins={"refuses": Refuses()})
-    crm.add_staff("zhang", "Zhang Wei", roles=["rep"])
-    crm.add_staff("chen", "Chen Jie", roles=["rep"])
-    c = crm.add_customer("A", owner="zhang")
+    crm.staff.add("zhang", "Zhang Wei", roles=["rep"])
+    crm.staff.add("chen", "Chen Jie", roles=["rep"])
+    c = crm.customers.add("A", owner="zhang")
     with pytest.raises(ValidationError, match="no handovers today"):
-        crm.staff_leave("zhang", handover_to="chen")
-    assert crm.get_staff("zhang").active
-    assert crm.get_customer(c.id).owner_id == crm.get_staff("zhang").id
+        crm.staff.leave("zhang", handover_to="chen")
+    assert crm.staff.get("zhang").active
+    assert crm.customers.get(c.id).owner_id == crm.staff.get("zhang").id
 
 
 def test_hook_reference_is_regenerated(tmp_path: Path):

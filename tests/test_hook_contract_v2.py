@@ -113,8 +113,8 @@ def test_a_batch_hook_reads_customer_stats_updated_for_its_batch(crm_factory, tm
     same values on both."""
     reader = StatsReader()
     crm = crm_factory(plugins=["stats"], extra_plugins={"stats": reader})
-    c1 = crm.add_customer("C1", external_id="C1")
-    c2 = crm.add_customer("C2", external_id="C2")
+    c1 = crm.customers.add("C1", external_id="C1")
+    c2 = crm.customers.add("C2", external_id="C2")
     path = tmp_path / "tx.csv"
     path.write_text(
         HEADER

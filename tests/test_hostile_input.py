@@ -51,14 +51,14 @@ def n_rows(crm, table):
 def test_customer_api_refuses_clearly_or_stores_exactly(crm, name, phone, email, external_id):
     before = n_rows(crm, customers)
     try:
-        c = crm.add_customer(
+        c = crm.customers.add(
             name, phone=phone, email=email, external_id=external_id, on_match="error"
         )
     except CRMError as e:
         assert str(e) and "\n" not in str(e)
         assert n_rows(crm, customers) == before
         return
-    stored = crm.get_customer(c.id)
+    stored = crm.customers.get(c.id)
     assert stored.name == name.strip()
     assert stored == c
     assert n_rows(crm, customers) == before + 1
@@ -67,15 +67,15 @@ def test_customer_api_refuses_clearly_or_stores_exactly(crm, name, phone, email,
 @SETTINGS
 @given(amount=anything, when=st.one_of(st.datetimes(), anything))
 def test_transaction_api(crm, amount, when):
-    c = crm.add_customer(f"tx-{next(counter)}")
+    c = crm.customers.add(f"tx-{next(counter)}")
     before = n_rows(crm, transactions)
     try:
-        t = crm.record_transaction(c, amount, occurred_at=when)
+        t = crm.records.add_transaction(c, amount, occurred_at=when)
     except CRMError as e:
         assert "\n" not in str(e)
         assert n_rows(crm, transactions) == before
         return
-    assert crm.transactions_of(c)[0].amount_cents == t.amount_cents == amount
+    assert crm.records.transactions(c)[0].amount_cents == t.amount_cents == amount
 
 
 @SETTINGS
@@ -87,7 +87,7 @@ def test_transaction_api(crm, amount, when):
 def test_sms_receive(crm, phone, text, at):
     before = n_rows(crm, inbound_messages)
     try:
-        result = crm.receive_sms(phone, text, at=at)
+        result = crm.messages.receive_sms(phone, text, at=at)
     except CRMError as e:
         assert "\n" not in str(e)
         assert n_rows(crm, inbound_messages) == before
@@ -164,8 +164,8 @@ row_field = st.one_of(
 )
 def test_csv_importer_is_all_or_nothing(crm, tmp_path_factory, rows, raw):
     if n_rows(crm, customers) == 0:
-        crm.add_customer("One", external_id="C1")
-        crm.add_customer("Two", external_id="C2")
+        crm.customers.add("One", external_id="C1")
+        crm.customers.add("Two", external_id="C2")
     path = tmp_path_factory.mktemp("imp") / "tx.csv"
     body = b"customer_external_id,occurred_at,amount,external_id\n"
     for r in rows:
@@ -232,8 +232,8 @@ def test_a_ticket_number_beyond_64_bits_is_not_found(crm, crm_cli, number):
 )
 @ALL_PLUGINS
 def test_every_date_option_refuses_the_ends_of_the_calendar(crm, crm_cli, command, option, when):
-    crm.add_staff("zhang", "Zhang Wei", roles=["rep"])
-    crm.add_customer("Ann", external_id="C-1")
+    crm.staff.add("zhang", "Zhang Wei", roles=["rep"])
+    crm.customers.add("Ann", external_id="C-1")
     one_line_naming(crm_cli(*command, when), option)
 
 
@@ -301,7 +301,7 @@ def test_every_date_option_refuses_the_ends_of_the_calendar(crm, crm_cli, comman
 )
 @ALL_PLUGINS
 def test_every_money_option_takes_only_plain_yuan(crm, crm_cli, command, option, amount):
-    crm.add_customer("Ann", external_id="C-1")
+    crm.customers.add("Ann", external_id="C-1")
     message = one_line_naming(crm_cli(*command, amount), option)
     if amount == "-5":
         assert "-5 yuan is negative" in message
@@ -322,26 +322,26 @@ def test_every_money_option_takes_only_plain_yuan(crm, crm_cli, command, option,
     ],
 )
 def test_number_options_beyond_64_bits_or_not_finite(crm, crm_cli, args, option):
-    crm.add_customer("Ann", external_id="C-1")
+    crm.customers.add("Ann", external_id="C-1")
     one_line_naming(crm_cli(*args), option)
 
 
 @pytest.mark.parametrize("text", ["\x1b[2J\x1b[31mgotcha", "bell\x07", "\u202eevil", "x" * 100_000])
 def test_free_text_refuses_escapes_and_huge_values(crm, crm_cli, text):
-    crm.add_customer("Ann", external_id="C-1")
+    crm.customers.add("Ann", external_id="C-1")
     added = crm_cli("interaction", "add", "C-1", "--kind", "note", "--text", text)
     assert added.exit_code == 1 and added.stderr.startswith("error: text: "), added
     named = crm_cli("customer", "add", "--name", text)
     assert named.exit_code == 1 and named.stderr.startswith("error: name: "), named
-    assert crm.timeline("C-1") and len(crm.list_customers()) == 1
+    assert crm.records.timeline("C-1") and len(crm.customers.list()) == 1
 
 
 def test_the_api_refuses_ten_megabytes_of_text(crm):
-    c = crm.add_customer("Ann")
+    c = crm.customers.add("Ann")
     for call in (
-        lambda: crm.record_interaction(c, "note", "x" * 10_000_000),
-        lambda: crm.open_ticket(c, "x" * 10_000_000),
-        lambda: crm.update_customer(c, name="x" * 10_000_000),
+        lambda: crm.records.add_interaction(c, "note", "x" * 10_000_000),
+        lambda: crm.tickets.open(c, "x" * 10_000_000),
+        lambda: crm.customers.update(c, name="x" * 10_000_000),
     ):
         with pytest.raises(CRMError, match="characters; at most"):
             call()
@@ -368,17 +368,17 @@ def test_json_lines_imports_refuse_nested_values_and_nan(crm, crm_cli, tmp_path,
     r = crm_cli("import", "customers", str(path), "--json")
     assert r.exit_code == 1, r
     assert message in r.stdout + r.stderr
-    assert crm.list_customers() == []
+    assert crm.customers.list() == []
 
 
 @pytest.mark.crm(extra_plugins={"loyalty": Loyalty()}, plugins=["loyalty"])
 def test_attributes_follow_the_text_and_number_rules(crm, crm_cli):
-    c = crm.add_customer("Ann")
+    c = crm.customers.add("Ann")
     for bad in ("x" * 10_000_000, "\x1b]0;pwned\x07"):
         with pytest.raises(CRMError, match="attribute loyalty.id_number: "):
-            crm.update_customer(c, attributes={"loyalty.id_number": bad})
+            crm.customers.update(c, attributes={"loyalty.id_number": bad})
     r = crm_cli("customer", "update", str(c.id), "--attr", "loyalty.level=١")
     assert r.exit_code == 1 and r.stderr.startswith("error: attribute loyalty.level: "), r
     r = crm_cli("customer", "update", str(c.id), "--attr", "loyalty.level=99999999999999999999")
     assert r.exit_code == 1 and "out of range" in r.stderr, r
-    assert crm.get_customer(c).attributes == {}
+    assert crm.customers.get(c).attributes == {}

@@ -49,8 +49,8 @@ class OnlyCreated:
 
 
 def test_import_matches_by_external_id_phone_and_email(crm, tmp_path):
-    old = crm.add_customer("Old", phone="13800000001", external_id="OLD")
-    crm.add_customer("Mail", email="m@x.com")
+    old = crm.customers.add("Old", phone="13800000001", external_id="OLD")
+    crm.customers.add("Mail", email="m@x.com")
     path = _write(
         tmp_path,
         "external_id,name,phone,email\n"
@@ -62,9 +62,9 @@ def test_import_matches_by_external_id_phone_and_email(crm, tmp_path):
     )  # phone of row 2 of this file
     s = import_customers(crm, path)
     assert (s["imported"], s["matched"], s["rejected"]) == (1, 4, 0)
-    new = crm.get_customer("N1")
+    new = crm.customers.get("N1")
     assert new.phone == "+8613800000009" and new.stage == "prospect"
-    assert crm.get_customer("OLD").id == old.id
+    assert crm.customers.get("OLD").id == old.id
     with crm.transaction(write=False):
         n = connection(crm.db).execute(
             select(func.count())
@@ -85,7 +85,7 @@ def test_invalid_customers_are_line_numbered(crm, tmp_path):
     errs = e.value.summary["errors"]
     assert [x["line"] for x in errs] == [2, 3, 4]
     assert "phone" in errs[0]["message"] and "name: required" in errs[1]["message"]
-    assert crm.count_customers() == 0
+    assert crm.customers.count() == 0
     s = import_customers(crm, path, skip_invalid=True, rejects=str(tmp_path / "rej.csv"))
     assert (s["imported"], s["rejected"]) == (1, 3)
     assert len((tmp_path / "rej.csv").read_text().splitlines()) == 4
@@ -101,8 +101,8 @@ def test_declared_attributes_are_validated_and_stored(crm_factory, tmp_path):
     s = import_customers(crm, path, skip_invalid=True, batch_size=1)
     assert [e["line"] for e in s["errors"]] == [3, 4]
     assert "attrs.shoe_size" in s["errors"][0]["message"]
-    assert crm.get_customer("A").attributes == {"attrs.shoe_size": 42, "attrs.vip": True}
-    assert crm.get_customer("D").attributes == {}
+    assert crm.customers.get("A").attributes == {"attrs.shoe_size": 42, "attrs.vip": True}
+    assert crm.customers.get("D").attributes == {}
     assert [b[2] for b in plugin.batches] == [1, 1]
     with pytest.raises(Exception, match="unknown column"):
         import_customers(crm, _write(tmp_path, "name,colour\nX,red\n", "u.csv"))

@@ -18,7 +18,7 @@ HEADER = "customer_external_id,occurred_at,amount,external_id,channel\n"
 
 
 def _customers(crm, n=2):
-    return [crm.add_customer(f"C{i}", external_id=f"C{i}") for i in range(1, n + 1)]
+    return [crm.customers.add(f"C{i}", external_id=f"C{i}") for i in range(1, n + 1)]
 
 
 def _write(tmp_path: Path, text: str | bytes, name: str = "tx.csv") -> str:
@@ -70,13 +70,13 @@ def test_imports_exact_cents_times_and_stats(crm, tmp_path):
     assert stats[c1.id].first_at == dt.datetime(2025, 1, 2, 10)
     assert stats[c2.id].last_at == dt.datetime(2025, 2, 2, 8, 30, 0, 250000)
     # the service's own path sees the same stored format: it adds to the stats
-    crm.record_transaction(c1.id, 100, occurred_at=dt.datetime(2025, 3, 1))
-    assert crm.card(c1.id)["stats"]["tx_count"] == 3
+    crm.records.add_transaction(c1.id, 100, occurred_at=dt.datetime(2025, 3, 1))
+    assert crm.records.card(c1.id)["stats"]["tx_count"] == 3
 
 
 def test_times_stored_as_sqlalchemy_writes_them(crm, tmp_path):
     (c1, _c2) = _customers(crm)
-    crm.record_transaction(c1.id, 100, occurred_at=dt.datetime(2025, 1, 1, 9), external_id="S1")
+    crm.records.add_transaction(c1.id, 100, occurred_at=dt.datetime(2025, 1, 1, 9), external_id="S1")
     import_transactions(crm, _write(tmp_path, HEADER + "C1,2025-01-01 09:00:00,1.00,I1,\n"))
     with crm.transaction(write=False):
         same = connection(crm.db).execute(
@@ -152,7 +152,7 @@ def test_skip_invalid_loads_good_rows_and_writes_rejects(crm, tmp_path):
 
 def test_duplicate_ids_within_file_and_against_database(crm, tmp_path):
     c1, _ = _customers(crm)
-    crm.record_transaction(c1.id, 500, occurred_at=dt.datetime(2025, 1, 1), external_id="OLD")
+    crm.records.add_transaction(c1.id, 500, occurred_at=dt.datetime(2025, 1, 1), external_id="OLD")
     body = HEADER + (
         "C1,2025-01-02,1.00,A,\n"
         "C1,2025-01-02,1.00,A,\n"  # same again: duplicate, skipped
@@ -237,7 +237,7 @@ def test_jsonl(crm, tmp_path):
 
 def test_needs_an_unrestricted_principal(crm, tmp_path):
     _customers(crm)
-    crm.add_staff("rep1", "Rep", roles=("rep",))
+    crm.staff.add("rep1", "Rep", roles=("rep",))
     path = _write(tmp_path, HEADER + "C1,2025-01-01,1.00,A,\n")
     with pytest.raises(AccessDenied):
         import_transactions(crm.as_("rep1"), path)

@@ -17,17 +17,17 @@ WHEN = dt.datetime(2030, 2, 3, 4, 5)
 
 
 def _adds_a_customer(crm: Any, at: dt.datetime) -> dict[str, Any]:
-    crm.add_customer("from a good job")
+    crm.customers.add("from a good job")
     return {"added": 1}
 
 
 def _fails_after_writing(crm: Any, at: dt.datetime) -> dict[str, Any]:
-    crm.add_customer("from the failing job")
+    crm.customers.add("from the failing job")
     raise ValidationError("the season has not started\nsecond line never shown")
 
 
 def _has_a_bug(crm: Any, at: dt.datetime) -> dict[str, Any]:
-    crm.add_customer("from the buggy job")
+    crm.customers.add("from the buggy job")
     return {"ratio": 1 / 0}
 
 
@@ -61,7 +61,7 @@ def _runs(crm: Any) -> list[tuple[str, Any]]:
 
 
 def test_a_failing_job_rolls_back_alone_and_the_others_run(nightly):
-    results = nightly.run_jobs(at=WHEN)
+    results = nightly.jobs.run(at=WHEN)
     assert [(r["job"], r["status"]) for r in results] == [
         ("nightly.a_first", "ok"),
         ("nightly.b_fails", "failed"),
@@ -77,7 +77,7 @@ def test_a_failing_job_rolls_back_alone_and_the_others_run(nightly):
 
 
 def test_a_failed_run_is_recorded_in_job_runs(nightly):
-    nightly.run_jobs(["nightly.b_fails", "nightly.a_first"], at=WHEN)
+    nightly.jobs.run(["nightly.b_fails", "nightly.a_first"], at=WHEN)
     assert _runs(nightly) == [
         ("nightly.b_fails", {"failed": True, "error": "the season has not started"}),
         ("nightly.a_first", {"added": 1}),
@@ -119,21 +119,21 @@ def test_jobs_that_all_succeed_exit_0(nightly, crm_cli):
 def test_a_refused_run_records_no_failure(nightly):
     from crmcore import AccessDenied
 
-    nightly.add_staff("li", "Li", roles=["rep"])
+    nightly.staff.add("li", "Li", roles=["rep"])
     with pytest.raises(AccessDenied, match="may not run jobs"):
-        nightly.as_("li").run_jobs(at=WHEN)
+        nightly.as_("li").jobs.run(at=WHEN)
     assert _runs(nightly) == [] and _names(nightly) == []
 
 
 def test_a_failure_that_cannot_be_recorded_is_still_reported(nightly, monkeypatch):
     from crmcore import RetryableError
-    from crmcore.service import _admin
+    from crmcore.services import jobs as _admin
 
     def locked(*args: Any) -> None:
         raise RetryableError("the database is locked")
 
     monkeypatch.setattr(_admin, "_record_job_run", locked)
-    results = nightly.run_jobs(["nightly.b_fails", "nightly.d_last"], at=WHEN)
+    results = nightly.jobs.run(["nightly.b_fails", "nightly.d_last"], at=WHEN)
     assert [(r["job"], r["status"]) for r in results] == [
         ("nightly.b_fails", "failed"),
         ("nightly.d_last", "ok"),

@@ -10,40 +10,40 @@ from crmcore.config import from_dict
 
 
 def test_default_path_and_win_back(crm):
-    c = crm.add_customer("Ann")
+    c = crm.customers.add("Ann")
     path = ["new", "developing", "stable", "declining", "lost", "developing"]
     for stage in path:
-        crm.change_stage(c, stage, reason=f"to {stage}")
-    history = crm.stage_history(c)
+        crm.customers.change_stage(c, stage, reason=f"to {stage}")
+    history = crm.customers.stage_history(c)
     assert [h.to_stage for h in history] == ["prospect", *path]
     assert history[-1].from_stage == "lost" and history[-1].reason == "to developing"
-    assert crm.get_customer(c.id).stage == "developing"
+    assert crm.customers.get(c.id).stage == "developing"
 
 
 @pytest.mark.parametrize(
     ("start", "target"), [("prospect", "stable"), ("new", "prospect"), ("stable", "new")]
 )
 def test_forbidden_transitions_are_refused_and_change_nothing(crm, start, target):
-    c = crm.add_customer("Ann", stage=start)
+    c = crm.customers.add("Ann", stage=start)
     with pytest.raises(
         TransitionError, match=f"cannot move from '{start}' to '{target}'; allowed from"
     ):
-        crm.change_stage(c, target)
-    assert crm.get_customer(c.id).stage == start
-    assert len(crm.stage_history(c)) == 1
+        crm.customers.change_stage(c, target)
+    assert crm.customers.get(c.id).stage == start
+    assert len(crm.customers.stage_history(c)) == 1
 
 
 def test_unknown_stage_is_refused(crm):
-    c = crm.add_customer("Ann")
+    c = crm.customers.add("Ann")
     with pytest.raises(ValidationError, match="stage 'vip' is not configured"):
-        crm.change_stage(c, "vip")
+        crm.customers.change_stage(c, "vip")
 
 
 def test_stage_change_fires_the_hook_with_the_change(crm_factory):
     rec = Recorder()
     crm = crm_factory(plugins=["recorder"], extra_plugins={"recorder": rec})
-    c = crm.add_customer("Ann")
-    crm.change_stage(c, "new")
+    c = crm.customers.add("Ann")
+    crm.customers.change_stage(c, "new")
     assert ("stage_changed", ("prospect", "new")) in rec.calls
 
 
@@ -59,11 +59,11 @@ def test_configured_lifecycle(crm_factory):
         },
     }
     crm = crm_factory(config={"crm": {"lifecycle": lifecycle}})
-    c = crm.add_customer("Plant")
+    c = crm.customers.add("Plant")
     assert c.stage == "exploration"
-    crm.change_stage(c, "formation")
+    crm.customers.change_stage(c, "formation")
     with pytest.raises(TransitionError):
-        crm.change_stage(c, "decline")
+        crm.customers.change_stage(c, "decline")
 
 
 def test_lifecycle_config_naming_an_unknown_stage_is_refused():

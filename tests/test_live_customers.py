@@ -17,6 +17,7 @@ from crm_retail import members as retail_members
 from crm_retail.tables import service_plans
 from sqlalchemy import select
 
+from crmcore.cli.export import export_customers
 from crmcore.schema import live_customers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,17 +27,17 @@ PLUGINS = ["retail", "real_estate"]
 def _cast(crm):
     """Four customers of the rep zhang: ``kept`` with ``twin`` merged into it,
     ``gone`` forgotten, ``plain`` untouched. Returns their ids."""
-    crm.add_staff("zhang", "Zhang Wei", roles=["rep"])
-    kept = crm.add_customer("Wu Fang", phone="13800000001", owner="zhang")
-    twin = crm.add_customer("Wu Fang (old card)", phone="13800000002", owner="zhang")
-    gone = crm.add_customer("Qian Hui", phone="13800000003", owner="zhang")
-    plain = crm.add_customer("Li Ming", phone="13800000004", owner="zhang")
+    crm.staff.add("zhang", "Zhang Wei", roles=["rep"])
+    kept = crm.customers.add("Wu Fang", phone="13800000001", owner="zhang")
+    twin = crm.customers.add("Wu Fang (old card)", phone="13800000002", owner="zhang")
+    gone = crm.customers.add("Qian Hui", phone="13800000003", owner="zhang")
+    plain = crm.customers.add("Li Ming", phone="13800000004", owner="zhang")
     return kept.id, twin.id, gone.id, plain.id
 
 
 def _merge_and_forget(crm, kept, twin, gone):
-    crm.merge_customers(kept, twin)
-    crm.forget_customer(gone)
+    crm.customers.merge(kept, twin)
+    crm.customers.forget(gone)
 
 
 @pytest.mark.parametrize("who", ["system", "zhang"])
@@ -54,21 +55,21 @@ def test_the_selectable_holds_only_live_customers_for_every_principal(crm, who):
 
 def test_core_listings_leave_out_merged_and_forgotten_customers(crm, crm_cli, tmp_path):
     kept, twin, gone, plain = _cast(crm)
-    before = [c.id for c in crm.list_customers()]
+    before = [c.id for c in crm.customers.list()]
     assert before == [kept, twin, gone, plain]
     _merge_and_forget(crm, kept, twin, gone)
 
-    assert [c.id for c in crm.list_customers()] == [kept, plain]
-    assert [c.id for c in crm.as_("zhang").list_customers()] == [kept, plain]
-    assert crm.count_customers() == 2
-    assert crm.as_("zhang").count_customers(owner="zhang") == 2
-    assert [c.id for c in crm.list_customers(limit=1, offset=1)] == [plain]
+    assert [c.id for c in crm.customers.list()] == [kept, plain]
+    assert [c.id for c in crm.as_("zhang").customers.list()] == [kept, plain]
+    assert crm.customers.count() == 2
+    assert crm.as_("zhang").customers.count(owner="zhang") == 2
+    assert [c.id for c in crm.customers.list(limit=1, offset=1)] == [plain]
 
     page = crm_cli("customer", "list", "--json").json()
     assert [c["id"] for c in page["customers"]] == [kept, plain] and page["total"] == 2
 
     out = tmp_path / "customers.csv"
-    crm.export_customers(str(out))
+    export_customers(crm, str(out))
     with out.open(encoding="utf-8", newline="") as f:
         assert [int(r["id"]) for r in csv.DictReader(f)] == [kept, plain]
 
@@ -101,7 +102,7 @@ def _regular(crm, customer, *, spend_cents, last_days_ago):
     now = crm.now()
     for week in range(4):
         at = now - dt.timedelta(days=last_days_ago + 7 * (3 - week))
-        crm.record_transaction(customer, spend_cents, occurred_at=at)
+        crm.records.add_transaction(customer, spend_cents, occurred_at=at)
 
 
 @pytest.mark.crm(plugins=["retail"])
@@ -112,17 +113,17 @@ def test_retail_jobs_leave_out_forgotten_customers(crm):
     _merge_and_forget(crm, kept, twin, gone)
     at = crm.now()
 
-    crm.run_jobs(["retail.overdue"], at=at)
+    crm.jobs.run(["retail.overdue"], at=at)
     called = sorted(c["customer_id"] for c in retail_callbacks.list_callbacks(crm))
     assert called == [kept, plain]
-    assert [r.customer_id for r in crm.due_reminders(staff="zhang", at=at + dt.timedelta(days=9))]
+    assert [r.customer_id for r in crm.tickets.due_reminders(staff="zhang", at=at + dt.timedelta(days=9))]
     assert gone not in [
-        r.customer_id for r in crm.due_reminders(staff="zhang", at=at + dt.timedelta(days=9))
+        r.customer_id for r in crm.tickets.due_reminders(staff="zhang", at=at + dt.timedelta(days=9))
     ]
 
-    crm.run_jobs(["retail.abc_service"], at=at)
-    assert crm.labels(plain)["abc"] == "A"  # the big spender
-    assert "abc" not in crm.labels(gone)  # an erased person is classed no more
+    crm.jobs.run(["retail.abc_service"], at=at)
+    assert crm.customers.labels(plain)["abc"] == "A"  # the big spender
+    assert "abc" not in crm.customers.labels(gone)  # an erased person is classed no more
     with crm.transaction(write=False):
         planned = [r.customer_id for r in crm.db.execute(select(service_plans.c.customer_id))]
     assert planned == [plain]  # a one-to-one plan for the live one only
@@ -134,7 +135,7 @@ GOLD = {"name": "gold", "visits_per_year": 4, "min_sum_at_risk_cents": 1}
 @pytest.mark.crm(plugins=["insurance"], config={"plugins": {"insurance": {"vip_grades": [GOLD]}}})
 def test_insurance_lists_leave_out_merged_and_forgotten_customers(crm):
     kept, twin, gone, plain = _cast(crm)
-    crm.add_staff("zhou", "Zhou Min", roles=["rep"])
+    crm.staff.add("zhou", "Zhou Min", roles=["rep"])
     for n, cid in enumerate((twin, gone, plain), start=1):
         policies.add_policy(
             crm,
@@ -148,7 +149,7 @@ def test_insurance_lists_leave_out_merged_and_forgotten_customers(crm):
             agent="zhou",
         )
     _merge_and_forget(crm, kept, twin, gone)
-    crm.staff_leave("zhou", handover_to="zhang")  # every policy's agent has left
+    crm.staff.leave("zhou", handover_to="zhang")  # every policy's agent has left
 
     assert sorted(r["customer_id"] for r in vip.vip_list(crm)) == [kept, plain]
     assert sorted(o["customer_id"] for o in orphans.list_orphans(crm)) == [kept, plain]

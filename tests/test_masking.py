@@ -93,9 +93,9 @@ class Cards:
 @pytest.fixture
 def cards_crm(crm_factory):
     crm = crm_factory(plugins=["cards"], extra_plugins={"cards": Cards()})
-    crm.add_staff("aud", "Auditor", roles=["auditor"])
-    crm.add_staff("root", "Root", roles=["admin"])
-    c = crm.add_customer(
+    crm.staff.add("aud", "Auditor", roles=["auditor"])
+    crm.staff.add("root", "Root", roles=["admin"])
+    c = crm.customers.add(
         "Ann",
         phone="13812345678",
         email="ann@example.cn",
@@ -107,7 +107,7 @@ def cards_crm(crm_factory):
                 customer_id=c.id, id_card="110101199004011234", home="1 Long Road", colour="red"
             )
         )
-    crm.update_customer(c, phone="13987654321", attributes={"cards.birthday": "1990-04-02"})
+    crm.customers.update(c, phone="13987654321", attributes={"cards.birthday": "1990-04-02"})
     return crm
 
 
@@ -135,14 +135,14 @@ def test_plugin_columns_attributes_and_audit_values_are_masked(cards_crm, crm_cl
 
 
 def test_audit_values_are_masked_by_the_table_they_are_about(cards_crm):
-    rows = cards_crm.as_("aud").audit_trail(entity="cards_x")
+    rows = cards_crm.as_("aud").admin.audit_trail(entity="cards_x")
     assert rows[0]["after"]["id_card"] == "110***********1234"
     assert rows[0]["after"]["home"] == HIDDEN and rows[0]["after"]["colour"] == "red"
-    update = [r for r in cards_crm.as_("aud").audit_trail(1) if r["action"] == "update"][-1]
+    update = [r for r in cards_crm.as_("aud").admin.audit_trail(1) if r["action"] == "update"][-1]
     assert update["before"]["phone"] == "+86138****5678"
     assert update["before"]["attributes"]["cards.birthday"] == HIDDEN
     assert update["before"]["attributes"]["cards.size"] == "L"
-    raw = [r for r in cards_crm.audit_trail(1) if r["action"] == "update"][-1]
+    raw = [r for r in cards_crm.admin.audit_trail(1) if r["action"] == "update"][-1]
     assert raw["before"]["phone"] == "+8613812345678"  # the system has 'pii'
 
 
@@ -162,7 +162,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     run_demo(directory)
     config = directory / "crm.toml"
     crm = CRM(load(config), principal=SYSTEM)
-    crm.add_staff("auditor1", "Auditor", roles=["auditor"])
+    crm.staff.add("auditor1", "Auditor", roles=["auditor"])
     crm.engine.dispose()
     return {"config": str(config), "db": str(directory / "crm.db")}
 

@@ -63,7 +63,7 @@ def test_enabling_a_plugin_later_upgrades_only_its_branch(tmp_path):
     bare = CRM(
         from_dict({"crm": {"database": url}}), extra_plugins={"widgets": widgets}, principal=SYSTEM
     )
-    assert bare.upgrade() == ["crmcore"]
+    assert bare.admin.upgrade() == ["crmcore"]
     assert current_heads(bare.engine) == {CORE_HEAD}
     assert "widgets_items" not in tables(bare.engine)
     before = tables(bare.engine)
@@ -73,11 +73,11 @@ def test_enabling_a_plugin_later_upgrades_only_its_branch(tmp_path):
         extra_plugins={"widgets": widgets},
         principal=SYSTEM,
     )
-    assert enabled.upgrade() == ["crmcore", "widgets"]
+    assert enabled.admin.upgrade() == ["crmcore", "widgets"]
     assert tables(enabled.engine) - before == {"widgets_items"}
     # widgets depends on crmcore_0001, so both branches have a head
     assert current_heads(enabled.engine) == {CORE_HEAD, "widgets_0001"}
-    assert enabled.upgrade() == ["crmcore", "widgets"]  # idempotent
+    assert enabled.admin.upgrade() == ["crmcore", "widgets"]  # idempotent
 
 
 def test_disabling_keeps_the_data_and_purge_shows_then_deletes(crm_factory):
@@ -94,11 +94,11 @@ def test_disabling_keeps_the_data_and_purge_shows_then_deletes(crm_factory):
             return [greet]
 
     crm = crm_factory(plugins=["greet"], extra_plugins={"greet": Greet()})
-    c = crm.add_customer("Ann")
+    c = crm.customers.add("Ann")
     with crm.transaction():
         crm.db.execute(greet.insert().values(customer_id=c.id))
     disabled = CRM(from_dict({"crm": {"database": crm.config.database}}), principal=SYSTEM)
-    disabled.upgrade()
+    disabled.admin.upgrade()
     assert "greet_log" in tables(disabled.engine)  # nothing dropped by disabling
 
 
@@ -113,7 +113,7 @@ def bare_crm(crm_backend, tmp_path, name, **kwargs):
 
 def test_upgrade_from_empty_builds_exactly_the_declared_tables(crm_backend, tmp_path):
     crm = bare_crm(crm_backend, tmp_path, "declared")
-    crm.upgrade()
+    crm.admin.upgrade()
     assert schema_differences(crm.engine, metadata.sorted_tables) == []
     assert set(tables(crm.engine)) == set(metadata.tables) | {"alembic_version"}
     crm.engine.dispose()
@@ -130,7 +130,7 @@ def test_a_later_declared_column_is_a_difference(crm_backend, tmp_path):
     """The comparison sees a column the migrations do not create (it is what
     fails the test above when a table changes without a revision)."""
     crm = bare_crm(crm_backend, tmp_path, "undeclared")
-    crm.upgrade()
+    crm.admin.upgrade()
     changed = sa.MetaData(naming_convention=metadata.naming_convention)
     for table in metadata.sorted_tables:
         table.to_metadata(changed)
@@ -189,18 +189,18 @@ def test_purge_shows_the_plan_then_deletes_only_a_disabled_plugins_data(
             f"crmtest_purge_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
         )
     on = CRM(from_dict({"crm": {"database": url, "plugins": ["greet"]}}), principal=SYSTEM)
-    on.upgrade()
-    c = on.add_customer("Ann", attributes={"greet.word": "hi"})
-    on.set_label(c, "greet.mood", "happy", source="greet")
+    on.admin.upgrade()
+    c = on.customers.add("Ann", attributes={"greet.word": "hi"})
+    on.customers.set_label(c, "greet.mood", "happy", source="greet")
     import greetmod
 
     with on.transaction():
         on.db.execute(greetmod.greet_log.insert().values(customer_id=c.id))
     with pytest.raises(PluginError, match="is enabled; disable it"):
-        on.purge_plan("greet")
+        on.admin.purge_plan("greet")
 
     off = CRM(from_dict({"crm": {"database": url}}), principal=SYSTEM)
-    plan = off.purge_plan("greet")
+    plan = off.admin.purge_plan("greet")
     assert plan == {
         "plugin": "greet",
         "tables": {"greet_log": 1},
@@ -208,10 +208,10 @@ def test_purge_shows_the_plan_then_deletes_only_a_disabled_plugins_data(
         "labels": 1,
     }
     assert "greet_log" in tables(off.engine)  # showing the plan deleted nothing
-    off.purge_plugin("greet")
+    off.admin.purge_plugin("greet")
     assert "greet_log" not in tables(off.engine)
-    assert off.get_customer(c.id).attributes == {} and off.labels(c) == {}
-    assert off.get_customer(c.id).name == "Ann"
+    assert off.customers.get(c.id).attributes == {} and off.customers.labels(c) == {}
+    assert off.customers.get(c.id).name == "Ann"
 
 
 def test_a_database_at_crmcore_0001_gets_the_window_spend_tables(crm_backend, tmp_path):
@@ -221,7 +221,7 @@ def test_a_database_at_crmcore_0001_gets_the_window_spend_tables(crm_backend, tm
     assert "customer_window_spend" not in tables(crm.engine)
     indexes = {i["name"] for i in sa.inspect(crm.engine).get_indexes("customer_labels")}
     assert indexes == {"ix_customer_labels_name_value"}
-    crm.upgrade()
+    crm.admin.upgrade()
     assert {"customer_window_spend", "analytics_windows"} <= tables(crm.engine)
     indexes = {i["name"] for i in sa.inspect(crm.engine).get_indexes("customer_labels")}
     assert indexes == {"ix_customer_labels_name_value_customer"}
@@ -249,7 +249,7 @@ def test_a_deployment_with_plugins_at_crmcore_0001_upgrades(tmp_path):
     migrate_to(crm, "crmcore_0001")
     migrate_to(crm, "widgets@head")  # what the first release left behind
     assert current_heads(crm.engine) == {"widgets_0001"}
-    assert crm.upgrade() == ["crmcore", "widgets"]
+    assert crm.admin.upgrade() == ["crmcore", "widgets"]
     assert {"customer_window_spend", "analytics_windows"} <= tables(crm.engine)
     assert current_heads(crm.engine) == {CORE_HEAD, "widgets_0001"}
 
@@ -291,10 +291,10 @@ def test_crmcore_0003_makes_the_external_id_index_covering(crm_backend, tmp_path
     with crm.engine.begin() as conn:
         conn.exec_driver_sql(insert)
     assert _external_id_index_columns(crm) == 1
-    crm.upgrade()
+    crm.admin.upgrade()
     assert CORE_HEAD in current_heads(crm.engine)
     assert _external_id_index_columns(crm) == 2
-    assert crm.add_customer("Bob", external_id="E1").id == 1  # matched by external id
+    assert crm.customers.add("Bob", external_id="E1").id == 1  # matched by external id
     with pytest.raises(sa.exc.IntegrityError), crm.engine.begin() as conn:
         conn.exec_driver_sql(insert)
     crm.engine.dispose()

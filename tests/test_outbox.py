@@ -17,26 +17,26 @@ from crmcore.schema import messages
 
 
 def test_queued_then_sent_through_the_log_channel(crm, crm_outbox):
-    c = crm.add_customer("Ann", phone="13800000001")
-    crm.enqueue_message("sms", body="hello", customer=c)
+    c = crm.customers.add("Ann", phone="13800000001")
+    crm.messages.enqueue("sms", body="hello", customer=c)
     assert [m.to_address for m in crm_outbox.queued()] == ["+8613800000001"]
     sent = crm_outbox.send()
     assert [(m["to"], m["body"]) for m in sent] == [("+8613800000001", "hello")]
-    assert crm_outbox.queued() == [] and crm.outbox(status="sent")[0].attempts == 1
+    assert crm_outbox.queued() == [] and crm.messages.outbox(status="sent")[0].attempts == 1
     assert crm_outbox.send() == sent  # nothing sent twice
 
 
 def test_consent_is_respected(crm):
-    c = crm.add_customer("Ann", phone="13800000001", consent_sms=False)
-    assert crm.enqueue_message("sms", body="promo", customer=c) is None
-    assert crm.outbox() == []
+    c = crm.customers.add("Ann", phone="13800000001", consent_sms=False)
+    assert crm.messages.enqueue("sms", body="promo", customer=c) is None
+    assert crm.messages.outbox() == []
 
 
 def test_same_key_never_queues_twice(crm):
-    c = crm.add_customer("Ann", phone="13800000001")
-    a = crm.enqueue_message("sms", body="hi", customer=c, key="greet:2026")
-    b = crm.enqueue_message("sms", body="hi", customer=c, key="greet:2026")
-    assert a.id == b.id and len(crm.outbox()) == 1
+    c = crm.customers.add("Ann", phone="13800000001")
+    a = crm.messages.enqueue("sms", body="hi", customer=c, key="greet:2026")
+    b = crm.messages.enqueue("sms", body="hi", customer=c, key="greet:2026")
+    assert a.id == b.id and len(crm.messages.outbox()) == 1
 
 
 class Flaky:
@@ -62,22 +62,22 @@ class Flaky:
 def test_failed_delivery_is_retried_and_recorded(crm_factory):
     flaky = Flaky()
     crm = crm_factory(plugins=["flaky"], extra_plugins={"flaky": flaky})
-    c = crm.add_customer("Ann", phone="13800000001")
-    m = crm.enqueue_message("sms", template="flaky.hello", values={"name": "Ann"}, customer=c)
+    c = crm.customers.add("Ann", phone="13800000001")
+    m = crm.messages.enqueue("sms", template="flaky.hello", values={"name": "Ann"}, customer=c)
     assert m.body == "Hello Ann"
-    assert crm.send_outbox() == {"sent": 0, "failed": 1}
-    assert crm.outbox(status="queued")[0].attempts == 1
-    assert crm.send_outbox() == {"sent": 1, "failed": 0}
+    assert crm.messages.send_outbox() == {"sent": 0, "failed": 1}
+    assert crm.messages.outbox(status="queued")[0].attempts == 1
+    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0}
     assert flaky.delivered == [m.idempotency_key]
 
 
 def test_unknown_template_and_missing_value(crm_factory):
     crm = crm_factory(plugins=["flaky"], extra_plugins={"flaky": Flaky()})
-    c = crm.add_customer("Ann", phone="13800000001")
+    c = crm.customers.add("Ann", phone="13800000001")
     with pytest.raises(ValidationError, match="template 'nope' is not declared"):
-        crm.enqueue_message("sms", template="nope", customer=c)
+        crm.messages.enqueue("sms", template="nope", customer=c)
     with pytest.raises(ValidationError, match="missing or bad value"):
-        crm.enqueue_message("sms", template="flaky.hello", customer=c)
+        crm.messages.enqueue("sms", template="flaky.hello", customer=c)
 
 
 def test_after_commit_events_run_outside_the_transaction_with_a_stable_key(crm_factory):
@@ -86,7 +86,7 @@ def test_after_commit_events_run_outside_the_transaction_with_a_stable_key(crm_f
     class Notify:
         @hookimpl
         def crm_customer_created(self, crm, customer):
-            crm.emit_after_commit(
+            crm.messages.emit_after_commit(
                 "customer.created", {"id": customer.id}, key=f"created:{customer.id}"
             )
 
@@ -97,13 +97,13 @@ def test_after_commit_events_run_outside_the_transaction_with_a_stable_key(crm_f
                 raise TimeoutError("other system slow")
 
     crm = crm_factory(plugins=["notify"], extra_plugins={"notify": Notify()})
-    c = crm.add_customer("Ann")
+    c = crm.customers.add("Ann")
     assert seen == []  # nothing inside the transaction
-    crm.send_outbox()
-    crm.send_outbox()
+    crm.messages.send_outbox()
+    crm.messages.send_outbox()
     assert seen == [("customer.created", {"id": c.id}, f"created:{c.id}")] * 2
-    assert crm.outbox(status="sent")[0].channel == "event"
-    crm.send_outbox()
+    assert crm.messages.outbox(status="sent")[0].channel == "event"
+    crm.messages.send_outbox()
     assert len(seen) == 2
 
 
@@ -119,12 +119,12 @@ def test_message_given_up_after_max_attempts(crm_factory):
     crm = crm_factory(
         plugins=["down"], extra_plugins={"down": Down()}, config={"crm": {"outbox_max_attempts": 2}}
     )
-    crm.enqueue_message("sms", body="x", to="+8613800000001", transactional=True)
-    crm.send_outbox()
-    crm.send_outbox()
-    failed = crm.outbox(status="failed")
+    crm.messages.enqueue("sms", body="x", to="+8613800000001", transactional=True)
+    crm.messages.send_outbox()
+    crm.messages.send_outbox()
+    failed = crm.messages.outbox(status="failed")
     assert len(failed) == 1 and failed[0].attempts == 2
-    assert crm.send_outbox() == {"sent": 0, "failed": 0}
+    assert crm.messages.send_outbox() == {"sent": 0, "failed": 0}
 
 
 def test_inbound_sms_is_stored_and_routed(crm_factory):
@@ -138,11 +138,11 @@ def test_inbound_sms_is_stored_and_routed(crm_factory):
             )
 
     crm = crm_factory(plugins=["router"], extra_plugins={"router": Router()})
-    r = crm.receive_sms("138 0000 0001", "yes please")
+    r = crm.messages.receive_sms("138 0000 0001", "yes please")
     assert r["routed"] == ["got 'yes please' from +8613800000001"]
-    assert crm.receive_sms("13800000001", "no")["routed"] == []
+    assert crm.messages.receive_sms("13800000001", "no")["routed"] == []
     with pytest.raises(ValidationError, match="phone"):
-        crm.receive_sms("not a phone", "x")
+        crm.messages.receive_sms("not a phone", "x")
 
 
 # -- the state machine and effectively-once delivery ----------------------------------
@@ -163,10 +163,10 @@ def test_the_attempt_is_committed_before_the_channel_is_called(crm_factory):
             return [Channel(name="sms", send=send)]
 
     crm = crm_factory(plugins=["inspect"], extra_plugins={"inspect": Inspect()})
-    m = crm.enqueue_message("sms", body="x", customer=crm.add_customer("A", phone="13800000001"))
-    assert crm.send_outbox() == {"sent": 1, "failed": 0}
+    m = crm.messages.enqueue("sms", body="x", customer=crm.customers.add("A", phone="13800000001"))
+    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0}
     assert seen_during_send == [(("sending", 1, crm.now()), m.idempotency_key)]
-    done = crm.outbox(status="sent")[0]
+    done = crm.messages.outbox(status="sent")[0]
     assert (done.attempts, done.last_error, done.attempted_at) == (1, None, crm.now())
 
 
@@ -174,12 +174,12 @@ def test_a_message_left_sending_by_a_crash_is_retried_with_its_key(crm_factory):
     flaky = Flaky()
     flaky.tries = 1  # deliver at once
     crm = crm_factory(plugins=["flaky"], extra_plugins={"flaky": flaky})
-    m = crm.enqueue_message("sms", body="x", customer=crm.add_customer("A", phone="13800000001"))
+    m = crm.messages.enqueue("sms", body="x", customer=crm.customers.add("A", phone="13800000001"))
     with crm.engine.begin() as conn:  # what a sender stopped mid-delivery leaves
         conn.execute(sa.update(messages).values(status="sending", attempts=1))
-    assert crm.send_outbox() == {"sent": 1, "failed": 0}
+    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0}
     assert flaky.delivered == [m.idempotency_key]
-    assert crm.outbox(status="sent")[0].attempts == 2
+    assert crm.messages.outbox(status="sent")[0].attempts == 2
 
 
 def test_an_interrupted_last_attempt_is_given_up_not_repeated(crm_factory):
@@ -189,18 +189,18 @@ def test_an_interrupted_last_attempt_is_given_up_not_repeated(crm_factory):
         extra_plugins={"flaky": flaky},
         config={"crm": {"outbox_max_attempts": 2}},
     )
-    crm.enqueue_message("sms", body="x", customer=crm.add_customer("A", phone="13800000001"))
+    crm.messages.enqueue("sms", body="x", customer=crm.customers.add("A", phone="13800000001"))
     with crm.engine.begin() as conn:
         conn.execute(sa.update(messages).values(status="sending", attempts=2))
-    assert crm.send_outbox() == {"sent": 0, "failed": 1}
-    failed = crm.outbox(status="failed")[0]
+    assert crm.messages.send_outbox() == {"sent": 0, "failed": 1}
+    failed = crm.messages.outbox(status="failed")[0]
     assert (failed.attempts, failed.last_error) == (2, "delivery interrupted")
     assert flaky.delivered == [] and flaky.tries == 0
 
 
 def test_the_log_channel_writes_one_line_per_key(crm, crm_outbox):
-    c = crm.add_customer("Ann", phone="13800000001")
-    m = crm.enqueue_message("sms", body="hello", customer=c)
+    c = crm.customers.add("Ann", phone="13800000001")
+    m = crm.messages.enqueue("sms", body="hello", customer=c)
     crm_outbox.path.write_text(
         json.dumps({"id": m.id, "key": m.idempotency_key, "body": "hello"})
         + "\n"
@@ -208,8 +208,8 @@ def test_the_log_channel_writes_one_line_per_key(crm, crm_outbox):
     )
     with crm.engine.begin() as conn:  # delivered, then the sender was stopped
         conn.execute(sa.update(messages).values(status="sending", attempts=1))
-    other = crm.enqueue_message("sms", body="second", customer=c)
-    assert crm.send_outbox() == {"sent": 2, "failed": 0}
+    other = crm.messages.enqueue("sms", body="second", customer=c)
+    assert crm.messages.send_outbox() == {"sent": 2, "failed": 0}
     lines = crm_outbox.path.read_text().splitlines()
     assert lines[1] == "not json, a torn line"
     assert [json.loads(line)["key"] for line in (lines[0], lines[2])] == [
@@ -222,7 +222,7 @@ def test_the_log_channel_writes_one_line_per_key(crm, crm_outbox):
 SLOW_SINK = """
 import time
 from crmcore import Channel, hookimpl
-from crmcore.service._messages import LogSink
+from crmcore.services.logsink import LogSink
 
 def _channel():
     import os
@@ -258,8 +258,8 @@ def test_sigkilled_senders_deliver_each_message_exactly_once(crm, tmp_path):
         "outbox_max_attempts = 20\n"
     )
     ids = [
-        crm.enqueue_message(
-            "sms", body=f"m{i}", customer=crm.add_customer(f"C{i}", phone=f"1380000{i:04d}")
+        crm.messages.enqueue(
+            "sms", body=f"m{i}", customer=crm.customers.add(f"C{i}", phone=f"1380000{i:04d}")
         ).id
         for i in range(10)
     ]
@@ -287,57 +287,57 @@ def test_sigkilled_senders_deliver_each_message_exactly_once(crm, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         kills += 1
-    sending = crm.outbox(status="sending")
+    sending = crm.messages.outbox(status="sending")
     assert len(sending) == 1  # the last kill caught one mid-delivery
     done = subprocess.run(send, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     delivered = [json.loads(line)["id"] for line in log.read_text().splitlines()]
     assert sorted(delivered) == ids  # each exactly once
-    assert [m.status for m in crm.outbox()] == ["sent"] * len(ids)
-    retried = [m for m in crm.outbox() if m.attempts == 2]
+    assert [m.status for m in crm.messages.outbox()] == ["sent"] * len(ids)
+    retried = [m for m in crm.messages.outbox() if m.attempts == 2]
     assert len(retried) == kills  # every kill left one message to retry, with its key
 
 
 # -- who may be messaged --------------------------------------------------------------
 def test_an_address_of_a_customer_needs_that_customers_consent(crm):
-    no = crm.add_customer("No", phone="13800000001", email="no@example.com", consent_sms=False)
-    yes = crm.add_customer("Yes", phone="13800000002", consent_email=False, email="y@example.com")
-    crm.add_contact_point(yes, "phone", "13800000003", consent=False)
-    assert crm.enqueue_message("sms", body="x", to="138 0000 0001") is None
-    assert crm.enqueue_message("sms", body="x", to="13800000003") is None  # that point said no
-    assert crm.enqueue_message("email", body="x", customer=yes) is None
-    assert crm.enqueue_message("sms", body="x", customer=yes, to="13800000001") is None
-    m = crm.enqueue_message("sms", body="x", to="+86 138 0000 0002")
+    no = crm.customers.add("No", phone="13800000001", email="no@example.com", consent_sms=False)
+    yes = crm.customers.add("Yes", phone="13800000002", consent_email=False, email="y@example.com")
+    crm.customers.add_contact_point(yes, "phone", "13800000003", consent=False)
+    assert crm.messages.enqueue("sms", body="x", to="138 0000 0001") is None
+    assert crm.messages.enqueue("sms", body="x", to="13800000003") is None  # that point said no
+    assert crm.messages.enqueue("email", body="x", customer=yes) is None
+    assert crm.messages.enqueue("sms", body="x", customer=yes, to="13800000001") is None
+    m = crm.messages.enqueue("sms", body="x", to="+86 138 0000 0002")
     assert (m.customer_id, m.to_address) == (yes.id, "+8613800000002")
-    assert crm.enqueue_message("email", body="x", to="NO@example.com").customer_id == no.id
-    assert [m.to_address for m in crm.outbox()] == ["+8613800000002", "no@example.com"]
+    assert crm.messages.enqueue("email", body="x", to="NO@example.com").customer_id == no.id
+    assert [m.to_address for m in crm.messages.outbox()] == ["+8613800000002", "no@example.com"]
 
 
 def test_an_arbitrary_address_is_refused_unless_transactional_or_staff(crm):
-    crm.add_staff("zhang", "Zhang Wei", roles=["rep"])
-    c = crm.add_customer("Ann", phone="13800000001", owner="zhang")
+    crm.staff.add("zhang", "Zhang Wei", roles=["rep"])
+    c = crm.customers.add("Ann", phone="13800000001", owner="zhang")
     with pytest.raises(ValidationError, match="not a contact point of any customer"):
-        crm.enqueue_message("sms", body="buy now", to="13900000009")
+        crm.messages.enqueue("sms", body="buy now", to="13900000009")
     with pytest.raises(ValidationError, match="not a contact point of customer"):
-        crm.enqueue_message("sms", body="buy now", customer=c, to="13900000009")
+        crm.messages.enqueue("sms", body="buy now", customer=c, to="13900000009")
     with pytest.raises(ValidationError, match="only an unrestricted caller"):
-        crm.as_("zhang").enqueue_message(
+        crm.as_("zhang").messages.enqueue(
             "sms", body="x", customer=c, to="13900000009", transactional=True
         )
-    assert crm.outbox() == []
-    sent = crm.enqueue_message("sms", body="restocked", to="13900000009", transactional=True)
+    assert crm.messages.outbox() == []
+    sent = crm.messages.enqueue("sms", body="restocked", to="13900000009", transactional=True)
     assert sent.customer_id is None
-    staff_msg = crm.as_("zhang").enqueue_message(
+    staff_msg = crm.as_("zhang").messages.enqueue(
         "sms", body="call Ann", staff="zhang", to="13900000008"
     )
     assert staff_msg.to_address == "+8613900000008"
     with pytest.raises(ValidationError, match="give their address"):
-        crm.enqueue_message("sms", body="x", staff="zhang")
+        crm.messages.enqueue("sms", body="x", staff="zhang")
     with pytest.raises(ValidationError, match="give a customer"):
-        crm.enqueue_message("sms", body="x")
+        crm.messages.enqueue("sms", body="x")
     with pytest.raises(ValidationError, match="phone"):
-        crm.enqueue_message("sms", body="x", to="not a phone", transactional=True)
-    assert len(crm.outbox()) == 2
+        crm.messages.enqueue("sms", body="x", to="not a phone", transactional=True)
+    assert len(crm.messages.outbox()) == 2
 
 
 def test_a_database_at_crmcore_0004_gets_the_attempt_column(tmp_path):
@@ -348,11 +348,11 @@ def test_a_database_at_crmcore_0004_gets_the_attempt_column(tmp_path):
     from crmcore.testing import migrate_to
 
     new = CRM(from_dict({"crm": {"database": f"sqlite:///{tmp_path}/new.db"}}), principal=SYSTEM)
-    new.upgrade()
+    new.admin.upgrade()
     newest = current_heads(new.engine)
     crm = CRM(from_dict({"crm": {"database": f"sqlite:///{tmp_path}/old.db"}}), principal=SYSTEM)
     migrate_to(crm, "crmcore_0004")
     assert "attempted_at" not in {c["name"] for c in sa.inspect(crm.engine).get_columns("messages")}
-    crm.upgrade()
+    crm.admin.upgrade()
     assert "attempted_at" in {c["name"] for c in sa.inspect(crm.engine).get_columns("messages")}
     assert current_heads(crm.engine) == newest

@@ -231,7 +231,7 @@ def test_staff_keys_refuse_invisible_and_non_ascii_characters(key):
 @pytest.mark.crm(config={"crm": {"timezone": "Asia/Shanghai"}})
 def test_an_offset_on_the_command_line_is_read_in_the_deployment_zone(crm, crm_cli):
     """``--at 2026-01-05T01:00+00:00`` is 09:00 in Shanghai, whatever the machine's zone."""
-    c = crm.add_customer(name="Zone")
+    c = crm.customers.add(name="Zone")
     out = crm_cli(
         "interaction",
         "add",

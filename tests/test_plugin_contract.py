@@ -76,13 +76,13 @@ def test_the_contract_refuses_a_private_import(crm_factory, tmp_path, monkeypatc
             (
                 "plugin.py",
                 "from . import __version__",
-                "from . import __version__\nfrom crmcore.service._forget import ERASED as _E  # noqa: F401",
+                "from . import __version__\nfrom crmcore.cli._app import pass_crm as _E  # noqa: F401",
             )
         ],
     )
     with pytest.raises(
         AssertionError,
-        match=r"imports private crmcore names: .*plugin.py:\d+: crmcore.service._forget",
+        match=r"imports private crmcore names: .*plugin.py:\d+: crmcore.cli._app",
     ):
         assert_plugin_contract(module, crm_factory, seed=seed, extra_plugins=extra)
 
@@ -167,7 +167,7 @@ def test_a_row_left_on_a_merged_twin_is_refused(crm_factory, tmp_path, monkeypat
     tables = importlib.import_module("crm_toy_merge.tables")
 
     def seed(crm, customer):  # a note about the customer, kept on someone else's record
-        other = crm.add_customer("Someone Else")
+        other = crm.customers.add("Someone Else")
         with crm.transaction():
             crm.db.execute(
                 tables.notes.insert().values(
@@ -233,7 +233,7 @@ def test_a_failing_command_must_print_nothing_on_stdout(crm_factory, tmp_path, m
         ],
     )
     crm = crm_factory(plugins=["toy_err"], extra_plugins=extra)
-    crm.add_customer("Wu Fang")
+    crm.customers.add("Wu Fang")
     with pytest.raises(
         AssertionError, match="crm toy-err add 1 --text  --json: failed but printed 'adding"
     ):

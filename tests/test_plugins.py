@@ -36,7 +36,7 @@ def test_enables_exactly_the_configured_plugins():
 def test_installed_but_not_enabled_plugin_has_no_effect(crm_factory):
     rec = Recorder()
     crm = crm_factory(extra_plugins={"recorder": rec})
-    crm.add_customer("A")
+    crm.customers.add("A")
     assert rec.calls == []
 
 
@@ -86,7 +86,7 @@ def test_required_plugin_hooks_run_before_dependants(crm_factory):
     crm = crm_factory(
         plugins=["dependant", "base"], extra_plugins={"base": Base(), "dependant": Dependant()}
     )
-    crm.add_customer("X")
+    crm.customers.add("X")
     assert order == ["base", "dependant"]
     assert crm.plugins.implementers("crm_customer_created") == ["base", "dependant"]
 
@@ -218,7 +218,7 @@ def test_jobs_run_with_the_clock_at_the_given_time(crm_factory, at):
 
     crm = crm_factory(plugins=["nightly"], extra_plugins={"nightly": Nightly()})
     when = dt.datetime(2030, 2, 3, 4, 5)
-    result = crm.run_jobs(["nightly.count"], at=when)
+    result = crm.jobs.run(["nightly.count"], at=when)
     assert seen == [(when, when)]
     assert result[0]["summary"] == {"n": 1} and result[0]["owner"] == "nightly"
 
@@ -227,7 +227,7 @@ def test_unknown_job_is_refused(crm):
     from crmcore import NotFound
 
     with pytest.raises(NotFound, match="unknown job"):
-        crm.run_jobs(["nope"])
+        crm.jobs.run(["nope"])
 
 
 def test_crm_open_reads_the_config_file(tmp_path):

@@ -15,18 +15,18 @@ from crmcore.schema import audit_log, customer_stats, transactions
 
 # -- the card -------------------------------------------------------------------------------
 def _customer_with_history(crm, **kw):
-    c = crm.add_customer("Ann", phone="13800000001", **kw)
+    c = crm.customers.add("Ann", phone="13800000001", **kw)
     for i in range(3):
-        crm.record_transaction(c, 1000 + i, occurred_at=dt.datetime(2025, 6, 1 + i, 9, 30))
-    crm.set_label(c, "abc", "A")
+        crm.records.add_transaction(c, 1000 + i, occurred_at=dt.datetime(2025, 6, 1 + i, 9, 30))
+    crm.customers.set_label(c, "abc", "A")
     return c
 
 
 def test_the_fast_card_equals_the_checked_card(crm):
-    crm.add_staff("rep", "Rep", roles=["rep"])
+    crm.staff.add("rep", "Rep", roles=["rep"])
     c = _customer_with_history(crm, owner="rep")
-    fast = crm.till_lookup("13800000001")  # outside an operation: on a driver connection
-    checked = crm.as_("rep").card(phone="13800000001")  # the card, in an operation
+    fast = crm.records.till_lookup("13800000001")  # outside an operation: on a driver connection
+    checked = crm.as_("rep").records.card(phone="13800000001")  # the card, in an operation
     assert fast == checked
     assert fast["stats"] == {
         "customer_id": c.id,
@@ -38,22 +38,22 @@ def test_the_fast_card_equals_the_checked_card(crm):
     assert [t["amount_cents"] for t in fast["transactions"]] == [1002, 1001, 1000]
     assert fast["transactions"][0]["occurred_at"] == dt.datetime(2025, 6, 3, 9, 30)
     assert fast["labels"] == {"abc": "A"}
-    assert crm.card(c) == fast
+    assert crm.records.card(c) == fast
 
 
 def test_the_fast_card_without_purchases_has_no_stats(crm):
-    crm.add_customer("Bo", phone="13800000002")
-    card = crm.till_lookup("13800000002")
+    crm.customers.add("Bo", phone="13800000002")
+    card = crm.records.till_lookup("13800000002")
     assert card["stats"] is None and card["transactions"] == [] and card["labels"] == {}
 
 
 def test_a_rep_still_may_not_see_another_reps_card(crm):
-    crm.add_staff("a", "A", roles=["rep"])
-    crm.add_staff("b", "B", roles=["rep"])
-    crm.add_customer("Ann", phone="13800000001", owner="a")
-    assert crm.as_("a").card(phone="13800000001")["customer"].name == "Ann"
+    crm.staff.add("a", "A", roles=["rep"])
+    crm.staff.add("b", "B", roles=["rep"])
+    crm.customers.add("Ann", phone="13800000001", owner="a")
+    assert crm.as_("a").records.card(phone="13800000001")["customer"].name == "Ann"
     with pytest.raises(NotFound, match="^no customer with phone '13800000001'$"):
-        crm.as_("b").card(phone="13800000001")
+        crm.as_("b").records.card(phone="13800000001")
 
 
 def test_the_till_lookup_reads_on_the_driver_and_falls_back_when_it_must(crm, monkeypatch):
@@ -64,36 +64,36 @@ def test_the_till_lookup_reads_on_the_driver_and_falls_back_when_it_must(crm, mo
 
     system = crm.as_(SYSTEM)
     c = _customer_with_history(system)
-    full = system.card(c)
+    full = system.records.card(c)
     calls: list[str] = []
-    real = type(system)._till_checked
+    real = type(system.records)._till_checked
 
     def spy(self, phone, limit):
         calls.append(phone)
         return real(self, phone, limit)
 
-    monkeypatch.setattr(type(system), "_till_checked", spy)
-    assert system.till_lookup("138 0000 0001") == full
+    monkeypatch.setattr(type(system.records), "_till_checked", spy)
+    assert system.records.till_lookup("138 0000 0001") == full
     assert calls == []  # the driver read answered
-    other = system.add_customer("Ann2", phone="13800000009")
-    system.merge_customers(c, other)
-    assert system.till_lookup("13800000009")["customer"].id == c.id
+    other = system.customers.add("Ann2", phone="13800000009")
+    system.customers.merge(c, other)
+    assert system.records.till_lookup("13800000009")["customer"].id == c.id
     assert calls == ["13800000009"]  # merged away: the checked path follows the merge
     with pytest.raises(NotFound):
-        system.till_lookup("13900000000")
+        system.records.till_lookup("13900000000")
     with system.transaction():
-        system.record_transaction(c, 5, occurred_at=dt.datetime(2025, 7, 1))
-        inside = system.till_lookup("13800000001")  # sees its own write
+        system.records.add_transaction(c, 5, occurred_at=dt.datetime(2025, 7, 1))
+        inside = system.records.till_lookup("13800000001")  # sees its own write
     assert inside["transactions"][0]["amount_cents"] == 5
 
 
 # -- record_transaction -------------------------------------------------------------------------
 def test_fast_and_checked_writes_store_and_audit_the_same(crm):
-    crm.add_staff("rep", "Rep", roles=["rep"])
-    c = crm.add_customer("Ann", owner="rep")
+    crm.staff.add("rep", "Rep", roles=["rep"])
+    c = crm.customers.add("Ann", owner="rep")
     at = dt.datetime(2025, 6, 1, 9, 30)
-    a = crm.record_transaction(c.id, 1234, occurred_at=at, channel="till")  # driver path
-    b = crm.as_("rep").record_transaction(c.id, 1234, occurred_at=at, channel="till")
+    a = crm.records.add_transaction(c.id, 1234, occurred_at=at, channel="till")  # driver path
+    b = crm.as_("rep").records.add_transaction(c.id, 1234, occurred_at=at, channel="till")
     assert (a.customer_id, a.amount_cents, a.occurred_at) == (c.id, 1234, at)
     assert b.id == a.id + 1
     with crm.transaction(write=False):
@@ -123,28 +123,28 @@ def test_fast_and_checked_writes_store_and_audit_the_same(crm):
 
 
 def test_a_write_to_a_merged_customer_lands_on_the_survivor(crm):
-    keep = crm.add_customer("Ann")
-    other = crm.add_customer("Ann B")
-    crm.merge_customers(keep, other)
-    t = crm.record_transaction(other.id, 500, occurred_at=dt.datetime(2025, 1, 1))
+    keep = crm.customers.add("Ann")
+    other = crm.customers.add("Ann B")
+    crm.customers.merge(keep, other)
+    t = crm.records.add_transaction(other.id, 500, occurred_at=dt.datetime(2025, 1, 1))
     assert t.customer_id == keep.id
 
 
 def test_a_write_to_an_unknown_customer_is_not_found(crm):
     with pytest.raises(NotFound, match="customer 4242 not found"):
-        crm.record_transaction(4242, 500)
+        crm.records.add_transaction(4242, 500)
 
 
 def test_a_write_without_write_permission_is_refused_on_the_fast_path_too(crm):
-    c = crm.add_customer("Ann")
-    crm.add_staff("aud", "Auditor", roles=["auditor"])  # scope all, no write
+    c = crm.customers.add("Ann")
+    crm.staff.add("aud", "Auditor", roles=["auditor"])  # scope all, no write
     with pytest.raises(Exception, match="lacks the 'write' permission"):
-        crm.as_("aud").record_transaction(c.id, 500)
+        crm.as_("aud").records.add_transaction(c.id, 500)
 
 
 def test_driver_errors_become_the_usual_crm_errors(crm):
-    c = crm.add_customer("Ann")
-    crm.record_transaction(c, 500, external_id="T1", occurred_at=dt.datetime(2025, 1, 1))
+    c = crm.customers.add("Ann")
+    crm.records.add_transaction(c, 500, external_id="T1", occurred_at=dt.datetime(2025, 1, 1))
     keys = ("customer_id", "amount_cents", "occurred_at", "channel", "external_id", "kind")
     dup = Prepared(transactions.insert().returning(transactions.c.id), keys=keys)
     values = dict(
@@ -152,4 +152,4 @@ def test_driver_errors_become_the_usual_crm_errors(crm):
     )
     with pytest.raises(Conflict), crm.transaction():
         crm.db.insert_one(transactions, dup, values)
-    assert len(crm.transactions_of(c)) == 1  # and nothing else of that transaction stayed
+    assert len(crm.records.transactions(c)) == 1  # and nothing else of that transaction stayed

@@ -31,42 +31,42 @@ def _count(crm):
 
 
 def test_a_negative_amount_must_be_a_refund(crm):
-    c = crm.add_customer("a").id
-    crm.record_transaction(c, 1000, occurred_at=D0)
+    c = crm.customers.add("a").id
+    crm.records.add_transaction(c, 1000, occurred_at=D0)
     with pytest.raises(ValidationError, match="negative: a refund must be recorded as kind"):
-        crm.record_transaction(c, -300, occurred_at=D0 + dt.timedelta(days=1))
+        crm.records.add_transaction(c, -300, occurred_at=D0 + dt.timedelta(days=1))
     with pytest.raises(ValidationError, match="a refund's amount is negative"):
-        crm.record_transaction(c, 300, kind="refund")
+        crm.records.add_transaction(c, 300, kind="refund")
     with pytest.raises(ValidationError, match="transaction kind 'gift'"):
-        crm.record_transaction(c, 300, kind="gift")
+        crm.records.add_transaction(c, 300, kind="gift")
     assert _count(crm) == 1
 
 
 def test_a_refund_needs_a_purchase(crm):
-    c = crm.add_customer("never bought").id
+    c = crm.customers.add("never bought").id
     with pytest.raises(ValidationError, match="no purchase to refund"):
-        crm.record_transaction(c, -300, kind="refund")
+        crm.records.add_transaction(c, -300, kind="refund")
     assert _count(crm) == 0
 
 
 def test_a_refund_reduces_spend_but_is_no_visit(crm):
-    c = crm.add_customer("a").id
-    crm.record_transaction(c, 1000, occurred_at=D0)
-    crm.record_transaction(c, 2000, occurred_at=D0 + dt.timedelta(days=10))
-    t = crm.record_transaction(c, -500, occurred_at=D0 + dt.timedelta(days=20), kind="refund")
-    assert t.kind == "refund" and crm.transactions_of(c)[0].kind == "refund"
+    c = crm.customers.add("a").id
+    crm.records.add_transaction(c, 1000, occurred_at=D0)
+    crm.records.add_transaction(c, 2000, occurred_at=D0 + dt.timedelta(days=10))
+    t = crm.records.add_transaction(c, -500, occurred_at=D0 + dt.timedelta(days=20), kind="refund")
+    assert t.kind == "refund" and crm.records.transactions(c)[0].kind == "refund"
     expected = (D0, D0 + dt.timedelta(days=10), 2, 2500)
     assert _stats(crm, c) == expected
     with crm.transaction():
-        crm.refresh_stats()  # the rebuild from the transactions agrees
+        crm.customers.refresh_stats()  # the rebuild from the transactions agrees
     assert _stats(crm, c) == expected
-    entries = [e.summary for e in crm.timeline(c) if e.kind == "transaction"]
+    entries = [e.summary for e in crm.records.timeline(c) if e.kind == "transaction"]
     assert entries[-1] == "refund -5.00"
 
 
 def test_the_import_takes_refunds_only_when_marked(crm, tmp_path):
-    crm.add_customer("a", external_id="C1")
-    crm.add_customer("b", external_id="C2")
+    crm.customers.add("a", external_id="C1")
+    crm.customers.add("b", external_id="C2")
     header = "customer_external_id,occurred_at,amount,external_id,kind\n"
     unmarked = tmp_path / "unmarked.csv"
     unmarked.write_text(header + "C1,2025-06-01,10.00,T1,\nC1,2025-06-05,-2.00,T2,\n")
@@ -88,33 +88,33 @@ def test_the_import_takes_refunds_only_when_marked(crm, tmp_path):
         (5, "refund: the customer has no purchase to refund"),
         (6, "refund amount 3.00: a refund's amount is negative (e.g. -12.34)"),
     ]
-    cid = crm.get_customer("C1").id
+    cid = crm.customers.get("C1").id
     assert _stats(crm, cid) == (dt.datetime(2025, 6, 1), dt.datetime(2025, 6, 11), 2, 2500)
 
 
 def test_a_refund_in_a_later_import_batch_keeps_the_purchase_times(crm, tmp_path):
-    crm.add_customer("a", external_id="C1")
+    crm.customers.add("a", external_id="C1")
     path = tmp_path / "t.csv"
     path.write_text(
         "customer_external_id,occurred_at,amount,kind\n"
         "C1,2025-06-01,10.00,\nC1,2025-06-11,20.00,\nC1,2025-06-30,-5.00,refund\n"
     )
     import_transactions(crm, str(path), batch_size=2)  # the refund alone in batch 2
-    cid = crm.get_customer("C1").id
+    cid = crm.customers.get("C1").id
     assert _stats(crm, cid) == (dt.datetime(2025, 6, 1), dt.datetime(2025, 6, 11), 2, 2500)
 
 
 def _buys(crm, name, days, amount=1000):
-    c = crm.add_customer(name).id
+    c = crm.customers.add(name).id
     for d in days:
-        crm.record_transaction(c, amount, occurred_at=D0 + dt.timedelta(days=d))
+        crm.records.add_transaction(c, amount, occurred_at=D0 + dt.timedelta(days=d))
     return c
 
 
 def test_the_analytics_see_a_refund_as_less_spend_not_as_a_visit(crm):
     refunded = _buys(crm, "refunded", [0, 10, 20])
     plain = _buys(crm, "plain", [0, 10, 20])
-    crm.record_transaction(refunded, -2500, occurred_at=D0 + dt.timedelta(days=33), kind="refund")
+    crm.records.add_transaction(refunded, -2500, occurred_at=D0 + dt.timedelta(days=33), kind="refund")
     as_of = D0 + dt.timedelta(days=34)
     r = rfm(crm, as_of=as_of)["customers"]
     assert (r[refunded]["frequency"], r[refunded]["recency_days"]) == (3, 14.0)

@@ -18,7 +18,7 @@ HEADER = "customer_external_id,occurred_at,amount,channel\n"
 
 def _customers(crm, n=3):
     for i in range(n):
-        crm.add_customer(f"c{i}", external_id=f"C{i}")
+        crm.customers.add(f"c{i}", external_id=f"C{i}")
 
 
 def _rows(n, start=0, amount="12.30"):
@@ -53,7 +53,7 @@ def test_the_same_file_again_is_refused_and_writes_nothing(crm, crm_cli, tmp_pat
     assert "lines 2-41" in message and "already imported" in message
     assert "till.csv" in message and "--allow-duplicates" in message
     assert _count(crm) == 40  # nothing written, stats untouched
-    assert crm.card("C0")["stats"]["tx_count"] == 14
+    assert crm.records.card("C0")["stats"]["tx_count"] == 14
 
 
 def test_allow_duplicates_imports_the_content_again(crm, crm_cli, tmp_path):

@@ -79,9 +79,9 @@ def test_the_storage_package_reads_no_private_sqlalchemy_attribute():
 
 @pytest.fixture
 def rep(crm):
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_customer("Mine", owner="zhang")
-    crm.add_customer("Not mine")
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.customers.add("Mine", owner="zhang")
+    crm.customers.add("Not mine")
     return crm.as_("zhang")
 
 

@@ -59,29 +59,29 @@ def world(crm):
     from crm_real_estate import requests as req
 
     for key in ("zhang", "chen", "wang"):
-        crm.add_staff(key, key.title(), roles=["rep"])
+        crm.staff.add(key, key.title(), roles=["rep"])
     cs = {}
     for i, owner in enumerate(["zhang", "zhang", "chen", "chen", "wang", "wang"]):
-        cs[i] = crm.add_customer(f"{owner}-{i}", phone=f"1380000{i:04d}", owner=owner)
+        cs[i] = crm.customers.add(f"{owner}-{i}", phone=f"1380000{i:04d}", owner=owner)
     places.add_project(crm, "JD", "Jade Garden")
     places.add_building(crm, "JD", "A1")
     places.add_team(crm, "PLB", "plumbing", leader="wang")
     places.cover(crm, "PLB", "plumbing")
     for i, c in cs.items():
-        crm.record_transaction(c, 100 * (i + 1))
-        crm.record_interaction(c, "note", f"note {i}")
+        crm.records.add_transaction(c, 100 * (i + 1))
+        crm.records.add_interaction(c, "note", f"note {i}")
         places.add_unit(crm, "JD/A1", f"{i:04d}")
         places.add_owner(crm, f"JD/A1/{i:04d}", c, role="owner")
         req.open_request(
             crm, c, unit=f"JD/A1/{i:04d}", category="plumbing", channel="phone", text="leak"
         )
-        t = crm.open_ticket(c, f"ticket {i}")
-        crm.move_ticket(t.id, "review")
-    crm.add_relationship("account_manager", cs[2], to_staff="zhang")
-    crm.open_ticket(cs[4], "zhang's work", owner="zhang")
-    crm.add_relationship("household", cs[0], to_customer=cs[1])  # both zhang's
-    crm.add_relationship("household", cs[0], to_customer=cs[3])  # to someone else's
-    crm.add_relationship("referral", cs[5], to_customer=cs[2])
+        t = crm.tickets.open(c, f"ticket {i}")
+        crm.tickets.move(t.id, "review")
+    crm.customers.add_relationship("account_manager", cs[2], to_staff="zhang")
+    crm.tickets.open(cs[4], "zhang's work", owner="zhang")
+    crm.customers.add_relationship("household", cs[0], to_customer=cs[1])  # both zhang's
+    crm.customers.add_relationship("household", cs[0], to_customer=cs[3])  # to someone else's
+    crm.customers.add_relationship("referral", cs[5], to_customer=cs[2])
     from crm_real_estate.tables import buildings, incidents
 
     with crm.transaction() as db:  # an open incident that generated writes link requests to
@@ -111,7 +111,7 @@ def visible_ids(crm: Any, rep: str = "zhang") -> dict[str, set[int]]:
     } | _plugin_tables()
     with crm.transaction(write=False) as db:
         rows = {name: _all_rows(connection(db), t) for name, t in tables.items()}
-        me = crm.get_staff(rep).id
+        me = crm.staff.get(rep).id
     rels = rows["relationships"].values()
     mine = {c["id"] for c in rows["customers"].values() if c["owner_id"] == me}
     mine |= {r["from_customer_id"] for r in rels if r["to_staff_id"] == me and r["active"]}

@@ -24,15 +24,15 @@ from crmcore.schema import (
 @pytest.fixture
 def two_reps(crm):
     """zhang and chen are reps; each owns one customer with a ticket and a sale."""
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_staff("chen", "Chen", roles=["rep"])
-    mine = crm.add_customer("Mine Zhang", phone="13800000001", owner="zhang")
-    theirs = crm.add_customer("Theirs Chen", phone="13800000002", owner="chen")
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("chen", "Chen", roles=["rep"])
+    mine = crm.customers.add("Mine Zhang", phone="13800000001", owner="zhang")
+    theirs = crm.customers.add("Theirs Chen", phone="13800000002", owner="chen")
     for c in (mine, theirs):
-        crm.record_transaction(c, 1000)
-        crm.open_ticket(c, f"ticket of {c.name}")
-    crm.receive_sms("13800000002", "call me back")
-    crm.add_relationship("account_manager", theirs, to_staff="chen")
+        crm.records.add_transaction(c, 1000)
+        crm.tickets.open(c, f"ticket of {c.name}")
+    crm.messages.receive_sms("13800000002", "call me back")
+    crm.customers.add_relationship("account_manager", theirs, to_staff="chen")
     return crm, mine, theirs
 
 
@@ -162,12 +162,12 @@ def test_a_rep_cannot_make_themselves_admin(two_reps):
     with crm.as_("zhang").transaction() as db:
         with pytest.raises(AccessDenied, match="may not change staff directly"):
             db.execute(sa.update(staff).where(staff.c.key == "zhang").values(roles=["admin"]))
-    assert crm.get_staff("zhang").roles == ("rep",)
+    assert crm.staff.get("zhang").roles == ("rep",)
 
 
 def test_a_rep_cannot_link_themselves_to_another_reps_customer(two_reps):
     crm, mine, theirs = two_reps
-    zhang_id = crm.get_staff("zhang").id
+    zhang_id = crm.staff.get("zhang").id
     with crm.as_("zhang").transaction() as db:
         with pytest.raises(AccessDenied):
             db.execute(
@@ -195,8 +195,8 @@ def test_a_rep_cannot_link_themselves_to_another_reps_customer(two_reps):
     with crm.as_("zhang").transaction() as db:  # taking over chen's link: not in view
         assert db.execute(sa.update(relationships).values(to_staff_id=zhang_id)).rowcount == 0
     with crm.transaction(write=False) as db:
-        assert db.all(sa.select(relationships.c.to_staff_id)) == [(crm.get_staff("chen").id,)]
-    assert {c.name for c in crm.as_("zhang").list_customers()} == {"Mine Zhang"}
+        assert db.all(sa.select(relationships.c.to_staff_id)) == [(crm.staff.get("chen").id,)]
+    assert {c.name for c in crm.as_("zhang").customers.list()} == {"Mine Zhang"}
 
 
 def test_a_rep_cannot_move_a_ticket_to_another_customer_or_take_it_over(two_reps):
@@ -242,13 +242,13 @@ def test_subqueries_in_written_values_read_only_visible_rows(two_reps):
             )
         )
         db.execute(sa.update(customers).where(customers.c.id == mine.id).values(name=names_of_all))
-    texts = [i.text for i in crm.interactions_of(mine)]
-    assert texts == ["Mine Zhang"] and crm.get_customer(mine.id).name == "Mine Zhang"
+    texts = [i.text for i in crm.records.interactions(mine)]
+    assert texts == ["Mine Zhang"] and crm.customers.get(mine.id).name == "Mine Zhang"
 
 
 def test_a_rep_cannot_move_their_own_record_onto_another_reps_customer(two_reps):
     crm, mine, theirs = two_reps
-    crm.as_("zhang").record_interaction(mine, "note", "my call")
+    crm.as_("zhang").records.add_interaction(mine, "note", "my call")
     with crm.as_("zhang").transaction() as db:  # zhang's own interaction (staff_id = zhang)
         with pytest.raises(AccessDenied, match="may not move interactions rows"):
             db.execute(
@@ -256,7 +256,7 @@ def test_a_rep_cannot_move_their_own_record_onto_another_reps_customer(two_reps)
                 .where(interactions.c.text == "my call")
                 .values(customer_id=theirs.id)
             )
-    assert [i.text for i in crm.interactions_of(theirs)] == []
+    assert [i.text for i in crm.records.interactions(theirs)] == []
 
 
 def test_dml_the_filter_cannot_scope_is_refused(two_reps):
@@ -290,16 +290,16 @@ def test_dml_the_filter_cannot_scope_is_refused(two_reps):
 def test_a_rep_still_does_their_own_work_through_the_services(two_reps):
     crm, mine, theirs = two_reps
     zhang = crm.as_("zhang")
-    t = zhang.open_ticket(mine, "call back")
-    zhang.move_ticket(t.id, "review", owner="zhang")
-    other = zhang.add_customer("Also Zhang's", owner="zhang")
-    rel = zhang.add_relationship("household", mine, to_customer=other)
-    zhang.end_relationship(rel.id)
+    t = zhang.tickets.open(mine, "call back")
+    zhang.tickets.move(t.id, "review", owner="zhang")
+    other = zhang.customers.add("Also Zhang's", owner="zhang")
+    rel = zhang.customers.add_relationship("household", mine, to_customer=other)
+    zhang.customers.end_relationship(rel.id)
     with pytest.raises(NotFound):  # a customer out of view answers like a missing one
-        zhang.add_relationship("household", mine, to_customer=theirs)
+        zhang.customers.add_relationship("household", mine, to_customer=theirs)
     with pytest.raises(NotFound):
-        zhang.open_ticket(theirs, "snooping")
-    assert {c.name for c in zhang.list_customers()} == {"Mine Zhang", "Also Zhang's"}
+        zhang.tickets.open(theirs, "snooping")
+    assert {c.name for c in zhang.customers.list()} == {"Mine Zhang", "Also Zhang's"}
 
 
 def test_raw_connection_reads_are_only_yes_or_no(two_reps):
@@ -321,10 +321,10 @@ ESTATE = pytest.mark.crm(plugins=["real_estate"])
 def _estate(crm):
     from crm_real_estate import places
 
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_staff("chen", "Chen", roles=["rep"])
-    crm.add_staff("wang", "Wang", roles=["rep"])
-    crm.add_customer("Wu Lei", phone="13900002222", owner="chen", external_id="B-1")
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("chen", "Chen", roles=["rep"])
+    crm.staff.add("wang", "Wang", roles=["rep"])
+    crm.customers.add("Wu Lei", phone="13900002222", owner="chen", external_id="B-1")
     places.add_project(crm, "JD", "Jade Garden")
     places.add_building(crm, "JD", "A1")
     places.add_unit(crm, "JD/A1", "1202")
@@ -380,7 +380,7 @@ def test_a_rep_cannot_arrange_a_ticket_of_another_reps_customer_cli(crm, crm_cli
     shown = crm_cli("--as", "zhang", "customer", "show", "B-1", "--json")
     assert shown.exit_code == 1 and "Wu Lei" not in shown.stdout + shown.stderr
     with crm.transaction(write=False) as db:
-        assert db.all(sa.select(tickets.c.owner_id)) == [(crm.get_staff("wang").id,)]
+        assert db.all(sa.select(tickets.c.owner_id)) == [(crm.staff.get("wang").id,)]
 
 
 @ESTATE
@@ -398,16 +398,16 @@ def test_configuration_needs_the_configure_permission(crm_factory):
         },
     }
     crm = crm_factory(plugins=["real_estate"], config={"crm": {"roles": roles}})
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_staff("pat", "Pat", roles=["planner"])
-    crm.add_staff("ana", "Ana", roles=["analyst"])
-    crm.add_staff("boss", "Boss", roles=["admin"])
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("pat", "Pat", roles=["planner"])
+    crm.staff.add("ana", "Ana", roles=["analyst"])
+    crm.staff.add("boss", "Boss", roles=["admin"])
     for who in ("zhang", "ana"):
         with pytest.raises(AccessDenied, match="needs the 'configure' permission"):
             places.add_project(crm.as_(who), f"P-{who}", "refused")
         with crm.as_(who).transaction() as db:
             with pytest.raises(AccessDenied, match="configure"):
-                db.execute(sa.update(teams).values(leader_id=crm.get_staff(who).id))
+                db.execute(sa.update(teams).values(leader_id=crm.staff.get(who).id))
     places.add_project(crm.as_("pat"), "PAT", "a planner's project")
     places.add_project(crm.as_("boss"), "BOSS", "an admin's project")
     with crm.transaction(write=False) as db:
@@ -421,10 +421,10 @@ def test_a_taken_meter_is_found_across_the_whole_base_without_naming_the_holder(
 
     from crmcore import Conflict
 
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_staff("chen", "Chen", roles=["rep"])
-    mine = crm.add_customer("Mine Zhang", owner="zhang")
-    theirs = crm.add_customer("Theirs Chen", owner="chen")
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("chen", "Chen", roles=["rep"])
+    mine = crm.customers.add("Mine Zhang", owner="zhang")
+    theirs = crm.customers.add("Theirs Chen", owner="chen")
     point = {"address": "x", "voltage_level": "10kV", "customer_class": "commercial"}
     accounts.add_point(crm, theirs, meter_no="M-CHEN", **point)
     with pytest.raises(Conflict) as taken:  # chen's meter, out of zhang's view
@@ -466,7 +466,7 @@ def _stranger(kind=None):
 def test_a_plugin_table_of_no_declared_kind_is_configuration(crm_factory):
     plugin, settings = _stranger()
     crm = crm_factory(plugins=["stranger"], extra_plugins={"stranger": plugin})
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
     with crm.transaction() as db:
         db.execute(settings.insert().values(value="set by the system"))
     with crm.as_("zhang").transaction() as db:

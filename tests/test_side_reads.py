@@ -22,25 +22,25 @@ def _names(query):
 def test_on_a_sqlite_file_a_side_read_sees_the_state_the_operation_started_from(crm):
     if crm.engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL reads inline (see the next test)")
-    crm.add_customer("Ann")
+    crm.customers.add("Ann")
     with crm.transaction():
         with SideReads(crm, owned=True) as side:
-            crm.add_customer("Bob")  # not committed: the side read must not see it
+            crm.customers.add("Bob")  # not committed: the side read must not see it
             thread, names = side.submit(_names)()
         assert thread.startswith("crm-side-read") and names == ["Ann"]
-    assert sorted(c.name for c in crm.list_customers()) == ["Ann", "Bob"]
+    assert sorted(c.name for c in crm.customers.list()) == ["Ann", "Bob"]
 
 
 def test_elsewhere_a_side_read_runs_inline_on_the_operation_when_asked(crm, tmp_path):
     memory = CRM(from_dict({"crm": {"database": "sqlite://"}}), principal=SYSTEM)
-    memory.upgrade()
+    memory.admin.upgrade()
     for c in (crm, memory):
         if c is crm and crm.engine.dialect.name == "sqlite":
             continue  # a file: covered above
-        c.add_customer("Ann")
+        c.customers.add("Ann")
         with c.transaction(), SideReads(c, owned=True) as side:
             later = side.submit(_names)
-            c.add_customer("Bob")  # asked for after this: the operation's own view
+            c.customers.add("Bob")  # asked for after this: the operation's own view
             thread, names = later()
         assert thread == threading.current_thread().name and sorted(names) == ["Ann", "Bob"]
 
@@ -60,9 +60,9 @@ def _three_with_history(crm):
     """Ann and Bob bought 1.00 each; ABC ran and made both A."""
     from crmcore import analytics
 
-    cs = [crm.add_customer(name) for name in ("Ann", "Bob", "Cai")]
+    cs = [crm.customers.add(name) for name in ("Ann", "Bob", "Cai")]
     for c in cs[:2]:
-        crm.record_transaction(c, 100, occurred_at=dt.datetime(2025, 12, 1))
+        crm.records.add_transaction(c, 100, occurred_at=dt.datetime(2025, 12, 1))
     first = analytics.abc(crm, as_of=dt.datetime(2026, 1, 1))
     assert [first["customers"][c.id] for c in cs] == ["A", "A", "C"]
     return cs
@@ -86,7 +86,7 @@ def test_abc_inside_the_callers_transaction_counts_the_purchase_just_written(crm
 
     cs = _three_with_history(crm)
     with crm.transaction():
-        crm.record_transaction(cs[2], 100_000, occurred_at=dt.datetime(2025, 12, 2))
+        crm.records.add_transaction(cs[2], 100_000, occurred_at=dt.datetime(2025, 12, 2))
         inside = analytics.abc(crm, as_of=dt.datetime(2026, 1, 1))
     assert [inside["customers"][c.id] for c in cs] == ["C", "C", "A"]
     assert inside["classes"]["A"]["spend_cents"] == 100_000
@@ -111,7 +111,7 @@ def test_abc_reads_on_the_side_only_in_a_transaction_of_its_own(crm, monkeypatch
     monkeypatch.setattr(abc_module, "stats_fingerprint", spy)
     analytics.abc(crm, as_of=dt.datetime(2026, 1, 1))  # its own transaction
     with crm.transaction():
-        crm.record_transaction(cs[2], 5, occurred_at=dt.datetime(2025, 12, 2))
+        crm.records.add_transaction(cs[2], 5, occurred_at=dt.datetime(2025, 12, 2))
         analytics.abc(crm, as_of=dt.datetime(2026, 1, 1))  # joins the caller's
     here = threading.current_thread().name
     if crm.engine.dialect.name == "sqlite":

@@ -40,7 +40,7 @@ def test_a_bad_sqlite_synchronous_is_refused_naming_the_key():
 def _full_crm(tmp_path, **extra):
     cfg = from_dict({"crm": {"database": f"sqlite:///{tmp_path / 'a.db'}", **extra}})
     crm = CRM(cfg, principal=SYSTEM)
-    crm.upgrade()
+    crm.admin.upgrade()
     return crm
 
 

@@ -49,8 +49,8 @@ def _crm(url: str, plugins: list[str]) -> Any:
 def core_only(fresh_url: str) -> Any:
     """A database with the core's schema and one customer, no plugin's tables."""
     crm = _crm(fresh_url, [])
-    crm.upgrade()
-    crm.add_customer("Wu Fang")
+    crm.admin.upgrade()
+    crm.customers.add("Wu Fang")
     yield crm
     crm.engine.dispose()
 
@@ -85,7 +85,7 @@ def test_a_core_schema_behind_the_code_stops_commands(core_only, crm_cli):
 def test_a_database_without_a_schema_says_how_to_create_it(fresh_url):
     crm = _crm(fresh_url, [])
     with pytest.raises(SchemaError, match=r"^the database has no schema yet: run `crm db upgrade`"):
-        crm.check_schema()
+        crm.admin.check_schema()
     crm.engine.dispose()
 
 
@@ -93,7 +93,7 @@ def test_a_schema_newer_than_the_code_is_named(core_only):
     with core_only.engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = 'crmcore_9999'"))
     with pytest.raises(SchemaError, match=r"\(crmcore_9999\) is newer than this crmcore"):
-        core_only.check_schema()
+        core_only.admin.check_schema()
 
 
 def test_the_schema_is_read_once_per_crm(core_only, monkeypatch):
@@ -101,14 +101,14 @@ def test_the_schema_is_read_once_per_crm(core_only, monkeypatch):
     real = migrate_mod.schema_problem
     monkeypatch.setattr(migrate_mod, "schema_problem", lambda *a: calls.append(1) or real(*a))
     crm = _crm(core_only.config.database, [])
-    crm.check_schema()
-    crm.check_schema()
+    crm.admin.check_schema()
+    crm.admin.check_schema()
     assert calls == [1]
     crm.engine.dispose()
 
 
 def test_an_up_to_date_schema_passes(crm):
-    crm.check_schema()  # the fixture's database is migrated: nothing raised
+    crm.admin.check_schema()  # the fixture's database is migrated: nothing raised
 
 
 def test_a_section_of_a_disabled_plugin_is_one_warning_line(tmp_path):

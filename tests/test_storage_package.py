@@ -21,11 +21,11 @@ MAX_LINES = 400
 
 @pytest.fixture
 def rep_crm(crm):
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_staff("lead", "Lead", roles=["supervisor"])
-    crm.add_staff("audit", "Auditor", roles=["auditor"])
-    crm.add_customer("Mine", owner="zhang")
-    crm.add_customer("Not mine")
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("lead", "Lead", roles=["supervisor"])
+    crm.staff.add("audit", "Auditor", roles=["auditor"])
+    crm.customers.add("Mine", owner="zhang")
+    crm.customers.add("Not mine")
     return crm
 
 

@@ -31,17 +31,17 @@ class Visits:
 def test_entries_of_every_source_are_merged_in_time_order(crm_factory, crm_clock):
     crm = crm_factory(plugins=["visits"], extra_plugins={"visits": Visits()})
     crm_clock.set(dt.datetime(2026, 1, 1, 8))
-    c = crm.add_customer("Ann", phone="13800000001")
-    crm.record_transaction(c, 1999, occurred_at=dt.datetime(2026, 1, 4, 10))
-    crm.record_interaction(c, "call", "asked for a refund", at=dt.datetime(2026, 1, 2, 9))
+    c = crm.customers.add("Ann", phone="13800000001")
+    crm.records.add_transaction(c, 1999, occurred_at=dt.datetime(2026, 1, 4, 10))
+    crm.records.add_interaction(c, "call", "asked for a refund", at=dt.datetime(2026, 1, 2, 9))
     crm_clock.set(dt.datetime(2026, 1, 5, 9))
-    t = crm.open_ticket(c, "broken kettle", at=dt.datetime(2026, 1, 2, 10))
-    crm.move_ticket(t, "review")
-    crm.add_timeline_entry(
+    t = crm.tickets.open(c, "broken kettle", at=dt.datetime(2026, 1, 2, 10))
+    crm.tickets.move(t, "review")
+    crm.records.add_timeline_entry(
         c, "tier", "upgraded to gold", at=dt.datetime(2026, 1, 4, 11), source="retail"
     )
-    crm.enqueue_message("sms", body="sorry about the kettle", customer=c)
-    entries = crm.timeline(c)
+    crm.messages.enqueue("sms", body="sorry about the kettle", customer=c)
+    entries = crm.records.timeline(c)
     summaries = [(e.at, e.source, e.kind) for e in entries]
     assert summaries == sorted(summaries, key=lambda s: s[0])
     kinds = [e.kind for e in entries]
@@ -61,8 +61,8 @@ def test_entries_of_every_source_are_merged_in_time_order(crm_factory, crm_clock
 
 
 def test_timeline_json_shape(crm_cli, crm):
-    c = crm.add_customer("Ann", external_id="A1")
-    crm.record_interaction(c, "note", "likes green tea")
+    c = crm.customers.add("Ann", external_id="A1")
+    crm.records.add_interaction(c, "note", "likes green tea")
     result = crm_cli("timeline", "A1", "--json")
     assert result.exit_code == 0, result
     data = result.json()

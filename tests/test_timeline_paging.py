@@ -78,7 +78,7 @@ def _walk(crm, ref, limit):
     """Every page from the latest back, by following the cursors."""
     pages, cursor = [], None
     for _ in itertools.count():
-        page = crm.timeline(ref, limit=limit, cursor=cursor)
+        page = crm.records.timeline(ref, limit=limit, cursor=cursor)
         pages.append(page)
         assert len(page) <= limit
         cursor = page.next_cursor
@@ -103,9 +103,9 @@ records = st.lists(
 @given(records=records, limit=st.integers(1, 7))
 def test_the_pages_joined_are_the_whole_timeline(plugged, records, limit):
     crm, _ = plugged
-    c = crm.add_customer("Ann")
+    c = crm.customers.add("Ann")
     _fill(crm, c.id, records)
-    whole = crm.timeline(c)
+    whole = crm.records.timeline(c)
     assert whole.next_cursor is None
     assert [e.at for e in whole] == sorted(e.at for e in whole)
     assert len(whole) == len(records) + 1  # and the stage entry of its creation
@@ -113,16 +113,16 @@ def test_the_pages_joined_are_the_whole_timeline(plugged, records, limit):
     joined = [e for page in reversed(pages) for e in page]
     assert [e.to_json() for e in joined] == [e.to_json() for e in whole]
     assert all(len(page) == limit for page in pages[:-1])  # only the oldest page is short
-    assert crm.timeline(c, limit=limit) == whole[-limit:]  # the first page: the latest
+    assert crm.records.timeline(c, limit=limit) == whole[-limit:]  # the first page: the latest
     # a cursor without a limit: everything before that page
     if pages[0].next_cursor is not None:
-        rest = crm.timeline(c, cursor=pages[0].next_cursor)
+        rest = crm.records.timeline(c, cursor=pages[0].next_cursor)
         assert rest == whole[: len(whole) - limit]
 
 
 def test_a_page_of_a_long_history_reads_only_about_its_own_rows(plugged, monkeypatch):
     crm, plugin = plugged
-    c = crm.add_customer("Heavy")
+    c = crm.customers.add("Heavy")
     per_stream = 1500
     _fill(
         crm,
@@ -146,32 +146,32 @@ def test_a_page_of_a_long_history_reads_only_about_its_own_rows(plugged, monkeyp
 
     monkeypatch.setattr(DB, "execute", counting)
     limit = 10
-    page = crm.timeline(c, limit=limit)
+    page = crm.records.timeline(c, limit=limit)
     assert len(page) == limit and page.next_cursor is not None
     assert plugin.built <= limit  # the plugin built only entries on the page
     # the page's keys (limit + 1) and at most its rows from each stream on it
     assert sum(fetched) <= 2 * limit + 1, fetched
-    second = crm.timeline(c, limit=limit, cursor=page.next_cursor)
+    second = crm.records.timeline(c, limit=limit, cursor=page.next_cursor)
     assert second[-1].at <= page[0].at and plugin.built <= 2 * limit
     fetched.clear()
-    assert len(crm.timeline(c)) == 4 * per_stream + 1  # the whole history reads it all
+    assert len(crm.records.timeline(c)) == 4 * per_stream + 1  # the whole history reads it all
     assert sum(fetched) >= 4 * per_stream
 
 
 def test_a_rep_pages_only_a_customer_they_may_see(plugged):
     crm, _ = plugged
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_staff("chen", "Chen", roles=["rep"])
-    mine = crm.add_customer("Mine", owner="zhang")
-    theirs = crm.add_customer("Theirs", owner="chen")
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("chen", "Chen", roles=["rep"])
+    mine = crm.customers.add("Mine", owner="zhang")
+    theirs = crm.customers.add("Theirs", owner="chen")
     _fill(crm, mine.id, [("interaction", n) for n in range(5)] + [("reminder", 2)])
     zhang = crm.as_("zhang")
     pages = _walk(zhang, mine.id, 2)
     assert [e.to_json() for p in reversed(pages) for e in p] == [
-        e.to_json() for e in crm.timeline(mine)
+        e.to_json() for e in crm.records.timeline(mine)
     ]
     with pytest.raises(Exception, match=rf"^customer {theirs.id} not found$"):
-        zhang.timeline(theirs.id, limit=2)
+        zhang.records.timeline(theirs.id, limit=2)
 
 
 @pytest.mark.parametrize(
@@ -180,37 +180,37 @@ def test_a_rep_pages_only_a_customer_they_may_see(plugged):
 )
 def test_a_cursor_that_no_page_gave_is_refused_in_one_line(plugged, cursor):
     crm, _ = plugged
-    c = crm.add_customer("Ann")
+    c = crm.customers.add("Ann")
     with pytest.raises(
         ValidationError, match="^timeline cursor .* is not one a timeline page gave$"
     ):
-        crm.timeline(c, limit=2, cursor=cursor)
+        crm.records.timeline(c, limit=2, cursor=cursor)
 
 
 def test_a_cursor_of_a_stream_no_longer_enabled_says_so(plugged, crm_factory):
     crm, _ = plugged
-    c = crm.add_customer("Ann")
+    c = crm.customers.add("Ann")
     _fill(crm, c.id, [("reminder", n) for n in range(4)])
-    cursor = crm.timeline(c, limit=2).next_cursor
+    cursor = crm.records.timeline(c, limit=2).next_cursor
     assert cursor is not None
     plain = crm_factory()  # no reminders plugin
-    other = plain.add_customer("Bo")
+    other = plain.customers.add("Bo")
     with pytest.raises(ValidationError, match="its stream 'reminders.due' is not enabled"):
-        plain.timeline(other, limit=2, cursor=cursor)
+        plain.records.timeline(other, limit=2, cursor=cursor)
 
 
 def test_limit_must_be_a_whole_number(plugged):
     crm, _ = plugged
-    c = crm.add_customer("Ann")
+    c = crm.customers.add("Ann")
     for bad in (0, -1, True, 1.5, "3"):
         with pytest.raises(ValidationError, match="timeline limit"):
-            crm.timeline(c, limit=bad)
+            crm.records.timeline(c, limit=bad)
 
 
 def test_crm_timeline_pages_and_says_how_to_read_the_next(crm_cli, crm):
-    c = crm.add_customer("Ann", external_id="A1")
+    c = crm.customers.add("Ann", external_id="A1")
     for n in range(5):
-        crm.record_interaction(c, "note", f"note {n}", at=crm.now() + dt.timedelta(hours=n + 1))
+        crm.records.add_interaction(c, "note", f"note {n}", at=crm.now() + dt.timedelta(hours=n + 1))
     first = crm_cli("timeline", "A1", "--limit", "2")
     assert first.exit_code == 0, first
     lines = first.stdout.strip().splitlines()
@@ -234,7 +234,7 @@ def test_a_page_reads_each_core_stream_through_its_time_index(crm, crm_backend):
     sorting the customer's whole history."""
     if crm_backend != "sqlite":
         pytest.skip("the query plan is read with SQLite's EXPLAIN QUERY PLAN")
-    c = crm.add_customer(name="Planned")
+    c = crm.customers.add(name="Planned")
     statements: list[tuple[str, object]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):
@@ -243,7 +243,7 @@ def test_a_page_reads_each_core_stream_through_its_time_index(crm, crm_backend):
 
     sa.event.listen(crm.engine, "before_cursor_execute", capture)
     try:
-        crm.timeline(c.id, limit=5)
+        crm.records.timeline(c.id, limit=5)
     finally:
         sa.event.remove(crm.engine, "before_cursor_execute", capture)
     assert statements, "the page's key query was not seen"

@@ -12,10 +12,10 @@ from crmcore.schema import audit_log, customers
 
 @pytest.fixture
 def rep_crm(crm):
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_staff("audit", "Auditor", roles=["auditor"])
-    crm.add_customer("Mine", owner="zhang")
-    crm.add_customer("Not mine")
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("audit", "Auditor", roles=["auditor"])
+    crm.customers.add("Mine", owner="zhang")
+    crm.customers.add("Not mine")
     return crm
 
 

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from crmcore import backup as backup_mod
 from crmcore.backup import backup, inspect_backup, restore
 from crmcore.cli import cli
+from crmcore.cli.export import export_customers
 from crmcore.db import make_engine
 from crmcore.errors import AccessDenied, CRMError, ValidationError
 from crmcore.schema import audit_log
@@ -138,8 +139,8 @@ def write_tx(path: Path, rows: int, bad_every: int = 0) -> Path:
 
 @pytest.fixture
 def importing(crm, tmp_path):
-    crm.add_customer("Ann", external_id="C-1")
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
+    crm.customers.add("Ann", external_id="C-1")
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
     return write_tx(tmp_path / "till.csv", 40, bad_every=7)
 
 
@@ -158,7 +159,7 @@ def test_a_refused_user_truncates_no_file_with_rejects(crm, crm_cli, importing, 
         )  # fmt: skip
         assert result.exit_code == 1 and "may not import" in result.stderr
         assert digest(target) == before
-    assert crm.list_customers()  # the database still opens
+    assert crm.customers.list()  # the database still opens
 
 
 def test_rejects_may_not_be_the_input_or_the_database(crm, crm_cli, importing):
@@ -229,14 +230,14 @@ def test_rejects_through_a_symlink_is_refused(crm, crm_cli, importing, tmp_path)
 
 # -- db restore -------------------------------------------------------------------------
 def _restore_refused(crm, path: Path, match: str) -> None:
-    names = [c.name for c in crm.list_customers()]
+    names = [c.name for c in crm.customers.list()]
     with pytest.raises(ValidationError, match=match):
         restore(crm.engine, path)
-    assert [c.name for c in crm.list_customers()] == names
+    assert [c.name for c in crm.customers.list()] == names
 
 
 def test_restore_refuses_what_is_not_a_crmcore_backup(crm, tmp_path, crm_backend):
-    crm.add_customer("Ann")
+    crm.customers.add("Ann")
     empty = tmp_path / "empty.backup"
     empty.write_bytes(b"")
     _restore_refused(crm, empty, "empty")
@@ -270,23 +271,23 @@ def _versions(crm) -> list[str]:
 
 
 def test_restore_refuses_an_unknown_or_newer_schema_and_says_what_it_restores(crm, tmp_path):
-    ann = crm.add_customer("Ann")
-    crm.record_transaction(ann, 1500)
-    crm.record_transaction(ann, 700)
+    ann = crm.customers.add("Ann")
+    crm.records.add_transaction(ann, 1500)
+    crm.records.add_transaction(ann, 700)
     _backup_with_version(crm, tmp_path / "newer.backup", "crmcore_0999")
     _restore_refused(crm, tmp_path / "newer.backup", "crmcore_0999 is unknown here")
     backup(crm.engine, tmp_path / "good.backup")
-    crm.add_customer("Added later")
+    crm.customers.add("Added later")
     seen = inspect_backup(crm.engine, tmp_path / "good.backup")
     info = restore(crm.engine, tmp_path / "good.backup")
     assert info["versions"] == _versions(crm) and info["schema_current"] is True
     assert (info["customers"], info["transactions"]) == (1, 2)
     assert seen["versions"] == info["versions"]
-    assert [c.name for c in crm.list_customers()] == ["Ann"]
+    assert [c.name for c in crm.customers.list()] == ["Ann"]
 
 
 def test_restore_says_an_older_schema_needs_an_upgrade(crm, tmp_path):
-    crm.add_customer("Ann")
+    crm.customers.add("Ann")
     _backup_with_version(crm, tmp_path / "older.backup", "crmcore_0003")
     real = _versions(crm)
     try:
@@ -304,9 +305,9 @@ def test_restore_says_an_older_schema_needs_an_upgrade(crm, tmp_path):
 def test_a_failed_sqlite_restore_puts_the_previous_database_back(crm, tmp_path, monkeypatch):
     if crm.engine.dialect.name != "sqlite":
         pytest.skip("a SQLite restore copies pages; PostgreSQL restores in one transaction")
-    crm.add_customer("Ann")
+    crm.customers.add("Ann")
     backup(crm.engine, tmp_path / "good.backup")
-    crm.add_customer("Bea")
+    crm.customers.add("Bea")
     database = crm.engine.url.database
     real_copy = backup_mod._copy_sqlite
 
@@ -318,12 +319,12 @@ def test_a_failed_sqlite_restore_puts_the_previous_database_back(crm, tmp_path, 
     monkeypatch.setattr(backup_mod, "_copy_sqlite", copy_then_fail)
     with pytest.raises(CRMError, match="previous database was put back"):
         restore(crm.engine, tmp_path / "good.backup")
-    assert sorted(c.name for c in crm.list_customers()) == ["Ann", "Bea"]
+    assert sorted(c.name for c in crm.customers.list()) == ["Ann", "Bea"]
     assert not [p for p in Path(database).parent.iterdir() if "before-restore" in p.name]
 
 
 def test_cli_restore_prints_what_it_restored(crm, crm_cli, tmp_path):
-    crm.add_customer("Ann")
+    crm.customers.add("Ann")
     backup(crm.engine, tmp_path / "b.backup")
     out = crm_cli("db", "restore", tmp_path / "b.backup", "--yes")
     assert out.exit_code == 0 and "1 customers, 0 transactions" in out.stdout
@@ -341,7 +342,7 @@ def _audit_rows(crm, *actions: str) -> list:
 
 def test_an_interrupted_export_leaves_no_file_but_its_intent_is_audited(crm, tmp_path, monkeypatch):
     for i in range(5):
-        crm.add_customer(f"Customer {i}", phone=f"1380000000{i}")
+        crm.customers.add(f"Customer {i}", phone=f"1380000000{i}")
     real_writer = csv.writer
 
     class FailingWriter:
@@ -357,7 +358,7 @@ def test_an_interrupted_export_leaves_no_file_but_its_intent_is_audited(crm, tmp
     monkeypatch.setattr(csv, "writer", FailingWriter)
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(CRMError, match="cannot write the export: No space left"):
-        crm.export_customers(str(tmp_path / "all.csv"))
+        export_customers(crm, str(tmp_path / "all.csv"))
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no file, no temporary
     rows = _audit_rows(crm, "export_started", "export")
     assert [r.action for r in rows] == ["export_started"]
@@ -366,8 +367,8 @@ def test_an_interrupted_export_leaves_no_file_but_its_intent_is_audited(crm, tmp
 
 
 def test_an_export_is_private_and_audited_before_and_after(crm, tmp_path):
-    crm.add_customer("Ann", phone="13800000001")
-    out = crm.export_customers(str(tmp_path / "all.csv"))
+    crm.customers.add("Ann", phone="13800000001")
+    out = export_customers(crm, str(tmp_path / "all.csv"))
     assert out["rows"] == 1 and mode(tmp_path / "all.csv") == 0o600
     started, done = _audit_rows(crm, "export_started", "export")
     assert started.id < done.id and done.after["rows"] == 1
@@ -379,24 +380,24 @@ def test_export_refuses_a_symlink_and_audits_nothing(crm, tmp_path):
     victim.write_text("precious")
     (tmp_path / "out.csv").symlink_to(victim)
     with pytest.raises(ValidationError, match="symbolic link"):
-        crm.export_customers(str(tmp_path / "out.csv"))
+        export_customers(crm, str(tmp_path / "out.csv"))
     assert victim.read_text() == "precious" and _audit_rows(crm, "export_started") == []
 
 
 def test_a_refused_export_writes_no_file(crm, tmp_path):
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
     with pytest.raises(AccessDenied):
-        crm.as_("zhang").export_customers(str(tmp_path / "x.csv"))
+        export_customers(crm.as_("zhang"), str(tmp_path / "x.csv"))
     assert not (tmp_path / "x.csv").exists() and _audit_rows(crm, "export_started") == []
 
 
 # -- file modes, symlinks and passwords -----------------------------------------------------
 def test_backups_outbox_log_and_new_databases_are_private(crm, tmp_path):
-    crm.add_customer("Ann", phone="13800000001")
+    crm.customers.add("Ann", phone="13800000001")
     backup(crm.engine, tmp_path / "b.backup")
     assert mode(tmp_path / "b.backup") == 0o600
-    crm.enqueue_message("sms", body="hello", customer=1)
-    crm.send_outbox()
+    crm.messages.enqueue("sms", body="hello", customer=1)
+    crm.messages.send_outbox()
     assert mode(tmp_path / "outbox.log") == 0o600
     fresh = tmp_path / "fresh.db"
     engine = make_engine(f"sqlite:///{fresh}")

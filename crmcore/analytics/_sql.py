@@ -30,7 +30,7 @@ def run_transaction(crm: Any, name: str) -> Iterator[bool]:
     ``CRM.transaction(durable=False)``), unless a plugin reacts to the run in
     ``crm_analytics_computed``: what a plugin writes there is kept as durably
     as any other operation."""
-    owned = crm._db is None  # no transaction open on this thread yet
+    owned = not crm.in_transaction  # no transaction open on this thread yet
     durable = bool(crm.plugins.implementers("crm_analytics_computed"))
     with crm.transaction(command=f"analytics {name}", durable=durable):
         yield owned

@@ -19,12 +19,12 @@ def _bootstrap(crm: Any) -> list[str]:
     from crmcore.access import SYSTEM
     from crmcore.errors import NotFound
 
-    branches = crm.upgrade()
+    branches = crm.admin.upgrade()
     system = crm.as_(SYSTEM, command="crm init")
     try:
-        system.get_staff("admin")
+        system.staff.get("admin")
     except NotFound:
-        system.add_staff("admin", "Administrator", roles=["admin"])
+        system.staff.add("admin", "Administrator", roles=["admin"])
     return branches
 
 
@@ -156,7 +156,7 @@ def db_upgrade(crm: Any, as_json: bool) -> None:
 
     Applies the pending migrations of the core and each enabled plugin."""
     before = _schema_state(crm.engine)
-    branches = crm.upgrade()
+    branches = crm.admin.upgrade()
     changed = _schema_state(crm.engine) != before
     emit(
         {"upgraded": branches, "changed": changed},
@@ -188,7 +188,7 @@ def db_backup(crm: Any, path: str, as_json: bool) -> None:
     SQLite: an online backup; PostgreSQL: pg_dump."""
     from crmcore.backup import backup
 
-    crm.require_admin_outside("back up the database")
+    crm.staff.require_admin("back up the database")
     emit(
         backup(crm.engine, path),
         as_json,
@@ -207,7 +207,7 @@ def db_restore(crm: Any, path: str, yes: bool, as_json: bool) -> None:
     Replaces the database's content with the backup in PATH."""
     from crmcore.backup import inspect_backup, restore
 
-    crm.require_admin_outside("restore the database")
+    crm.staff.require_admin("restore the database")
     if not yes and not as_json:
         info = inspect_backup(crm.engine, path)
         held = (
@@ -302,7 +302,7 @@ def plugins_purge(crm: Any, name: str, yes: bool, as_json: bool) -> None:
     """Delete a disabled plugin's data.
 
     Shows what it would delete first."""
-    plan = crm.purge_plan(name)
+    plan = crm.admin.purge_plan(name)
     if not as_json:
         click.echo(f"purging {name} would delete:")
         for table, n in plan["tables"].items():
@@ -315,7 +315,7 @@ def plugins_purge(crm: Any, name: str, yes: bool, as_json: bool) -> None:
             emit({"plan": plan, "purged": False}, True)
             return
         click.confirm("Delete it?", abort=True)
-    crm.purge_plugin(name)
+    crm.admin.purge_plugin(name)
     emit({"plan": plan, "purged": True}, as_json, f"purged {name}")
 
 
@@ -378,7 +378,7 @@ def audit_verify(crm: Any, as_json: bool) -> None:
 
     Needs 'audit'. Prints OK with the row count and the head hash, or the first
     row that does not verify and why (exit status 1)."""
-    verdict = crm.verify_audit_trail()
+    verdict = crm.admin.verify_audit_trail()
     if verdict["ok"]:
         emit(verdict, as_json, lambda d: f"audit trail OK: {d['rows']} rows, head {d['head']}")
         return

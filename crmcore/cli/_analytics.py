@@ -216,7 +216,7 @@ def stats_cmd(crm: Any, rebuild: bool, as_json: bool) -> None:
     with crm.transaction(write=rebuild, command="analytics stats"):
         require_unrestricted(crm, "the aggregate rebuild")
         if rebuild:
-            crm.refresh_stats()
+            crm.customers.refresh_stats()
         n, tx = crm.db.first(
             select(func.count(), func.coalesce(func.sum(customer_stats.c.tx_count), 0))
         )

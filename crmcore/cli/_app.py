@@ -206,11 +206,11 @@ def pass_crm(fn: Callable[..., Any]) -> Callable[..., Any]:
 
             require_database_file(crm.config)
         if _subcommand(ctx) not in SCHEMA_UNCHECKED_COMMANDS:
-            crm.check_schema()
+            crm.admin.check_schema()
         ctx.meta[MASKING_CRM] = crm
         try:
             if app.principal:  # an unknown --as is refused by every command, first
-                crm.acting_principal()
+                crm.staff.acting_principal()
             return fn(crm, *args, **kwargs)
         except CRMError as e:
             click.echo(f"error: {e}", err=True)

@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from crmcore.cli._app import JSON_OPTION, cli, emit, pass_crm
-from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt, Whole
+from crmcore.cli.params import Whole
+from crmcore.present import coerce_attribute, show_email, show_phone
 
 
 def customer_json(crm: Any, c: Any) -> dict[str, Any]:
@@ -20,8 +21,8 @@ def customer_json(crm: Any, c: Any) -> dict[str, Any]:
         "external_id": c.external_id,
         "name": c.name,
         "kind": c.kind,
-        "phone": crm.show_phone(c.phone),
-        "email": crm.show_email(c.email),
+        "phone": show_phone(crm, c.phone),
+        "email": show_email(crm, c.email),
         "consent_sms": c.consent_sms,
         "consent_email": c.consent_email,
         "owner_id": c.owner_id,
@@ -76,13 +77,13 @@ def customer_add(
         if "=" not in item:
             raise ValidationError(f"--attr {item!r}: expected KEY=VALUE")
         key, value = item.split("=", 1)
-        attributes[key.strip()] = crm.coerce_attribute(key.strip(), value)
+        attributes[key.strip()] = coerce_attribute(crm, key.strip(), value)
     with crm.transaction():
-        found = crm.match_customer(phone=phone, email=email, external_id=external_id)
+        found = crm.customers.match(phone=phone, email=email, external_id=external_id)
         c = (
             found[0]
             if found
-            else crm.add_customer(
+            else crm.customers.add(
                 name,
                 phone=phone,
                 email=email,
@@ -117,12 +118,12 @@ def customer_add(
 def customer_show(crm: Any, ref: str, as_json: bool) -> None:
     """Show a customer card (REF: id or external id)."""
     with crm.transaction(write=False):
-        card = crm.card(ref, transactions_limit=10)
+        card = crm.records.card(ref, transactions_limit=10)
         data = customer_json(crm, card["customer"]) | {
             "labels": card["labels"],
             "stats": card["stats"],
             "recent_transactions": card["transactions"],
-            "relationships": crm.relationships_of(ref),
+            "relationships": crm.customers.relationships(ref),
         }
 
     def human(d: dict[str, Any]) -> str:
@@ -155,7 +156,7 @@ def customer_till(crm: Any, phone: str, limit: int, as_json: bool) -> None:
 
     Stored labels (tier, segment, ...), aggregates and the last purchases,
     without the plugins' live classification ('crm customer show' has it)."""
-    card = crm.till_lookup(phone, transactions_limit=limit)
+    card = crm.records.till_lookup(phone, transactions_limit=limit)
     data = customer_json(crm, card["customer"]) | {
         "labels": card["labels"],
         "stats": card["stats"],
@@ -206,9 +207,9 @@ def customer_list(
     from crmcore.cli.output import showing, table
 
     with crm.transaction(write=False):
-        page = crm.list_customers(stage=stage, owner=owner, limit=limit, offset=offset)
-        total = crm.count_customers(stage=stage, owner=owner)
-        owners = {s.id: s.key for s in crm.list_staff()} if page else {}
+        page = crm.customers.list(stage=stage, owner=owner, limit=limit, offset=offset)
+        total = crm.customers.count(stage=stage, owner=owner)
+        owners = {s.id: s.key for s in crm.staff.list()} if page else {}
         rows = [customer_json(crm, c) for c in page]
     end = offset + len(rows)
     data = {
@@ -251,7 +252,7 @@ def customer_list(
 @pass_crm
 def customer_stage(crm: Any, ref: str, stage: str, reason: str, as_json: bool) -> None:
     """Move a customer to another lifecycle stage."""
-    change = crm.change_stage(ref, stage, reason=reason)
+    change = crm.customers.change_stage(ref, stage, reason=reason)
     emit(change, as_json, lambda c: f"customer {c.customer_id}: {c.from_stage} -> {c.to_stage}")
 
 
@@ -271,10 +272,10 @@ def customer_update(
     changes = {k: v for k, v in fields.items() if v is not None}
     if attrs_:
         changes["attributes"] = {
-            k: crm.coerce_attribute(k, v) for k, v in (a.split("=", 1) for a in attrs_)
+            k: coerce_attribute(crm, k, v) for k, v in (a.split("=", 1) for a in attrs_)
         }
     with crm.transaction():
-        data = customer_json(crm, crm.update_customer(ref, **changes))
+        data = customer_json(crm, crm.customers.update(ref, **changes))
     emit(data, as_json, _line)
 
 
@@ -288,7 +289,7 @@ def customer_merge(crm: Any, keep: str, other: str, as_json: bool) -> None:
 
     Every record of OTHER moves to KEEP."""
     with crm.transaction():
-        data = customer_json(crm, crm.merge_customers(keep, other))
+        data = customer_json(crm, crm.customers.merge(keep, other))
     emit(data, as_json, lambda d: f"merged into customer {d['id']} ({d['name']})")
 
 
@@ -304,7 +305,7 @@ def customer_forget(crm: Any, ref: str, yes: bool, as_json: bool) -> None:
     if not yes and not as_json:
         click.confirm(f"Erase all personal data of customer {ref}?", abort=True)
     emit(
-        crm.forget_customer(ref),
+        crm.customers.forget(ref),
         as_json,
         lambda d: f"customer {d['customer']}: personal data erased",
     )
@@ -321,8 +322,10 @@ def customer_export(crm: Any, path: str, fmt: str, as_json: bool) -> None:
     """Export the customers you may see.
 
     Needs 'export' (personal data needs 'pii'); audited."""
+    from crmcore.cli.export import export_customers  # the database layer, on use only
+
     emit(
-        crm.export_customers(path, fmt=fmt),
+        export_customers(crm, path, fmt=fmt),
         as_json,
         lambda d: (
             f"exported {d['rows']} customers to {d['path']}"
@@ -359,7 +362,7 @@ def timeline(
     the output then says how to read the N before them (--cursor). With --json
     a page is {"entries": [...], "next_cursor": ...}; without --limit and
     --cursor, the list of every entry."""
-    page = crm.timeline(ref, limit=limit, cursor=cursor)
+    page = crm.records.timeline(ref, limit=limit, cursor=cursor)
     entries = [e.to_json() for e in page]
     paged = limit is not None or cursor is not None
     data: Any = {"entries": entries, "next_cursor": page.next_cursor} if paged else entries
@@ -377,138 +380,3 @@ def timeline(
 
 
 # -- staff -------------------------------------------------------------------
-@cli.group()
-def staff() -> None:
-    """Members of staff.
-
-    Add, list, leave (with handover)."""
-
-
-@staff.command("add")
-@click.argument("key")
-@click.option("--name", required=True)
-@click.option("--role", "roles", multiple=True, default=("rep",), show_default=True)
-@click.option("--team")
-@click.option("--supervisor", metavar="STAFF")
-@JSON_OPTION
-@pass_crm
-def staff_add(
-    crm: Any,
-    key: str,
-    name: str,
-    roles: tuple[str, ...],
-    team: str | None,
-    supervisor: str | None,
-    as_json: bool,
-) -> None:
-    """Add a member of staff.
-
-    KEY is their login, e.g. 'alice'."""
-    s = crm.add_staff(key, name, roles=roles, team=team, supervisor=supervisor)
-    emit(s, as_json, lambda s: f"added staff {s.key} ({s.name}), id {s.id}")
-
-
-@staff.command("list")
-@JSON_OPTION
-@pass_crm
-def staff_list(crm: Any, as_json: bool) -> None:
-    """List staff."""
-    emit(
-        crm.list_staff(),
-        as_json,
-        lambda ss: "\n".join(
-            f"{s.id:>4}  {s.key:<12} {s.name:<20} {','.join(s.roles):<18} {s.team or '-':<10} "
-            f"{'active' if s.active else 'left'}"
-            for s in ss
-        ),
-    )
-
-
-@staff.command("leave")
-@click.argument("key")
-@click.option(
-    "--handover-to",
-    metavar="STAFF",
-    help="Default: their supervisor, else the least-loaded team member.",
-)
-@JSON_OPTION
-@pass_crm
-def staff_leave(crm: Any, key: str, handover_to: str | None, as_json: bool) -> None:
-    """A member of staff leaves (with handover).
-
-    Their access is revoked and everything handed over."""
-    emit(
-        crm.staff_leave(key, handover_to=handover_to),
-        as_json,
-        lambda d: (
-            f"{d['staff']} left; handed to {d['handover_to']}: "
-            + ", ".join(f"{n} {k}" for k, n in d["moved"].items())
-        ),
-    )
-
-
-# -- relationships ------------------------------------------------------------
-@cli.group()
-def relationship() -> None:
-    """Links between customers, or to staff.
-
-    Typed and directed: customer to customer, or customer to staff."""
-
-
-@relationship.command("add")
-@click.argument("ref")
-@click.option(
-    "--kind",
-    required=True,
-    help="household, referral, company_contact, account_manager, agent, ...",
-)
-@click.option("--to-customer", metavar="REF")
-@click.option("--to-staff", metavar="STAFF")
-@click.option("--note")
-@JSON_OPTION
-@pass_crm
-def relationship_add(
-    crm: Any,
-    ref: str,
-    kind: str,
-    to_customer: str | None,
-    to_staff: str | None,
-    note: str | None,
-    as_json: bool,
-) -> None:
-    """Link customer REF to a customer or staff.
-
-    Use --to-customer or --to-staff."""
-    rel = crm.add_relationship(kind, ref, to_customer=to_customer, to_staff=to_staff, note=note)
-    emit(
-        rel, as_json, lambda r: f"relationship {r.id}: {r.kind} from customer {r.from_customer_id}"
-    )
-
-
-@relationship.command("end", context_settings=NUMBER_ARGUMENTS)
-@click.argument("rel_id", type=PositiveInt("relationship id"))
-@JSON_OPTION
-@pass_crm
-def relationship_end(crm: Any, rel_id: int, as_json: bool) -> None:
-    """End a relationship."""
-    emit(crm.end_relationship(rel_id), as_json, lambda r: f"relationship {r.id} ended")
-
-
-@relationship.command("list")
-@click.argument("ref")
-@JSON_OPTION
-@pass_crm
-def relationship_list(crm: Any, ref: str, as_json: bool) -> None:
-    """A customer's active relationships."""
-    emit(
-        crm.relationships_of(ref),
-        as_json,
-        lambda rs: (
-            "\n".join(
-                f"{r.id:>4}  {r.kind:<16} customer {r.from_customer_id} -> "
-                + (f"customer {r.to_customer_id}" if r.to_customer_id else f"staff {r.to_staff_id}")
-                for r in rs
-            )
-            or "no relationships"
-        ),
-    )

@@ -9,6 +9,7 @@ import click
 from crmcore.cli._admin import CommandWithVerbs, audit_verify
 from crmcore.cli._app import JSON_OPTION, cli, emit, parse_at, pass_crm
 from crmcore.cli.params import NUMBER_ARGUMENTS, PositiveInt, Whole
+from crmcore.present import show_email, show_phone
 
 
 @cli.group()
@@ -30,7 +31,7 @@ def interaction_add(
     crm: Any, ref: str, kind: str, text: str, at: str | None, staff: str | None, as_json: bool
 ) -> None:
     """Record an interaction with customer REF."""
-    i = crm.record_interaction(ref, kind, text, at=parse_at(at), staff=staff)
+    i = crm.records.add_interaction(ref, kind, text, at=parse_at(at), staff=staff)
     emit(i, as_json, lambda i: f"recorded {i.kind} {i.id} for customer {i.customer_id}")
 
 
@@ -61,7 +62,7 @@ def ticket_open(
 ) -> None:
     """Open a ticket for customer REF."""
     emit(
-        crm.open_ticket(ref, subject, kind=kind, workflow=workflow, owner=owner),
+        crm.tickets.open(ref, subject, kind=kind, workflow=workflow, owner=owner),
         as_json,
         _ticket_line,
     )
@@ -80,7 +81,7 @@ def ticket_move(
     """Move a ticket to STATE.
 
     Only the moves its workflow allows."""
-    emit(crm.move_ticket(ticket_id, state, owner=owner, note=note), as_json, _ticket_line)
+    emit(crm.tickets.move(ticket_id, state, owner=owner, note=note), as_json, _ticket_line)
 
 
 @ticket.command("show")
@@ -90,8 +91,8 @@ def ticket_move(
 def ticket_show(crm: Any, ticket_id: str, as_json: bool) -> None:
     """A ticket and its history."""
     with crm.transaction(write=False):
-        t = crm.get_ticket(ticket_id)
-        data = {"ticket": t, "history": crm.ticket_history(ticket_id)}
+        t = crm.tickets.get(ticket_id)
+        data = {"ticket": t, "history": crm.tickets.history(ticket_id)}
     emit(
         data,
         as_json,
@@ -114,7 +115,7 @@ def ticket_show(crm: Any, ticket_id: str, as_json: bool) -> None:
 def ticket_list(crm: Any, state: str | None, open_only: bool, as_json: bool) -> None:
     """Tickets you may see."""
     emit(
-        crm.list_tickets(state=state, open_only=open_only),
+        crm.tickets.list(state=state, open_only=open_only),
         as_json,
         lambda ts: "\n".join(map(_ticket_line, ts)) or "no tickets",
     )
@@ -142,7 +143,7 @@ def reminder_add(
 ) -> None:
     """Add a follow-up reminder."""
     emit(
-        crm.add_reminder(staff_key, text, parse_at(due, "--due"), customer=customer),
+        crm.tickets.add_reminder(staff_key, text, parse_at(due, "--due"), customer=customer),
         as_json,
         _reminder_line,
     )
@@ -156,7 +157,7 @@ def reminder_add(
 def reminder_due(crm: Any, at: str | None, staff_key: str | None, as_json: bool) -> None:
     """Open reminders due by --at."""
     emit(
-        crm.due_reminders(at=parse_at(at), staff=staff_key),
+        crm.tickets.due_reminders(at=parse_at(at), staff=staff_key),
         as_json,
         lambda rs: "\n".join(map(_reminder_line, rs)) or "nothing due",
     )
@@ -170,7 +171,7 @@ def reminder_due(crm: Any, at: str | None, staff_key: str | None, as_json: bool)
 def reminder_done(crm: Any, reminder_id: int, outcome: str | None, as_json: bool) -> None:
     """Mark a reminder done."""
     emit(
-        crm.complete_reminder(reminder_id, outcome=outcome),
+        crm.tickets.complete_reminder(reminder_id, outcome=outcome),
         as_json,
         lambda r: f"reminder {r.id} done",
     )
@@ -193,7 +194,7 @@ def jobs_list(crm: Any, as_json: bool) -> None:
             "schedule": j.schedule,
             "description": j.description,
         }
-        for n, j in crm.jobs().items()
+        for n, j in crm.jobs.list().items()
     ]
     emit(
         data,
@@ -219,7 +220,7 @@ def jobs_run(crm: Any, names: tuple[str, ...], at: str | None, as_json: bool) ->
     One transaction each: a job that fails is rolled back alone, reported (its
     line says "failed" and why) and the others still run; the exit status is 1
     if any job failed."""
-    results = crm.run_jobs(names or None, at=parse_at(at))
+    results = crm.jobs.run(names or None, at=parse_at(at))
     emit(results, as_json, _job_lines)
     failed = [r["job"] for r in results if r["status"] == "failed"]
     if failed:
@@ -261,9 +262,9 @@ def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
             {
                 "id": m.id,
                 "channel": m.channel,
-                "to": crm.show_phone(m.to_address)
+                "to": show_phone(crm, m.to_address)
                 if m.channel == "sms"
-                else crm.show_email(m.to_address),
+                else show_email(crm, m.to_address),
                 "body": m.body,
                 "status": m.status,
                 "attempts": m.attempts,
@@ -272,7 +273,7 @@ def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
                 "source": m.source,
                 "key": m.idempotency_key,
             }
-            for m in crm.outbox(status=status)
+            for m in crm.messages.outbox(status=status)
         ]
     emit(
         data,
@@ -295,7 +296,7 @@ def outbox_send(crm: Any, limit: int | None, as_json: bool) -> None:
     """Deliver queued messages.
 
     Through their channels (default: the log file)."""
-    emit(crm.send_outbox(limit=limit), as_json, lambda d: f"sent {d['sent']}, failed {d['failed']}")
+    emit(crm.messages.send_outbox(limit=limit), as_json, lambda d: f"sent {d['sent']}, failed {d['failed']}")
 
 
 @cli.group()
@@ -315,7 +316,7 @@ def sms_receive(crm: Any, from_phone: str, text: str, at: str | None, as_json: b
     Routes it to the plugins (needs 'admin': replies are the gateway's to
     report, so a member of staff cannot forge one). The message is stored and audited as delivered by the acting member of staff
     (or the system)."""
-    result = crm.receive_sms(from_phone, text, at=parse_at(at))
+    result = crm.messages.receive_sms(from_phone, text, at=parse_at(at))
     emit(result, as_json, _sms_line)
 
 
@@ -341,8 +342,8 @@ def audit(crm: Any, ref: str | None, entity: str | None, as_json: bool) -> None:
     changed columns as before -> after.
     """
     with crm.transaction(write=False):
-        rows = crm.audit_trail(ref, entity=entity)
-        who = {s.id: s.key for s in crm.list_staff()} if rows else {}
+        rows = crm.admin.audit_trail(ref, entity=entity)
+        who = {s.id: s.key for s in crm.staff.list()} if rows else {}
     emit(rows, as_json, lambda rs: "\n".join(audit_line(r, who) for r in rs) or "no audit rows")
 
 

@@ -31,7 +31,7 @@ def crm_route_inbound(crm: CRM, message: InboundMessage) -> str | None:
 
 @hookspec
 def crm_after_commit(event: Message, payload: dict[str, Any]) -> None:
-    """An after-commit event (queued with ``crm.emit_after_commit``) is delivered.
+    """An after-commit event (queued with ``crm.messages.emit_after_commit``) is delivered.
 
     :param event: the outbox row (:class:`Message`; ``body`` is the topic,
         ``idempotency_key`` stable across retries).

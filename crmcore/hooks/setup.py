@@ -123,7 +123,7 @@ def crm_jobs() -> Iterable[Job]:
 @hookspec
 def crm_message_templates(config: dict[str, Any]) -> Iterable[Template]:
     """Return message templates (:class:`~crmcore.registry.Template`) the plugin
-    sends with ``crm.enqueue_message(template=...)``. Names must be unique.
+    sends with ``crm.messages.enqueue(template=...)``. Names must be unique.
 
     :param config: the plugin's validated ``[plugins.NAME]`` section (defaults
         filled in), so a template's text may use the configured settings (a

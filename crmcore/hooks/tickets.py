@@ -19,7 +19,7 @@ def crm_ticket_opened(crm: CRM, ticket: Ticket) -> None:
     :param ticket: the new ticket.
 
     Fires inside the transaction; a plugin may set deadlines or route it
-    (``crm.update_ticket``). Raising rolls the opening back.
+    (``crm.tickets.update``). Raising rolls the opening back.
     """
 
 

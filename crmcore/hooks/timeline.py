@@ -19,9 +19,9 @@ def crm_timeline_sources() -> Iterable[TimelineSource]:
     :class:`~crmcore.TimelineSource` gives the SELECT of one customer's rows
     (columns labelled ``at`` and ``id``) and how a row becomes an entry; the
     core merges them with its own (stage changes, interactions, transactions,
-    tickets, messages and stored ``crm.add_timeline_entry`` rows) in one
+    tickets, messages and stored ``crm.records.add_timeline_entry`` rows) in one
     UNION ALL ordered by time and cut to the page in the database, so a page
     of a long history reads only the page's rows. Set each entry's ``source``
     to your plugin's name; stream names are unique across plugins. Entries
-    written with ``crm.add_timeline_entry`` need no hook.
+    written with ``crm.records.add_timeline_entry`` need no hook.
     """

@@ -22,6 +22,7 @@ from crmcore.entities import Customer, CustomerBatch
 from crmcore.errors import ValidationError
 from crmcore.importer import _common as c
 from crmcore.importer._read import Reader
+from crmcore.present import coerce_attribute
 from crmcore.schema import customers
 from crmcore.storage._driver import connection, dialect_name
 
@@ -111,7 +112,7 @@ class _CuImport(c.BatchImport):
         for i, name_ in attr_cols:
             text = f[i]
             if text is not None and text.strip():
-                attrs[name_] = self.crm.coerce_attribute(name_, text.strip())
+                attrs[name_] = coerce_attribute(self.crm, name_, text.strip())
         if attrs:
             errors = sorted(self.validator.iter_errors(attrs), key=lambda e: list(e.absolute_path))
             if errors:
@@ -239,14 +240,14 @@ class _CuImport(c.BatchImport):
                 crm=crm, batch=CustomerBatch(first_id=first, last_id=last, count=n)
             )
         if self.single is not None:
-            from crmcore.service import _rows
+            from crmcore.services import rows as make
 
             for r in connection(crm.db).execute(
                 select(customers)
                 .where(customers.c.id.between(first, last))
                 .order_by(customers.c.id)
             ).all():
-                self.single(crm=crm, customer=_rows.customer(r))
+                self.single(crm=crm, customer=make.customer(r))
 
     def _validate(
         self, skip: set[int], batch: list[tuple[Any, ...]], raw: dict[int, list[Any]]

@@ -25,7 +25,7 @@ def build_app(config: Any = None, **kwargs: Any) -> FastAPI:
 
     cfg = _load_config(config)
     crm = CRM(cfg, **kwargs)
-    crm.check_schema()
+    crm.admin.check_schema()
     app = FastAPI(
         title="crmcore",
         version=__version__,

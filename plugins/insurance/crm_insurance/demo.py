@@ -16,9 +16,9 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
     """Agents, policies, a claim, a verified and a spoofed visit; hints start with
     ``command_prefix`` (the command that reaches the demo database)."""
     now = crm.now()
-    crm.add_staff("zhou", "Zhou Min", roles=["rep"], team="north", supervisor="li")
-    fang, lei = crm.get_customer("C-1001"), crm.get_customer("C-1002")
-    crm.update_customer(
+    crm.staff.add("zhou", "Zhou Min", roles=["rep"], team="north", supervisor="li")
+    fang, lei = crm.customers.get("C-1001"), crm.customers.get("C-1002")
+    crm.customers.update(
         fang,
         attributes={
             "insurance.birth_date": "1975-03-08",
@@ -26,10 +26,10 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
             "insurance.points": 1200,
         },
     )
-    crm.update_customer(
+    crm.customers.update(
         lei, attributes={"insurance.birth_date": "2001-09-12", "insurance.gender": "male"}
     )
-    sun = crm.add_customer(
+    sun = crm.customers.add(
         "Sun Li",
         phone="186 2200 7301",
         owner="zhou",
@@ -114,11 +114,11 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
         at=_d("2026-06-14T15:00"),
         note="policy check-up, needs analysis for the family",
     )
-    ok = crm.receive_sms("139-0000-1111", "非常满意，谢谢张经理！", at=_d("2026-06-14T18:20"))
+    ok = crm.messages.receive_sms("139-0000-1111", "非常满意，谢谢张经理！", at=_d("2026-06-14T18:20"))
     # a "reply" from a number on nobody's record never verifies (e.g. the agent's own phone)
     w = visits.record_visit(crm, lei, agent="chen", at=_d("2026-06-14T16:00"), note="renewal talk")
-    spoof = crm.receive_sms("+86 186 2200 7399", "非常满意", at=_d("2026-06-14T16:10"))
-    left = crm.staff_leave("zhou")
+    spoof = crm.messages.receive_sms("+86 186 2200 7399", "非常满意", at=_d("2026-06-14T16:10"))
+    left = crm.staff.leave("zhou")
     reminders = vip.remind(crm, now)
     opps = opportunities.opportunities(crm)
     horizon = settings.config(crm)["opportunity_horizon_days"]

@@ -71,7 +71,7 @@ def opportunities(
                 )
             ],
         }
-        agent_id = crm.get_staff(agent).id if agent is not None else None
+        agent_id = crm.staff.get(agent).id if agent is not None else None
         out: list[dict[str, Any]] = []
         cols = (
             p.c.id,

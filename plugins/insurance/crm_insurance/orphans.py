@@ -64,7 +64,7 @@ def _orphans(crm: Any) -> list[dict[str, Any]]:
         .distinct()
     ):
         agents.setdefault(r.customer_id, []).append(r)
-    keys = {s.id: s.key for s in crm.list_staff()}
+    keys = {s.id: s.key for s in crm.staff.list()}
     out = []
     for r in rows:
         gone = sorted(agents.get(r.customer_id, []), key=lambda a: (a.departed_at, a.id))
@@ -93,7 +93,7 @@ def on_staff_departed(crm: Any, leaver: Any, handover_to: Any) -> None:
         for r in crm.db.execute(select(o.c.customer_id).where(o.c.customer_id.in_(mine)))
     ]
     for cid in ids:
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             cid,
             "insurance.orphan",
             f"orphan customer: agent {leaver.key} left and no active agent serves any policy; "
@@ -123,7 +123,7 @@ def reassign(
         else:
             chosen = []
             for ref in refs or ():
-                c = crm.get_customer(ref)
+                c = crm.customers.get(ref)
                 if c.id not in orphans:
                     raise Conflict(
                         f"customer {ref} ({c.name}) is not an orphan: "
@@ -131,7 +131,7 @@ def reassign(
                     )
                 chosen.append(orphans[c.id])
         roles = set(settings.config(crm)["agent_roles"])
-        staff_rows = crm.list_staff(active_only=True)
+        staff_rows = crm.staff.list(active_only=True)
         target = None
         if to is not None:
             target = settings.staff_by_ref(crm, to, "new agent")
@@ -165,8 +165,8 @@ def reassign(
             moved = crm.db.execute(
                 update(policies).where(policies.c.customer_id == cid).values(agent_id=agent.id)
             ).rowcount
-            crm.update_customer(cid, owner=agent.id)
-            reminder = crm.add_reminder(
+            crm.customers.update(cid, owner=agent.id)
+            reminder = crm.tickets.add_reminder(
                 agent.id,
                 f"First visit to orphan customer {o['name']}: you now serve "
                 f"{moved} policies (previous agents {', '.join(o['departed_agents']) or 'none'} "
@@ -176,7 +176,7 @@ def reassign(
                 key=f"{NAME}.orphan-first-visit:{cid}:{agent.id}:{now:%Y%m%d}",
                 source=NAME,
             )
-            crm.add_timeline_entry(
+            crm.records.add_timeline_entry(
                 cid,
                 "insurance.orphan_reassigned",
                 f"orphan customer reassigned to agent {agent.key} ({moved} policies)",

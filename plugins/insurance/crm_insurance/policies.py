@@ -11,6 +11,7 @@ from crm_insurance import NAME, settings
 from crm_insurance.tables import payouts, policies
 from crmcore import Conflict, NotFound, ValidationError
 from crmcore.parse import format_money
+from crmcore.present import show_email, show_phone
 from crmcore.schema import customers, relationships, staff
 
 # relationship kind that gives a policy's agent access to the policyholder
@@ -64,8 +65,8 @@ def add_policy(
     policyholder (relationship ``agent``) so they can see and serve them."""
     with crm.transaction(command="insurance policy add"):
         settings.require(crm, "write", "add a policy")
-        holder = crm.get_customer(customer)
-        insured_id = crm.get_customer(insured).id if insured is not None else None
+        holder = crm.customers.get(customer)
+        insured_id = crm.customers.get(insured).id if insured is not None else None
         policy_no = (policy_no or "").strip()
         if not policy_no or len(policy_no) > 64:
             raise ValidationError("policy number: required, at most 64 characters")
@@ -110,7 +111,7 @@ def add_policy(
         )
         pid = res.inserted_primary_key[0]
         link_agent(crm, holder.id, agent_row.id)
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             holder.id,
             "insurance.policy",
             f"policy {policy_no} ({product_line}, {term}-term) started; agent {agent_row.key}",
@@ -129,7 +130,7 @@ def link_agent(crm: Any, customer_id: int, agent_id: int) -> None:
         relationships, from_customer_id=customer_id, to_staff_id=agent_id, active=True
     )
     if not linked:
-        crm.add_relationship(AGENT_LINK, customer_id, to_staff=agent_id, note="serving agent")
+        crm.customers.add_relationship(AGENT_LINK, customer_id, to_staff=agent_id, note="serving agent")
 
 
 def set_status(crm: Any, policy: Any, status: str) -> dict[str, Any]:
@@ -172,7 +173,7 @@ def record_payout(
                 note=(note or "").strip(),
             )
         )
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             row.customer_id,
             f"insurance.{kind}",
             f"{kind} paid on policy {row.policy_no}: {format_money(amount_cents)}",
@@ -224,12 +225,12 @@ def list_policies(
         settings.require(crm, "read", "list policies")
         stmt = select(policies).order_by(policies.c.id)
         if customer is not None:
-            cid = crm.get_customer(customer).id
+            cid = crm.customers.get(customer).id
             stmt = stmt.where(
                 or_(policies.c.customer_id == cid, policies.c.insured_customer_id == cid)
             )
         if agent is not None:
-            stmt = stmt.where(policies.c.agent_id == crm.get_staff(agent).id)
+            stmt = stmt.where(policies.c.agent_id == crm.staff.get(agent).id)
         if status is not None:
             stmt = stmt.where(
                 policies.c.status
@@ -251,7 +252,7 @@ def profile(crm: Any, customer: Any) -> dict[str, Any]:
 
     with crm.transaction(write=False):
         settings.require(crm, "read", "read a customer profile")
-        c = crm.get_customer(customer)
+        c = crm.customers.get(customer)
         attrs_ = c.attributes
         birth = attrs_.get("insurance.birth_date")
         try:
@@ -276,15 +277,15 @@ def profile(crm: Any, customer: Any) -> dict[str, Any]:
             .order_by(p.c.product_line)
         ).all()
         grade = vip.grade_of(crm, c.id)
-        owner = crm.get_staff(c.owner_id) if c.owner_id else None
+        owner = crm.staff.get(c.owner_id) if c.owner_id else None
         return {
             "customer": {"id": c.id, "external_id": c.external_id, "name": c.name},
             "age": age,
             "gender": attrs_.get("insurance.gender"),
             "points": attrs_.get("insurance.points"),
             "grade": grade["grade"] if grade else None,
-            "phone": crm.show_phone(c.phone),
-            "email": crm.show_email(c.email),
+            "phone": show_phone(crm, c.phone),
+            "email": show_email(crm, c.email),
             "agent": owner.key if owner else None,
             "active_long_term_policies": int(held[0] or 0),
             "active_short_term_policies": int(held[1] or 0),

@@ -52,8 +52,8 @@ def agent_report(
             .where(v.c.visited_at >= start, v.c.visited_at < end)
             .group_by(v.c.agent_id)
         )
-        staff = {s.id: s for s in crm.list_staff()}
-        only = crm.get_staff(agent).id if agent is not None else None
+        staff = {s.id: s for s in crm.staff.list()}
+        only = crm.staff.get(agent).id if agent is not None else None
         if only is not None:
             stmt = stmt.where(v.c.agent_id == only)
         rows = {r.agent_id: r for r in crm.db.execute(stmt)}

@@ -109,7 +109,7 @@ def check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
 
 
 def staff_by_ref(crm: Any, ref: Any, what: str = "agent", *, active: bool = True) -> Any:
-    s = crm.get_staff(ref)
+    s = crm.staff.get(ref)
     if active and not s.active:
         raise ValidationError(f"{what} {s.key!r} has departed; choose an active member of staff")
     return s

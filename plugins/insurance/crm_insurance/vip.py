@@ -158,9 +158,9 @@ def vip_list(
         when = at or crm.now()
         stmt = due_query(crm, when, due_only=due_only)
         if agent is not None:
-            stmt = stmt.where(live_customers.c.owner_id == crm.get_staff(agent).id)
+            stmt = stmt.where(live_customers.c.owner_id == crm.staff.get(agent).id)
         per_year = {g["name"]: g["visits_per_year"] for g in settings.grades(crm)}
-        keys = {s.id: s.key for s in crm.list_staff()}
+        keys = {s.id: s.key for s in crm.staff.list()}
         return [
             {
                 "customer_id": r.customer_id,
@@ -195,7 +195,7 @@ def remind(crm: Any, at: dt.datetime) -> dict[str, Any]:
         if not p.unrestricted:
             raise AccessDenied(f"{p.key} may not run VIP reminders over the whole customer base")
         per_year = {g["name"]: g["visits_per_year"] for g in settings.grades(crm)}
-        active = {s.id for s in crm.list_staff(active_only=True)}
+        active = {s.id for s in crm.staff.list(active_only=True)}
         created = existing = no_agent = 0
         for r in crm.db.execute(due_query(crm, at)).all():
             if r.owner_id not in active:
@@ -205,7 +205,7 @@ def remind(crm: Any, at: dt.datetime) -> dict[str, Any]:
             key = f"{NAME}.vip-visit:{r.customer_id}:{_slot(at, n)}"
             last = f"{r.last_visit:%Y-%m-%d}" if r.last_visit else "never"
             before = crm.db.count_globally(reminders, key=key)
-            crm.add_reminder(
+            crm.tickets.add_reminder(
                 r.owner_id,
                 f"VIP {r.grade} customer {r.name}: guaranteed {n} visits a year; "
                 f"last verified visit {last}. Visit and ask for the satisfaction SMS.",

@@ -29,6 +29,7 @@ from crm_insurance import NAME, settings
 from crm_insurance.scores import LABELS, parse_score
 from crm_insurance.tables import replies, visits
 from crmcore import ValidationError
+from crmcore.present import show_phone
 from crmcore.schema import contact_points, live_customers
 
 
@@ -38,7 +39,7 @@ def record_visit(
     """Record that ``agent`` (default: the acting member of staff) visited ``customer``."""
     with crm.transaction(command="insurance visit add"):
         settings.require(crm, "write", "record a visit")
-        c = crm.get_customer(customer)
+        c = crm.customers.get(customer)
         if agent is None:
             if crm.db.principal.staff_id is None:
                 raise ValidationError("visit: give the visiting agent (--agent STAFF)")
@@ -50,7 +51,7 @@ def record_visit(
         note = (note or "").strip()
         if len(note) > 2000:
             raise ValidationError("visit note: at most 2000 characters")
-        interaction = crm.record_interaction(
+        interaction = crm.records.add_interaction(
             c.id,
             "visit",
             note or f"visit by agent {a.key}",
@@ -78,7 +79,7 @@ def _visit(crm: Any, visit_id: int) -> Any:
 
 
 def visit_view(crm: Any, row: Any, keys: dict[int, str] | None = None) -> dict[str, Any]:
-    keys = keys if keys is not None else {s.id: s.key for s in crm.list_staff()}
+    keys = keys if keys is not None else {s.id: s.key for s in crm.staff.list()}
     status = row.status
     if status == "pending" and row.visited_at + settings.window(crm) < crm.now():
         status = "expired"
@@ -90,7 +91,7 @@ def visit_view(crm: Any, row: Any, keys: dict[int, str] | None = None) -> dict[s
         "status": status,
         "note": row.note,
         "reply_at": row.reply_at,
-        "reply_phone": crm.show_phone(row.reply_phone),
+        "reply_phone": show_phone(crm, row.reply_phone),
         "reply_text": row.reply_text,
         "score": row.score,
     }
@@ -103,10 +104,10 @@ def list_visits(
         settings.require(crm, "read", "list visits")
         stmt = select(visits).order_by(visits.c.visited_at, visits.c.id)
         if customer is not None:
-            stmt = stmt.where(visits.c.customer_id == crm.get_customer(customer).id)
+            stmt = stmt.where(visits.c.customer_id == crm.customers.get(customer).id)
         if agent is not None:
-            stmt = stmt.where(visits.c.agent_id == crm.get_staff(agent).id)
-        keys = {s.id: s.key for s in crm.list_staff()}
+            stmt = stmt.where(visits.c.agent_id == crm.staff.get(agent).id)
+        keys = {s.id: s.key for s in crm.staff.list()}
         out = [visit_view(crm, r, keys) for r in crm.db.execute(stmt)]
         if status is not None:
             settings.check_choice(status, ("pending", "verified", "expired"), "visit status")
@@ -125,7 +126,7 @@ def list_replies(crm: Any, *, matched: bool | None = None) -> list[dict[str, Any
                 "id": r.id,
                 "message_id": r.inbound_message_id,
                 "customer_id": r.customer_id,
-                "from": crm.show_phone(r.from_address),
+                "from": show_phone(crm, r.from_address),
                 "text": r.text,
                 "received_at": r.received_at,
                 "matched": bool(r.matched),
@@ -194,7 +195,7 @@ def route_inbound(crm: Any, message: Any) -> str | None:
                 update(v).where(v.c.id == match.id).values(reply_id=res.inserted_primary_key[0])
             )
             rated = f", score {score} ({LABELS[score]})" if score else ", no score"
-            crm.add_timeline_entry(
+            crm.records.add_timeline_entry(
                 match.customer_id,
                 "insurance.visit_verified",
                 f"visit {match.id} verified by the customer's SMS{rated}",

@@ -17,12 +17,12 @@ def d(text: str) -> dt.datetime:
 def world(crm: Any) -> dict[str, Any]:
     """Supervisor li with reps zhang and chen (team north), rep wang (team south);
     Wu Fang (zhang's) and Wu Lei (chen's)."""
-    crm.add_staff("li", "Li Na", roles=["supervisor"], team="north")
-    crm.add_staff("zhang", "Zhang Wei", roles=["rep"], team="north", supervisor="li")
-    crm.add_staff("chen", "Chen Jie", roles=["rep"], team="north", supervisor="li")
-    crm.add_staff("wang", "Wang Fang", roles=["rep"], team="south")
-    fang = crm.add_customer("Wu Fang", phone="139 0000 1111", owner="zhang", external_id="C-1")
-    lei = crm.add_customer("Wu Lei", phone="139 0000 2222", owner="chen", external_id="C-2")
+    crm.staff.add("li", "Li Na", roles=["supervisor"], team="north")
+    crm.staff.add("zhang", "Zhang Wei", roles=["rep"], team="north", supervisor="li")
+    crm.staff.add("chen", "Chen Jie", roles=["rep"], team="north", supervisor="li")
+    crm.staff.add("wang", "Wang Fang", roles=["rep"], team="south")
+    fang = crm.customers.add("Wu Fang", phone="139 0000 1111", owner="zhang", external_id="C-1")
+    lei = crm.customers.add("Wu Lei", phone="139 0000 2222", owner="chen", external_id="C-2")
     return {"fang": fang, "lei": lei}
 
 

@@ -103,8 +103,8 @@ def test_policy_visit_sms_report_round_trip(crm, crm_cli):
 
 def test_orphans_vip_and_job_through_the_cli(crm, crm_cli):
     world(crm)
-    crm.add_staff("zhou", "Zhou Min", roles=["rep"], team="north", supervisor="li")
-    crm.add_customer("Sun Li", phone="137 0000 3333", owner="zhou", external_id="C-3")
+    crm.staff.add("zhou", "Zhou Min", roles=["rep"], team="north", supervisor="li")
+    crm.customers.add("Sun Li", phone="137 0000 3333", owner="zhou", external_id="C-3")
     r = crm_cli(
         "insurance",
         "policy",
@@ -234,16 +234,16 @@ def test_demo_loads_agents_policies_and_a_verified_visit(crm_factory):
 
     crm = crm_factory(PLUGINS)
     crm.clock = FixedClock(dt.datetime(2026, 6, 15, 9, 0))
-    crm.add_staff("li", "Li Na", roles=["supervisor"], team="north")
-    crm.add_staff("zhang", "Zhang Wei", roles=["rep"], team="north", supervisor="li")
-    crm.add_staff("chen", "Chen Jie", roles=["rep"], team="north", supervisor="li")
-    crm.add_customer("Wu Fang", phone="139 0000 1111", owner="zhang", external_id="C-1001")
-    crm.add_customer("Wu Lei", phone="139 0000 2222", owner="zhang", external_id="C-1002")
+    crm.staff.add("li", "Li Na", roles=["supervisor"], team="north")
+    crm.staff.add("zhang", "Zhang Wei", roles=["rep"], team="north", supervisor="li")
+    crm.staff.add("chen", "Chen Jie", roles=["rep"], team="north", supervisor="li")
+    crm.customers.add("Wu Fang", phone="139 0000 1111", owner="zhang", external_id="C-1001")
+    crm.customers.add("Wu Lei", phone="139 0000 2222", owner="zhang", external_id="C-1002")
     with crm.transaction(command="demo"):
         text = demo.load(crm)
     assert "verified visit" in text and "unknown_number" in text and "Sun Li" in text
     statuses = {v["customer_id"]: v["status"] for v in visits.list_visits(crm)}
-    assert statuses[crm.get_customer("C-1001").id] == "verified"
+    assert statuses[crm.customers.get("C-1001").id] == "verified"
 
 
 def seed_insurance(crm, customer):
@@ -251,11 +251,11 @@ def seed_insurance(crm, customer):
     customer answered by SMS: the rows forget and merge must handle."""
     from crm_insurance import visits
 
-    if "zhang" not in {s.key for s in crm.list_staff()}:
-        crm.add_staff("zhang", "Zhang Wei", roles=["rep"], team="north")
+    if "zhang" not in {s.key for s in crm.staff.list()}:
+        crm.staff.add("zhang", "Zhang Wei", roles=["rep"], team="north")
     add_policy(crm, customer, f"CT-{customer.id}", insured=customer)
     visits.record_visit(crm, customer, agent="zhang", at=d("2026-01-05T09:00"), note="check-up")
-    crm.receive_sms(customer.phone, "非常满意")
+    crm.messages.receive_sms(customer.phone, "非常满意")
 
 
 def test_the_plugin_contract(crm_factory):

@@ -101,6 +101,6 @@ def test_agents_see_only_their_customers_opportunities(crm):
 
 def test_departed_agent_is_shown_as_such(crm):
     _setup(crm)
-    crm.staff_leave("chen", handover_to="li")
+    crm.staff.leave("chen", handover_to="li")
     rows = [r for r in opportunities(crm) if r["policy_no"] == "S-END"]
     assert rows[0]["agent"] == "chen" and rows[0]["agent_active"] is False

@@ -67,7 +67,7 @@ def test_bad_policy_is_refused_and_nothing_written(crm):
         with pytest.raises((ValidationError, NotFound), match=message):
             add_policy(crm, w["fang"], "L-1", **change)
     assert policies.list_policies(crm) == []
-    assert crm.relationships_of(w["fang"]) == []
+    assert crm.customers.relationships(w["fang"]) == []
 
 
 def test_duplicate_policy_number_and_departed_agent_are_refused(crm):
@@ -75,7 +75,7 @@ def test_duplicate_policy_number_and_departed_agent_are_refused(crm):
     add_policy(crm, w["fang"], "L-1")
     with pytest.raises(Conflict, match="L-1"):
         add_policy(crm, w["lei"], "L-1", agent="chen")
-    crm.staff_leave("chen", handover_to="li")
+    crm.staff.leave("chen", handover_to="li")
     with pytest.raises(ValidationError, match="departed"):
         add_policy(crm, w["lei"], "L-2", agent="chen")
     assert [p["policy_no"] for p in policies.list_policies(crm)] == ["L-1"]
@@ -105,12 +105,12 @@ def test_status_and_payouts(crm):
         policies.record_payout(crm, "L-1", "claim", 100, paid_at=d("2026-02-01"))
     with pytest.raises(NotFound):
         policies.set_status(crm, "L-404", "active")
-    assert any(e.kind == "insurance.claim" for e in crm.timeline(w["fang"]))
+    assert any(e.kind == "insurance.claim" for e in crm.records.timeline(w["fang"]))
 
 
 def test_profile_for_the_agent(crm):
     w = world(crm)
-    crm.update_customer(
+    crm.customers.update(
         w["fang"],
         attributes={
             "insurance.birth_date": "1975-03-08",
@@ -166,21 +166,21 @@ def test_profile_for_the_agent(crm):
         "life": 150_000_000,
     }
     assert p["phone"] == "+8613900001111"
-    assert crm.card("C-1")["labels"]["insurance.grade"] == "gold"
+    assert crm.records.card("C-1")["labels"]["insurance.grade"] == "gold"
 
 
 def test_profile_masks_the_phone_without_pii(crm):
     w = world(crm)
-    crm.add_staff("audit", "Auditor", roles=["auditor"])
+    crm.staff.add("audit", "Auditor", roles=["auditor"])
     assert policies.profile(crm.as_("audit"), w["fang"])["phone"] == "+86139****1111"
 
 
 def test_merge_moves_policies_held_and_insured(crm):
     w = world(crm)
-    dup = crm.add_customer("Wu Lei dup", phone="135 0000 0001", owner="chen")
+    dup = crm.customers.add("Wu Lei dup", phone="135 0000 0001", owner="chen")
     add_policy(crm, dup, "L-9", agent="chen")
     add_policy(crm, w["fang"], "CI-9", insured=dup)
-    crm.merge_customers(w["lei"], dup)
+    crm.customers.merge(w["lei"], dup)
     held = {p["policy_no"]: p for p in policies.list_policies(crm, customer=w["lei"])}
     assert held["L-9"]["customer_id"] == w["lei"].id
     assert held["CI-9"]["insured_customer_id"] == w["lei"].id
@@ -194,5 +194,5 @@ def test_birth_date_must_be_a_real_past_date(crm):
         ("2030-01-01", "in the future"),
     ):
         with pytest.raises(ValidationError, match=message):
-            crm.update_customer(w["fang"], attributes={"insurance.birth_date": bad})
-    assert "insurance.birth_date" not in crm.get_customer(w["fang"]).attributes
+            crm.customers.update(w["fang"], attributes={"insurance.birth_date": bad})
+    assert "insurance.birth_date" not in crm.customers.get(w["fang"]).attributes

@@ -17,7 +17,7 @@ def _agents(r):
 
 def _scenario(crm):
     w = world(crm)
-    third = crm.add_customer("Zhao Min", phone="131 0000 0003", owner="zhang")
+    third = crm.customers.add("Zhao Min", phone="131 0000 0003", owner="zhang")
     # zhang: 3 visits in January; 2 verified (scores 5 and 3), 1 expired
     for cust, at, reply in (
         (w["fang"], "2026-01-02T10:00", "非常满意"),
@@ -27,10 +27,10 @@ def _scenario(crm):
         visits.record_visit(crm, cust, agent="zhang", at=d(at))
         if reply:
             phone = "139 0000 1111" if cust is w["fang"] else "131 0000 0003"
-            crm.receive_sms(phone, reply, at=d(at).replace(hour=12))
+            crm.messages.receive_sms(phone, reply, at=d(at).replace(hour=12))
     # chen: one verified with score 5 in January, one in December (outside the period)
     visits.record_visit(crm, w["lei"], agent="chen", at=d("2026-01-04T10:00"))
-    crm.receive_sms("139 0000 2222", "很满意", at=d("2026-01-04T11:00"))
+    crm.messages.receive_sms("139 0000 2222", "很满意", at=d("2026-01-04T11:00"))
     visits.record_visit(crm, w["lei"], agent="chen", at=d("2025-12-20T10:00"))
     return w
 

@@ -35,7 +35,7 @@ def _people(crm):
         ("Sun", "131 0000 0003"),
         ("Li Si", "131 0000 0004"),
     ):
-        w[name] = crm.add_customer(name, phone=phone, owner="zhang")
+        w[name] = crm.customers.add(name, phone=phone, owner="zhang")
     return w
 
 
@@ -103,35 +103,35 @@ def test_job_reminds_the_agent_once_per_guarantee_period(crm):
     w = _people(crm)
     add_policy(crm, w["Sun"], "P-3", sum_at_risk_cents=100_000_000)  # gold: 4 a year
     add_policy(crm, w["lei"], "P-6", agent="chen", sum_at_risk_cents=100_000_000)
-    [first] = crm.run_jobs(["insurance.vip_visit_reminders"])
+    [first] = crm.jobs.run(["insurance.vip_visit_reminders"])
     assert first["summary"]["created"] == 2
-    again = crm.run_jobs(["insurance.vip_visit_reminders"])[0]["summary"]
+    again = crm.jobs.run(["insurance.vip_visit_reminders"])[0]["summary"]
     assert again["created"] == 0 and again["already_reminded"] == 2
     crm.clock.advance(days=30)  # same quarter: still nothing new
-    assert crm.run_jobs(["insurance.vip_visit_reminders"])[0]["summary"]["created"] == 0
-    rem = crm.due_reminders(staff="zhang")
+    assert crm.jobs.run(["insurance.vip_visit_reminders"])[0]["summary"]["created"] == 0
+    rem = crm.tickets.due_reminders(staff="zhang")
     assert [r.customer_id for r in rem] == [w["Sun"].id]
     assert "gold" in rem[0].text and rem[0].source == "insurance"
-    assert [r.customer_id for r in crm.due_reminders(staff="chen")] == [w["lei"].id]
+    assert [r.customer_id for r in crm.tickets.due_reminders(staff="chen")] == [w["lei"].id]
 
 
 def test_a_verified_visit_inside_the_interval_satisfies_the_guarantee(crm):
     w = _people(crm)
     add_policy(crm, w["Sun"], "P-3", sum_at_risk_cents=100_000_000)
     visits.record_visit(crm, w["Sun"], agent="zhang", at=d("2025-12-01T10:00"))
-    crm.receive_sms("131 0000 0003", "满意", at=d("2025-12-01T12:00"))
+    crm.messages.receive_sms("131 0000 0003", "满意", at=d("2025-12-01T12:00"))
     # an unverified visit does not count
     visits.record_visit(crm, w["Sun"], agent="zhang", at=d("2026-01-02T10:00"))
     assert vip.vip_list(crm, due_only=True) == []
-    assert crm.run_jobs(["insurance.vip_visit_reminders"])[0]["summary"]["created"] == 0
+    assert crm.jobs.run(["insurance.vip_visit_reminders"])[0]["summary"]["created"] == 0
     # 365/4 = 91.25 days after the verified visit it is due again
     crm.clock.set(d("2026-03-03T09:00"))
     [due] = vip.vip_list(crm, due_only=True)
     assert due["last_verified_visit"] == d("2025-12-01T10:00")
-    assert crm.run_jobs(["insurance.vip_visit_reminders"])[0]["summary"]["created"] == 1
+    assert crm.jobs.run(["insurance.vip_visit_reminders"])[0]["summary"]["created"] == 1
 
 
 def test_job_needs_company_wide_scope(crm):
     world(crm)
     with pytest.raises(AccessDenied):
-        crm.as_("li").run_jobs(["insurance.vip_visit_reminders"])
+        crm.as_("li").jobs.run(["insurance.vip_visit_reminders"])

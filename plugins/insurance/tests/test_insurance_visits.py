@@ -31,7 +31,7 @@ SENDERS = ["139 0000 1111", "+86-139-0000-1111", "0086 13900001111", "+861390000
 def test_reply_from_customers_phone_verifies_the_visit(crm):
     w, v = _visit(crm)
     crm.clock.advance(hours=2)
-    out = crm.receive_sms("139 0000 1111", "非常满意，谢谢！")
+    out = crm.messages.receive_sms("139 0000 1111", "非常满意，谢谢！")
     assert out["routed"] == [f"insurance: verified visit {v['id']}, score 5 (very satisfied)"]
     [row] = visits.list_visits(crm)
     assert row["status"] == "verified"
@@ -41,7 +41,7 @@ def test_reply_from_customers_phone_verifies_the_visit(crm):
     assert row["score"] == 5
     [reply] = _replies(crm)
     assert reply["matched"] and reply["reason"] == "verified" and reply["visit_id"] == v["id"]
-    assert any(e.kind == "insurance.visit_verified" for e in crm.timeline(w["fang"]))
+    assert any(e.kind == "insurance.visit_verified" for e in crm.records.timeline(w["fang"]))
 
 
 def test_sender_is_matched_whatever_the_spelling_of_the_number(crm):
@@ -49,7 +49,7 @@ def test_sender_is_matched_whatever_the_spelling_of_the_number(crm):
     for sender in SENDERS:
         v = visits.record_visit(crm, w["fang"], agent="zhang")
         crm.clock.advance(minutes=5)
-        out = crm.receive_sms(sender, "满意")
+        out = crm.messages.receive_sms(sender, "满意")
         assert out["routed"] == [f"insurance: verified visit {v['id']}, score 4 (satisfied)"]
         crm.clock.advance(minutes=5)
     assert {v["status"] for v in visits.list_visits(crm)} == {"verified"}
@@ -58,7 +58,7 @@ def test_sender_is_matched_whatever_the_spelling_of_the_number(crm):
 def test_reply_from_a_number_on_nobodys_record_is_stored_unmatched(crm):
     _, v = _visit(crm)
     crm.clock.advance(minutes=10)
-    out = crm.receive_sms("138 0000 9999", "非常满意")  # e.g. the agent's own phone
+    out = crm.messages.receive_sms("138 0000 9999", "非常满意")  # e.g. the agent's own phone
     assert "unknown_number" in out["routed"][0]
     assert visits.list_visits(crm)[0]["status"] == "pending"
     [reply] = _replies(crm)
@@ -69,7 +69,7 @@ def test_reply_from_a_number_on_nobodys_record_is_stored_unmatched(crm):
 def test_reply_from_another_customers_phone_never_verifies(crm):
     w, v = _visit(crm, who="fang")  # Wu Lei's phone replies for Wu Fang's visit
     crm.clock.advance(minutes=10)
-    out = crm.receive_sms("139 0000 2222", "很满意")
+    out = crm.messages.receive_sms("139 0000 2222", "很满意")
     assert "no_visit" in out["routed"][0]
     assert visits.list_visits(crm)[0]["status"] == "pending"
     [reply] = _replies(crm)
@@ -79,9 +79,9 @@ def test_reply_from_another_customers_phone_never_verifies(crm):
 def test_second_reply_does_not_verify_twice(crm):
     _, v = _visit(crm)
     crm.clock.advance(hours=1)
-    crm.receive_sms("13900001111", "满意")
+    crm.messages.receive_sms("13900001111", "满意")
     crm.clock.advance(hours=1)
-    out = crm.receive_sms("13900001111", "非常不满意")
+    out = crm.messages.receive_sms("13900001111", "非常不满意")
     assert "duplicate" in out["routed"][0]
     [row] = visits.list_visits(crm)
     assert row["score"] == 4 and row["reply_at"] == d("2026-01-05T10:00")
@@ -92,7 +92,7 @@ def test_second_reply_does_not_verify_twice(crm):
 def test_reply_after_the_window_is_stored_but_does_not_verify(crm):
     _, v = _visit(crm)
     crm.clock.advance(hours=48, minutes=1)
-    out = crm.receive_sms("13900001111", "5")
+    out = crm.messages.receive_sms("13900001111", "5")
     assert "late" in out["routed"][0]
     [row] = visits.list_visits(crm)
     assert row["status"] == "expired" and row["score"] is None
@@ -103,36 +103,36 @@ def test_reply_after_the_window_is_stored_but_does_not_verify(crm):
 def test_reply_exactly_at_the_window_end_still_verifies(crm):
     _visit(crm)
     crm.clock.advance(hours=48)
-    assert "verified" in crm.receive_sms("13900001111", "满意")["routed"][0]
+    assert "verified" in crm.messages.receive_sms("13900001111", "满意")["routed"][0]
 
 
 @pytest.mark.crm(plugins=PLUGINS, config={"plugins": {"insurance": {"visit_window_hours": 2}}})
 def test_window_is_configurable(crm):
     _visit(crm)
     crm.clock.advance(hours=3)
-    assert "late" in crm.receive_sms("13900001111", "满意")["routed"][0]
+    assert "late" in crm.messages.receive_sms("13900001111", "满意")["routed"][0]
 
 
 def test_one_reply_verifies_only_the_most_recent_pending_visit(crm):
     w, first = _visit(crm, at="2026-01-05T08:00")
     second = visits.record_visit(crm, w["fang"], agent="chen", at=d("2026-01-05T09:00"))
-    crm.receive_sms("13900001111", "满意")
+    crm.messages.receive_sms("13900001111", "满意")
     status = {v["id"]: v["status"] for v in visits.list_visits(crm)}
     assert status == {first["id"]: "pending", second["id"]: "verified"}
 
 
 def test_number_on_a_contact_point_of_the_visited_customer_verifies(crm):
     w = world(crm)
-    other = crm.add_customer("Wu Fang (old record)", phone="136 0000 7777")
-    crm.merge_customers(w["fang"], other)  # the old phone becomes a contact point of Wu Fang
+    other = crm.customers.add("Wu Fang (old record)", phone="136 0000 7777")
+    crm.customers.merge(w["fang"], other)  # the old phone becomes a contact point of Wu Fang
     v = visits.record_visit(crm, w["fang"], agent="zhang")
-    out = crm.receive_sms("136-0000-7777", "满意")
+    out = crm.messages.receive_sms("136-0000-7777", "满意")
     assert out["routed"] == [f"insurance: verified visit {v['id']}, score 4 (satisfied)"]
 
 
 def test_sms_that_is_no_visit_reply_is_left_alone(crm):
     world(crm)
-    out = crm.receive_sms("138 0000 9999", "please call me back")
+    out = crm.messages.receive_sms("138 0000 9999", "please call me back")
     assert out["routed"] == []
     assert _replies(crm) == []
 
@@ -141,11 +141,11 @@ def test_visit_in_the_future_or_by_a_departed_agent_is_refused(crm):
     w = world(crm)
     with pytest.raises(ValidationError, match="in the future"):
         visits.record_visit(crm, w["fang"], agent="zhang", at=d("2026-01-06T09:00"))
-    crm.staff_leave("chen", handover_to="li")
+    crm.staff.leave("chen", handover_to="li")
     with pytest.raises(ValidationError, match="departed"):
         visits.record_visit(crm, w["fang"], agent="chen")
     assert visits.list_visits(crm) == []
-    assert crm.interactions_of(w["fang"]) == []
+    assert crm.records.interactions(w["fang"]) == []
 
 
 def test_agent_cannot_record_a_visit_to_another_agents_customer(crm):
@@ -162,15 +162,15 @@ def test_agent_sees_only_visits_to_their_customers(crm):
     assert [v["agent"] for v in visits.list_visits(crm.as_("zhang"))] == ["zhang"]
     assert len(visits.list_visits(crm.as_("li"))) == 2
     # unmatched replies from unknown numbers are not shown to reps
-    crm.receive_sms("138 0000 9999", "满意")
+    crm.messages.receive_sms("138 0000 9999", "满意")
     assert visits.list_replies(crm.as_("zhang")) == []
     assert len(visits.list_replies(crm)) == 1
 
 
 def test_forget_erases_reply_text_and_number(crm):
     _, v = _visit(crm)
-    crm.receive_sms("13900001111", "非常满意 张经理很专业")
-    crm.forget_customer("C-1")
+    crm.messages.receive_sms("13900001111", "非常满意 张经理很专业")
+    crm.customers.forget("C-1")
     [row] = visits.list_visits(crm)
     assert row["reply_text"] == "[erased]" and row["reply_phone"] is None
     assert _replies(crm)[0]["text"] == "[erased]"

@@ -14,8 +14,8 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
     """A project with owners, two maintenance teams, a closed and an open request; hints
     start with ``command_prefix`` (the command that reaches the demo database)."""
     day = dt.datetime
-    crm.add_staff("re-wang", "Wang Qiang", roles=["rep"], team="maintenance", supervisor="li")
-    crm.add_staff("re-sun", "Sun Li", roles=["rep"], team="maintenance", supervisor="li")
+    crm.staff.add("re-wang", "Wang Qiang", roles=["rep"], team="maintenance", supervisor="li")
+    crm.staff.add("re-sun", "Sun Li", roles=["rep"], team="maintenance", supervisor="li")
     places.add_project(crm, "JD", "Jade Garden 翡翠花园", city="Hangzhou")
     places.add_building(crm, "JD", "A1", name="Building 1")
     places.add_unit(crm, "JD/A1", "1201", handover_at=day(2024, 7, 1))
@@ -23,7 +23,7 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
     places.add_unit(crm, "JD/A1", "1502", handover_at=day(2026, 7, 10))
     places.add_owner(crm, "JD/A1/1201", "C-1001", role="owner", since=day(2024, 6, 1))
     places.add_owner(crm, "JD/A1/1201", "C-1002", role="co-owner", since=day(2024, 6, 1))
-    buyer = crm.add_customer("Zhou Min", phone="139 0000 7777", owner="chen", external_id="RE-2001")
+    buyer = crm.customers.add("Zhou Min", phone="139 0000 7777", owner="chen", external_id="RE-2001")
     places.add_owner(crm, "JD/A1/1502", buyer, role="owner", since=day(2026, 3, 1), sales="chen")
     places.add_team(crm, "PLB", "plumbing and waterproofing", leader="re-wang")
     places.cover(crm, "PLB", "plumbing")

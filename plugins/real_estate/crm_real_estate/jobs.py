@@ -57,9 +57,9 @@ def escalate(crm: Any, at: dt.datetime) -> dict[str, Any]:
             f"still {r.state}"
         )
         for who in targets:
-            person = crm.get_staff(who)
+            person = crm.staff.get(who)
             if person.active:
-                crm.add_reminder(
+                crm.tickets.add_reminder(
                     person,
                     text,
                     at,
@@ -72,7 +72,7 @@ def escalate(crm: Any, at: dt.datetime) -> dict[str, Any]:
             .where(requests.c.id == r.id)
             .values(escalation_level=level, escalated_at=at)
         )
-        crm.update_ticket(r.ticket_id, data={"escalation_level": level})
+        crm.tickets.update(r.ticket_id, data={"escalation_level": level})
         done.append({"request": r.id, "level": level, "notified": len(targets)})
     return {"escalated": len(done), "requests": done}
 
@@ -108,7 +108,7 @@ def buyer_followups(crm: Any, at: dt.datetime) -> dict[str, Any]:
         path = unit_path(crm, r.unit_id)
         when = f"{r.handover_at:%Y-%m-%d}" if r.handover_at else "not scheduled"
         period = (at - r.since).days // s.buyer_followup_days
-        crm.add_reminder(
+        crm.tickets.add_reminder(
             r.staff_id,
             f"follow up buyer {r.name} of unit {path} (handover {when})",
             at,
@@ -118,7 +118,7 @@ def buyer_followups(crm: Any, at: dt.datetime) -> dict[str, Any]:
         )
         follow += 1
         if r.handover_at is not None and at >= r.handover_at - s.handover_notice:
-            crm.add_reminder(
+            crm.tickets.add_reminder(
                 r.staff_id,
                 f"handover of unit {path} to {r.name} on {when}: confirm the "
                 "appointment, inspection and keys",

@@ -14,6 +14,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from crmcore import Conflict, NotFound, ValidationError
 from crmcore.parse import clean_text
+from crmcore.present import show_phone
 from crmcore.schema import relationships, staff
 
 from . import NAME
@@ -290,7 +291,7 @@ def set_handover(crm: Any, unit: Any, at: dt.datetime) -> dict[str, Any]:
         for link in crm.db.execute(
             select(unit_owners).where(unit_owners.c.unit_id == u.id, unit_owners.c.until.is_(None))
         ).all():
-            crm.add_timeline_entry(
+            crm.records.add_timeline_entry(
                 link.customer_id,
                 "real_estate.handover",
                 f"unit {path} handed over on {at:%Y-%m-%d}",
@@ -319,7 +320,7 @@ def add_owner(
         if role not in ROLES:
             raise ValidationError(f"role {role!r}: expected one of {', '.join(ROLES)}")
         u = unit_row(crm, unit)
-        c = crm.get_customer(customer)
+        c = crm.customers.get(customer)
         path = unit_path(crm, u.id)
         # the unit's current links, whoever may see them: yes or no, never the rows
         if crm.db.exists_globally(unit_owners, unit_id=u.id, customer_id=c.id, until=None):
@@ -335,7 +336,7 @@ def add_owner(
         res = crm.db.execute(
             unit_owners.insert().values(unit_id=u.id, customer_id=c.id, role=role, since=when)
         )
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             c,
             "real_estate.unit",
             f"{role} of unit {path}",
@@ -357,10 +358,10 @@ def add_owner(
 def assign_sales(crm: Any, customer: Any, sales: Any) -> dict[str, Any]:
     """Make ``sales`` the buyer's sales contact (idempotent)."""
     with crm.transaction(command="real-estate buyer assign"):
-        c = crm.get_customer(customer)
-        s = crm.get_staff(sales)
-        have = [r for r in crm.relationships_of(c) if r.kind == "sales" and r.to_staff_id == s.id]
-        rel = have[0] if have else crm.add_relationship("sales", c, to_staff=s)
+        c = crm.customers.get(customer)
+        s = crm.staff.get(sales)
+        have = [r for r in crm.customers.relationships(c) if r.kind == "sales" and r.to_staff_id == s.id]
+        rel = have[0] if have else crm.customers.add_relationship("sales", c, to_staff=s)
         return {"customer_id": c.id, "staff": s.key, "relationship_id": rel.id}
 
 
@@ -376,7 +377,7 @@ def end_owner(crm: Any, link_id: int, *, at: dt.datetime | None = None) -> dict[
             )
         crm.db.execute(update(unit_owners).where(unit_owners.c.id == row.id).values(until=when))
         path = unit_path(crm, row.unit_id)
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             row.customer_id,
             "real_estate.unit",
             f"no longer {row.role} of unit {path}",
@@ -402,7 +403,7 @@ def list_owners(
         if unit is not None:
             stmt = stmt.where(unit_owners.c.unit_id == unit_row(crm, unit).id)
         if customer is not None:
-            stmt = stmt.where(unit_owners.c.customer_id == crm.get_customer(customer).id)
+            stmt = stmt.where(unit_owners.c.customer_id == crm.customers.get(customer).id)
         if current:
             stmt = stmt.where(unit_owners.c.until.is_(None))
         return [
@@ -411,7 +412,7 @@ def list_owners(
                 "unit": unit_path(crm, r.unit_id),
                 "customer_id": r.customer_id,
                 "name": r.name,
-                "phone": crm.show_phone(r.phone),
+                "phone": show_phone(crm, r.phone),
                 "role": r.role,
                 "since": r.since,
                 "until": r.until,
@@ -466,7 +467,7 @@ def list_buyers(crm: Any, *, at: dt.datetime | None = None) -> list[dict[str, An
 def add_team(crm: Any, code: str, name: str, *, leader: Any) -> dict[str, Any]:
     with crm.transaction(command="real-estate team add"):
         code = _code(code, "team code")
-        lead = crm.get_staff(leader)
+        lead = crm.staff.get(leader)
         if not lead.active:
             raise ValidationError(f"team leader {lead.key!r} has left")
         if crm.db.execute(select(teams.c.id).where(teams.c.code == code)).first():

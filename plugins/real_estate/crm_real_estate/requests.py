@@ -217,7 +217,7 @@ def set_warranty(crm: Any, request_id: Any, status: str, reason: str) -> dict[st
             .where(requests.c.id == r.id)
             .values(warranty=status, warranty_reason=text, warranty_overridden=True)
         )
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             r.customer_id,
             "real_estate.warranty",
             f"request {r.id}: warranty {status}, {text}",
@@ -264,14 +264,14 @@ def open_request(
             raise ValidationError(
                 f"category {category!r}: expected one of {', '.join(s.categories)}"
             )
-        c = crm.get_customer(customer)
+        c = crm.customers.get(customer)
         unit_id, building_id, place = _locate(crm, unit, building)
         when = at or crm.now()
         _require_link(crm, c, unit_id, building_id, place, when)
         cls = _classify(crm, s, category, unit_id, building_id, place, when)
         deadline = when + dt.timedelta(hours=s.deadline_hours[urgency])
         team = _team_for_request(crm, category, building_id) if s.auto_dispatch else None
-        ticket = crm.open_ticket(
+        ticket = crm.tickets.open(
             c,
             f"{kind} {category} at {place} ({channel}): {text}",
             kind=kind,
@@ -305,7 +305,7 @@ def open_request(
             )
         )
         rid = res.inserted_primary_key[0]
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             c,
             "real_estate.warranty",
             f"request {rid}: {cls.reason}",
@@ -313,7 +313,7 @@ def open_request(
             data={"request_id": rid, "warranty": cls.status},
             source=NAME,
         )
-        crm.enqueue_message(
+        crm.messages.enqueue(
             "sms",
             customer=c,
             template="real_estate.received",
@@ -322,7 +322,7 @@ def open_request(
             source=NAME,
         )
         if team is not None:
-            crm.move_ticket(
+            crm.tickets.move(
                 ticket.id,
                 "dispatched",
                 owner=team.leader_id,
@@ -372,7 +372,7 @@ def _leader(crm: Any, team_id: int) -> Any:
 def _dispatch(crm: Any, rid: int, team: Any) -> None:
     r = _request_row(crm, rid)
     crm.db.execute(update(requests).where(requests.c.id == rid).values(team_id=team.id))
-    crm.move_ticket(
+    crm.tickets.move(
         r.ticket_id,
         "dispatched",
         owner=team.leader_id,
@@ -408,7 +408,7 @@ def dispatch(crm: Any, request_id: Any, team: Any = None) -> dict[str, Any]:
 def start(crm: Any, request_id: Any, note: str | None = None) -> dict[str, Any]:
     with crm.transaction(command="real-estate request start"):
         r = _request_row(crm, request_id)
-        crm.move_ticket(r.ticket_id, "in_progress", due_at=r.deadline_at, note=note)
+        crm.tickets.move(r.ticket_id, "in_progress", due_at=r.deadline_at, note=note)
         return request_dict(crm, r.id)
 
 
@@ -417,9 +417,9 @@ def complete(crm: Any, request_id: Any, note: str | None = None) -> dict[str, An
     with crm.transaction(command="real-estate request complete"):
         r = _request_row(crm, request_id)
         if r.state == "dispatched":
-            crm.move_ticket(r.ticket_id, "in_progress", due_at=r.deadline_at)
+            crm.tickets.move(r.ticket_id, "in_progress", due_at=r.deadline_at)
         revisit_due = crm.now() + settings(crm).revisit_after  # the ticket's next due time
-        crm.move_ticket(r.ticket_id, "completed", due_at=revisit_due, note=note)
+        crm.tickets.move(r.ticket_id, "completed", due_at=revisit_due, note=note)
         return request_dict(crm, r.id)
 
 
@@ -466,7 +466,7 @@ def revisit(
         crm.db.execute(
             update(requests).where(requests.c.id == r.id).values(satisfaction=satisfaction)
         )
-        crm.record_interaction(
+        crm.records.add_interaction(
             r.customer_id,
             "survey",
             f"revisit of request {r.id} ({r.category} at {_place(crm, r)}): satisfaction "
@@ -477,10 +477,10 @@ def revisit(
             source=NAME,
         )
         if r.state == "completed":
-            crm.move_ticket(
+            crm.tickets.move(
                 r.ticket_id, "revisit", due_at=r.completed_at + settings(crm).revisit_after
             )
-        crm.move_ticket(r.ticket_id, "closed" if fixed else "dispatched", note=note)
+        crm.tickets.move(r.ticket_id, "closed" if fixed else "dispatched", note=note)
         return request_dict(crm, r.id)
 
 
@@ -550,13 +550,13 @@ def on_ticket_moved(crm: Any, ticket: Any, move: Any) -> None:
         values["closed_at"] = now
     crm.db.execute(update(requests).where(requests.c.id == r.id).values(**values))
     if owner is not None or (due is not None and ticket.due_at != due):
-        crm.update_ticket(ticket.id, owner=owner, due_at=due)
+        crm.tickets.update(ticket.id, owner=owner, due_at=due)
 
 
 def _ask_for_revisit(crm: Any, s: Settings, r: Any, due: dt.datetime) -> None:
-    c = crm.get_customer(r.customer_id)
+    c = crm.customers.get(r.customer_id)
     place = _place(crm, r)
-    crm.enqueue_message(
+    crm.messages.enqueue(
         "sms",
         customer=c,
         template="real_estate.completed",
@@ -567,7 +567,7 @@ def _ask_for_revisit(crm: Any, s: Settings, r: Any, due: dt.datetime) -> None:
     who = s.revisit_staff or c.owner_id
     if who is None:
         return
-    crm.add_reminder(
+    crm.tickets.add_reminder(
         who,
         f"revisit {c.name} about request {r.id} ({r.category} at {place}): fixed? satisfaction 1-5",
         due,
@@ -584,7 +584,7 @@ def get_request(crm: Any, request_id: Any) -> dict[str, Any]:
         data = request_dict(crm, r.id)
         data["history"] = [
             {"from": m.from_state, "to": m.to_state, "at": m.at, "note": m.note}
-            for m in crm.ticket_history(r.ticket_id)
+            for m in crm.tickets.history(r.ticket_id)
         ]
         data["revisits"] = [
             {
@@ -626,7 +626,7 @@ def list_requests(
                 and_(requests.c.state.in_(OPEN_WORK), requests.c.deadline_at < (at or crm.now()))
             )
         if customer is not None:
-            stmt = stmt.where(requests.c.customer_id == crm.get_customer(customer).id)
+            stmt = stmt.where(requests.c.customer_id == crm.customers.get(customer).id)
         return [request_dict(crm, r.id) for r in crm.db.execute(stmt)]
 
 
@@ -686,8 +686,8 @@ def _detect_incident(crm: Any, s: Settings, rid: int) -> None:
         f"within {s.incident_window.days} days - act now"
     )
     for key in s.management_staff:
-        crm.add_reminder(key, text, now, key=f"real_estate:incident:{iid}:{key}", source=NAME)
-    crm.emit_after_commit(
+        crm.tickets.add_reminder(key, text, now, key=f"real_estate:incident:{iid}:{key}", source=NAME)
+    crm.messages.emit_after_commit(
         "real_estate.incident_opened",
         {
             "incident_id": iid,

@@ -41,10 +41,10 @@ def test_help_of_every_command():
 
 
 def test_the_whole_after_sales_flow_through_the_cli(crm, crm_cli):
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_staff("wang", "Wang", roles=["rep"])
-    crm.add_customer("Wu Fang", phone="139 0000 1111", owner="zhang", external_id="C-1")
-    crm.add_customer("Zhou Min", phone="139 0000 7777", owner="zhang", external_id="C-9")
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("wang", "Wang", roles=["rep"])
+    crm.customers.add("Wu Fang", phone="139 0000 1111", owner="zhang", external_id="C-1")
+    crm.customers.add("Zhou Min", phone="139 0000 7777", owner="zhang", external_id="C-9")
 
     def ok(*args):
         r = crm_cli("real-estate", *args, "--json")

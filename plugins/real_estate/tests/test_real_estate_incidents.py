@@ -29,7 +29,7 @@ def _owners(crm, n):
         for i in range(n):
             code = f"{2001 + i}"
             places.add_unit(crm, "JD/A1", code, handover_at=dt.datetime(2024, 7, 1))
-            c = crm.add_customer(f"Owner {i}", external_id=f"O-{i}", owner="zhang")
+            c = crm.customers.add(f"Owner {i}", external_id=f"O-{i}", owner="zhang")
             places.add_owner(crm, f"JD/A1/{code}", c, role="owner", since=dt.datetime(2024, 7, 1))
 
 
@@ -59,12 +59,12 @@ def test_threshold_raises_one_incident_with_all_linked_requests(crm, crm_clock, 
         "waterproofing",
         "open",
     )
-    rem = crm.due_reminders(staff="boss")
+    rem = crm.tickets.due_reminders(staff="boss")
     assert (
         len(rem) == 1
         and "owner-rights incident 1: 3 waterproofing requests in JD/A1" in rem[0].text
     )
-    events = [m for m in crm.outbox(status="queued") if m.channel == "event"]
+    events = [m for m in crm.messages.outbox(status="queued") if m.channel == "event"]
     assert [m.body for m in events] == ["real_estate.incident_opened"]
     # later requests join the open incident, no second incident
     fourth = _file(crm, 3)

@@ -24,7 +24,7 @@ def test_every_channel_lands_as_a_ticket_on_the_owners_timeline(crm):
     estate(crm)
     for channel in ("phone", "visit", "fax", "online"):
         r = leak(crm, channel=channel, text="kitchen pipe leaking")
-        t = crm.get_ticket(r["ticket_id"])
+        t = crm.tickets.get(r["ticket_id"])
         assert (t.workflow, t.kind, t.customer_id) == (
             "real_estate.repair",
             "repair",
@@ -32,7 +32,7 @@ def test_every_channel_lands_as_a_ticket_on_the_owners_timeline(crm):
         )
         assert t.data["real_estate_request"] and t.source == "real_estate"
         assert f"({channel})" in t.subject and "JD/A1/1201" in t.subject
-        tl = crm.timeline("C-1")
+        tl = crm.records.timeline("C-1")
         assert any(e.kind == "ticket" and f"ticket {t.id} opened" in e.summary for e in tl)
         assert r["channel"] == channel
 
@@ -50,7 +50,7 @@ def test_complaints_and_common_parts_requests(crm):
     )
     assert c["kind"] == "complaint" and c["place"] == "JD/A2 (common parts)"
     assert c["warranty"] == "n/a" and c["team"] is None and c["state"] == "received"
-    assert crm.get_ticket(c["ticket_id"]).kind == "complaint"
+    assert crm.tickets.get(c["ticket_id"]).kind == "complaint"
 
 
 def test_bad_requests_are_refused_and_nothing_is_written(crm):
@@ -89,13 +89,13 @@ def test_a_former_owner_can_no_longer_file_but_a_tenant_can(crm):
     places.end_owner(crm, link["id"])
     with pytest.raises(ValidationError, match="not an owner"):
         leak(crm)
-    assert leak(crm, customer="C-3", unit="JD/A2/0101")["customer_id"] == crm.get_customer("C-3").id
+    assert leak(crm, customer="C-3", unit="JD/A2/0101")["customer_id"] == crm.customers.get("C-3").id
 
 
 def test_tickets_of_the_workflow_cannot_bypass_the_centre(crm):
     estate(crm)
     with pytest.raises(ValidationError, match="opened with 'crm real-estate request open'"):
-        crm.open_ticket("C-1", "leak", workflow="real_estate.repair")
+        crm.tickets.open("C-1", "leak", workflow="real_estate.repair")
     assert count(crm, tickets) == 0
 
 
@@ -107,8 +107,8 @@ def test_dispatch_by_category_and_building_specific_cover_wins(crm):
     water = leak(crm, customer="C-3", unit="JD/A2/0101", category="waterproofing")
     assert (a1["team"], a2["team"], water["team"]) == ("PLB", "A2P", "PLB")
     assert a1["state"] == "dispatched"
-    t = crm.get_ticket(a2["ticket_id"])
-    assert t.owner_id == crm.get_staff("sun").id and t.state == "dispatched"
+    t = crm.tickets.get(a2["ticket_id"])
+    assert t.owner_id == crm.staff.get("sun").id and t.state == "dispatched"
 
 
 def test_uncovered_request_waits_then_is_dispatched_by_hand(crm):
@@ -118,7 +118,7 @@ def test_uncovered_request_waits_then_is_dispatched_by_hand(crm):
     with pytest.raises(ValidationError, match="no maintenance team covers electrical in JD/A1"):
         req.dispatch(crm, r["id"])
     with pytest.raises(TransitionError, match="has no maintenance team"):
-        crm.move_ticket(r["ticket_id"], "dispatched")
+        crm.tickets.move(r["ticket_id"], "dispatched")
     assert req.get_request(crm, r["id"])["state"] == "received"
     r = req.dispatch(crm, r["id"], "PLB")
     assert (r["state"], r["team"]) == ("dispatched", "PLB")
@@ -154,7 +154,7 @@ def test_deadline_by_urgency_from_config(crm, crm_clock):
     assert leak(crm, urgency="urgent")["deadline_at"] == now + dt.timedelta(hours=24)
     r = leak(crm)
     assert r["urgency"] == "low" and r["deadline_at"] == now + dt.timedelta(hours=240)
-    assert crm.get_ticket(r["ticket_id"]).due_at == r["deadline_at"]
+    assert crm.tickets.get(r["ticket_id"]).due_at == r["deadline_at"]
 
 
 def test_backdated_report_counts_the_deadline_from_the_report(crm, crm_clock):
@@ -169,21 +169,21 @@ def test_backdated_report_counts_the_deadline_from_the_report(crm, crm_clock):
 def test_escalation_job_levels_and_idempotence(crm, crm_clock):
     estate(crm)
     r = leak(crm, urgency="urgent")  # due in 24 h; PLB leader wang, supervisor li
-    early = crm.run_jobs(["real_estate.escalate"], at=crm_clock.now() + dt.timedelta(hours=23))
+    early = crm.jobs.run(["real_estate.escalate"], at=crm_clock.now() + dt.timedelta(hours=23))
     assert early[0]["summary"]["escalated"] == 0
     at1 = crm_clock.now() + dt.timedelta(hours=25)
     for _ in range(2):  # the same at twice: one reminder
-        crm.run_jobs(["real_estate.escalate"], at=at1)
-    rems = crm.due_reminders(at=at1 + dt.timedelta(days=9))
-    assert [(x.staff_id, "level 1" in x.text) for x in rems] == [(crm.get_staff("li").id, True)]
+        crm.jobs.run(["real_estate.escalate"], at=at1)
+    rems = crm.tickets.due_reminders(at=at1 + dt.timedelta(days=9))
+    assert [(x.staff_id, "level 1" in x.text) for x in rems] == [(crm.staff.get("li").id, True)]
     assert req.get_request(crm, r["id"])["escalation_level"] == 1
     at2 = crm_clock.now() + dt.timedelta(hours=24 + 24)
-    crm.run_jobs(["real_estate.escalate"], at=at2)
-    crm.run_jobs(["real_estate.escalate"], at=at2 + dt.timedelta(hours=5))
-    rems = crm.due_reminders(at=at2 + dt.timedelta(days=9))
-    assert [x.staff_id for x in rems] == [crm.get_staff("li").id, crm.get_staff("boss").id]
+    crm.jobs.run(["real_estate.escalate"], at=at2)
+    crm.jobs.run(["real_estate.escalate"], at=at2 + dt.timedelta(hours=5))
+    rems = crm.tickets.due_reminders(at=at2 + dt.timedelta(days=9))
+    assert [x.staff_id for x in rems] == [crm.staff.get("li").id, crm.staff.get("boss").id]
     assert "level 2" in rems[1].text and "24 h past its deadline" in rems[1].text
-    assert crm.get_ticket(r["ticket_id"]).data["escalation_level"] == 2
+    assert crm.tickets.get(r["ticket_id"]).data["escalation_level"] == 2
 
 
 @pytest.mark.crm(plugins=["real_estate"], config=MGMT)
@@ -192,10 +192,10 @@ def test_completed_or_undispatched_requests_escalate_correctly(crm, crm_clock):
     done = leak(crm, urgency="emergency")
     req.complete(crm, done["id"])
     waiting = leak(crm, category="electrical", urgency="emergency")  # no team: management
-    out = crm.run_jobs(["real_estate.escalate"], at=crm_clock.now() + dt.timedelta(hours=5))
+    out = crm.jobs.run(["real_estate.escalate"], at=crm_clock.now() + dt.timedelta(hours=5))
     assert [x["request"] for x in out[0]["summary"]["requests"]] == [waiting["id"]]
-    rems = crm.due_reminders(at=crm_clock.now() + dt.timedelta(days=1))
-    assert [x.staff_id for x in rems if "escalation" in x.text] == [crm.get_staff("boss").id]
+    rems = crm.tickets.due_reminders(at=crm_clock.now() + dt.timedelta(days=1))
+    assert [x.staff_id for x in rems if "escalation" in x.text] == [crm.staff.get("boss").id]
 
 
 # -- work, revisit, reopen ------------------------------------------------------------------------
@@ -206,16 +206,16 @@ def test_completion_schedules_the_revisit_and_the_revisit_closes(crm, crm_clock,
     crm_clock.advance(hours=5)
     r = req.complete(crm, r["id"], note="joint replaced")
     assert (r["state"], r["on_time"]) == ("completed", True)
-    assert crm.get_ticket(r["ticket_id"]).due_at == crm_clock.now() + dt.timedelta(hours=24)
-    rem = crm.due_reminders(at=crm_clock.now() + dt.timedelta(hours=24), staff="zhang")
+    assert crm.tickets.get(r["ticket_id"]).due_at == crm_clock.now() + dt.timedelta(hours=24)
+    rem = crm.tickets.due_reminders(at=crm_clock.now() + dt.timedelta(hours=24), staff="zhang")
     assert len(rem) == 1 and f"revisit Wu Fang about request {r['id']}" in rem[0].text
     bodies = [m.body for m in crm_outbox.queued("sms")]
     assert any("已受理" in b for b in bodies) and any("已处理完毕" in b for b in bodies)
     crm_clock.advance(hours=20)
     r = req.revisit(crm, r["id"], satisfaction=4, note="dry now")
     assert (r["state"], r["satisfaction"], r["reopen_count"]) == ("closed", 4, 0)
-    assert crm.get_ticket(r["ticket_id"]).closed_at == crm_clock.now()
-    survey = [e for e in crm.timeline("C-1") if e.kind == "survey"]
+    assert crm.tickets.get(r["ticket_id"]).closed_at == crm_clock.now()
+    survey = [e for e in crm.records.timeline("C-1") if e.kind == "survey"]
     assert "satisfaction 4/5, fixed - dry now" in survey[0].summary
     history = [(m["from"], m["to"]) for m in req.get_request(crm, r["id"])["history"]]
     assert history[-3:] == [
@@ -233,7 +233,7 @@ def test_revisit_staff_and_delay_from_config(crm, crm_clock):
     estate(crm)
     r = leak(crm)
     req.complete(crm, r["id"])
-    rem = crm.due_reminders(at=crm_clock.now() + dt.timedelta(hours=48), staff="li")
+    rem = crm.tickets.due_reminders(at=crm_clock.now() + dt.timedelta(hours=48), staff="li")
     assert len(rem) == 1 and rem[0].due_at == crm_clock.now() + dt.timedelta(hours=48)
 
 
@@ -241,9 +241,9 @@ def test_closing_without_a_revisit_is_refused(crm):
     estate(crm)
     r = leak(crm)
     req.complete(crm, r["id"])
-    crm.move_ticket(r["ticket_id"], "revisit")
+    crm.tickets.move(r["ticket_id"], "revisit")
     with pytest.raises(TransitionError, match="record the owner revisit first"):
-        crm.move_ticket(r["ticket_id"], "closed")
+        crm.tickets.move(r["ticket_id"], "closed")
     assert req.get_request(crm, r["id"])["state"] == "revisit"
     assert req.revisit(crm, r["id"], satisfaction=5)["state"] == "closed"
 
@@ -270,8 +270,8 @@ def test_reopen_goes_back_to_the_same_team_and_counts_against_it(crm, crm_clock)
     assert (r["state"], r["team"], r["reopen_count"]) == ("dispatched", "A2P", 1)
     assert r["deadline_at"] == crm_clock.now() + dt.timedelta(hours=24)
     assert r["on_time"] is None and r["completed_at"] is None
-    t = crm.get_ticket(r["ticket_id"])
-    assert t.owner_id == crm.get_staff("sun").id and t.due_at == r["deadline_at"]
+    t = crm.tickets.get(r["ticket_id"])
+    assert t.owner_id == crm.staff.get("sun").id and t.due_at == r["deadline_at"]
     crm_clock.advance(hours=2)
     r = req.complete(crm, r["id"])
     assert r["on_time"] is False  # in time, but a reopened request never counts as on time
@@ -287,12 +287,12 @@ def test_reopen_goes_back_to_the_same_team_and_counts_against_it(crm, crm_clock)
 def test_escalation_restarts_after_reopen(crm, crm_clock):
     estate(crm)
     r = leak(crm, urgency="emergency")
-    crm.run_jobs(["real_estate.escalate"], at=crm_clock.now() + dt.timedelta(hours=5))
+    crm.jobs.run(["real_estate.escalate"], at=crm_clock.now() + dt.timedelta(hours=5))
     req.complete(crm, r["id"])
     req.revisit(crm, r["id"], satisfaction=1, fixed=False)
     assert req.get_request(crm, r["id"])["escalation_level"] == 0
-    crm.run_jobs(["real_estate.escalate"], at=crm_clock.now() + dt.timedelta(hours=5))
-    li = [x for x in crm.due_reminders(at=crm_clock.now() + dt.timedelta(days=1), staff="li")]
+    crm.jobs.run(["real_estate.escalate"], at=crm_clock.now() + dt.timedelta(hours=5))
+    li = [x for x in crm.tickets.due_reminders(at=crm_clock.now() + dt.timedelta(days=1), staff="li")]
     assert len(li) == 2
 
 
@@ -300,18 +300,18 @@ def test_escalation_reminders_are_keyed(crm, crm_clock):
     estate(crm)
     leak(crm, urgency="emergency")
     at = crm_clock.now() + dt.timedelta(hours=5)
-    crm.run_jobs(["real_estate.escalate"], at=at)
+    crm.jobs.run(["real_estate.escalate"], at=at)
     assert count(crm, reminders) == 1
-    crm.run_jobs(["real_estate.escalate"], at=at)
+    crm.jobs.run(["real_estate.escalate"], at=at)
     assert count(crm, reminders) == 1
 
 
 def test_departing_team_leader_hands_the_team_over(crm):
     estate(crm)
-    crm.staff_leave("wang", handover_to="li")
+    crm.staff.leave("wang", handover_to="li")
     assert [t["leader"] for t in places.list_teams(crm) if t["code"] == "PLB"] == ["li"]
     assert leak(crm)["team"] == "PLB"
-    assert crm.get_ticket(leak(crm)["ticket_id"]).owner_id == crm.get_staff("li").id
+    assert crm.tickets.get(leak(crm)["ticket_id"]).owner_id == crm.staff.get("li").id
 
 
 def test_forget_blanks_request_text_keeps_statistics(crm):
@@ -319,7 +319,7 @@ def test_forget_blanks_request_text_keeps_statistics(crm):
     r = leak(crm, text="leak at Wu Fang's, call 139...")
     req.complete(crm, r["id"])
     req.revisit(crm, r["id"], satisfaction=4, note="call her husband")
-    crm.forget_customer("C-1")
+    crm.customers.forget("C-1")
     got = req.get_request(crm, r["id"])
     assert got["description"] == "[erased]" and got["revisits"][0]["note"] is None
     assert got["satisfaction"] == 4 and got["category"] == "plumbing"

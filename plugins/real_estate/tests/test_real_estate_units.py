@@ -62,7 +62,7 @@ def test_roles_one_owner_per_unit_and_no_duplicate_link(crm):
         places.add_owner(crm, "JD/A1/1202", gao, role="landlord")
     roles = sorted((o["name"], o["role"]) for o in places.list_owners(crm, unit="JD/A1/1201"))
     assert roles == [("Gao Min", "co-owner"), ("Wu Fang", "owner")]
-    assert [e.summary for e in crm.timeline(gao) if e.kind == "real_estate.unit"] == [
+    assert [e.summary for e in crm.records.timeline(gao) if e.kind == "real_estate.unit"] == [
         "tenant of unit JD/A2/0101",
         "co-owner of unit JD/A1/1201",
     ]
@@ -86,7 +86,7 @@ def test_handover_recorded_on_owners_timeline(crm):
     u = places.set_handover(crm, "JD/A1/1501", dt.datetime(2026, 1, 2))
     assert u["handover_at"] == dt.datetime(2026, 1, 2)
     assert any(
-        e.summary == "unit JD/A1/1501 handed over on 2026-01-02" for e in crm.timeline("C-3")
+        e.summary == "unit JD/A1/1501 handed over on 2026-01-02" for e in crm.records.timeline("C-3")
     )
 
 
@@ -99,7 +99,7 @@ def test_a_rep_sees_only_links_of_their_own_customers(crm):
 
 def test_phones_are_masked_without_pii(crm):
     estate(crm)
-    crm.add_staff("audit", "Auditor", roles=["auditor"])
+    crm.staff.add("audit", "Auditor", roles=["auditor"])
     masked = {o["name"]: o["phone"] for o in places.list_owners(crm.as_("audit"))}
     plain = {o["name"]: o["phone"] for o in places.list_owners(crm)}
     assert plain["Wu Fang"].endswith("13900001111")
@@ -110,7 +110,7 @@ def test_phones_are_masked_without_pii(crm):
 def _buyer(crm):
     estate(crm)
     places.add_unit(crm, "JD/A1", "1501", handover_at=dt.datetime(2026, 3, 1))
-    buyer = crm.add_customer("Zhou Min", phone="139 0000 7777", owner="li", external_id="C-9")
+    buyer = crm.customers.add("Zhou Min", phone="139 0000 7777", owner="li", external_id="C-9")
     places.add_owner(
         crm, "JD/A1/1501", buyer, role="owner", since=dt.datetime(2026, 1, 1), sales="chen"
     )
@@ -123,7 +123,7 @@ def test_sales_staff_follow_buyers_and_may_see_them(crm):
     assert [(b["name"], b["sales"], b["unit"]) for b in rows] == [
         ("Zhou Min", "chen", "JD/A1/1501")
     ]
-    assert crm.as_("chen").get_customer("C-9").id == buyer.id  # the sales relationship
+    assert crm.as_("chen").customers.get("C-9").id == buyer.id  # the sales relationship
     first = places.assign_sales(crm, "C-9", "chen")["relationship_id"]
     assert places.assign_sales(crm, "C-9", "chen")["relationship_id"] == first  # idempotent
     assert places.list_buyers(crm, at=dt.datetime(2026, 3, 1)) == []  # handed over
@@ -133,18 +133,18 @@ def test_buyer_followups_every_n_days_and_handover_notice_idempotent(crm, crm_cl
     _buyer(crm)  # bought 2026-01-01, handover 2026-03-01; followups every 30 days, notice 14 days
     at = dt.datetime(2026, 1, 5, 9)
     for _ in range(2):
-        out = crm.run_jobs(["real_estate.buyer_followups"], at=at)
+        out = crm.jobs.run(["real_estate.buyer_followups"], at=at)
     assert out[0]["summary"] == {"buyers": 1, "followups": 1, "handover_notices": 0}
     assert count(crm, reminders) == 1
-    crm.run_jobs(["real_estate.buyer_followups"], at=dt.datetime(2026, 1, 20))  # same period
+    crm.jobs.run(["real_estate.buyer_followups"], at=dt.datetime(2026, 1, 20))  # same period
     assert count(crm, reminders) == 1
-    crm.run_jobs(["real_estate.buyer_followups"], at=dt.datetime(2026, 2, 1))  # period 1
+    crm.jobs.run(["real_estate.buyer_followups"], at=dt.datetime(2026, 2, 1))  # period 1
     assert count(crm, reminders) == 2
-    crm.run_jobs(["real_estate.buyer_followups"], at=dt.datetime(2026, 2, 16))  # 13 days before
-    texts = [r.text for r in crm.due_reminders(at=dt.datetime(2026, 3, 1), staff="chen")]
+    crm.jobs.run(["real_estate.buyer_followups"], at=dt.datetime(2026, 2, 16))  # 13 days before
+    texts = [r.text for r in crm.tickets.due_reminders(at=dt.datetime(2026, 3, 1), staff="chen")]
     assert any(t.startswith("handover of unit JD/A1/1501 to Zhou Min on 2026-03-01") for t in texts)
     assert sum("follow up buyer Zhou Min" in t for t in texts) == 2
-    crm.run_jobs(["real_estate.buyer_followups"], at=dt.datetime(2026, 3, 2))  # handed over
+    crm.jobs.run(["real_estate.buyer_followups"], at=dt.datetime(2026, 3, 2))  # handed over
     assert count(crm, reminders) == 3
 
 
@@ -152,7 +152,7 @@ def test_no_followups_without_sales_staff_or_after_handover(crm):
     estate(crm)
     places.add_unit(crm, "JD/A1", "1501", handover_at=dt.datetime(2026, 3, 1))
     places.add_owner(crm, "JD/A1/1501", "C-3", role="co-owner")  # no sales contact
-    out = crm.run_jobs(["real_estate.buyer_followups"], at=dt.datetime(2026, 1, 6))
+    out = crm.jobs.run(["real_estate.buyer_followups"], at=dt.datetime(2026, 1, 6))
     assert out[0]["summary"]["buyers"] == 0
     assert places.list_buyers(crm)[0]["sales"] is None
 
@@ -163,9 +163,9 @@ def test_no_followups_without_sales_staff_or_after_handover(crm):
 )
 def test_buyer_followup_intervals_from_config(crm):
     _buyer(crm)
-    out = crm.run_jobs(["real_estate.buyer_followups"], at=dt.datetime(2026, 1, 9))
+    out = crm.jobs.run(["real_estate.buyer_followups"], at=dt.datetime(2026, 1, 9))
     assert out[0]["summary"] == {"buyers": 1, "followups": 1, "handover_notices": 1}
-    assert {r.text.split(" ")[0] for r in crm.due_reminders(at=dt.datetime(2026, 1, 9))} == {
+    assert {r.text.split(" ")[0] for r in crm.tickets.due_reminders(at=dt.datetime(2026, 1, 9))} == {
         "follow",
         "handover",
     }
@@ -173,9 +173,9 @@ def test_buyer_followup_intervals_from_config(crm):
 
 def test_merge_moves_unit_links(crm):
     estate(crm)
-    dup = crm.add_customer("Wu Fang (dup)", external_id="C-77", owner="zhang")
+    dup = crm.customers.add("Wu Fang (dup)", external_id="C-77", owner="zhang")
     places.add_owner(crm, "JD/A1/1202", dup, role="tenant")
-    crm.merge_customers("C-1", "C-77")
+    crm.customers.merge("C-1", "C-77")
     units = sorted(o["unit"] for o in places.list_owners(crm, customer="C-1"))
     assert units == ["JD/A1/1201", "JD/A1/1202"]
     assert count(crm, unit_owners) == 5
@@ -186,9 +186,9 @@ def test_merging_two_links_to_one_unit_leaves_one_link(crm):
     c1_units = {o["unit"]: o for o in places.list_owners(crm, customer="C-1")}
     unit = sorted(c1_units)[0]
     before = count(crm, unit_owners)
-    dup = crm.add_customer("Wu Fang (dup)", external_id="C-78", owner="zhang")
+    dup = crm.customers.add("Wu Fang (dup)", external_id="C-78", owner="zhang")
     places.add_owner(crm, unit, dup, role="tenant")
-    crm.merge_customers("C-1", "C-78")
+    crm.customers.merge("C-1", "C-78")
     links = [o for o in places.list_owners(crm, customer="C-1") if o["unit"] == unit]
     assert len(links) == 1 and links[0]["role"] == c1_units[unit]["role"]
     assert count(crm, unit_owners) == before  # the twin's link to the same unit is gone
@@ -200,7 +200,7 @@ def seed_real_estate(crm, customer):
     block = f"B{customer.id}"
     if not any(p["code"] == "CT" for p in places.list_projects(crm)):
         places.add_project(crm, "CT", "Contract Towers", city="Hangzhou")
-        crm.add_staff("wang", "Wang Qiang", roles=["rep"], team="maint")
+        crm.staff.add("wang", "Wang Qiang", roles=["rep"], team="maint")
         places.add_team(crm, "CTT", "plumbing", leader="wang")
     places.add_building(crm, "CT", block)
     places.add_unit(crm, f"CT/{block}", "0101", handover_at=HANDOVER)

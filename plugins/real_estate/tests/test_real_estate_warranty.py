@@ -117,7 +117,7 @@ def test_request_is_classified_with_reason_on_the_record_and_timeline(crm):
         text="bathroom ceiling damp",
     )
     assert water["warranty"] == "in"
-    tl = [e.summary for e in crm.timeline("C-2") if e.kind == "real_estate.warranty"]
+    tl = [e.summary for e in crm.records.timeline("C-2") if e.kind == "real_estate.warranty"]
     assert any("ended on 2025-05-19" in s for s in tl)
 
 

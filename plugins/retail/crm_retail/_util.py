@@ -50,7 +50,7 @@ def as_datetime(value: Any, what: str) -> dt.datetime:
 
 def customer_row(crm: Any, ref: Any) -> Any:
     """The customer (visible to the acting principal) for a reference, via the core."""
-    c = crm.get_customer(ref)
+    c = crm.customers.get(ref)
     return crm.db.execute(select(customers).where(customers.c.id == c.id)).one()
 
 
@@ -75,4 +75,4 @@ def chunks(values: list[Any], size: int = 5000) -> list[list[Any]]:
 def phone(crm: Any, value: str) -> str:
     """E.164 form of a contact phone, as the core stores phones (``138 1234 5678`` ->
     ``+8613812345678``)."""
-    return crm.normalise_phone(clean_text(value, field="phone", max_len=40) or "")
+    return crm.customers.normalise_phone(clean_text(value, field="phone", max_len=40) or "")

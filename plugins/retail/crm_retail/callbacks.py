@@ -83,7 +83,7 @@ def run_overdue(crm: Any, at: dt.datetime) -> dict[str, Any]:
             f"call back {c.name}: not back for {f['days_since_last']:.0f} days (usually every "
             f"{f['average_interval_days']:.1f} days); ask why and record the outcome"
         )
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             cid,
             "retail.overdue",
             f"flagged overdue: {f['days_since_last']:.0f} "
@@ -96,7 +96,7 @@ def run_overdue(crm: Any, at: dt.datetime) -> dict[str, Any]:
         if mgr is None:
             unassigned.append(cid)
             continue
-        rem = crm.add_reminder(
+        rem = crm.tickets.add_reminder(
             mgr, text, due, customer=cid, key=f"retail:callback:{f['key']}", source=_util.SOURCE
         )
         crm.db.execute(
@@ -144,9 +144,9 @@ def record_outcome(crm: Any, callback_id: Any, outcome: str) -> dict[str, Any]:
         if r.reminder_id is not None:
             rem = crm.db.execute(select(reminders).where(reminders.c.id == r.reminder_id)).first()
         if rem is not None and rem.done_at is None:
-            crm.complete_reminder(rem.id, outcome=outcome)  # also records the note interaction
+            crm.tickets.complete_reminder(rem.id, outcome=outcome)  # also records the note interaction
         else:
-            crm.record_interaction(
+            crm.records.add_interaction(
                 r.customer_id,
                 "call",
                 f"overdue call-back: {outcome}",

@@ -35,8 +35,8 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
     hints start with ``command_prefix`` (the command that reaches the demo database)."""
     now = crm.now()
     day = dt.timedelta(days=1)
-    fang, lei = crm.get_customer("C-1001"), crm.get_customer("C-1002")
-    zhang = crm.get_staff("zhang")
+    fang, lei = crm.customers.get("C-1001"), crm.customers.get("C-1002")
+    zhang = crm.staff.get("zhang")
 
     joined = now - 287 * day  # 2025-09-01
     members.join(
@@ -49,18 +49,18 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
     ):
         when = joined + dt.timedelta(days=28 * i + 3, hours=10)
         with _clock_at(crm, when):
-            crm.record_transaction(
+            crm.records.add_transaction(
                 fang, amount, occurred_at=when, channel="store", external_id=f"DEMO-R-{i:03d}"
             )
     wednesday = now - 5 * day  # 2026-06-10, member day (default: Wednesdays)
-    crm.record_transaction(
+    crm.records.add_transaction(
         fang,
         45_800,
         occurred_at=wednesday.replace(hour=18),
         channel="store",
         external_id="DEMO-R-MD",
     )
-    crm.record_transaction(
+    crm.records.add_transaction(
         lei, 12_350, occurred_at=now - 3 * day, channel="store", external_id="DEMO-R-LEI"
     )
     with _clock_at(crm, now - 26 * day):
@@ -110,7 +110,7 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
         at=now - 16 * day,
     )
     for i in range(4):
-        crm.record_transaction(
+        crm.records.add_transaction(
             p["customer_id"],
             35_000,
             occurred_at=now - (33 - 7 * i) * day,

@@ -92,7 +92,7 @@ def report(
             )
         )
         rid = res.inserted_primary_key[0]
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             c.id,
             "retail.dm",
             f"reported DM price error {rid}: {product} in "
@@ -154,7 +154,7 @@ def decide(crm: Any, report_id: Any, *, verified: bool, note: str | None = None)
                 ref=f"dm:{r.id}",
                 at=now,
             )
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             r.customer_id,
             "retail.dm",
             summary,

@@ -112,7 +112,7 @@ def sample(
             )
         }
         for cid in picked:
-            msg = crm.enqueue_message(
+            msg = crm.messages.enqueue(
                 "sms",
                 customer=cid,
                 template="retail.survey",
@@ -174,7 +174,7 @@ def answer(
             f"after-sale survey{f' {survey}' if survey else ''}: expected {expected}, "
             f"perceived {perceived} (C = {ratio})" + (f": {comment}" if comment else "")
         )
-        inter = crm.record_interaction(
+        inter = crm.records.add_interaction(
             c.id,
             "survey",
             text,

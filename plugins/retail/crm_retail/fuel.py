@@ -21,6 +21,7 @@ from crm_retail.settings import settings
 from crm_retail.tables import fuel_profiles
 from crmcore import Conflict, NotFound, ValidationError
 from crmcore.parse import clean_text
+from crmcore.present import show_phone
 from crmcore.schema import live_customers, relationships, staff
 
 _PLATE_SEP = re.compile(r"[\s·.\-]")
@@ -47,11 +48,11 @@ def _profile(crm: Any, plate: str) -> Any:
 
 
 def as_dict(crm: Any, r: Any) -> dict[str, Any]:
-    c = crm.get_customer(r.customer_id)
+    c = crm.customers.get(r.customer_id)
     return {
         "customer_id": r.customer_id,
         "name": c.name,
-        "phone": crm.show_phone(c.phone),
+        "phone": show_phone(crm, c.phone),
         "plate": r.plate,
         "car_model": r.car_model,
         "station": r.station,
@@ -82,7 +83,7 @@ def visit1(
             # a uniqueness refusal: whose car it is stays hidden
             raise Conflict(f"plate {key} already has a profile; continue with visit 2")
         when = at or crm.now()
-        c = crm.add_customer(f"driver of {key}", owner=staff_ref, on_match="error")
+        c = crm.customers.add(f"driver of {key}", owner=staff_ref, on_match="error")
         crm.db.execute(
             insert(fuel_profiles).values(
                 customer_id=c.id,
@@ -94,7 +95,7 @@ def visit1(
                 details={},
             )
         )
-        crm.record_interaction(
+        crm.records.add_interaction(
             c.id,
             "visit",
             f"fuel visit 1: plate {key}, {model}",
@@ -126,7 +127,7 @@ def visit2(
                 "and employer; ask first (--consent)"
             )
         when = at or crm.now()
-        crm.update_customer(p.customer_id, name=name)
+        crm.customers.update(p.customer_id, name=name)
         crm.db.execute(
             update(fuel_profiles)
             .where(fuel_profiles.c.id == p.id)
@@ -135,7 +136,7 @@ def visit2(
             )
         )
         employee = (
-            crm.get_staff(staff_ref).id if staff_ref is not None else crm.db.principal.staff_id
+            crm.staff.get(staff_ref).id if staff_ref is not None else crm.db.principal.staff_id
         )
         has_mgr = crm.db.execute(
             select(relationships.c.id).where(
@@ -145,13 +146,13 @@ def visit2(
             )
         ).first()
         if employee is not None and has_mgr is None:
-            crm.add_relationship(
+            crm.customers.add_relationship(
                 "account_manager",
                 p.customer_id,
                 to_staff=employee,
                 note="developed at the fuel station (visit 2)",
             )
-        crm.record_interaction(
+        crm.records.add_interaction(
             p.customer_id,
             "visit",
             # the employer is personal data: kept (and masked) in its column, not copied here
@@ -187,14 +188,14 @@ def visit3(
         changes: dict[str, Any] = {"phone": phone, "consent_sms": bool(sms_consent)}
         if email:
             changes["email"] = email
-        crm.update_customer(p.customer_id, **changes)
+        crm.customers.update(p.customer_id, **changes)
         extra = {str(k): v for k, v in (details or {}).items() if v not in (None, "")}
         crm.db.execute(
             update(fuel_profiles)
             .where(fuel_profiles.c.id == p.id)
             .values(step3_at=p.step3_at or when, step=3, details={**dict(p.details or {}), **extra})
         )
-        crm.record_interaction(
+        crm.records.add_interaction(
             p.customer_id,
             "visit",
             "fuel visit 3: contact details and full profile",

@@ -114,8 +114,8 @@ def apply_changes(
     crm: Any, changes: list[dict[str, Any]], at: dt.datetime, *, review: dt.date | None = None
 ) -> None:
     """Write tier changes: the member rows, a timeline entry with the reason each,
-    and the ``retail.tier`` label. A few go through ``crm.add_timeline_entry`` and
-    ``crm.set_label``; many (an import, a review day) are written set-based
+    and the ``retail.tier`` label. A few go through ``crm.records.add_timeline_entry`` and
+    ``crm.customers.set_label``; many (an import, a review day) are written set-based
     through the query layer, a statement per tier and chunk."""
     if not changes:
         return
@@ -144,10 +144,10 @@ def apply_changes(
             )
     if len(changes) <= BULK_AT:
         for cid, summary, data in entries:
-            crm.add_timeline_entry(
+            crm.records.add_timeline_entry(
                 cid, "retail.tier", summary, at=at, source=_util.SOURCE, data=data
             )
-            crm.set_label(cid, TIER_LABEL, data["to"], source=_util.SOURCE)
+            crm.customers.set_label(cid, TIER_LABEL, data["to"], source=_util.SOURCE)
         return
     crm.db.insert_rows(
         timeline_entries,
@@ -228,7 +228,7 @@ def join(
                 birthday=bday,
             )
         )
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             c.id,
             "retail.member",
             f"joined as member {number}, tier {tier.name} "
@@ -237,7 +237,7 @@ def join(
             source=_util.SOURCE,
             data={"member_no": number, "tier": tier.name, "spend_cents": spend},
         )
-        crm.set_label(c.id, TIER_LABEL, tier.name, source=_util.SOURCE)
+        crm.customers.set_label(c.id, TIER_LABEL, tier.name, source=_util.SOURCE)
     return member_info(crm, c.id)
 
 

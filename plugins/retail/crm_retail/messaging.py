@@ -1,7 +1,7 @@
 """Jobs that write to members: the member-day reminder and the birthday greeting.
 
 Both select their members set-based, skip those whose message key is already
-in the outbox, and rely on ``crm.enqueue_message`` for consent (it returns None
+in the outbox, and rely on ``crm.messages.enqueue`` for consent (it returns None
 and queues nothing for a customer who opted out of SMS).
 """
 
@@ -91,7 +91,7 @@ def run_member_day_reminder(crm: Any, at: dt.datetime) -> dict[str, Any]:
         key = f"{prefix}{r.customer_id}"
         if key in done:
             continue
-        msg = crm.enqueue_message(
+        msg = crm.messages.enqueue(
             "sms",
             customer=r.customer_id,
             template="retail.member_day",
@@ -138,7 +138,7 @@ def run_birthdays(crm: Any, at: dt.datetime) -> dict[str, Any]:
         key = f"{prefix}{r.customer_id}"
         if key in done:
             continue
-        msg = crm.enqueue_message(
+        msg = crm.messages.enqueue(
             "sms",
             customer=r.customer_id,
             template="retail.birthday",

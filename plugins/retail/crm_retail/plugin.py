@@ -191,7 +191,7 @@ def crm_before_customers_merge(crm: CRM, keep: Customer, other: Customer) -> Non
         )
         crm.db.execute(delete(members_table).where(members_table.c.customer_id == other.id))
         if tier != k.tier:
-            crm.set_label(keep.id, members.TIER_LABEL, tier, source="retail")
+            crm.customers.set_label(keep.id, members.TIER_LABEL, tier, source="retail")
     for table in (fuel_profiles, service_plans):
         if crm.db.execute(select(table.c.id).where(table.c.customer_id == keep.id)).first():
             crm.db.execute(delete(table).where(table.c.customer_id == other.id))

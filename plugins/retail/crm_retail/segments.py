@@ -112,7 +112,7 @@ def run_abc_service(crm: Any, at: dt.datetime) -> dict[str, Any]:
         if mgr is None:
             mgr = r.owner_id if r.owner_id in active else default_id
             if mgr is not None:
-                crm.add_relationship(
+                crm.customers.add_relationship(
                     "account_manager", r.id, to_staff=mgr, note="class A: named account manager"
                 )
         plan = f"class A since {at.date().isoformat()}: one-to-one service plan"
@@ -129,7 +129,7 @@ def run_abc_service(crm: Any, at: dt.datetime) -> dict[str, Any]:
                 )
             )
         new_plans += 1
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             r.id,
             "retail.service",
             f"class A: {SERVICE['A']}"
@@ -141,7 +141,7 @@ def run_abc_service(crm: Any, at: dt.datetime) -> dict[str, Any]:
         if mgr is None:
             unassigned.append(r.id)
             continue
-        crm.add_reminder(
+        crm.tickets.add_reminder(
             mgr,
             f"class A customer {r.name}: draw up the one-to-one service plan "
             "(needs, preferences, contact rhythm)",
@@ -165,7 +165,7 @@ def run_abc_service(crm: Any, at: dt.datetime) -> dict[str, Any]:
         key = f"{prefix}{r.id}"
         if key in done:
             continue
-        msg = crm.enqueue_message(
+        msg = crm.messages.enqueue(
             "sms",
             customer=r.id,
             template="retail.abc_survey",

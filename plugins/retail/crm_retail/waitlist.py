@@ -17,6 +17,7 @@ from crm_retail.settings import settings
 from crm_retail.tables import waitlist
 from crmcore import Conflict
 from crmcore.parse import clean_text
+from crmcore.present import show_phone
 from crmcore.schema import customers
 
 
@@ -26,7 +27,7 @@ def as_dict(crm: Any, r: Any) -> dict[str, Any]:
         "customer_id": r.customer_id,
         "item": r.item,
         "offer": r.offer,
-        "contact_phone": crm.show_phone(r.contact_phone),
+        "contact_phone": show_phone(crm, r.contact_phone),
         "requested_at": r.requested_at,
         "status": r.status,
         "notified_at": r.notified_at,
@@ -71,7 +72,7 @@ def add(
             )
         )
         wid = res.inserted_primary_key[0]
-        crm.add_timeline_entry(
+        crm.records.add_timeline_entry(
             c.id,
             "retail.waitlist",
             f"waiting for sold-out {item}" + (f" ({offer})" if offer else ""),
@@ -98,7 +99,7 @@ def restock(crm: Any, item: str) -> dict[str, Any]:
         notified: list[int] = []
         no_contact: list[int] = []
         for r in rows:
-            msg = crm.enqueue_message(
+            msg = crm.messages.enqueue(
                 "sms",
                 customer=r.customer_id,
                 to=r.contact_phone,

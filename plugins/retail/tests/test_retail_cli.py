@@ -37,7 +37,7 @@ def test_help_for_every_command(crm_cli):
 
 @RETAIL
 def test_member_and_points_commands(crm, crm_cli):
-    c = crm.add_customer("Cli", phone="13800000001", external_id="C-1")
+    c = crm.customers.add("Cli", phone="13800000001", external_id="C-1")
     res = crm_cli(
         "retail",
         "member",
@@ -51,7 +51,7 @@ def test_member_and_points_commands(crm, crm_cli):
     )
     assert res.exit_code == 0, res.stderr
     assert res.json()["member_no"] == f"M{c.id:08d}"
-    crm.record_transaction(c, 400_000)
+    crm.records.add_transaction(c, 400_000)
     show = crm_cli("retail", "member", "show", "C-1", "--json").json()
     assert show["tier"] == "silver" and show["points_balance"] == 4800
     assert crm_cli("retail", "member", "list", "--json").json()[0]["tier"] == "silver"
@@ -96,9 +96,9 @@ def test_member_day_commands(crm_cli):
 
 @RETAIL
 def test_store_commands(crm, crm_cli):
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    c = crm.add_customer("Shopper", phone="13800000002", external_id="S-1", owner="zhang")
-    crm.record_transaction(c, 10_000, occurred_at=T0 - dt.timedelta(days=2))
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    c = crm.customers.add("Shopper", phone="13800000002", external_id="S-1", owner="zhang")
+    crm.records.add_transaction(c, 10_000, occurred_at=T0 - dt.timedelta(days=2))
     crm_cli("retail", "member", "join", "S-1", "--at", "2025-12-01")
     r = crm_cli(
         "retail",
@@ -154,9 +154,9 @@ def test_store_commands(crm, crm_cli):
 
 @RETAIL
 def test_fuel_commands_mask_phones_for_principals_without_pii(crm, crm_cli):
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
     crm.config.core["roles"]["clerk"] = {"scope": "all", "permissions": ["read", "write"]}
-    crm.add_staff("clerk", "Clerk", roles=["clerk"])
+    crm.staff.add("clerk", "Clerk", roles=["clerk"])
     p1 = crm_cli(
         "retail",
         "fuel",

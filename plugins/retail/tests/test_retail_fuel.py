@@ -17,10 +17,10 @@ T0 = dt.datetime(2026, 1, 5, 9, 0)
 
 
 def staff(crm):
-    crm.add_staff("li", "Li", roles=["supervisor"], team="north")
-    crm.add_staff("zhang", "Zhang", roles=["rep"], team="north", supervisor="li")
-    crm.add_staff("chen", "Chen", roles=["rep"], team="north", supervisor="li")
-    crm.add_staff("wang", "Wang", roles=["rep"], team="south")
+    crm.staff.add("li", "Li", roles=["supervisor"], team="north")
+    crm.staff.add("zhang", "Zhang", roles=["rep"], team="north", supervisor="li")
+    crm.staff.add("chen", "Chen", roles=["rep"], team="north", supervisor="li")
+    crm.staff.add("wang", "Wang", roles=["rep"], team="south")
 
 
 @RETAIL
@@ -40,11 +40,11 @@ def test_three_visits_in_order(crm):
         staff_ref="zhang",
     )
     assert p2["step"] == 2 and p2["name"] == "Zhao Gang" and p2["consent_at"] == T0
-    rels = [r for r in crm.relationships_of(p2["customer_id"]) if r.kind == "account_manager"]
-    assert [r.to_staff_id for r in rels] == [crm.get_staff("zhang").id]
+    rels = [r for r in crm.customers.relationships(p2["customer_id"]) if r.kind == "account_manager"]
+    assert [r.to_staff_id for r in rels] == [crm.staff.get("zhang").id]
     p3 = fuel.visit3(crm, "豫A12345", phone="137 0000 1234", details={"fuel": "95"})
     assert p3["step"] == 3 and p3["phone"] == "+8613700001234" and p3["details"] == {"fuel": "95"}
-    visits = crm.interactions_of(p3["customer_id"], kind="visit")
+    visits = crm.records.interactions(p3["customer_id"], kind="visit")
     assert [v.data["step"] for v in visits] == [1, 2, 3]
 
 
@@ -61,7 +61,7 @@ def test_each_step_is_refused_until_the_earlier_one_exists(crm):
         fuel.visit2(crm, "豫B99999", name="X", employer="Y", consent=False)
     p = fuel.show(crm, "豫B99999")
     assert p["step"] == 1 and p["name"] == "driver of 豫B99999" and p["employer"] is None
-    assert crm.get_customer(p["customer_id"]).phone is None
+    assert crm.customers.get(p["customer_id"]).phone is None
     with pytest.raises(Conflict, match="already has a profile"):
         fuel.visit1(crm, plate="豫B-99999", car_model="BYD Han")
     with pytest.raises(ValidationError, match="plate"):
@@ -72,7 +72,7 @@ def test_each_step_is_refused_until_the_earlier_one_exists(crm):
 
 @RETAIL
 def test_visit3_phone_clash_is_refused_and_nothing_changes(crm):
-    crm.add_customer("Has the phone", phone="13700000001")
+    crm.customers.add("Has the phone", phone="13700000001")
     fuel.visit1(crm, plate="豫C11111", car_model="Audi A6")
     fuel.visit2(crm, "豫C11111", name="Guo", employer="Bank", consent=True)
     with pytest.raises(Conflict):
@@ -82,8 +82,8 @@ def test_visit3_phone_clash_is_refused_and_nothing_changes(crm):
 
 def manage(crm, key, n, start=0):
     for i in range(n):
-        c = crm.add_customer(f"{key}-{i}", phone=f"136{start + i:08d}")
-        crm.add_relationship("account_manager", c, to_staff=key)
+        c = crm.customers.add(f"{key}-{i}", phone=f"136{start + i:08d}")
+        crm.customers.add_relationship("account_manager", c, to_staff=key)
 
 
 @RETAIL
@@ -118,12 +118,12 @@ def test_one_to_n_is_configurable(crm):
 
 
 def regular(crm, name, phone, *, gaps, last_days_ago, owner=None):
-    c = crm.add_customer(name, phone=phone, owner=owner)
+    c = crm.customers.add(name, phone=phone, owner=owner)
     at = T0 - dt.timedelta(days=last_days_ago + sum(gaps))
-    crm.record_transaction(c, 30_000, occurred_at=at)
+    crm.records.add_transaction(c, 30_000, occurred_at=at)
     for g in gaps:
         at += dt.timedelta(days=g)
-        crm.record_transaction(c, 30_000, occurred_at=at)
+        crm.records.add_transaction(c, 30_000, occurred_at=at)
     return c
 
 
@@ -133,22 +133,22 @@ def test_overdue_regulars_get_one_call_back_reminder_for_their_manager(crm):
     late = regular(crm, "Late", "13500000001", gaps=[7, 7, 7], last_days_ago=11)  # 7 + 3 < 11
     ok = regular(crm, "Within grace", "13500000002", gaps=[7, 7, 7], last_days_ago=10)
     rare = regular(crm, "Two visits", "13500000003", gaps=[7], last_days_ago=40)
-    crm.add_relationship("account_manager", late, to_staff="chen")
-    res = crm.run_jobs(["retail.overdue"], at=T0)[0]["summary"]
+    crm.customers.add_relationship("account_manager", late, to_staff="chen")
+    res = crm.jobs.run(["retail.overdue"], at=T0)[0]["summary"]
     assert res["overdue"] == 1 and res["new_callbacks"] == 1
-    (rem,) = crm.due_reminders(staff="chen", at=T0 + dt.timedelta(days=2))
+    (rem,) = crm.tickets.due_reminders(staff="chen", at=T0 + dt.timedelta(days=2))
     assert rem.customer_id == late.id and "not back for 11 days" in rem.text
-    assert crm.labels(late)["overdue"] == "1"
-    assert "overdue" not in crm.labels(ok) and "overdue" not in crm.labels(rare)
+    assert crm.customers.labels(late)["overdue"] == "1"
+    assert "overdue" not in crm.customers.labels(ok) and "overdue" not in crm.customers.labels(rare)
     # re-running, or the customer staying away, adds nothing
-    crm.run_jobs(["retail.overdue"], at=T0)
-    out = crm.run_jobs(["retail.overdue"], at=T0 + dt.timedelta(days=3))[0]["summary"]
+    crm.jobs.run(["retail.overdue"], at=T0)
+    out = crm.jobs.run(["retail.overdue"], at=T0 + dt.timedelta(days=3))[0]["summary"]
     assert out["without_manager"] == [ok.id]  # now overdue too, nobody to call
     assert [x["customer_id"] for x in callbacks.list_callbacks(crm)] == [late.id, ok.id]
-    assert len(crm.due_reminders(staff="chen", at=T0 + dt.timedelta(days=9))) == 1
+    assert len(crm.tickets.due_reminders(staff="chen", at=T0 + dt.timedelta(days=9))) == 1
     # they come back and lapse again: a new call-back
-    crm.record_transaction(late, 30_000, occurred_at=T0 + dt.timedelta(days=4))
-    crm.run_jobs(["retail.overdue"], at=T0 + dt.timedelta(days=30))
+    crm.records.add_transaction(late, 30_000, occurred_at=T0 + dt.timedelta(days=4))
+    crm.jobs.run(["retail.overdue"], at=T0 + dt.timedelta(days=30))
     assert [x["customer_id"] for x in callbacks.list_callbacks(crm)] == [late.id, ok.id, late.id]
 
 
@@ -156,9 +156,9 @@ def test_overdue_regulars_get_one_call_back_reminder_for_their_manager(crm):
 def test_grace_days_are_configurable_and_owner_is_the_fallback(crm):
     staff(crm)
     c = regular(crm, "Late", "13500000004", gaps=[7, 7, 7], last_days_ago=11, owner="wang")
-    assert crm.run_jobs(["retail.overdue"], at=T0)[0]["summary"]["overdue"] == 0
-    crm.run_jobs(["retail.overdue"], at=T0 + dt.timedelta(days=2))
-    (rem,) = crm.due_reminders(staff="wang", at=T0 + dt.timedelta(days=5))
+    assert crm.jobs.run(["retail.overdue"], at=T0)[0]["summary"]["overdue"] == 0
+    crm.jobs.run(["retail.overdue"], at=T0 + dt.timedelta(days=2))
+    (rem,) = crm.tickets.due_reminders(staff="wang", at=T0 + dt.timedelta(days=5))
     assert rem.customer_id == c.id
 
 
@@ -166,7 +166,7 @@ def test_grace_days_are_configurable_and_owner_is_the_fallback(crm):
 def test_call_back_outcome_is_recorded_once(crm):
     staff(crm)
     c = regular(crm, "Late", "13500000005", gaps=[5, 5, 5], last_days_ago=20, owner="zhang")
-    crm.run_jobs(["retail.overdue"], at=T0)
+    crm.jobs.run(["retail.overdue"], at=T0)
     (cb,) = callbacks.list_callbacks(crm.as_("zhang"))
     assert callbacks.list_callbacks(crm.as_("chen")) == []
     with pytest.raises(NotFound):
@@ -175,8 +175,8 @@ def test_call_back_outcome_is_recorded_once(crm):
         callbacks.record_outcome(crm.as_("zhang"), cb["id"], " ")
     done = callbacks.record_outcome(crm.as_("zhang"), cb["id"], "moved to the other station")
     assert done["outcome"] == "moved to the other station"
-    assert crm.due_reminders(staff="zhang", at=T0 + dt.timedelta(days=5)) == []
-    notes = crm.interactions_of(c, kind="note")
+    assert crm.tickets.due_reminders(staff="zhang", at=T0 + dt.timedelta(days=5)) == []
+    notes = crm.records.interactions(c, kind="note")
     assert notes and "moved to the other station" in notes[-1].text
     with pytest.raises(TransitionError, match="already has an outcome"):
         callbacks.record_outcome(crm, cb["id"], "again")

@@ -33,7 +33,7 @@ def ledger_state(crm, cid):
 
 
 def member(crm, phone="13800000001"):
-    c = crm.add_customer("M " + phone, phone=phone)
+    c = crm.customers.add("M " + phone, phone=phone)
     members.join(crm, c, at=T0 - dt.timedelta(days=60))
     return c
 
@@ -41,9 +41,9 @@ def member(crm, phone="13800000001"):
 @RETAIL
 def test_accrual_follows_the_tier_multiplier(crm):
     c = member(crm)
-    crm.record_transaction(c, 12_345)  # 123.45 yuan at standard x1 -> 123
+    crm.records.add_transaction(c, 12_345)  # 123.45 yuan at standard x1 -> 123
     assert members.member_info(crm, c)["points_balance"] == 123
-    crm.record_transaction(c, 300_000)  # reaches silver: earns at x1.2
+    crm.records.add_transaction(c, 300_000)  # reaches silver: earns at x1.2
     assert members.member_info(crm, c)["points_balance"] == 123 + 3600
     led = points.ledger(crm, c)
     assert [e["kind"] for e in led["entries"]] == ["accrual", "accrual"]
@@ -54,17 +54,17 @@ def test_accrual_follows_the_tier_multiplier(crm):
 @pytest.mark.crm(plugins=["retail"], config={"plugins": {"retail": {"points_per_yuan": 2}}})
 def test_points_per_yuan_is_configurable(crm):
     c = member(crm)
-    crm.record_transaction(c, 10_050)
+    crm.records.add_transaction(c, 10_050)
     assert members.member_info(crm, c)["points_balance"] == 201
 
 
 @RETAIL
 def test_no_points_for_non_members_refunds_or_purchases_before_joining(crm):
-    c = crm.add_customer("Not yet", phone="13800000002")
-    crm.record_transaction(c, 50_000)
+    c = crm.customers.add("Not yet", phone="13800000002")
+    crm.records.add_transaction(c, 50_000)
     members.join(crm, c)
-    crm.record_transaction(c, 40_000, occurred_at=T0 - dt.timedelta(days=1))
-    crm.record_transaction(c, -5_000, kind="refund")
+    crm.records.add_transaction(c, 40_000, occurred_at=T0 - dt.timedelta(days=1))
+    crm.records.add_transaction(c, -5_000, kind="refund")
     assert members.member_info(crm, c)["points_balance"] == 0
     with crm.transaction(write=False):
         assert crm.db.execute(select(func.count()).select_from(points_table)).scalar() == 0
@@ -73,16 +73,16 @@ def test_no_points_for_non_members_refunds_or_purchases_before_joining(crm):
 @RETAIL
 def test_the_same_transaction_never_accrues_twice(crm):
     c = member(crm)
-    crm.record_transaction(c, 10_000, external_id="till-1")
-    crm.record_transaction(c, 10_000, external_id="till-1")
+    crm.records.add_transaction(c, 10_000, external_id="till-1")
+    crm.records.add_transaction(c, 10_000, external_id="till-1")
     assert members.member_info(crm, c)["points_balance"] == 100
 
 
 @RETAIL
 def test_redeem_consumes_oldest_lots_first(crm):
     c = member(crm)
-    crm.record_transaction(c, 10_000, occurred_at=T0 - dt.timedelta(hours=2))
-    crm.record_transaction(c, 20_000, occurred_at=T0 - dt.timedelta(hours=1))
+    crm.records.add_transaction(c, 10_000, occurred_at=T0 - dt.timedelta(hours=2))
+    crm.records.add_transaction(c, 20_000, occurred_at=T0 - dt.timedelta(hours=1))
     out = points.redeem(crm, c, 150, reason="voucher")
     assert out["balance"] == 150
     led = points.ledger(crm, c)
@@ -94,7 +94,7 @@ def test_redeem_consumes_oldest_lots_first(crm):
 @RETAIL
 def test_redeeming_more_than_the_balance_is_refused_and_nothing_changes(crm):
     c = member(crm)
-    crm.record_transaction(c, 10_000)
+    crm.records.add_transaction(c, 10_000)
     with crm.transaction(write=False):
         before = crm.db.execute(select(points_table).order_by(points_table.c.id)).all()
     with pytest.raises(ValidationError, match="has 100 points; cannot redeem 101"):
@@ -109,11 +109,11 @@ def test_redeeming_more_than_the_balance_is_refused_and_nothing_changes(crm):
 
 @RETAIL
 def test_redeem_refuses_non_members_and_reused_refs(crm):
-    c = crm.add_customer("X", phone="13800000003")
+    c = crm.customers.add("X", phone="13800000003")
     with pytest.raises(ValidationError, match="not a member"):
         points.redeem(crm, c, 1)
     m = member(crm, "13800000004")
-    crm.record_transaction(m, 10_000)
+    crm.records.add_transaction(m, 10_000)
     points.redeem(crm, m, 10, ref="R-1")
     with pytest.raises(ValidationError, match="already used"):
         points.redeem(crm, m, 10, ref="R-1")
@@ -123,17 +123,17 @@ def test_redeem_refuses_non_members_and_reused_refs(crm):
 @pytest.mark.crm(plugins=["retail"], config={"plugins": {"retail": {"points_expiry_days": 30}}})
 def test_expiry_is_fifo_and_idempotent(crm):
     old = T0 - dt.timedelta(days=41)  # a Tuesday (not member day)
-    other = crm.add_customer("Early", phone="13800000005")
+    other = crm.customers.add("Early", phone="13800000005")
     members.join(crm, other, at=old - dt.timedelta(days=1))
-    crm.record_transaction(other, 10_000, occurred_at=old)  # lot 1: 100, expires T0-11d
-    crm.record_transaction(other, 5_000, occurred_at=T0 - dt.timedelta(days=6))  # lot 2: 50
+    crm.records.add_transaction(other, 10_000, occurred_at=old)  # lot 1: 100, expires T0-11d
+    crm.records.add_transaction(other, 5_000, occurred_at=T0 - dt.timedelta(days=6))  # lot 2: 50
     points.redeem(crm, other, 30)  # takes 30 from lot 1
-    out = crm.run_jobs(["retail.points_expiry"], at=T0)[0]["summary"]
+    out = crm.jobs.run(["retail.points_expiry"], at=T0)[0]["summary"]
     assert out == {"expired_lots": 1, "expired_points": 70, "members": 1}
     assert ledger_state(crm, other.id) == (50, 50, 50)
-    again = crm.run_jobs(["retail.points_expiry"], at=T0)[0]["summary"]
+    again = crm.jobs.run(["retail.points_expiry"], at=T0)[0]["summary"]
     assert again["expired_points"] == 0
-    later = crm.run_jobs(["retail.points_expiry"], at=T0 + dt.timedelta(days=25))[0]["summary"]
+    later = crm.jobs.run(["retail.points_expiry"], at=T0 + dt.timedelta(days=25))[0]["summary"]
     assert later["expired_points"] == 50
     assert ledger_state(crm, other.id) == (0, 0, 0)
     kinds = [e["kind"] for e in points.ledger(crm, other)["entries"]]
@@ -143,8 +143,8 @@ def test_expiry_is_fifo_and_idempotent(crm):
 @pytest.mark.crm(plugins=["retail"], config={"plugins": {"retail": {"points_expiry_days": 0}}})
 def test_expiry_zero_means_points_never_expire(crm):
     c = member(crm)
-    crm.record_transaction(c, 10_000)
-    crm.run_jobs(["retail.points_expiry"], at=T0 + dt.timedelta(days=3650))
+    crm.records.add_transaction(c, 10_000)
+    crm.jobs.run(["retail.points_expiry"], at=T0 + dt.timedelta(days=3650))
     assert members.member_info(crm, c)["points_balance"] == 100
 
 
@@ -166,15 +166,15 @@ OPS = st.lists(
 @given(ops=OPS)
 def test_balance_always_equals_the_ledger_sum(crm, ops):
     crm.clock.set(T0)
-    c = crm.add_customer("H", phone=None)
+    c = crm.customers.add("H", phone=None)
     members.join(crm, c)
     bought = False
     for op, n in ops:
         if op == "buy" and n < 0 and not bought:
             with pytest.raises(ValidationError, match="no purchase to refund"):
-                crm.record_transaction(c, n, kind="refund")
+                crm.records.add_transaction(c, n, kind="refund")
         elif op == "buy":
-            crm.record_transaction(c, n, kind="refund" if n < 0 else "purchase")
+            crm.records.add_transaction(c, n, kind="refund" if n < 0 else "purchase")
             bought = bought or n >= 0
         elif op == "redeem":
             bal = ledger_state(crm, c.id)[0]
@@ -186,6 +186,6 @@ def test_balance_always_equals_the_ledger_sum(crm, ops):
         elif op == "wait":
             crm.clock.advance(days=n)
         else:
-            crm.run_jobs(["retail.points_expiry"], at=crm.now())
+            crm.jobs.run(["retail.points_expiry"], at=crm.now())
         bal, total, remaining = ledger_state(crm, c.id)
         assert bal == total == remaining >= 0

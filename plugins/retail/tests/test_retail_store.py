@@ -16,7 +16,7 @@ T0 = dt.datetime(2026, 1, 5, 9, 0)
 
 
 def member(crm, name, phone, **kw):
-    c = crm.add_customer(name, phone=phone, **kw)
+    c = crm.customers.add(name, phone=phone, **kw)
     members.join(crm, c)
     return c
 
@@ -36,7 +36,7 @@ def test_verified_report_credits_the_reward(crm):
     done = dm.decide(crm, r["id"], verified=True)
     assert done["status"] == "verified" and done["reward_points"] == 200
     assert members.member_info(crm, c)["points_balance"] == 200
-    assert any("verified: 200 points reward" in e.summary for e in crm.timeline(c))
+    assert any("verified: 200 points reward" in e.summary for e in crm.records.timeline(c))
 
 
 @RETAIL
@@ -51,7 +51,7 @@ def test_reward_once_per_product_per_promotion(crm):
     assert second["status"] == "verified" and second["reward_points"] == 0
     assert dm.decide(crm, r3["id"], verified=True)["reward_points"] == 200
     assert members.member_info(crm, b)["points_balance"] == 200
-    assert any("already rewarded (report 1)" in e.summary for e in crm.timeline(b))
+    assert any("already rewarded (report 1)" in e.summary for e in crm.records.timeline(b))
 
 
 @pytest.mark.crm(plugins=["retail"], config={"plugins": {"retail": {"dm_reward_points": 50}}})
@@ -64,7 +64,7 @@ def test_reward_points_are_configurable(crm):
 @RETAIL
 def test_dm_refusals(crm):
     c = member(crm, "R", "13800000005")
-    stranger = crm.add_customer("Not a member", phone="13800000006")
+    stranger = crm.customers.add("Not a member", phone="13800000006")
     with pytest.raises(ValidationError, match="equals the till price"):
         dm.report(crm, c, product="X", promotion="P", poster_price="1.00", till_price=100)
     with pytest.raises(ValidationError, match="not a member"):
@@ -86,8 +86,8 @@ def test_dm_refusals(crm):
 
 @RETAIL
 def test_rep_sees_only_their_customers_reports(crm):
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    crm.add_staff("chen", "Chen", roles=["rep"])
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("chen", "Chen", roles=["rep"])
     mine = member(crm, "Mine", "13800000007", owner="zhang")
     other = member(crm, "Other", "13800000008", owner="chen")
     report(crm, mine)
@@ -100,9 +100,9 @@ def test_rep_sees_only_their_customers_reports(crm):
 # -- waiting list -----------------------------------------------------------------------------
 @RETAIL
 def test_restock_notifies_everyone_once_in_request_order(crm, crm_outbox):
-    late = crm.add_customer("Late", phone="13800000010")
-    early = crm.add_customer("Early", phone="13800000011")
-    other = crm.add_customer("Other item", phone="13800000012")
+    late = crm.customers.add("Late", phone="13800000010")
+    early = crm.customers.add("Early", phone="13800000011")
+    other = crm.customers.add("Other item", phone="13800000012")
     waitlist.add(crm, late, item="Eggs 30", at=T0 + dt.timedelta(minutes=5))
     waitlist.add(crm, early, item="eggs  30", offer="19.90", at=T0)
     waitlist.add(crm, other, item="Milk", at=T0)
@@ -118,8 +118,8 @@ def test_restock_notifies_everyone_once_in_request_order(crm, crm_outbox):
 
 @RETAIL
 def test_waitlist_respects_consent_and_contact_phone(crm, crm_outbox):
-    no = crm.add_customer("No SMS", phone="13800000013", consent_sms=False)
-    alt = crm.add_customer("Alt phone", phone="13800000014")
+    no = crm.customers.add("No SMS", phone="13800000013", consent_sms=False)
+    alt = crm.customers.add("Alt phone", phone="13800000014")
     waitlist.add(crm, no, item="TV")
     waitlist.add(crm, alt, item="TV", phone="139 1111 2222")
     out = waitlist.restock(crm, "TV")
@@ -134,8 +134,8 @@ def test_waitlist_respects_consent_and_contact_phone(crm, crm_outbox):
 
 @RETAIL
 def test_waitlist_refusals(crm):
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
-    c = crm.add_customer("Twice", phone="13800000015", owner="zhang")
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
+    c = crm.customers.add("Twice", phone="13800000015", owner="zhang")
     waitlist.add(crm, c, item="TV")
     with pytest.raises(Conflict, match="already waiting"):
         waitlist.add(crm, c, item="tv")
@@ -152,8 +152,8 @@ def test_waitlist_refusals(crm):
 def buyers(crm, n):
     out = []
     for i in range(n):
-        c = crm.add_customer(f"Buyer {i}", phone=f"1370000{i:04d}")
-        crm.record_transaction(c, 1000 + i, occurred_at=T0 - dt.timedelta(days=2 * i))
+        c = crm.customers.add(f"Buyer {i}", phone=f"1370000{i:04d}")
+        crm.records.add_transaction(c, 1000 + i, occurred_at=T0 - dt.timedelta(days=2 * i))
         out.append(c)
     return out
 
@@ -179,7 +179,7 @@ def test_answers_are_interactions_and_satisfaction_is_perceived_over_expected(cr
     s = feedback.sample(crm, name="jan", size=3, seed=1)
     ans = feedback.answer(crm, cs[0], expected=8, perceived=6, survey="jan", comment="slow")
     assert ans["satisfaction"] == 0.75
-    (inter,) = crm.interactions_of(cs[0], kind="survey")
+    (inter,) = crm.records.interactions(cs[0], kind="survey")
     assert inter.data["perceived"] == 6 and "C = 0.75" in inter.text
     feedback.answer(crm, cs[1], expected=5, perceived=10, survey="jan")
     feedback.answer(crm, cs[2], expected=6, perceived=6, at=dt.datetime(2026, 2, 3))
@@ -219,7 +219,7 @@ def test_survey_refusals(crm):
     with pytest.raises(ValidationError, match="period"):
         feedback.report(crm, period="decade")
     assert feedback.report(crm)["overall"]["answers"] == 1
-    crm.add_staff("zhang", "Zhang", roles=["rep"])
+    crm.staff.add("zhang", "Zhang", roles=["rep"])
     with pytest.raises(AccessDenied):
         feedback.sample(crm.as_("zhang"), name="rep")
     with crm.transaction(write=False):

@@ -55,7 +55,7 @@ def is_key_customer(crm: Any, customer_id: int) -> bool:
 
 def refresh_key_label(crm: Any, customer_id: int) -> bool:
     key = is_key_customer(crm, customer_id)
-    crm.set_label(customer_id, KEY_LABEL, "yes" if key else None, source=NAME)
+    crm.customers.set_label(customer_id, KEY_LABEL, "yes" if key else None, source=NAME)
     return key
 
 
@@ -81,7 +81,7 @@ def add_point(
     key: bool | None = None,
 ) -> dict[str, Any]:
     with crm.transaction(command="utility point add"):
-        cust = crm.get_customer(customer)
+        cust = crm.customers.get(customer)
         meter_no = clean_text(meter_no, field="meter number", max_len=64) or ""
         if not METER_RE.match(meter_no):
             raise ValidationError(f"meter number {meter_no!r}: letters, digits, '_', '.', '-' only")
@@ -142,7 +142,7 @@ def list_points(crm: Any, customer: Any = None, *, key_only: bool = False) -> li
     with crm.transaction(write=False):
         stmt = select(service_points).order_by(service_points.c.id)
         if customer is not None:
-            stmt = stmt.where(service_points.c.customer_id == crm.get_customer(customer).id)
+            stmt = stmt.where(service_points.c.customer_id == crm.customers.get(customer).id)
         out = [point_json(r, key=point_is_key(crm, r)) for r in crm.db.execute(stmt)]
         return [p for p in out if p["key"]] if key_only else out
 

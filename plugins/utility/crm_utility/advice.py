@@ -190,7 +190,7 @@ def list_advice(
     with crm.transaction(write=False):
         stmt = select(advice).order_by(advice.c.day, advice.c.id)
         if customer is not None:
-            stmt = stmt.where(advice.c.customer_id == crm.get_customer(customer).id)
+            stmt = stmt.where(advice.c.customer_id == crm.customers.get(customer).id)
         if point is not None:
             stmt = stmt.where(advice.c.service_point_id == point.id)
         if day is not None:

@@ -111,7 +111,7 @@ def add_bill(
     meter_no: str | None = None,
 ) -> dict[str, Any]:
     with crm.transaction(command="utility bill add"):
-        cust = crm.get_customer(customer)
+        cust = crm.customers.get(customer)
         bill_no = clean_text(bill_no, field="bill number", max_len=64) or ""
         if not PERIOD_RE.match(str(period)):
             raise ValidationError(f"billing period {period!r}: expected YYYY-MM")
@@ -215,7 +215,7 @@ def pay(
                 )
             ).all()
             for r in open_rem:
-                crm.complete_reminder(
+                crm.tickets.complete_reminder(
                     r.id, outcome=f"bill {bill.bill_no} paid in full; proposal withdrawn"
                 )
         return {
@@ -325,7 +325,7 @@ def take_step(
             "disconnection_proposal": "utility.disconnection_notice",
         }.get(name)
         if template is not None:
-            msg = crm.enqueue_message(
+            msg = crm.messages.enqueue(
                 "sms",
                 template=template,
                 values=values,
@@ -344,7 +344,7 @@ def take_step(
                 else f"disconnect supply on {disconnect_on}"
             )
             if cust.owner_id is not None:
-                crm.add_reminder(
+                crm.tickets.add_reminder(
                     cust.owner_id,
                     f"decide: {what} for {cust.name}, bill {bill.bill_no} ({values['outstanding']} outstanding, "
                     f"{values['days']} days overdue)",

@@ -49,10 +49,10 @@ def load(crm: Any, command_prefix: str = "crm") -> str:
     from crmcore import NotFound
 
     try:
-        crm.get_staff(STAFF)
+        crm.staff.get(STAFF)
     except NotFound:
-        crm.add_staff(STAFF, "Sun Hao", roles=["rep"], team="key-accounts", supervisor="li")
-    mill = crm.add_customer(
+        crm.staff.add(STAFF, "Sun Hao", roles=["rep"], team="key-accounts", supervisor="li")
+    mill = crm.customers.add(
         "Harbin Northern Steel Rolling Co.",
         kind="organisation",
         phone="0451 8800 1234",

@@ -47,7 +47,7 @@ def add_device(
     ``interval_days`` (default by kind, from the config) after installation
     (or after today when the installation date is unknown), unless given."""
     with crm.transaction(command="utility device add"):
-        cust = crm.get_customer(customer)
+        cust = crm.customers.get(customer)
         if not is_key_customer(crm, cust.id):
             raise ValidationError(
                 f"customer {cust.id} ({cust.name}) is not a key customer; the equipment register "
@@ -130,7 +130,7 @@ def list_devices(
     with crm.transaction(write=False):
         stmt = select(devices).order_by(devices.c.next_due, devices.c.id)
         if customer is not None:
-            stmt = stmt.where(devices.c.customer_id == crm.get_customer(customer).id)
+            stmt = stmt.where(devices.c.customer_id == crm.customers.get(customer).id)
         if due_by is not None:
             stmt = stmt.where(devices.c.next_due <= due_by)
         return [_device_json(r) for r in crm.db.execute(stmt)]
@@ -171,7 +171,7 @@ def reminders_job(crm: Any, at: dt.datetime) -> dict[str, Any]:
             already += 1
             continue
         overdue = " (OVERDUE)" if r.next_due < at.date() else ""
-        crm.add_reminder(
+        crm.tickets.add_reminder(
             r.owner_id,
             f"inspection of {r.kind} '{r.name}' ({r.rating}) at {r.customer_name} due {r.next_due}{overdue}",
             at,

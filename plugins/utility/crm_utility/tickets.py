@@ -98,7 +98,7 @@ def on_opened(crm: Any, ticket: Any) -> None:
             on_site_due=on_site_due,
         )
     )
-    crm.update_ticket(ticket.id, due_at=response_due, data={"area": area})
+    crm.tickets.update(ticket.id, due_at=response_due, data={"area": area})
 
 
 def on_moved(crm: Any, ticket: Any, move: Any) -> None:
@@ -129,7 +129,7 @@ def on_moved(crm: Any, ticket: Any, move: Any) -> None:
             update(service_tickets).where(service_tickets.c.ticket_id == ticket.id).values(**values)
         )
     if to == "dispatched" and row.on_site_due is not None and row.on_site_at is None:
-        crm.update_ticket(ticket.id, due_at=row.on_site_due)
+        crm.tickets.update(ticket.id, due_at=row.on_site_due)
 
 
 def open_service_ticket(
@@ -146,7 +146,7 @@ def open_service_ticket(
 ) -> dict[str, Any]:
     data = {k: v for k, v in {"meter_no": meter_no, "area": area, "channel": channel}.items() if v}
     with crm.transaction(command="utility ticket open"):
-        t = crm.open_ticket(
+        t = crm.tickets.open(
             customer, subject, kind=type, workflow=WORKFLOW, owner=owner, data=data, at=at
         )
         return service_ticket(crm, t.id)
@@ -173,7 +173,7 @@ def _json(row: Any, ticket: Any) -> dict[str, Any]:
 
 def service_ticket(crm: Any, ticket_id: Any) -> dict[str, Any]:
     with crm.transaction(write=False):
-        t = crm.get_ticket(ticket_id)
+        t = crm.tickets.get(ticket_id)
         row = crm.db.execute(
             select(service_tickets).where(service_tickets.c.ticket_id == t.id)
         ).first()
@@ -201,7 +201,7 @@ def list_service_tickets(
             stmt = stmt.where(service_tickets.c.closed_at.is_(None))
         if type is not None:
             stmt = stmt.where(service_tickets.c.type == type)
-        return [_json(r, crm.get_ticket(r.ticket_id)) for r in crm.db.execute(stmt)]
+        return [_json(r, crm.tickets.get(r.ticket_id)) for r in crm.db.execute(stmt)]
 
 
 # -- escalation -------------------------------------------------------------------
@@ -289,7 +289,7 @@ def escalate(crm: Any, at: dt.datetime) -> dict[str, Any]:
                     )
                 )
                 late = int((at - due).total_seconds() // 60)
-                crm.add_reminder(
+                crm.tickets.add_reminder(
                     boss.id,
                     f"escalation level {level}: {row.type} ticket {row.ticket_id} missed its "
                     f"{deadline.replace('_', '-')} deadline {due:%Y-%m-%d %H:%M} by {late} min: {row.subject}",

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.crm(plugins=["utility"])
 
 
 def _shop(crm, meter="S1", kva=None, ext="S-1", cls="commercial"):
-    c = crm.add_customer("Corner Shop", external_id=ext)
+    c = crm.customers.add("Corner Shop", external_id=ext)
     accounts.add_point(
         crm,
         c,
@@ -71,18 +71,18 @@ def test_key_customers_by_class_by_capacity_and_by_hand(crm):
     mill(crm)
     _shop(crm, "S1", kva=None, ext="S-1")
     _shop(crm, "S2", kva=400, ext="S-2")  # >= 315 kVA: key by rule
-    assert crm.labels("U-1") == {"utility.key": "yes"}
-    assert crm.labels("S-1") == {}
-    assert crm.labels("S-2") == {"utility.key": "yes"}
+    assert crm.customers.labels("U-1") == {"utility.key": "yes"}
+    assert crm.customers.labels("S-1") == {}
+    assert crm.customers.labels("S-2") == {"utility.key": "yes"}
     accounts.set_key(crm, "S1", True)
-    assert crm.labels("S-1") == {"utility.key": "yes"}
+    assert crm.customers.labels("S-1") == {"utility.key": "yes"}
     accounts.set_key(crm, "M1", False)
-    assert crm.labels("U-1") == {}
+    assert crm.customers.labels("U-1") == {}
     accounts.set_key(crm, "M1", None)
-    assert crm.labels("U-1") == {"utility.key": "yes"}
+    assert crm.customers.labels("U-1") == {"utility.key": "yes"}
     keys = {p["meter_no"] for p in accounts.list_points(crm, key_only=True)}
     assert keys == {"M1", "S1", "S2"}
-    card = crm.card("U-1")
+    card = crm.records.card("U-1")
     assert (
         card["labels"]["utility.class"] == "large_industrial"
         and card["labels"]["utility.key"] == "yes"
@@ -110,7 +110,7 @@ def test_high_peak_valley_ratio_gives_shift_advice_with_saving_at_configured_tar
     assert a["saving_cents"] == 25_500 * 30
     assert "¥255.00 a day" in a["summary"]
     # a flat curve (ratio 1) calls for no shift
-    flat = crm.add_customer("Flat Works", external_id="U-2")
+    flat = crm.customers.add("Flat Works", external_id="U-2")
     accounts.add_point(
         crm,
         flat,
@@ -156,13 +156,13 @@ def test_advice_is_stored_once_shown_on_the_timeline_and_made_by_the_job(crm, cr
     _shop(crm, "S1")  # not key
     readings.import_readings(crm, csv_text("M1", DAY, two_level))
     readings.import_readings(crm, csv_text("S1", DAY, two_level))
-    r = crm.run_jobs(["utility.advise"], at=dt.datetime(2026, 1, 5, 6))[0]["summary"]
+    r = crm.jobs.run(["utility.advise"], at=dt.datetime(2026, 1, 5, 6))[0]["summary"]
     assert r == {"day": "2026-01-04", "points": 1, "advice": 1, "incomplete": []}
-    again = crm.run_jobs(["utility.advise"], at=dt.datetime(2026, 1, 5, 6))[0]["summary"]
+    again = crm.jobs.run(["utility.advise"], at=dt.datetime(2026, 1, 5, 6))[0]["summary"]
     assert again["advice"] == 0
     assert advice.advise(crm, "M1", DAY)["new"] == 0
-    assert [a["customer_id"] for a in advice.list_advice(crm)] == [crm.get_customer("U-1").id]
-    entries = [e for e in crm.timeline("U-1") if e.kind == "utility.advice"]
+    assert [a["customer_id"] for a in advice.list_advice(crm)] == [crm.customers.get("U-1").id]
+    entries = [e for e in crm.records.timeline("U-1") if e.kind == "utility.advice"]
     assert len(entries) == 1 and entries[0].source == "utility"
     assert "shifting 20% of peak-hour use" in entries[0].summary
     assert entries[0].data["saving_cents"] == 765_000

@@ -24,7 +24,7 @@ def _setup(crm, *, amount=100_000, bill_no="B-1", consent=True):
     staff(crm)
     mill(crm, owner="zhang")
     if not consent:
-        crm.update_customer("U-1", consent_sms=False)
+        crm.customers.update("U-1", consent_sms=False)
     return arrears.add_bill(
         crm,
         "U-1",
@@ -38,7 +38,7 @@ def _setup(crm, *, amount=100_000, bill_no="B-1", consent=True):
 
 
 def _run(crm, at):
-    return crm.run_jobs(["utility.dunning"], at=at)[0]["summary"]
+    return crm.jobs.run(["utility.dunning"], at=at)[0]["summary"]
 
 
 def _step_names(crm, bill_no="B-1"):
@@ -92,7 +92,7 @@ def test_the_job_climbs_one_step_at_a_time_and_never_skips(crm, crm_outbox):
         "utility.disconnection_notice",
     ]
     assert "将于2026-03-27或之后停止供电" in sms[2].body
-    decide = crm.due_reminders(at=_at(100), staff="zhang")
+    decide = crm.tickets.due_reminders(at=_at(100), staff="zhang")
     assert [r.text.split(":")[1].strip().split(" for ")[0] for r in decide] == [
         "restrict supply",
         "disconnect supply on 2026-03-27",
@@ -169,7 +169,7 @@ def test_paying_in_full_stops_the_ladder_at_once(crm):
     _run(crm, _at(15))
     arrears.pay(crm, "B-1", 1_000, at=_at(2))  # a partial payment keeps the ladder going
     _run(crm, _at(30))  # restricted-supply proposal, with a decision reminder for the owner
-    assert len(crm.due_reminders(at=_at(31), staff="zhang")) == 1
+    assert len(crm.tickets.due_reminders(at=_at(31), staff="zhang")) == 1
     crm.clock.set(_at(31))
     part = arrears.pay(crm, "B-1", 39_000, reference="P-1")
     assert part["ladder_stopped"] is False and part["bill"]["outstanding_cents"] == 60_000
@@ -179,12 +179,12 @@ def test_paying_in_full_stops_the_ladder_at_once(crm):
     bill = done["bill"]
     assert bill["status"] == "paid" and bill["next_step"] is None
     assert all(s["withdrawn_at"] == _at(31) for s in bill["steps"])
-    assert crm.due_reminders(at=_at(100), staff="zhang") == []  # the proposal's reminder closed
+    assert crm.tickets.due_reminders(at=_at(100), staff="zhang") == []  # the proposal's reminder closed
     assert _run(crm, _at(60))["steps"] == 0
     with pytest.raises(TransitionError, match="paid in full; its dunning ladder has stopped"):
         arrears.take_step(crm, "B-1", "disconnection_proposal", at=_at(60))
     assert arrears.arrears(crm, as_of=DUE + dt.timedelta(days=60)) == []
-    summaries = [e.summary for e in crm.timeline("U-1") if e.kind == "utility.dunning"]
+    summaries = [e.summary for e in crm.records.timeline("U-1") if e.kind == "utility.dunning"]
     assert all("withdrawn" in s for s in summaries) and len(summaries) == 3
 
 

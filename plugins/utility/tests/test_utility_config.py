@@ -45,13 +45,13 @@ CONFIG = {
 def test_config_keys_are_honoured(crm_factory):
     crm = crm_factory(plugins=["utility"], config=CONFIG)
     staff(crm)
-    shop = crm.add_customer("Shop", external_id="S-1", owner="zhang")
+    shop = crm.customers.add("Shop", external_id="S-1", owner="zhang")
     p = accounts.add_point(
         crm, shop, meter_no="S1", address="x", voltage_level="380V", customer_class="commercial"
     )
     assert p["area"] == "rural"  # default_area
     assert p["key"] is True  # key_customer.classes
-    big = crm.add_customer("Plant", external_id="P-1")
+    big = crm.customers.add("Plant", external_id="P-1")
     accounts.add_point(
         crm,
         big,
@@ -61,7 +61,7 @@ def test_config_keys_are_honoured(crm_factory):
         customer_class="large_industrial",
         contracted_kva=5000,
     )
-    assert crm.labels("P-1") == {}  # neither its class nor (rule off) its capacity makes it key
+    assert crm.customers.labels("P-1") == {}  # neither its class nor (rule off) its capacity makes it key
     # deadlines: configured on-site minutes; response keeps its default; enquiry response
     t = tickets.open_service_ticket(crm, "S-1", "no power", type="fault_repair", owner="zhang")
     assert t["on_site_due"] == T0 + dt.timedelta(minutes=60)
@@ -69,7 +69,7 @@ def test_config_keys_are_honoured(crm_factory):
     e = tickets.open_service_ticket(crm, "S-1", "question", type="enquiry")
     assert e["response_due"] == T0 + dt.timedelta(minutes=60)
     # escalation: one level only
-    r = crm.run_jobs(["utility.escalate"], at=T0 + dt.timedelta(hours=3))[0]["summary"]
+    r = crm.jobs.run(["utility.escalate"], at=T0 + dt.timedelta(hours=3))[0]["summary"]
     assert {(x["deadline"], x["level"]) for x in r["escalations"]} == {
         ("response", 1),
         ("on_site", 1),
@@ -91,9 +91,9 @@ def test_config_keys_are_honoured(crm_factory):
         next_due=T0.date() + dt.timedelta(days=5),
     )
     assert s["interval_days"] == 365
-    assert crm.run_jobs(["utility.inspections"], at=T0)[0]["summary"]["reminders"] == 0
+    assert crm.jobs.run(["utility.inspections"], at=T0)[0]["summary"]["reminders"] == 0
     assert (
-        crm.run_jobs(["utility.inspections"], at=T0 + dt.timedelta(days=2))[0]["summary"][
+        crm.jobs.run(["utility.inspections"], at=T0 + dt.timedelta(days=2))[0]["summary"][
             "reminders"
         ]
         == 1
@@ -109,7 +109,7 @@ def test_config_keys_are_honoured(crm_factory):
         issued_on=dt.date(2025, 12, 20),
     )
     assert (
-        crm.run_jobs(["utility.dunning"], at=T0)[0]["summary"]["taken"][0]["step"]
+        crm.jobs.run(["utility.dunning"], at=T0)[0]["summary"]["taken"][0]["step"]
         == "formal_notice"
     )
     b = arrears.take_step(crm, "B-1", "disconnection_proposal", at=T0 + dt.timedelta(hours=1))

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.crm(plugins=["utility"])
 
 def test_demo_loads_a_large_industrial_customer_with_a_week_of_readings_and_advice(crm):
     crm.clock.set(dt.datetime(2026, 6, 15, 9, 0))
-    crm.add_staff("li", "Li Na", roles=["supervisor"], team="north")
-    crm.add_staff("zhang", "Zhang Wei", roles=["rep"], team="north", supervisor="li")
-    crm.add_customer("Wu Fang", phone="139 0000 1111", owner="zhang", external_id="C-1001")
+    crm.staff.add("li", "Li Na", roles=["supervisor"], team="north")
+    crm.staff.add("zhang", "Zhang Wei", roles=["rep"], team="north", supervisor="li")
+    crm.customers.add("Wu Fang", phone="139 0000 1111", owner="zhang", external_id="C-1001")
     with crm.transaction(command="crm demo utility"):
         text = crm_demo(crm=crm, command_prefix="crm --config demo/crm.toml")
     assert "672 readings imported" in text
@@ -30,16 +30,16 @@ def test_demo_loads_a_large_industrial_customer_with_a_week_of_readings_and_advi
     assert len(days) == 7 and all(d["complete"] for d in days)
     rules = {a["rule"] for a in advice.list_advice(crm, "U-9001")}
     assert rules == {"peak_shift", "power_factor", "overload"}
-    assert crm.labels("U-9001")["utility.key"] == "yes"
-    kinds = {e.kind for e in crm.timeline("U-9001")}
+    assert crm.customers.labels("U-9001")["utility.key"] == "yes"
+    kinds = {e.kind for e in crm.records.timeline("U-9001")}
     assert {"utility.advice", "utility.dunning", "utility.point"} <= kinds
     assert arrears.show_bill(crm, "HRB-2026-04-9001")["steps"][0]["name"] == "reminder_message"
-    assert any(e.kind == "utility.escalation" for e in crm.timeline("C-1001"))
+    assert any(e.kind == "utility.escalation" for e in crm.records.timeline("C-1001"))
 
 
 def test_merge_moves_service_points_readings_and_advice(crm):
     keep = mill(crm, kva=None)
-    other = crm.add_customer("Northern Steel (dup)", external_id="U-2")
+    other = crm.customers.add("Northern Steel (dup)", external_id="U-2")
     accounts.add_point(
         crm,
         other,
@@ -50,7 +50,7 @@ def test_merge_moves_service_points_readings_and_advice(crm):
     )
     readings.import_readings(crm, csv_text("M2", DAY, two_level))
     advice.advise(crm, "M2", DAY)
-    crm.merge_customers(keep, other)
+    crm.customers.merge(keep, other)
     assert {p["meter_no"] for p in accounts.list_points(crm, keep)} == {"M1", "M2"}
     assert readings.day_stats(crm, "M2", DAY)["customer_id"] == keep.id
     assert [a["customer_id"] for a in advice.list_advice(crm)] == [keep.id]
@@ -59,7 +59,7 @@ def test_merge_moves_service_points_readings_and_advice(crm):
 def test_forget_erases_addresses_but_keeps_energy(crm):
     c = mill(crm)
     readings.import_readings(crm, csv_text("M1", DAY, two_level))
-    crm.forget_customer(c)
+    crm.customers.forget(c)
     with crm.transaction(write=False):
         assert crm.db.execute(select(service_points.c.address)).scalar() == "[erased]"
         assert (

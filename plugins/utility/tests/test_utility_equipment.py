@@ -43,7 +43,7 @@ def test_device_due_dates_default_by_kind(crm):
 
 
 def test_register_is_for_key_customers_and_checks_its_input(crm):
-    c = crm.add_customer("Home", external_id="H-1")
+    c = crm.customers.add("Home", external_id="H-1")
     accounts.add_point(
         crm, c, meter_no="H1", address="x", voltage_level="220V", customer_class="residential"
     )
@@ -68,7 +68,7 @@ def test_inspection_sets_the_next_due_date(crm, crm_cli):
     hist = equipment.inspections_of(crm, d["id"])
     assert [(h["result"], h["notes"]) for h in hist] == [("defect", "oil leak at valve")]
     assert any(
-        e.kind == "utility.inspection" and "oil leak" in e.summary for e in crm.timeline("U-1")
+        e.kind == "utility.inspection" and "oil leak" in e.summary for e in crm.records.timeline("U-1")
     )
     with pytest.raises(ValidationError, match="inspection result 'fine'"):
         equipment.record_inspection(crm, d["id"], result="fine")
@@ -122,19 +122,19 @@ def test_reminder_job_reminds_the_owner_once_per_due_date(crm):
         next_due=TODAY + dt.timedelta(days=60),
     )
     at = dt.datetime(2026, 1, 5, 6)
-    r = crm.run_jobs(["utility.inspections"], at=at)[0]["summary"]
+    r = crm.jobs.run(["utility.inspections"], at=at)[0]["summary"]
     assert r["reminders"] == 1
-    assert crm.run_jobs(["utility.inspections"], at=at)[0]["summary"]["reminders"] == 0
-    assert crm.run_jobs(["utility.inspections"], at=at + dt.timedelta(days=1))[0]["summary"] == {
+    assert crm.jobs.run(["utility.inspections"], at=at)[0]["summary"]["reminders"] == 0
+    assert crm.jobs.run(["utility.inspections"], at=at + dt.timedelta(days=1))[0]["summary"] == {
         "horizon": "2026-01-20",
         "reminders": 0,
         "already_reminded": 1,
         "devices_without_owner": [],
     }
-    due = crm.due_reminders(at=at + dt.timedelta(days=1), staff="zhang")
+    due = crm.tickets.due_reminders(at=at + dt.timedelta(days=1), staff="zhang")
     assert len(due) == 1 and "inspection of transformer 'T1'" in due[0].text
     # after the inspection the next due date is new: a new reminder when that comes near
     crm.clock.set(dt.datetime(2026, 1, 14, 10))
     equipment.record_inspection(crm, soon["id"], result="ok")
     far = dt.datetime(2026, 7, 5, 6)
-    assert crm.run_jobs(["utility.inspections"], at=far)[0]["summary"]["reminders"] == 2
+    assert crm.jobs.run(["utility.inspections"], at=far)[0]["summary"]["reminders"] == 2

@@ -17,7 +17,7 @@ T0 = dt.datetime(2026, 1, 5, 9, 0)
 
 
 def _household(crm, meter: str, area: str, ext: str):
-    c = crm.add_customer(f"Household {meter}", phone=None, external_id=ext, owner="zhang")
+    c = crm.customers.add(f"Household {meter}", phone=None, external_id=ext, owner="zhang")
     accounts.add_point(
         crm,
         c,
@@ -40,7 +40,7 @@ def test_deadlines_by_type_and_area(crm):
         assert t["area"] == area
         assert t["response_due"] == T0 + dt.timedelta(minutes=15)
         assert t["on_site_due"] == T0 + dt.timedelta(minutes=minutes)
-        core = crm.get_ticket(t["ticket_id"])
+        core = crm.tickets.get(t["ticket_id"])
         assert core.workflow == "utility.service" and core.state == "received"
         assert core.due_at == t["response_due"]  # the core ticket shows the current deadline
     got = {
@@ -62,10 +62,10 @@ def test_unknown_kind_and_foreign_meter_are_refused_and_nothing_written(crm):
     _household(crm, "H1", "urban", "H-1")
     _household(crm, "H2", "urban", "H-2")
     with pytest.raises(ValidationError, match="utility service ticket kind 'billing'"):
-        crm.open_ticket("H-1", "x", kind="billing", workflow="utility.service")
+        crm.tickets.open("H-1", "x", kind="billing", workflow="utility.service")
     with pytest.raises(ValidationError, match="meter 'H2' belongs to customer"):
         tickets.open_service_ticket(crm, "H-1", "x", type="fault_repair", meter_no="H2")
-    assert crm.list_tickets() == [] and tickets.list_service_tickets(crm) == []
+    assert crm.tickets.list() == [] and tickets.list_service_tickets(crm) == []
 
 
 def test_moves_record_response_and_arrival_and_resolving_needs_a_visit(crm):
@@ -74,24 +74,24 @@ def test_moves_record_response_and_arrival_and_resolving_needs_a_visit(crm):
     t = tickets.open_service_ticket(crm, "H-1", "no power", type="fault_repair")
     tid = t["ticket_id"]
     crm.clock.advance(minutes=10)
-    moved = crm.move_ticket(tid, "dispatched")
+    moved = crm.tickets.move(tid, "dispatched")
     assert moved.due_at == t["on_site_due"]  # now the on-site deadline runs
     with pytest.raises(TransitionError, match="move it to on_site"):
-        crm.move_ticket(tid, "resolved")
+        crm.tickets.move(tid, "resolved")
     crm.clock.advance(minutes=70)
-    crm.move_ticket(tid, "on_site")
+    crm.tickets.move(tid, "on_site")
     crm.clock.advance(minutes=30)
-    crm.move_ticket(tid, "resolved")
+    crm.tickets.move(tid, "resolved")
     s = tickets.service_ticket(crm, tid)
     assert s["responded_at"] == T0 + dt.timedelta(minutes=10)
     assert s["on_site_at"] == T0 + dt.timedelta(minutes=80)
     assert s["resolved_at"] == T0 + dt.timedelta(minutes=110)
-    crm.move_ticket(tid, "revisit")
-    crm.move_ticket(tid, "closed")
+    crm.tickets.move(tid, "revisit")
+    crm.tickets.move(tid, "closed")
     assert tickets.service_ticket(crm, tid)["closed_at"] is not None
     # an enquiry can be answered at once: that is its response
     e = tickets.open_service_ticket(crm, "H-1", "when is my bill due?", type="enquiry")
-    crm.move_ticket(e["ticket_id"], "resolved")
+    crm.tickets.move(e["ticket_id"], "resolved")
     assert tickets.service_ticket(crm, e["ticket_id"])["responded_at"] == crm.now()
 
 
@@ -110,34 +110,34 @@ def test_escalation_goes_to_the_supervisor_then_the_next_level_once_each(crm):
     _household(crm, "H1", "urban", "H-1")
     t = tickets.open_service_ticket(crm, "H-1", "no power", type="fault_repair", owner="zhang")
     tid = t["ticket_id"]
-    li, boss = crm.get_staff("li").id, crm.get_staff("boss").id
+    li, boss = crm.staff.get("li").id, crm.staff.get("boss").id
     assert (
-        crm.run_jobs(["utility.escalate"], at=T0 + dt.timedelta(minutes=15))[0]["summary"][
+        crm.jobs.run(["utility.escalate"], at=T0 + dt.timedelta(minutes=15))[0]["summary"][
             "escalated"
         ]
         == 0
     )
     # 20 min: response deadline (09:15) missed -> level 1, the owner's supervisor
-    r = crm.run_jobs(["utility.escalate"], at=T0 + dt.timedelta(minutes=20))[0]["summary"]
+    r = crm.jobs.run(["utility.escalate"], at=T0 + dt.timedelta(minutes=20))[0]["summary"]
     assert r["escalations"] == [{"ticket_id": tid, "deadline": "response", "level": 1, "to": "li"}]
     # the same time again: nothing new (idempotent)
-    again = crm.run_jobs(["utility.escalate"], at=T0 + dt.timedelta(minutes=20))[0]["summary"]
+    again = crm.jobs.run(["utility.escalate"], at=T0 + dt.timedelta(minutes=20))[0]["summary"]
     assert again["escalated"] == 0
     # 50 min: on-site deadline (09:45) missed too -> level 1 for it
-    crm.run_jobs(["utility.escalate"], at=T0 + dt.timedelta(minutes=50))
+    crm.jobs.run(["utility.escalate"], at=T0 + dt.timedelta(minutes=50))
     # 80 min: response is 65 min late -> level 2, the supervisor's supervisor
-    crm.run_jobs(["utility.escalate"], at=T0 + dt.timedelta(minutes=80))
+    crm.jobs.run(["utility.escalate"], at=T0 + dt.timedelta(minutes=80))
     assert _escalations(crm, tid) == [
         ("response", 1, li),
         ("on_site", 1, li),
         ("response", 2, boss),
     ]
     # far later: level 3 does not exist above boss -> reported, not recorded
-    r = crm.run_jobs(["utility.escalate"], at=T0 + dt.timedelta(hours=5))[0]["summary"]
+    r = crm.jobs.run(["utility.escalate"], at=T0 + dt.timedelta(hours=5))[0]["summary"]
     assert {"ticket_id": tid, "deadline": "response", "level": 3} in r["no_higher_level"]
     assert len(_escalations(crm, tid)) == 4  # on_site level 2
     # reminders for the supervisors, one per escalation
-    texts = [rm.text for rm in crm.due_reminders(at=T0 + dt.timedelta(days=1), staff="li")]
+    texts = [rm.text for rm in crm.tickets.due_reminders(at=T0 + dt.timedelta(days=1), staff="li")]
     assert (
         len(texts) == 2
         and "escalation level 1" in texts[0]
@@ -149,16 +149,16 @@ def test_escalation_skips_levels_never_even_when_late(crm):
     staff(crm)
     _household(crm, "H1", "urban", "H-1")
     t = tickets.open_service_ticket(crm, "H-1", "no power", type="fault_repair", owner="zhang")
-    crm.run_jobs(["utility.escalate"], at=T0 + dt.timedelta(hours=3))
+    crm.jobs.run(["utility.escalate"], at=T0 + dt.timedelta(hours=3))
     levels = [(d, lv) for d, lv, _ in _escalations(crm, t["ticket_id"])]
     assert levels == [("response", 1), ("response", 2), ("on_site", 1), ("on_site", 2)]
     # a ticket answered and reached in time is never escalated
     ok = tickets.open_service_ticket(crm, "H-1", "flicker", type="fault_repair", owner="zhang")
     crm.clock.advance(minutes=5)
-    crm.move_ticket(ok["ticket_id"], "dispatched")
+    crm.tickets.move(ok["ticket_id"], "dispatched")
     crm.clock.advance(minutes=30)
-    crm.move_ticket(ok["ticket_id"], "on_site")
-    crm.run_jobs(["utility.escalate"], at=T0 + dt.timedelta(hours=6))
+    crm.tickets.move(ok["ticket_id"], "on_site")
+    crm.jobs.run(["utility.escalate"], at=T0 + dt.timedelta(hours=6))
     assert _escalations(crm, ok["ticket_id"]) == []
 
 
@@ -169,10 +169,10 @@ def test_compliance_report_per_type_and_period(crm, crm_cli):
     slow = tickets.open_service_ticket(crm, "H-1", "slow", type="fault_repair", owner="zhang")
     tickets.open_service_ticket(crm, "H-1", "question", type="enquiry", owner="zhang")
     crm.clock.advance(minutes=10)
-    crm.move_ticket(fast["ticket_id"], "dispatched")
+    crm.tickets.move(fast["ticket_id"], "dispatched")
     crm.clock.advance(minutes=20)
-    crm.move_ticket(fast["ticket_id"], "on_site")  # 30 min: within 45
-    crm.move_ticket(slow["ticket_id"], "dispatched")  # 30 min: response late (15)
+    crm.tickets.move(fast["ticket_id"], "on_site")  # 30 min: within 45
+    crm.tickets.move(slow["ticket_id"], "dispatched")  # 30 min: response late (15)
     crm.clock.set(T0 + dt.timedelta(days=40))
     tickets.open_service_ticket(crm, "H-1", "next month", type="fault_repair", owner="zhang")
     crm.clock.set(T0 + dt.timedelta(hours=2))
@@ -199,7 +199,7 @@ def test_compliance_report_per_type_and_period(crm, crm_cli):
 def test_reps_see_only_their_customers_tickets_in_reports(crm):
     staff(crm)
     _household(crm, "H1", "urban", "H-1")  # owned by zhang
-    c = crm.add_customer("Other", external_id="H-2", owner="chen")
+    c = crm.customers.add("Other", external_id="H-2", owner="chen")
     accounts.add_point(
         crm,
         c,

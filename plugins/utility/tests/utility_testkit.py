@@ -12,10 +12,10 @@ DAY = dt.date(2026, 1, 4)  # the day before the fixture clock (2026-01-05 09:00)
 
 def staff(crm) -> None:
     """boss <- li (supervisor) <- zhang, chen (reps); team north."""
-    crm.add_staff("boss", "Boss Wang", roles=["supervisor"], team="north")
-    crm.add_staff("li", "Li Na", roles=["supervisor"], team="north", supervisor="boss")
-    crm.add_staff("zhang", "Zhang Wei", roles=["rep"], team="north", supervisor="li")
-    crm.add_staff("chen", "Chen Jie", roles=["rep"], team="south", supervisor="li")
+    crm.staff.add("boss", "Boss Wang", roles=["supervisor"], team="north")
+    crm.staff.add("li", "Li Na", roles=["supervisor"], team="north", supervisor="boss")
+    crm.staff.add("zhang", "Zhang Wei", roles=["rep"], team="north", supervisor="li")
+    crm.staff.add("chen", "Chen Jie", roles=["rep"], team="south", supervisor="li")
 
 
 def mill(
@@ -28,7 +28,7 @@ def mill(
     area: str = "urban",
     ext: str = "U-1",
 ):
-    c = crm.add_customer(
+    c = crm.customers.add(
         "Northern Steel", kind="organisation", phone="13900001111", external_id=ext, owner=owner
     )
     accounts.add_point(

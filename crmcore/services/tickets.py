@@ -1,4 +1,4 @@
-"""Tickets (complaints, service requests) and reminders."""
+"""``crm.tickets``: tickets (complaints, service requests), their workflows, and reminders."""
 
 from __future__ import annotations
 
@@ -13,13 +13,18 @@ from crmcore.errors import NotFound, TransitionError, ValidationError
 from crmcore.parse import clean_text, parse_int
 from crmcore.registry import Workflow
 from crmcore.schema import reminders, ticket_events, tickets
-from crmcore.service import _rows
-from crmcore.service._base import CRMBase, operation
-from crmcore.service._records import check_time
+from crmcore.services import rows as make
+from crmcore.services.base import Service, operation
+from crmcore.services.checks import check_time
+from crmcore.services.refs import customer_row, staff_id, staff_row
 from crmcore.storage._driver import connection
 
 
-class TicketsMixin(CRMBase):
+class TicketService(Service):
+    """Tickets: workflows, open, get, move, update, history, list; and reminders."""
+
+    area = "tickets"
+
     def workflows(self) -> dict[str, Workflow]:
         """Every ticket workflow: the core's, the plugins', and those in the config."""
         flows = dict(self.plugins.declared.get("workflow", {}))
@@ -50,7 +55,7 @@ class TicketsMixin(CRMBase):
         return now + dt.timedelta(hours=hours) if hours is not None else None
 
     @operation()
-    def open_ticket(
+    def open(
         self,
         customer: Any,
         subject: str,
@@ -65,13 +70,13 @@ class TicketsMixin(CRMBase):
     ) -> Ticket:
         """Open a ticket in the workflow's first state, owned by ``owner`` (default:
         the customer's owner) and due by ``due_at`` (default: the state's allowance)."""
-        row = self._customer_row(customer, write=True)
+        row = customer_row(self.db, customer, write=True)
         flow = self.workflow(workflow)
         subject = clean_text(subject, field="subject", max_len=2000) or ""
         kind = clean_text(kind, field="kind", max_len=32) or ""
         now = check_time(at or self.now(), "at")
         state = flow.states[0]
-        owner_id = self._staff_id(owner) if owner is not None else row.owner_id
+        owner_id = staff_id(self.db, owner) if owner is not None else row.owner_id
         due = due_at or self._due(flow, state, now)
         with self.db._as_service():  # a ticket's customer and owner decide access
             res = self.db.execute(
@@ -100,9 +105,9 @@ class TicketsMixin(CRMBase):
                 by_staff_id=self.db.principal.staff_id,
             )
         )
-        ticket = self.get_ticket(tid)
-        self.hook.crm_ticket_opened(crm=self, ticket=ticket)
-        return self.get_ticket(tid)
+        ticket = self.get(tid)
+        self.hook.crm_ticket_opened(crm=self.crm, ticket=ticket)
+        return self.get(tid)
 
     def _ticket_row(self, ticket_id: Any, *, write: bool = False) -> Any:
         tid = getattr(ticket_id, "id", ticket_id)
@@ -120,12 +125,12 @@ class TicketsMixin(CRMBase):
         return row
 
     @operation(write=False)
-    def get_ticket(self, ticket_id: Any) -> Ticket:
+    def get(self, ticket_id: Any) -> Ticket:
         """A ticket by id, if the principal may see its customer (else :class:`NotFound`)."""
-        return _rows.ticket(self._ticket_row(ticket_id))
+        return make.ticket(self._ticket_row(ticket_id))
 
     @operation()
-    def move_ticket(
+    def move(
         self,
         ticket_id: Any,
         to_state: str,
@@ -157,7 +162,7 @@ class TicketsMixin(CRMBase):
             raise ValidationError(
                 f"ticket {row.id}: a step at {now} cannot precede the last one ({last})"
             )
-        owner_id = self._staff_id(owner) if owner is not None else row.owner_id
+        owner_id = staff_id(self.db, owner) if owner is not None else row.owner_id
         due = due_at or self._due(flow, to_state, now)
         closed = now if to_state == flow.final else None
         note = clean_text(note, field="note", max_len=4000, multiline=True, required=False)
@@ -188,12 +193,12 @@ class TicketsMixin(CRMBase):
             due_at=due,
             note=note,
         )
-        ticket = self.get_ticket(row.id)
-        self.hook.crm_ticket_moved(crm=self, ticket=ticket, move=move)
-        return self.get_ticket(row.id)
+        ticket = self.get(row.id)
+        self.hook.crm_ticket_moved(crm=self.crm, ticket=ticket, move=move)
+        return self.get(row.id)
 
     @operation()
-    def update_ticket(
+    def update(
         self,
         ticket_id: Any,
         *,
@@ -205,7 +210,7 @@ class TicketsMixin(CRMBase):
         row = self._ticket_row(ticket_id, write=True)
         values: dict[str, Any] = {}
         if owner is not None:
-            values["owner_id"] = self._staff_id(owner)
+            values["owner_id"] = staff_id(self.db, owner)
         if due_at is not None:
             values["due_at"] = check_time(due_at, "due_at")
         if data is not None:
@@ -213,10 +218,10 @@ class TicketsMixin(CRMBase):
         if values:
             with self.db._as_service():  # checked above: the principal may change this customer
                 self.db.execute(update(tickets).where(tickets.c.id == row.id).values(**values))
-        return self.get_ticket(row.id)
+        return self.get(row.id)
 
     @operation(write=False)
-    def ticket_history(self, ticket_id: Any) -> list[TicketMove]:
+    def history(self, ticket_id: Any) -> list[TicketMove]:
         """A ticket's moves between workflow states, oldest first."""
         row = self._ticket_row(ticket_id)
         rows = connection(self.db).execute(
@@ -237,32 +242,6 @@ class TicketsMixin(CRMBase):
             for r in rows
         ]
 
-    @operation(write=False)
-    def list_tickets(
-        self,
-        *,
-        customer: Any = None,
-        state: str | None = None,
-        kind: str | None = None,
-        open_only: bool = False,
-        overdue_at: dt.datetime | None = None,
-    ) -> list[Ticket]:
-        """Tickets the principal may see, by id: of one ``customer``, in one ``state`` or workflow
-        ``kind``, only open ones, or those overdue at ``overdue_at``."""
-        stmt = select(tickets).order_by(tickets.c.id)
-        if customer is not None:
-            stmt = stmt.where(tickets.c.customer_id == self._customer_row(customer).id)
-        if state is not None:
-            stmt = stmt.where(tickets.c.state == state)
-        if kind is not None:
-            stmt = stmt.where(tickets.c.kind == kind)
-        if open_only or overdue_at is not None:
-            stmt = stmt.where(tickets.c.closed_at.is_(None))
-        if overdue_at is not None:
-            stmt = stmt.where(tickets.c.due_at < overdue_at)
-        return [_rows.ticket(r) for r in self.db.execute(stmt)]
-
-    # -- reminders ------------------------------------------------------------------
     @operation()
     def add_reminder(
         self,
@@ -281,9 +260,9 @@ class TicketsMixin(CRMBase):
         if key is not None:
             seen = connection(self.db).execute(select(reminders).where(reminders.c.key == key)).first()
             if seen is not None:
-                return _rows.reminder(seen)
-        staff_row = self._staff_row(staff)
-        if staff_row is None or not staff_row.active:
+                return make.reminder(seen)
+        member = staff_row(self.db, staff)
+        if member is None or not member.active:
             raise ValidationError(f"reminder: staff member {staff!r} is not active")
         due_at = check_time(due_at, "due_at")
         now = self.now()
@@ -292,11 +271,11 @@ class TicketsMixin(CRMBase):
                 f"reminder: due {due_at:%Y-%m-%d %H:%M} is before now ({now:%Y-%m-%d %H:%M}); "
                 "give a time from now on"
             )
-        cid = self._customer_row(customer, write=True).id if customer is not None else None
+        cid = customer_row(self.db, customer, write=True).id if customer is not None else None
         text = clean_text(text, field="text", max_len=2000) or ""
         res = self.db.execute(
             reminders.insert().values(
-                staff_id=staff_row.id,
+                staff_id=member.id,
                 customer_id=cid,
                 due_at=due_at,
                 text=text,
@@ -304,7 +283,7 @@ class TicketsMixin(CRMBase):
                 source=source,
             )
         )
-        return _rows.reminder(
+        return make.reminder(
             connection(self.db).execute(
                 select(reminders).where(reminders.c.id == res.inserted_primary_key[0])
             ).one()
@@ -326,10 +305,10 @@ class TicketsMixin(CRMBase):
         if at is not None or customer is None:
             stmt = stmt.where(reminders.c.due_at <= (at or self.now()))
         if staff is not None:
-            stmt = stmt.where(reminders.c.staff_id == self._staff_id(staff))
+            stmt = stmt.where(reminders.c.staff_id == staff_id(self.db, staff))
         if customer is not None:
-            stmt = stmt.where(reminders.c.customer_id == self._customer_row(customer).id)
-        return [_rows.reminder(r) for r in self.db.execute(stmt)]
+            stmt = stmt.where(reminders.c.customer_id == customer_row(self.db, customer).id)
+        return [make.reminder(r) for r in self.db.execute(stmt)]
 
     @operation()
     def complete_reminder(self, reminder_id: int, *, outcome: str | None = None) -> Reminder:
@@ -345,13 +324,40 @@ class TicketsMixin(CRMBase):
             update(reminders).where(reminders.c.id == row.id).values(done_at=self.now(), text=text)
         )
         if outcome and row.customer_id is not None:
-            self.record_interaction(
+            self.crm.records.add_interaction(
                 row.customer_id,
                 "note",
                 f"follow-up done: {outcome}",
                 data={"reminder_id": row.id},
                 source=row.source,
             )
-        return _rows.reminder(
+        return make.reminder(
             connection(self.db).execute(select(reminders).where(reminders.c.id == row.id)).one()
         )
+
+    @operation(write=False)
+    def list(
+        self,
+        *,
+        customer: Any = None,
+        state: str | None = None,
+        kind: str | None = None,
+        open_only: bool = False,
+        overdue_at: dt.datetime | None = None,
+    ) -> list[Ticket]:
+        """Tickets the principal may see, by id: of one ``customer``, in one ``state`` or workflow
+        ``kind``, only open ones, or those overdue at ``overdue_at``."""
+        stmt = select(tickets).order_by(tickets.c.id)
+        if customer is not None:
+            stmt = stmt.where(tickets.c.customer_id == customer_row(self.db, customer).id)
+        if state is not None:
+            stmt = stmt.where(tickets.c.state == state)
+        if kind is not None:
+            stmt = stmt.where(tickets.c.kind == kind)
+        if open_only or overdue_at is not None:
+            stmt = stmt.where(tickets.c.closed_at.is_(None))
+        if overdue_at is not None:
+            stmt = stmt.where(tickets.c.due_at < overdue_at)
+        return [make.ticket(r) for r in self.db.execute(stmt)]
+
+    # -- reminders ------------------------------------------------------------------

@@ -1,24 +1,28 @@
-"""Jobs, the audit trail, schema upgrade and plugin data purge."""
+"""``crm.admin``: the schema (upgrade, check), the audit trail and purging a plugin's data."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, inspect, select, text
 
 from crmcore import migrate
-from crmcore.access import Principal
-from crmcore.clock import FixedClock
-from crmcore.errors import AccessDenied, CRMError, NotFound, PluginError, SchemaError
-from crmcore.registry import Job
-from crmcore.schema import audit_log, customer_labels, job_runs, staff
-from crmcore.service._base import CRMBase, operation
+from crmcore.errors import AccessDenied, NotFound, PluginError, SchemaError
+from crmcore.schema import audit_log, customer_labels
+from crmcore.services.base import Service, operation
+from crmcore.services.refs import customer_row
 from crmcore.storage._driver import connection
 
 
-class AdminMixin(CRMBase):
+class AdminService(Service):
+    """Schema upgrade and check, the audit trail and its verification, plugin data purge."""
+
+    area = "admin"
+
+    def __init__(self, crm: Any) -> None:
+        super().__init__(crm)
+        self._schema_checked = False
+
     # -- schema ----------------------------------------------------------------
     def upgrade(self) -> list[str]:
         """Create or upgrade the schema of the core and every enabled plugin.
@@ -28,7 +32,7 @@ class AdminMixin(CRMBase):
         ``default_principal`` (whom ``crm init`` then adds as the admin) may create it.
         """
         self._require_schema_admin()
-        return migrate.upgrade(self.engine, self.plugins, all_version_dirs=installed_version_dirs())
+        return migrate.upgrade(self.crm.engine, self.plugins, all_version_dirs=installed_version_dirs())
 
     def check_schema(self) -> None:
         """Refuse to work on a database whose schema is behind the code or an
@@ -36,109 +40,20 @@ class AdminMixin(CRMBase):
 
         One read of ``alembic_version``, once per CRM (the CLI asks before every
         command that uses the database, except those that create or replace it)."""
-        if getattr(self, "_schema_checked", False):
+        if self._schema_checked:
             return
-        problem = migrate.schema_problem(self.engine, self.plugins)
+        problem = migrate.schema_problem(self.crm.engine, self.plugins)
         if problem is not None:
             raise SchemaError(problem)
         self._schema_checked = True
 
-    def acting_principal(self) -> Principal | None:
-        """The principal this CRM acts as, resolved now (one read): an unknown
-        staff key is refused (:class:`AccessDenied`, one line). None only for a
-        database without tables yet acting as the config's ``default_principal``
-        (nobody is anyone before the schema exists)."""
-        ref = self._principal_ref
-        if isinstance(ref, Principal):
-            return ref
-        with self.engine.connect() as conn:
-            if not inspect(conn).has_table(staff.name):
-                if ref == self.config.core.get("default_principal"):
-                    return None
-                raise AccessDenied(
-                    f"unknown staff member {ref!r}: the database has no staff yet; "
-                    "create the schema without --as (crm init)"
-                )
-            return self._resolve_principal(conn)
-
     def _require_schema_admin(self) -> None:
-        principal = self.acting_principal()
+        principal = self.crm.staff.acting_principal()
         if principal is None:
             return  # a new database: the configured default sets it up
         if not principal.can("admin"):
             why = "has departed" if not principal.active else "needs the 'admin' permission"
             raise AccessDenied(f"{principal.key} may not upgrade the schema: {why}")
-
-    # -- jobs -------------------------------------------------------------------
-    def jobs(self) -> dict[str, Job]:
-        """The enabled plugins' jobs by name (sorted), as their :class:`~crmcore.registry.Job`
-        objects."""
-        return dict(sorted(self.plugins.declared.get("job", {}).items()))
-
-    def run_jobs(
-        self, names: Iterable[str] | None = None, *, at: dt.datetime | None = None
-    ) -> list[dict[str, Any]]:
-        """Run jobs (all, or those named) as of ``at``, each in its own transaction.
-
-        A job that fails rolls back alone and is reported; the others still run.
-        Each result has ``status`` ``"ok"`` (with the job's ``summary``) or
-        ``"failed"`` (with ``error``, one line). A failed run is recorded in
-        ``job_runs`` too, in a transaction of its own after the rollback, with
-        the summary ``{"failed": true, "error": ...}``. The principal is checked
-        before any job runs: a refused run runs and commits nothing.
-        Re-running a job for the same ``at`` must not duplicate its effects (jobs
-        use keys), so a killed or failed run can simply be run again.
-        """
-        available = self.jobs()
-        names = list(names or available)
-        unknown = [n for n in names if n not in available]
-        if unknown:
-            raise NotFound(f"unknown job(s) {unknown}; jobs: {sorted(available) or 'none'}")
-        self._require_job_runner()
-        when = at or self.now()
-        at_crm = self._clone(clock=FixedClock(when))
-        results = []
-        for name in names:
-            result: dict[str, Any] = {
-                "job": name,
-                "at": when.isoformat(),
-                "owner": self.plugins.owners[("job", name)],
-            }
-            try:
-                summary = _plain(_run_job(at_crm, name, available[name], when))
-            except Exception as e:  # any failure of one job: rolled back, reported, recorded
-                error = _one_line(e)
-                try:
-                    _record_job_run(at_crm, name, when, {"failed": True, "error": error})
-                except CRMError as unrecorded:  # the database refused even that: say so
-                    error += f" (not recorded in job_runs: {_one_line(unrecorded)})"
-                result |= {"status": "failed", "error": error}
-            else:
-                result |= {"status": "ok", "summary": summary}
-            results.append(result)
-        return results
-
-    def _require_job_runner(self) -> None:
-        """Refuse, before any job runs, a principal who may not run jobs: jobs work
-        set-based over the whole base and write, so they need an active principal
-        with scope 'all' and 'write' (the system, an admin)."""
-        with self.transaction(write=False, command="jobs run"):
-            p = self.db.principal
-        if not p.active:
-            raise AccessDenied(f"{p.key} has departed and may not run jobs; nothing was run")
-        if not p.can("write"):
-            raise AccessDenied(
-                f"{p.key} may not run jobs: they change data and need the 'write' permission"
-            )
-        if not p.unrestricted:
-            raise AccessDenied(
-                f"{p.key} may not run jobs: they cover every customer; "
-                "run them as an admin (scope 'all')"
-            )
-
-    def at(self, when: dt.datetime) -> Any:
-        """This CRM with a clock fixed at ``when``."""
-        return self._clone(clock=FixedClock(when))
 
     # -- audit ------------------------------------------------------------------
     @operation(write=False)
@@ -156,10 +71,10 @@ class AdminMixin(CRMBase):
             )
         stmt = select(audit_log).order_by(audit_log.c.id).limit(limit)
         if customer is not None:
-            stmt = stmt.where(audit_log.c.customer_id == self._customer_row(customer).id)
+            stmt = stmt.where(audit_log.c.customer_id == customer_row(self.db, customer).id)
         if entity is not None:
             stmt = stmt.where(audit_log.c.entity == entity)
-        masker = Masker.for_crm(self)
+        masker = Masker.for_crm(self.crm)
         return [masker.audit_row(r._mapping) for r in connection(self.db).execute(stmt)]
 
     @operation(write=False)
@@ -185,7 +100,7 @@ class AdminMixin(CRMBase):
         plugin = _installed_plugin(name)
         tables = list(getattr(plugin, "crm_tables", lambda: [])() or [])
         attrs_ = [a.name for a in getattr(plugin, "crm_customer_attributes", lambda: [])() or []]
-        with self.transaction(write=False, command="plugins purge"):
+        with self.crm.transaction(write=False, command="plugins purge"):
             if not self.db.principal.can("admin"):
                 raise AccessDenied(f"{self.db.principal.key} may not purge: needs 'admin'")
             existing = set(inspect(connection(self.db)).get_table_names())
@@ -208,7 +123,7 @@ class AdminMixin(CRMBase):
         tables = [
             t for t in getattr(plugin, "crm_tables", lambda: [])() or [] if t.name in plan["tables"]
         ]
-        with self.transaction(command="plugins purge"):
+        with self.crm.transaction(command="plugins purge"):
             conn = connection(self.db)
             for t in sorted(tables, key=lambda t: -len(t.foreign_keys)):
                 t.drop(conn)
@@ -265,37 +180,3 @@ def installed_version_dirs() -> dict[str, str]:
     return dirs
 
 
-def _run_job(crm: Any, name: str, job: Job, when: dt.datetime) -> dict[str, Any]:
-    """Run one job and record it in ``job_runs``, in one transaction."""
-    with crm.transaction(command=f"jobs run {name}"):
-        summary = job.run(crm, when) or {}
-        connection(crm.db).execute(
-            job_runs.insert().values(
-                job=name, as_of=when, finished_at=when, summary=_plain(summary)
-            )
-        )
-    return summary
-
-
-def _record_job_run(crm: Any, name: str, when: dt.datetime, summary: dict[str, Any]) -> None:
-    """Record a job run that failed, in a transaction of its own (the job's own
-    transaction was rolled back)."""
-    with crm.transaction(command=f"jobs run {name}"):
-        connection(crm.db).execute(
-            job_runs.insert().values(job=name, as_of=when, finished_at=when, summary=summary)
-        )
-
-
-def _one_line(error: Exception) -> str:
-    """An error as one line: a CRMError's message, else the exception's type and
-    first line (a bug in a job, not a user mistake)."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    if isinstance(error, CRMError):
-        return text or type(error).__name__
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _plain(value: Any) -> Any:
-    from crmcore.storage.audit import jsonable
-
-    return jsonable(value)

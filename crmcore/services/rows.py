@@ -1,4 +1,6 @@
-"""Row -> entity conversions (one place, so every entity is built the same way)."""
+"""Row -> entity conversions (one place, so every entity is built the same way).
+
+The services import it as ``make`` (``make.customer(row)``)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Redaction for ``forget_customer``: the forgotten customer's name, phone and
+"""Redaction for ``crm.customers.forget``: the forgotten customer's name, phone and
 e-mail are replaced wherever a copy of them was written.
 
 The core erases the columns it knows belong to the customer. Copies are
 elsewhere too: a reminder text a plugin wrote ("call Wu Fang ..."), a ticket
 note, another customer's interaction, a plugin table's free text, an audit
 value, the outbox log. This module finds them set-based: for every text and
-JSON column of every core and plugin table (minus staff, the statistics and
+JSON column of every core and plugin table (minus staff, the derived tables and
 identifiers), one ``UPDATE`` per column replaces each match of the customer's
 patterns with ``[erased]``. A phone matches with any separators between its
 digits (``139 0000 1111``, ``139-0000-1111``, ``+86 139...``), a name without
@@ -24,6 +24,7 @@ from sqlalchemy import JSON, String, Table, Text, and_, cast, func, or_, update
 
 from crmcore.files import rewrite_private_lines
 from crmcore.schema import audit_log
+from crmcore.services.tables import is_derived
 
 ERASED = "[erased]"
 SQLITE_FUNCTION = "crm_redact"
@@ -34,10 +35,6 @@ NOT_SWEPT = {
     "customers",  # the customer's own row is erased apart; another may share the name
     "contact_points",  # another customer's own phone (a shared line) stays theirs
     "transactions",
-    "customer_stats",
-    "customer_window_spend",
-    "analytics_windows",
-    "customer_labels",
     "alembic_version",
     "audit_log",  # whole values redacted, see audit_condition
 }
@@ -146,7 +143,7 @@ def sweep(conn: Any, tables: Iterable[Table], needles: Needles) -> dict[str, int
         _register_sqlite(conn)
     changed: dict[str, int] = {}
     for table in tables:
-        if table.name in NOT_SWEPT:
+        if table.name in NOT_SWEPT or is_derived(table):  # derived: figures and labels
             continue
         for col, is_json in _text_columns(table):
             as_text = cast(col, Text) if is_json else col

@@ -1,88 +1,38 @@
-"""The outbox (outbound messages and after-commit events) and inbound SMS."""
+"""``crm.messages``: the outbox (outbound messages and after-commit events) and inbound SMS."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import attrs
 from sqlalchemy import select, true, update
 
 from crmcore import contacts
-from crmcore.entities import InboundMessage, Message
+from crmcore.entities import Message
 from crmcore.errors import AccessDenied, ValidationError
-from crmcore.files import append_private_line
 from crmcore.parse import clean_key, clean_text, parse_int
 from crmcore.registry import Channel
-from crmcore.schema import contact_points, customers, inbound_messages, messages
-from crmcore.service import _rows
-from crmcore.service._base import CRMBase, operation
-from crmcore.service._records import check_time
+from crmcore.schema import contact_points, customers, messages
+from crmcore.services import rows as make
+from crmcore.services.base import operation
+from crmcore.services.inbound import InboundOps
+from crmcore.services.logsink import LogSink
+from crmcore.services.refs import customer_row, staff_row
 from crmcore.storage._driver import connection
 
-MAX_SMS = 2000
 MAX_BODY = 10_000
 # where each channel finds a customer's address, and the consent that governs it
 _ADDRESS = {"sms": ("phone", "consent_sms"), "email": ("email", "consent_email")}
 
 
-class LogSink:
-    """The default channel's file sink: one JSON line per message, written once.
+class MessageService(InboundOps):
+    """The outbox (enqueue, list, send), after-commit events and inbound SMS."""
 
-    It remembers the idempotency keys already in the file (read on first use),
-    so a message retried after an interrupted ``crm outbox send`` never gets a
-    second line."""
+    area = "messages"
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._written: set[str] | None = None
-        self._ends_open = False  # the file's last line lacks its newline
-
-    def _keys(self) -> set[str]:
-        if self._written is None:
-            self._written = set()
-            if self.path.exists():
-                data = self.path.read_text(encoding="utf-8", errors="replace")
-                self._ends_open = bool(data) and not data.endswith("\n")
-                for line in data.splitlines():
-                    try:
-                        key = json.loads(line).get("key")
-                    except (ValueError, AttributeError):
-                        continue  # a torn or foreign line: its message is written again
-                    if isinstance(key, str):
-                        self._written.add(key)
-        return self._written
-
-    def send(self, message: Message, key: str) -> None:
-        written = self._keys()
-        if key in written:
-            return
-        line = json.dumps(
-            {
-                "id": message.id,
-                "channel": message.channel,
-                "to": message.to_address,
-                "body": message.body,
-                "key": key,
-            },
-            ensure_ascii=False,
-        )
-        # mode 0600, under the lock a forget's redaction takes: no line is lost
-        append_private_line(self.path, ("\n" if self._ends_open else "") + line)
-        self._ends_open = False
-        written.add(key)
-
-    def channel(self) -> Channel:
-        return Channel(name="log", send=self.send)
-
-
-class MessagesMixin(CRMBase):
     @operation()
-    def enqueue_message(
+    def enqueue(
         self,
         channel: str,
         *,
@@ -122,12 +72,12 @@ class MessagesMixin(CRMBase):
                 select(messages).where(messages.c.idempotency_key == key)
             ).first()
             if seen is not None:
-                return _rows.message(seen)
+                return make.message(seen)
         channel = clean_key(channel, field="message channel", max_len=32)
         address = self._address(channel, to)
         cid: int | None = None
         if staff is not None:
-            member = self._staff_row(staff)
+            member = staff_row(self.db, staff)
             if not member.active:
                 raise ValidationError(f"staff member {member.key!r} has departed")
             if address is None:
@@ -135,7 +85,7 @@ class MessagesMixin(CRMBase):
                     f"message to staff member {member.key!r}: give their address with to="
                 )
         else:
-            row = None if customer is None else self._customer_row(customer, write=True)
+            row = None if customer is None else customer_row(self.db, customer, write=True)
             if row is not None:
                 cid = row.id
                 if not self._consents(row, channel):
@@ -188,7 +138,7 @@ class MessagesMixin(CRMBase):
                 source=source,
             )
         )
-        return _rows.message(
+        return make.message(
             connection(self.db).execute(
                 select(messages).where(messages.c.id == res.inserted_primary_key[0])
             ).one()
@@ -210,7 +160,7 @@ class MessagesMixin(CRMBase):
                 select(messages).where(messages.c.idempotency_key == key)
             ).first()
             if seen is not None:
-                return _rows.message(seen)
+                return make.message(seen)
         res = self.db.execute(
             messages.insert().values(
                 channel="event",
@@ -223,7 +173,7 @@ class MessagesMixin(CRMBase):
                 source=source,
             )
         )
-        return _rows.message(
+        return make.message(
             connection(self.db).execute(
                 select(messages).where(messages.c.id == res.inserted_primary_key[0])
             ).one()
@@ -278,7 +228,7 @@ class MessagesMixin(CRMBase):
         stmt = select(messages).order_by(messages.c.id)
         if status is not None:
             stmt = stmt.where(messages.c.status == status)
-        return [_rows.message(r) for r in self.db.execute(stmt)]
+        return [make.message(r) for r in self.db.execute(stmt)]
 
     def send_outbox(self, *, limit: int | None = None) -> dict[str, int]:
         """Deliver queued messages through their channels, after commit.
@@ -294,7 +244,7 @@ class MessagesMixin(CRMBase):
         delivering."""
         if limit is not None:
             limit = parse_int(limit, field="--limit", min=1)
-        with self.transaction(write=False, command="outbox send"):
+        with self.crm.transaction(write=False, command="outbox send"):
             if not self.db.principal.can("admin"):
                 raise AccessDenied(
                     f"{self.db.principal.key} may not send the outbox: needs 'admin'"
@@ -306,7 +256,7 @@ class MessagesMixin(CRMBase):
             )
             if limit:
                 stmt = stmt.limit(limit)
-            pending = [(_rows.message(r), r.payload) for r in self.db.execute(stmt)]
+            pending = [(make.message(r), r.payload) for r in self.db.execute(stmt)]
         channels: dict[str, Channel] = dict(self.plugins.declared.get("channel", {}))
         fallback = LogSink(self.config.core["outbox_path"]).channel()
         max_attempts = self.config.core["outbox_max_attempts"]
@@ -339,7 +289,7 @@ class MessagesMixin(CRMBase):
         channel call; the attempt's number, or None if its row moved on (taken
         by another sender) since it was read."""
         attempt = msg.attempts + 1
-        with self.transaction(command="outbox send"):
+        with self.crm.transaction(command="outbox send"):
             claimed = self.db.execute(
                 update(messages)
                 .where(
@@ -356,115 +306,9 @@ class MessagesMixin(CRMBase):
         values: dict[str, Any] = {"status": status, "attempts": attempt, "last_error": error}
         if status == "sent":
             values["sent_at"] = self.now()
-        with self.transaction(command="outbox send"):
+        with self.crm.transaction(command="outbox send"):
             self.db.execute(
                 update(messages)
                 .where(messages.c.id == msg.id, messages.c.attempts == attempt)
                 .values(**values)
             )
-
-    # -- inbound -----------------------------------------------------------------
-    @operation()
-    def receive_sms(
-        self,
-        from_phone: str,
-        text: str,
-        *,
-        at: dt.datetime | None = None,
-        delivered_by: str | None = None,
-    ) -> dict[str, Any]:
-        """Store an inbound SMS and offer it to every plugin (``crm_route_inbound``).
-
-        Inbound messages are the gateway's to report: only a principal with the
-        ``admin`` permission (the system, a gateway, an admin at the CLI) may
-        hand one in, since a reply can verify a visit or change a record.
-        ``delivered_by`` names who or what delivered it (a gateway's channel
-        name; default: the acting principal's key); it is stored with the
-        message and in the audit trail. Plugins route the message with the whole
-        base in view, their changes audited under the deliverer; what they
-        report back (``routed``) is returned only to a caller who may see the
-        whole base, and ``customer_id`` only when the caller may see that customer.
-        """
-        acting = self.db.principal
-        if not acting.can("admin"):
-            raise AccessDenied(
-                f"{acting.key} may not hand in inbound messages: needs the 'admin' permission "
-                "(they are the SMS gateway's to report)"
-            )
-        deliverer = _deliverer(delivered_by, acting.key)
-        phone = contacts.normalise_phone(from_phone, self.config.core["country_code"])
-        text = clean_text(text, field="sms text", max_len=MAX_SMS, multiline=True) or ""
-        when = check_time(at or self.now(), "at")
-        with self.db._as_service():  # raw input, an internal table; 'admin' checked above
-            res = self.db.execute(
-                inbound_messages.insert().values(
-                    channel="sms",
-                    from_address=phone,
-                    text=text,
-                    received_at=when,
-                    routed=[],
-                    delivered_by=deliverer,
-                )
-            )
-        mid = res.inserted_primary_key[0]
-        message = InboundMessage(
-            id=mid,
-            channel="sms",
-            from_address=phone,
-            text=text,
-            received_at=when,
-            delivered_by=deliverer,
-        )
-        # The sender is outside the company: plugins route it with the whole base in
-        # view; their writes are audited under whoever delivered it.
-        db = self.db
-        db.principal = attrs.evolve(acting, scope="all")
-        try:
-            routed = [r for r in self.hook.crm_route_inbound(crm=self, message=message) if r]
-            sender = connection(db).execute(
-                select(customers.c.id).where(
-                    customers.c.phone == phone, customers.c.merged_into_id.is_(None)
-                )
-            ).first()
-        finally:
-            db.principal = acting
-        connection(db).execute(
-            update(inbound_messages).where(inbound_messages.c.id == mid).values(routed=list(routed))
-        )
-        db.audit(
-            "inbound_messages",
-            str(mid),
-            "receive",
-            None,
-            {
-                "channel": "sms",
-                "from_address": phone,
-                "received_at": when,
-                "delivered_by": deliverer,
-                "routed": routed,
-            },
-            customer_id=sender.id if sender is not None else None,
-        )
-        shown = sender.id if sender is not None and db.can_see(sender.id) else None
-        return {
-            "id": mid,
-            "from": phone,
-            "delivered_by": deliverer,
-            "claimed": len(routed),
-            "routed": routed if acting.unrestricted else [],
-            "customer_id": shown,
-        }
-
-
-def _deliverer(delivered_by: str | None, default: str) -> str:
-    """The checked name of who or what delivered an inbound message."""
-    if delivered_by is None:
-        return default
-    if not isinstance(delivered_by, str) or not delivered_by.strip():
-        raise ValidationError("delivered_by: give the gateway's channel name or a staff key")
-    name = delivered_by.strip()
-    if len(name) > 64:
-        raise ValidationError(f"delivered_by: {len(name)} characters; at most 64")
-    if not name.isprintable():
-        raise ValidationError("delivered_by: contains control characters")
-    return name
