@@ -20,6 +20,7 @@ from crmcore.schema import audit_log, customer_stats, customers
 from crmcore.service import CRM
 from crmcore.service.aliases import RENAMED, DeprecatedName
 from crmcore.services.tables import derived_customer_tables, is_derived
+from crmcore.storage._driver import connection
 
 ROOT = Path(__file__).resolve().parents[1]
 AREAS = ("customers", "records", "tickets", "messages", "jobs", "staff", "admin")
@@ -80,7 +81,7 @@ def test_an_operation_is_audited_under_its_service_name(crm_factory):
     api = crm.as_(crm.principal_ref, command="api")
     c = api.customers.add("A")
     with crm.transaction():
-        commands = crm.db.conn.execute(
+        commands = connection(crm.db).execute(
             sa.select(audit_log.c.command).where(audit_log.c.customer_id == c.id)
         ).scalars()
         assert list(commands) == ["api:customers.add"]
@@ -222,7 +223,7 @@ def test_a_merge_drops_the_merged_records_derived_rows_and_moves_the_rest(crm_fa
     crm.records.add_transaction(other, 250)
     crm.customers.merge(keep, other)  # moving other's score would clash on the key
     with crm.transaction():
-        conn = crm.db.conn
+        conn = connection(crm.db)
         assert conn.execute(sa.select(Scores.scores.c.customer_id, Scores.scores.c.score)).all() == [
             (keep.id, 1)
         ]
@@ -241,7 +242,7 @@ def test_forget_deletes_the_customers_derived_rows_and_recomputes_the_aggregates
         crm.db.execute(Scores.scores.insert().values(customer_id=kept.id, score=5))
     crm.customers.forget(c)
     with crm.transaction():
-        conn = crm.db.conn
+        conn = connection(crm.db)
         assert conn.execute(sa.select(Scores.scores.c.customer_id)).scalars().all() == [kept.id]
         assert conn.execute(
             sa.select(customer_stats.c.spend_cents).where(customer_stats.c.customer_id == c.id)

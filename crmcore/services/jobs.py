@@ -20,9 +20,9 @@ class JobService(Service):
     area = "jobs"
 
     def __call__(self) -> dict[str, Job]:
-        """``crm.jobs.list()``, the flat name of :meth:`list`, kept for one release."""
+        """``crm.jobs()``, the flat name of :meth:`list`, kept for one release."""
         warnings.warn(
-            "crm.jobs.list() is deprecated; use crm.jobs.list()", DeprecationWarning, stacklevel=2
+            "crm.jobs() is deprecated; use crm.jobs.list()", DeprecationWarning, stacklevel=2
         )
         return self.list()
 
