@@ -103,7 +103,9 @@ class Template:
     """A message template; ``text`` uses ``{placeholders}`` (str.format).
 
     ``crm.enqueue_message(channel, customer=c, template=name, values={...})``
-    fills it in when the message is queued.
+    fills it in when the message is queued. ``purpose`` is ``"transactional"``
+    (what the recipient asked for or must know) or ``"marketing"``: the quiet
+    hours and frequency caps of ``[messages]`` apply to marketing only.
 
     >>> Template(name="greeter.welcome", text="Hello {name}!").render(name="Wu Fang")
     'Hello Wu Fang!'
@@ -112,6 +114,9 @@ class Template:
     name: str = attrs.field(validator=_valid_name)
     channel: str = "sms"
     text: str = ""
+    purpose: str = attrs.field(
+        default="transactional", validator=attrs.validators.in_(("marketing", "transactional"))
+    )
 
     def render(self, **values: Any) -> str:
         """The text with ``values`` filled in (a missing placeholder raises KeyError)."""
@@ -127,7 +132,9 @@ class Channel:
     per message, the same on every attempt. Delivery is at-least-once — a
     sender stopped between the channel call and recording the result tries
     again — so pass ``key`` to the gateway as its correlation id (or skip a key
-    already delivered) and the message arrives once.
+    already delivered) and the message arrives once. ``send`` may return the
+    gateway's own id for the message (kept as ``provider_id``, which delivery
+    receipts are matched on).
 
     >>> sent = []
     >>> def send(message, key):
@@ -137,7 +144,7 @@ class Channel:
     """
 
     name: str = attrs.field(validator=_valid_name)
-    send: Callable[[Message, str], None]
+    send: Callable[[Message, str], str | None]
 
 
 @attrs.frozen(kw_only=True)
