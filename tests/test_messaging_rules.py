@@ -93,6 +93,7 @@ def test_a_configured_sms_channel_of_any_name_needs_sms_consent(crm_factory, mon
     )
     no = crm.add_customer("No", phone="13800000001", consent_sms=False)
     yes = crm.add_customer("Yes", phone="13800000002", email="yes@example.com")
+
     def promo(customer):
         return crm.enqueue_message(
             "aliyun-sms", template="promo.sale", values={"item": "t"}, customer=customer
