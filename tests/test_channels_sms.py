@@ -190,7 +190,10 @@ def aliyun_answer(request):
     params = {k: v[0] for k, v in urllib.parse.parse_qs(request["body"].decode()).items()}
     given = params.pop("Signature")
     if given != sign(params, ALIYUN_SECRET):
-        return 400, {"Code": "SignatureDoesNotMatch", "Message": "Specified signature is not matched"}
+        return 400, {
+            "Code": "SignatureDoesNotMatch",
+            "Message": "Specified signature is not matched",
+        }
     if params["Action"] != "SendSms":
         return 400, {"Code": "InvalidAction"}
     return 200, {"Code": "OK", "Message": "OK", "BizId": "900619746936498440^0", "RequestId": "R1"}
