@@ -10,9 +10,8 @@ import sqlalchemy as sa
 
 from crmcore import Template, hookimpl
 from crmcore.errors import ConfigError, NotFound, ValidationError
-from crmcore.schema import audit_log, messages
+from crmcore.schema import audit_log
 
-MONDAY_9 = dt.datetime(2026, 1, 5, 9, 0)
 ALIYUN = {
     "kind": "aliyun",
     "access_key_id": "test-id",
