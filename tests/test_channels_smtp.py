@@ -30,11 +30,11 @@ class Inbox:
         self.mails = []
         self.logins = []
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server, smtp_state, envelope):
         self.mails.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
         return "250 OK"
 
-    def authenticate(self, server, session, envelope, mechanism, auth_data):
+    def authenticate(self, server, smtp_state, envelope, mechanism, auth_data):
         if isinstance(auth_data, LoginPassword):
             self.logins.append(auth_data.login)
             ok = auth_data.login == b"crm" and auth_data.password == b"s3cret"

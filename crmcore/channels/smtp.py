@@ -35,7 +35,7 @@ def message_id(key: str, domain: str) -> str:
 
 
 class SmtpChannel:
-    """Delivers one message per SMTP session; raises on any refusal (retried later)."""
+    """Delivers each message over its own SMTP connection; raises on any refusal (retried later)."""
 
     def __init__(self, name: str, table: dict[str, Any], where: str) -> None:
         self.name = name
