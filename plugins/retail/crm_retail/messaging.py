@@ -23,12 +23,14 @@ TEMPLATES = [
     Template(
         name="retail.birthday",
         channel="sms",
+        purpose="marketing",
         text="Happy birthday, {name}! Your member card {member_no} has a small gift waiting "
         "for you at the service desk of {store} this week.",
     ),
     Template(
         name="retail.member_day",
         channel="sms",
+        purpose="marketing",
         text="Dear {name}, tomorrow ({date}) is member day at {store}: {benefit} for members.",
     ),
     Template(
