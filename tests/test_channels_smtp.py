@@ -213,3 +213,28 @@ def test_a_bad_channel_table_is_a_one_line_config_error(crm_factory):
                 }
             }
         )
+
+
+def test_ssl_from_the_first_byte(crm_factory, smtp_server, certificate):
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox, port = smtp_server(ssl_context=context, auth_require_tls=False)
+    crm = email_crm(crm_factory, port, security="ssl", ca_file=str(cert))
+    c = crm.add_customer("Ann", email="ann@example.com")
+    crm.enqueue_message("email", body="over SMTPS", customer=c)
+    assert crm.send_outbox()["sent"] == 1
+    assert len(inbox.mails) == 1
+
+
+def test_an_untrusted_certificate_is_refused(crm_factory, smtp_server, certificate):
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox, port = smtp_server(tls_context=context, require_starttls=True)
+    crm = email_crm(crm_factory, port, security="starttls", timeout=3)  # the system's CAs only
+    c = crm.add_customer("Ann", email="ann@example.com")
+    crm.enqueue_message("email", body="hi", customer=c)
+    assert crm.send_outbox()["failed"] == 1
+    assert "SSLCertVerificationError" in crm.outbox()[0].last_error
+    assert inbox.mails == []
