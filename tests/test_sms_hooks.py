@@ -236,3 +236,15 @@ def test_a_signed_generic_push_is_not_accepted_on_the_aliyun_route_by_signature(
     crm, client = env
     r = push(client, [{"content": "hi", "phone_number": "1", "sequence_id": 1}], channel="ali")
     assert r.status_code == 401  # only the token opens the Aliyun route
+
+
+def test_a_channel_without_a_receipt_secret_refuses_pushes_without_naming_its_setup(
+    env, monkeypatch
+):
+    crm, client = env
+    monkeypatch.delenv("CRM_TEST_RS")
+    r = push(client, {"type": "reply", "id": "r9", "from": "13800000001", "text": "hi"})
+    assert r.status_code == 503
+    assert r.json()["detail"] == "receipts of channel 'sms' are not configured"
+    with crm.transaction() as db:
+        assert db.conn.execute(sa.select(inbound_messages)).all() == []
