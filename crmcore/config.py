@@ -118,6 +118,9 @@ class Config:
     path: Path | None
     core: dict[str, Any]
     plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    # [channels.NAME] and [messages], validated (see crmcore.channels.settings)
+    channels: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    messages: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def where(self) -> str:
@@ -219,10 +222,11 @@ def from_dict(
     where = str(path) if path else "configuration"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a table at the top level")
-    unknown = set(raw) - {"crm", "plugins"}
+    unknown = set(raw) - {"crm", "plugins", "channels", "messages"}
     if unknown:
         raise ConfigError(
-            f"{where}: unknown top-level table(s) {sorted(unknown)}; use [crm] and [plugins.NAME]"
+            f"{where}: unknown top-level table(s) {sorted(unknown)}; use [crm], [plugins.NAME], "
+            "[channels.NAME] and [messages]"
         )
     if not isinstance(raw.get("crm", {}), dict):
         raise ConfigError(f"{where}: crm: expected a table")
@@ -251,7 +255,15 @@ def from_dict(
     plugins = raw.get("plugins", {})
     if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
         raise ConfigError(f"{where}: plugins: expected [plugins.NAME] tables")
-    return Config(path=path, core=core, plugins=dict(plugins))
+    from crmcore.channels import settings as channel_settings
+
+    return Config(
+        path=path,
+        core=core,
+        plugins=dict(plugins),
+        channels=channel_settings.validate_channels(raw.get("channels", {}), where),
+        messages=channel_settings.validate_messages(raw.get("messages", {}), where),
+    )
 
 
 def require_database_file(cfg: Config) -> None:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from crmcore.hooks.markers import hookimpl
 from crmcore.registry import Workflow
+
+if TYPE_CHECKING:
+    from crmcore.entities import InboundMessage
+    from crmcore.service import CRM
 
 DEFAULT_WORKFLOW = Workflow(
     name="default",
@@ -17,3 +23,12 @@ DEFAULT_WORKFLOW = Workflow(
 @hookimpl(trylast=True)
 def crm_ticket_workflows() -> list[Workflow]:
     return [DEFAULT_WORKFLOW]
+
+
+@hookimpl
+def crm_route_inbound(crm: CRM, message: InboundMessage) -> str | None:
+    """An unsubscribe word in a reply withdraws the sender's SMS consent at once
+    (see :mod:`crmcore.channels.unsubscribe`)."""
+    from crmcore.channels.unsubscribe import withdraw_by_reply
+
+    return withdraw_by_reply(crm, message)

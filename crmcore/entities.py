@@ -190,9 +190,10 @@ class Reminder:
 class Message:
     """An outbound SMS/email/event in the outbox, delivered after commit.
 
-    ``status`` is ``queued``, ``sending`` (an attempt began), ``sent`` or
-    ``failed`` (given up after ``outbox_max_attempts``); ``idempotency_key`` is
-    the same on every attempt."""
+    ``status`` is ``queued``, ``sending`` (an attempt began), ``sent``,
+    ``failed`` (given up after ``outbox_max_attempts``) or ``cancelled`` (a
+    messaging rule stopped it: consent withdrawn, a frequency cap);
+    ``idempotency_key`` is the same on every attempt."""
 
     id: int
     channel: str
@@ -206,6 +207,15 @@ class Message:
     source: str = "core"
     last_error: str | None = None
     attempted_at: dt.datetime | None = None
+    # ``marketing`` or ``transactional``; held until ``not_before`` (quiet hours)
+    purpose: str = "transactional"
+    not_before: dt.datetime | None = None
+    # the template's values (``{"values": {...}}``) or an event's payload
+    payload: dict[str, Any] | None = None
+    # what the gateway reported: its own id, ``delivered`` | ``failed``, its error code
+    provider_id: str | None = None
+    delivery_status: str | None = None
+    provider_error: str | None = None
 
 
 @attrs.frozen(slots=True, kw_only=True)

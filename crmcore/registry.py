@@ -109,7 +109,10 @@ class Template:
     fills it in when the message is queued, in the deployment's message
     language (``[crm] message_locale``, zh_CN unless configured): ``text`` is
     the English source, translated through the declaring plugin's catalogue
-    (mark it with ``crmcore.i18n.N_`` so it is extracted).
+    (mark it with ``crmcore.i18n.N_`` so it is extracted). ``purpose`` is
+    ``"transactional"`` (what the recipient asked for or must know) or
+    ``"marketing"``: the quiet hours and frequency caps of ``[messages]`` apply
+    to marketing only.
 
     >>> Template(name="greeter.welcome", text="Hello {name}!").render(name="Wu Fang")
     'Hello Wu Fang!'
@@ -118,6 +121,9 @@ class Template:
     name: str = attrs.field(validator=_valid_name)
     channel: str = "sms"
     text: str = ""
+    purpose: str = attrs.field(
+        default="transactional", validator=attrs.validators.in_(("marketing", "transactional"))
+    )
 
     def render(self, *, locale: str = "en", domain: str = "", **values: Any) -> str:
         """The text in ``locale`` (translated in the catalogue of ``domain``, the
@@ -138,7 +144,9 @@ class Channel:
     per message, the same on every attempt. Delivery is at-least-once — a
     sender stopped between the channel call and recording the result tries
     again — so pass ``key`` to the gateway as its correlation id (or skip a key
-    already delivered) and the message arrives once.
+    already delivered) and the message arrives once. ``send`` may return the
+    gateway's own id for the message (kept as ``provider_id``, which delivery
+    receipts are matched on).
 
     >>> sent = []
     >>> def send(message, key):
@@ -148,7 +156,7 @@ class Channel:
     """
 
     name: str = attrs.field(validator=_valid_name)
-    send: Callable[[Message, str], None]
+    send: Callable[[Message, str], str | None]
 
 
 @attrs.frozen(kw_only=True)

@@ -326,7 +326,30 @@ messages = Table(
     Column("attempted_at", DateTime),  # when the last delivery attempt began
     Column("sent_at", DateTime),
     Column("source", String(64), nullable=False, default="core"),
+    # marketing | transactional: the messaging rules (quiet hours, caps) apply to marketing
+    Column("purpose", String(16), nullable=False, default="transactional"),
+    Column("not_before", DateTime),  # held (quiet hours) until this local time
+    # the gateway's own id and what its delivery receipt said (see crmcore.channels)
+    Column("provider_id", String(128)),
+    Column("delivery_status", String(16)),  # delivered | failed, from the receipt
+    Column("provider_error", String(200)),
+    Column("delivered_at", DateTime),
     Index("ix_messages_status", "status"),
+    Index("ix_messages_provider_id", "provider_id"),
+)
+
+# Each receipt or reply a gateway pushed, by the gateway's own id: a push
+# repeated by the gateway is recognised and not applied twice.
+gateway_events = Table(
+    "gateway_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # receipt | reply
+    Column("gateway_id", String(128), nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    UniqueConstraint("channel", "kind", "gateway_id", name="uq_gateway_events_channel_kind_id"),
+    info={"crm_kind": "internal"},
 )
 
 inbound_messages = Table(

@@ -185,6 +185,9 @@ def _config(
         raw["crm"]["outbox_path"] = str(outbox_path)
     if extra_config.get("plugins"):
         raw["plugins"] = dict(extra_config["plugins"])
+    for table in ("channels", "messages"):
+        if extra_config.get(table):
+            raw[table] = dict(extra_config[table])
     return config_mod.from_dict(raw)
 
 

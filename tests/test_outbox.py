@@ -65,9 +65,9 @@ def test_failed_delivery_is_retried_and_recorded(crm_factory):
     c = crm.customers.add("Ann", phone="13800000001")
     m = crm.messages.enqueue("sms", template="flaky.hello", values={"name": "Ann"}, customer=c)
     assert m.body == "Hello Ann"
-    assert crm.messages.send_outbox() == {"sent": 0, "failed": 1}
+    assert crm.messages.send_outbox() == {"sent": 0, "failed": 1, "held": 0, "cancelled": 0}
     assert crm.messages.outbox(status="queued")[0].attempts == 1
-    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0}
+    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0, "held": 0, "cancelled": 0}
     assert flaky.delivered == [m.idempotency_key]
 
 
@@ -124,7 +124,7 @@ def test_message_given_up_after_max_attempts(crm_factory):
     crm.messages.send_outbox()
     failed = crm.messages.outbox(status="failed")
     assert len(failed) == 1 and failed[0].attempts == 2
-    assert crm.messages.send_outbox() == {"sent": 0, "failed": 0}
+    assert crm.messages.send_outbox() == {"sent": 0, "failed": 0, "held": 0, "cancelled": 0}
 
 
 def test_inbound_sms_is_stored_and_routed(crm_factory):
@@ -164,7 +164,7 @@ def test_the_attempt_is_committed_before_the_channel_is_called(crm_factory):
 
     crm = crm_factory(plugins=["inspect"], extra_plugins={"inspect": Inspect()})
     m = crm.messages.enqueue("sms", body="x", customer=crm.customers.add("A", phone="13800000001"))
-    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0}
+    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0, "held": 0, "cancelled": 0}
     assert seen_during_send == [(("sending", 1, crm.now()), m.idempotency_key)]
     done = crm.messages.outbox(status="sent")[0]
     assert (done.attempts, done.last_error, done.attempted_at) == (1, None, crm.now())
@@ -177,7 +177,7 @@ def test_a_message_left_sending_by_a_crash_is_retried_with_its_key(crm_factory):
     m = crm.messages.enqueue("sms", body="x", customer=crm.customers.add("A", phone="13800000001"))
     with crm.engine.begin() as conn:  # what a sender stopped mid-delivery leaves
         conn.execute(sa.update(messages).values(status="sending", attempts=1))
-    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0}
+    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0, "held": 0, "cancelled": 0}
     assert flaky.delivered == [m.idempotency_key]
     assert crm.messages.outbox(status="sent")[0].attempts == 2
 
@@ -192,7 +192,7 @@ def test_an_interrupted_last_attempt_is_given_up_not_repeated(crm_factory):
     crm.messages.enqueue("sms", body="x", customer=crm.customers.add("A", phone="13800000001"))
     with crm.engine.begin() as conn:
         conn.execute(sa.update(messages).values(status="sending", attempts=2))
-    assert crm.messages.send_outbox() == {"sent": 0, "failed": 1}
+    assert crm.messages.send_outbox() == {"sent": 0, "failed": 1, "held": 0, "cancelled": 0}
     failed = crm.messages.outbox(status="failed")[0]
     assert (failed.attempts, failed.last_error) == (2, "delivery interrupted")
     assert flaky.delivered == [] and flaky.tries == 0
@@ -209,7 +209,7 @@ def test_the_log_channel_writes_one_line_per_key(crm, crm_outbox):
     with crm.engine.begin() as conn:  # delivered, then the sender was stopped
         conn.execute(sa.update(messages).values(status="sending", attempts=1))
     other = crm.messages.enqueue("sms", body="second", customer=c)
-    assert crm.messages.send_outbox() == {"sent": 2, "failed": 0}
+    assert crm.messages.send_outbox() == {"sent": 2, "failed": 0, "held": 0, "cancelled": 0}
     lines = crm_outbox.path.read_text().splitlines()
     assert lines[1] == "not json, a torn line"
     assert [json.loads(line)["key"] for line in (lines[0], lines[2])] == [

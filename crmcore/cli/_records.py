@@ -252,21 +252,29 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(["queued", "sending", "sent", "failed"]))
+@click.option(
+    "--status", type=click.Choice(["queued", "sending", "sent", "failed", "cancelled"])
+)
 @JSON_OPTION
 @pass_crm
 def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:
     """Messages in the outbox."""
+    from crmcore.channels.rules import medium_of
+
     with crm.transaction(write=False):
         data = [
             {
                 "id": m.id,
                 "channel": m.channel,
                 "to": show_phone(crm, m.to_address)
-                if m.channel == "sms"
+                if medium_of(crm.config, m.channel) == "sms"
                 else show_email(crm, m.to_address),
                 "body": m.body,
                 "status": m.status,
+                "purpose": m.purpose,
+                "not_before": m.not_before.isoformat() if m.not_before else None,
+                "delivery_status": m.delivery_status,
+                "provider_error": m.provider_error,
                 "attempts": m.attempts,
                 "last_error": m.last_error,
                 "customer_id": m.customer_id,
@@ -296,7 +304,12 @@ def outbox_send(crm: Any, limit: int | None, as_json: bool) -> None:
     """Deliver queued messages.
 
     Through their channels (default: the log file)."""
-    emit(crm.messages.send_outbox(limit=limit), as_json, lambda d: f"sent {d['sent']}, failed {d['failed']}")
+    emit(
+        crm.messages.send_outbox(limit=limit),
+        as_json,
+        lambda d: f"sent {d['sent']}, failed {d['failed']}, held {d['held']}, "
+        f"cancelled {d['cancelled']}",
+    )
 
 
 @cli.group()

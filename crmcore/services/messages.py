@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, true, update
 
 from crmcore import contacts
+from crmcore.channels import build_channels, rules
 from crmcore.entities import Message
 from crmcore.errors import AccessDenied, ValidationError
 from crmcore.parse import clean_key, clean_text, parse_int
@@ -45,6 +46,7 @@ class MessageService(InboundOps):
         transactional: bool = False,
         key: str | None = None,
         source: str = "core",
+        purpose: str | None = None,
     ) -> Message | None:
         """Put a message in the outbox (sent after commit by ``crm outbox send``).
 
@@ -63,6 +65,13 @@ class MessageService(InboundOps):
           message is ``transactional`` (one the recipient asked for, e.g. a
           restock notice to the phone they left); otherwise it is refused.
 
+        The consent is the one of the channel's medium: a configured
+        ``[channels.NAME]`` of an SMS kind needs ``consent_sms`` whatever its
+        name. A ``purpose="marketing"`` message (``purpose`` defaults to the
+        template's) obeys the ``[messages]`` rules (:mod:`crmcore.channels.rules`):
+        inside quiet hours it is held until they end; over a frequency cap it
+        is not queued and None is returned.
+
         With ``key``, a second call with the same key returns the first
         message: a job run twice never sends twice.
         """
@@ -74,7 +83,8 @@ class MessageService(InboundOps):
             if seen is not None:
                 return make.message(seen)
         channel = clean_key(channel, field="message channel", max_len=32)
-        address = self._address(channel, to)
+        medium = rules.medium_of(self.config, channel)
+        address = self._address(medium, to)
         cid: int | None = None
         if staff is not None:
             member = staff_row(self.db, staff)
@@ -88,16 +98,16 @@ class MessageService(InboundOps):
             row = None if customer is None else customer_row(self.db, customer, write=True)
             if row is not None:
                 cid = row.id
-                if not self._consents(row, channel):
+                if not self._consents(row, medium):
                     return None
-                if address is None and channel in _ADDRESS:
-                    address = getattr(row, _ADDRESS[channel][0])
+                if address is None and medium in _ADDRESS:
+                    address = getattr(row, _ADDRESS[medium][0])
                     if address is None:
                         return None
             elif address is None:
                 raise ValidationError("message: give a customer, a member of staff or an address")
             if address is not None:
-                owners = self._address_owners(channel, address)
+                owners = self._address_owners(medium, address)
                 if owners:
                     if not all(consent for _, consent in owners):
                         return None  # a customer behind this address said no
@@ -109,6 +119,7 @@ class MessageService(InboundOps):
                         f"message to {address}: not a contact point of {whose}; only an "
                         "unrestricted caller may send a transactional message to another address"
                     )
+        tpl = None
         if template is not None:
             tpl = self.plugins.declared.get("template", {}).get(template)
             if tpl is None:
@@ -124,6 +135,10 @@ class MessageService(InboundOps):
         if not body:
             raise ValidationError("message: a body or a template is required")
         body = clean_text(body, field="message body", max_len=MAX_BODY, multiline=True)
+        purpose = rules.purpose_of(tpl, purpose)
+        admitted, not_before = rules.admit(self.crm, customer_id=cid, purpose=purpose)
+        if not admitted:
+            return None
         res = self.db.execute(
             messages.insert().values(
                 customer_id=cid,
@@ -136,6 +151,9 @@ class MessageService(InboundOps):
                 attempts=0,
                 created_at=self.now(),
                 source=source,
+                purpose=purpose,
+                not_before=not_before,
+                payload=None if tpl is None else {"values": _jsonable_values(values)},
             )
         )
         return make.message(
@@ -223,8 +241,8 @@ class MessageService(InboundOps):
 
     @operation(write=False)
     def outbox(self, *, status: str | None = None) -> list[Message]:
-        """The messages in the outbox, oldest first; ``status`` (queued, sending, sent, failed)
-        keeps one state."""
+        """The messages in the outbox, oldest first; ``status`` (queued, sending, sent, failed,
+        cancelled) keeps one state."""
         stmt = select(messages).order_by(messages.c.id)
         if status is not None:
             stmt = stmt.where(messages.c.status == status)
@@ -241,7 +259,14 @@ class MessageService(InboundOps):
         A message a crash left in ``sending`` is retried, with its key, by the
         next run, so a channel that dedupes on the key delivers it once. Run
         one sender at a time: a second one would retry what the first is still
-        delivering."""
+        delivering.
+
+        Before each attempt the messaging rules are checked again
+        (:func:`crmcore.channels.rules.recheck`): a message is held when quiet
+        hours began since it was queued, cancelled when consent was withdrawn
+        or a frequency cap filled up. Held messages wait in ``queued`` until
+        their ``not_before``. Channels come from ``[channels.NAME]`` in
+        crm.toml, each replaced by a plugin's channel of the same name."""
         if limit is not None:
             limit = parse_int(limit, field="--limit", min=1)
         with self.crm.transaction(write=False, command="outbox send"):
@@ -251,17 +276,26 @@ class MessageService(InboundOps):
                 )
             stmt = (
                 select(messages)
-                .where(messages.c.status.in_(("queued", "sending")))
+                .where(messages.c.status.in_(("queued", "sending")), rules.due(self.now()))
                 .order_by(messages.c.id)
             )
             if limit:
                 stmt = stmt.limit(limit)
             pending = [(make.message(r), r.payload) for r in self.db.execute(stmt)]
-        channels: dict[str, Channel] = dict(self.plugins.declared.get("channel", {}))
+        declared: dict[str, Channel] = dict(self.plugins.declared.get("channel", {}))
+        configured = build_channels(self.config, self.crm.clock, replaced=declared)
+        channels = {**configured.by_name, **declared}
         fallback = LogSink(self.config.core["outbox_path"]).channel()
         max_attempts = self.config.core["outbox_max_attempts"]
-        sent = failed = 0
+        sent = failed = held = cancelled = 0
         for msg, payload in pending:
+            if msg.channel != "event" and msg.status == "queued":
+                with self.crm.transaction(command="outbox send"):
+                    verdict = rules.recheck(self.crm, msg)
+                if verdict is not None:
+                    held += verdict == "held"
+                    cancelled += verdict == "cancelled"
+                    continue
             if msg.status == "sending" and msg.attempts >= max_attempts:
                 # its last allowed attempt was interrupted: the outcome is unknown
                 self._finish(msg, msg.attempts, "failed", "delivery interrupted")
@@ -270,19 +304,23 @@ class MessageService(InboundOps):
             attempt = self._claim(msg)
             if attempt is None:
                 continue  # another sender took it
+            provider_id: str | None = None
             try:
                 if msg.channel == "event":
                     self.hook.crm_after_commit(event=msg, payload=dict(payload or {}))
+                    for stream in configured.event_streams:
+                        stream.send(msg, msg.idempotency_key)
                 else:
-                    channels.get(msg.channel, fallback).send(msg, msg.idempotency_key)
+                    answer = channels.get(msg.channel, fallback).send(msg, msg.idempotency_key)
+                    provider_id = answer[:128] if isinstance(answer, str) else None
             except Exception as e:  # a channel failure must not stop the others
                 status = "failed" if attempt >= max_attempts else "queued"
                 self._finish(msg, attempt, status, f"{type(e).__name__}: {e}"[:500])
                 failed += 1
                 continue
-            self._finish(msg, attempt, "sent", None)
+            self._finish(msg, attempt, "sent", None, provider_id=provider_id)
             sent += 1
-        return {"sent": sent, "failed": failed}
+        return {"sent": sent, "failed": failed, "held": held, "cancelled": cancelled}
 
     def _claim(self, msg: Message) -> int | None:
         """Mark ``msg`` sending and count the attempt, committed before the
@@ -301,14 +339,35 @@ class MessageService(InboundOps):
             ).rowcount
         return attempt if claimed else None
 
-    def _finish(self, msg: Message, attempt: int, status: str, error: str | None) -> None:
-        """Record the outcome of attempt number ``attempt`` of ``msg``."""
+    def _finish(
+        self,
+        msg: Message,
+        attempt: int,
+        status: str,
+        error: str | None,
+        *,
+        provider_id: str | None = None,
+    ) -> None:
+        """Record the outcome of attempt number ``attempt`` of ``msg`` (and the
+        gateway's id for it, when its channel returned one)."""
         values: dict[str, Any] = {"status": status, "attempts": attempt, "last_error": error}
         if status == "sent":
             values["sent_at"] = self.now()
+        if provider_id is not None:
+            values["provider_id"] = provider_id
         with self.crm.transaction(command="outbox send"):
             self.db.execute(
                 update(messages)
                 .where(messages.c.id == msg.id, messages.c.attempts == attempt)
                 .values(**values)
             )
+
+
+def _jsonable_values(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A template's values as JSON keeps them (a gateway that sends a template by
+    its id needs them again): numbers, text and booleans as they are, anything
+    else as its text."""
+    return {
+        str(k): v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+        for k, v in (values or {}).items()
+    }

@@ -131,4 +131,10 @@ def message(row: Any) -> Message:
         source=row.source,
         last_error=row.last_error,
         attempted_at=row.attempted_at,
+        purpose=row.purpose,
+        not_before=row.not_before,
+        payload=row.payload,
+        provider_id=row.provider_id,
+        delivery_status=row.delivery_status,
+        provider_error=row.provider_error,
     )

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from crmcore import __version__
 from crmcore import config as config_mod
-from crmcore.web import problems
+from crmcore.web import problems, sms_hooks
 
 API_PREFIX = "/api/v1"
 
@@ -35,6 +35,7 @@ def build_app(config: Any = None, **kwargs: Any) -> FastAPI:
     )
     app.state.crm = crm
     problems.install(app)
+    app.include_router(sms_hooks.router, prefix=API_PREFIX)
     mount_plugin_routers(app, crm)
     return app
 

@@ -24,6 +24,7 @@ TEMPLATES = [
     Template(
         name="retail.birthday",
         channel="sms",
+        purpose="marketing",
         text=N_(
             "Happy birthday, {name}! Your member card {member_no} has a small gift waiting "
             "for you at the service desk of {store} this week."
@@ -32,6 +33,7 @@ TEMPLATES = [
     Template(
         name="retail.member_day",
         channel="sms",
+        purpose="marketing",
         text=N_("Dear {name}, tomorrow ({date}) is member day at {store}: {benefit} for members."),
     ),
     Template(
