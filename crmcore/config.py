@@ -18,6 +18,7 @@ import attrs
 
 from crmcore import dburl, jsonschemas
 from crmcore.errors import ConfigError
+from crmcore.ops import settings as ops_settings
 
 DEFAULT_PATH = "crm.toml"
 # Deeper documents are refused before validation: the deepest real section,
@@ -116,6 +117,9 @@ class Config:
     path: Path | None
     core: dict[str, Any]
     plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    # [jobs.NAME] overrides by job name, and [outbox] (see crmcore.ops.settings)
+    jobs: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    outbox: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def where(self) -> str:
@@ -217,10 +221,11 @@ def from_dict(
     where = str(path) if path else "configuration"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a table at the top level")
-    unknown = set(raw) - {"crm", "plugins"}
+    unknown = set(raw) - {"crm", "plugins", *ops_settings.SECTIONS}
     if unknown:
         raise ConfigError(
-            f"{where}: unknown top-level table(s) {sorted(unknown)}; use [crm] and [plugins.NAME]"
+            f"{where}: unknown top-level table(s) {sorted(unknown)}; "
+            "use [crm], [plugins.NAME], [jobs.NAME] and [outbox]"
         )
     if not isinstance(raw.get("crm", {}), dict):
         raise ConfigError(f"{where}: crm: expected a table")
@@ -249,7 +254,13 @@ def from_dict(
     plugins = raw.get("plugins", {})
     if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
         raise ConfigError(f"{where}: plugins: expected [plugins.NAME] tables")
-    return Config(path=path, core=core, plugins=dict(plugins))
+    return Config(
+        path=path,
+        core=core,
+        plugins=dict(plugins),
+        jobs=ops_settings.job_settings(raw.get("jobs"), where),
+        outbox=ops_settings.outbox_settings(raw.get("outbox"), core, where),
+    )
 
 
 def require_database_file(cfg: Config) -> None:

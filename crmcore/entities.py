@@ -191,7 +191,7 @@ class Message:
     """An outbound SMS/email/event in the outbox, delivered after commit.
 
     ``status`` is ``queued``, ``sending`` (an attempt began), ``sent`` or
-    ``failed`` (given up after ``outbox_max_attempts``); ``idempotency_key`` is
+    ``dead`` (given up after ``[outbox] max_attempts``); ``idempotency_key`` is
     the same on every attempt."""
 
     id: int

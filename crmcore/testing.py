@@ -185,6 +185,9 @@ def _config(
         raw["crm"]["outbox_path"] = str(outbox_path)
     if extra_config.get("plugins"):
         raw["plugins"] = dict(extra_config["plugins"])
+    for section in ("jobs", "outbox"):
+        if extra_config.get(section):
+            raw[section] = dict(extra_config[section])
     return config_mod.from_dict(raw)
 
 

@@ -270,7 +270,7 @@ class MessagesMixin(CRMBase):
 
     @operation(write=False)
     def outbox(self, *, status: str | None = None) -> list[Message]:
-        """The messages in the outbox, oldest first; ``status`` (queued, sending, sent, failed)
+        """The messages in the outbox, oldest first; ``status`` (queued, sending, sent, dead)
         keeps one state."""
         stmt = select(messages).order_by(messages.c.id)
         if status is not None:
@@ -278,87 +278,25 @@ class MessagesMixin(CRMBase):
         return [_rows.message(r) for r in self.db.execute(stmt)]
 
     def send_outbox(self, *, limit: int | None = None) -> dict[str, int]:
-        """Deliver queued messages through their channels, after commit.
+        """Deliver the due messages through their channels, after commit: one
+        pass of the outbox worker (:mod:`crmcore.ops.worker`, ``crm worker``).
 
-        Each message moves queued -> sending -> sent | failed. The attempt is
-        counted and committed (``sending``) *before* the channel is called, the
-        result after, each in its own transaction; the channel gets the
-        message's idempotency key, the same on every attempt. A failed attempt
-        goes back to ``queued`` until ``outbox_max_attempts``, then ``failed``.
-        A message a crash left in ``sending`` is retried, with its key, by the
-        next run, so a channel that dedupes on the key delivers it once. Run
-        one sender at a time: a second one would retry what the first is still
-        delivering."""
+        Each message is claimed (``sending``, its attempt counted, a lease
+        taken) in a short committed transaction before its channel is called,
+        and its result recorded after, in a transaction of its own; the channel
+        gets the message's idempotency key, the same on every attempt. A failed
+        attempt goes back to ``queued`` until ``[outbox] max_attempts`` (default
+        ``outbox_max_attempts``), after a backoff, then ``dead``. A message a
+        crash left in ``sending`` is claimed again once its lease expires, with
+        its key, so a channel that dedupes on the key delivers it once. Returns
+        how many were sent and how many attempts failed."""
+        from crmcore.ops.worker import Worker, require_sender
+
         if limit is not None:
             limit = parse_int(limit, field="--limit", min=1)
-        with self.transaction(write=False, command="outbox send"):
-            if not self.db.principal.can("admin"):
-                raise AccessDenied(
-                    f"{self.db.principal.key} may not send the outbox: needs 'admin'"
-                )
-            stmt = (
-                select(messages)
-                .where(messages.c.status.in_(("queued", "sending")))
-                .order_by(messages.c.id)
-            )
-            if limit:
-                stmt = stmt.limit(limit)
-            pending = [(_rows.message(r), r.payload) for r in self.db.execute(stmt)]
-        channels: dict[str, Channel] = dict(self.plugins.declared.get("channel", {}))
-        fallback = LogSink(self.config.core["outbox_path"]).channel()
-        max_attempts = self.config.core["outbox_max_attempts"]
-        sent = failed = 0
-        for msg, payload in pending:
-            if msg.status == "sending" and msg.attempts >= max_attempts:
-                # its last allowed attempt was interrupted: the outcome is unknown
-                self._finish(msg, msg.attempts, "failed", "delivery interrupted")
-                failed += 1
-                continue
-            attempt = self._claim(msg)
-            if attempt is None:
-                continue  # another sender took it
-            try:
-                if msg.channel == "event":
-                    self.hook.crm_after_commit(event=msg, payload=dict(payload or {}))
-                else:
-                    channels.get(msg.channel, fallback).send(msg, msg.idempotency_key)
-            except Exception as e:  # a channel failure must not stop the others
-                status = "failed" if attempt >= max_attempts else "queued"
-                self._finish(msg, attempt, status, f"{type(e).__name__}: {e}"[:500])
-                failed += 1
-                continue
-            self._finish(msg, attempt, "sent", None)
-            sent += 1
-        return {"sent": sent, "failed": failed}
-
-    def _claim(self, msg: Message) -> int | None:
-        """Mark ``msg`` sending and count the attempt, committed before the
-        channel call; the attempt's number, or None if its row moved on (taken
-        by another sender) since it was read."""
-        attempt = msg.attempts + 1
-        with self.transaction(command="outbox send"):
-            claimed = self.db.execute(
-                update(messages)
-                .where(
-                    messages.c.id == msg.id,
-                    messages.c.status == msg.status,
-                    messages.c.attempts == msg.attempts,
-                )
-                .values(status="sending", attempts=attempt, attempted_at=self.now())
-            ).rowcount
-        return attempt if claimed else None
-
-    def _finish(self, msg: Message, attempt: int, status: str, error: str | None) -> None:
-        """Record the outcome of attempt number ``attempt`` of ``msg``."""
-        values: dict[str, Any] = {"status": status, "attempts": attempt, "last_error": error}
-        if status == "sent":
-            values["sent_at"] = self.now()
-        with self.transaction(command="outbox send"):
-            self.db.execute(
-                update(messages)
-                .where(messages.c.id == msg.id, messages.c.attempts == attempt)
-                .values(**values)
-            )
+        require_sender(self)
+        done = Worker(self).drain(limit)
+        return {"sent": done.sent, "failed": done.failed + done.interrupted}
 
     # -- inbound -----------------------------------------------------------------
     @operation()
