@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crmcore.hooks.markers import hookimpl
-from crmcore.registry import Workflow
+from crmcore.registry import Job, Workflow
 
 DEFAULT_WORKFLOW = Workflow(
     name="default",
@@ -17,3 +17,10 @@ DEFAULT_WORKFLOW = Workflow(
 @hookimpl(trylast=True)
 def crm_ticket_workflows() -> list[Workflow]:
     return [DEFAULT_WORKFLOW]
+
+
+@hookimpl
+def crm_jobs() -> list[Job]:
+    from crmcore.ops.notify import NOTIFY_JOB
+
+    return [NOTIFY_JOB]

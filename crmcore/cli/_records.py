@@ -185,25 +185,28 @@ def jobs() -> None:
 @JSON_OPTION
 @pass_crm
 def jobs_list(crm: Any, as_json: bool) -> None:
-    """Every job, its plugin and schedule."""
-    data = [
-        {
-            "name": n,
-            "plugin": crm.plugins.owners[("job", n)],
-            "schedule": j.schedule,
-            "description": j.description,
-        }
-        for n, j in crm.jobs().items()
-    ]
+    """Every job: plugin, schedule, zone, catch-up policy, next tick, last run."""
+    from crmcore.cli.output import table
+    from crmcore.ops.scheduler import job_table
+
     emit(
-        data,
+        job_table(crm),
         as_json,
-        lambda d: (
-            "\n".join(
-                f"{j['name']:<32} {j['plugin']:<12} {j['schedule']:<8} {j['description']}"
+        lambda d: table(
+            [
+                (
+                    j["name"],
+                    j["plugin"],
+                    j["schedule"],
+                    j["zone"],
+                    j["catch_up"],
+                    j["next_tick"].isoformat(timespec="minutes"),
+                    j["last_status"],
+                )
                 for j in d
-            )
-            or "no jobs"
+            ],
+            ["job", "plugin", "schedule", "zone", "catch-up", "next tick", "last run"],
+            empty="no jobs",
         ),
     )
 
@@ -251,7 +254,7 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(["queued", "sending", "sent", "failed"]))
+@click.option("--status", type=click.Choice(["queued", "sending", "sent", "dead"]))
 @JSON_OPTION
 @pass_crm
 def outbox_list(crm: Any, status: str | None, as_json: bool) -> None:

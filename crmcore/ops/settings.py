@@ -58,9 +58,7 @@ def job_settings(raw: Any, where: str) -> dict[str, dict[str, Any]]:
     while stack:
         name, value = stack.pop()
         if not isinstance(value, dict):
-            raise ConfigError(
-                f"{where}: jobs.{name}: expected a table of {', '.join(JOB_KEYS)}"
-            )
+            raise ConfigError(f"{where}: jobs.{name}: expected a table of {', '.join(JOB_KEYS)}")
         own = {k: v for k, v in value.items() if not isinstance(v, dict)}
         stack.extend((f"{name}.{k}", v) for k, v in value.items() if isinstance(v, dict))
         if own or not value:

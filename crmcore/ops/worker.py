@@ -98,7 +98,9 @@ class Worker:
         self.crm = crm
         self.name = name or worker_name()
         settings = crm.config.outbox or {}
-        self.max_attempts: int = settings.get("max_attempts", crm.config.core["outbox_max_attempts"])
+        self.max_attempts: int = settings.get(
+            "max_attempts", crm.config.core["outbox_max_attempts"]
+        )
         self.backoff = dt.timedelta(seconds=settings.get("backoff_seconds", 30))
         self.backoff_max = dt.timedelta(seconds=settings.get("backoff_max_seconds", 3600))
         self.lease = dt.timedelta(seconds=settings.get("lease_seconds", 300))

@@ -69,9 +69,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_notifications")),
         sa.UniqueConstraint("key", name=op.f("uq_staff_notifications_key")),
     )
-    op.create_index(
-        "ix_staff_notifications_staff", "staff_notifications", ["staff_id", "read_at"]
-    )
+    op.create_index("ix_staff_notifications_staff", "staff_notifications", ["staff_id", "read_at"])
     op.create_index(
         "ix_staff_notifications_about",
         "staff_notifications",
