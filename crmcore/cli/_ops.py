@@ -34,6 +34,18 @@ def _stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+def _emit_line(data: Any, as_json: bool, human: Any) -> None:
+    """One line of a long-running command: with --json a compact JSON document
+    per line (JSON Lines), so a log collector reads each as it comes."""
+    from crmcore.cli._app import masked_for_output, to_plain
+    from crmcore.cli.output import to_json
+
+    if as_json:
+        click.echo(to_json(to_plain(masked_for_output(data)), indent=None))
+    else:
+        click.echo(human(data))
+
+
 def _tick_line(r: dict[str, Any]) -> str:
     from crmcore.cli.output import summary_text
 
@@ -68,7 +80,8 @@ def scheduler(
     Safe to run on several machines: each (job, tick) is claimed once. A
     failing job is recorded and retried by its policy; the others still run.
     SIGTERM finishes the job in hand and exits. With --once (or --at) the exit
-    status is 1 if a job failed."""
+    status is 1 if a job failed, and --json prints one JSON document; running
+    on, it prints one JSON line per tick."""
     from crmcore.ops.scheduler import Scheduler
 
     when = parse_at(at)
@@ -94,7 +107,7 @@ def scheduler(
         try:
             while not stop.is_set():
                 for r in runner.run_pass():
-                    emit(r, as_json, _tick_line)
+                    _emit_line(r, as_json, _tick_line)
                 stop.wait(interval)
         finally:
             runner.close()
@@ -113,20 +126,26 @@ def scheduler(
 def worker(crm: Any, concurrency: int, once: bool, poll: int, as_json: bool) -> None:
     """Deliver the outbox: claim, send, record; retry with backoff.
 
-    Several workers may run at once (on PostgreSQL they claim different
+    With --json, --once prints one JSON document; the long-running worker one
+    JSON line per batch and a last one when it stops. Several workers may run at once (on PostgreSQL they claim different
     messages; on SQLite claims take turns). SIGTERM finishes the batch in hand
     and exits."""
     from crmcore.ops.worker import run_workers
 
     def progress(done: Any) -> None:
         if not once:
-            emit(done.to_json(), as_json, _pass_line)
+            _emit_line(done.to_json(), as_json, _pass_line)
 
     with _stop_on_signals() as stop:
         total = run_workers(
             crm, concurrency=concurrency, once=once, stop=stop, idle_seconds=poll, on_pass=progress
         )
-    emit(total.to_json(), as_json, _pass_line)
+    if once:
+        emit(total.to_json(), as_json, _pass_line)
+    else:  # the last line: what this worker did in all
+        _emit_line(
+            {"stopped": True, **total.to_json()}, as_json, lambda d: "stopped: " + _pass_line(d)
+        )
 
 
 def _pass_line(d: dict[str, int]) -> str:
