@@ -29,7 +29,7 @@ def _lines(notes: list[dict[str, Any]]) -> str:
 @JSON_OPTION
 @click.pass_context
 def inbox(ctx: click.Context, unread: bool, staff_key: str | None, as_json: bool) -> None:
-    """Your notifications: reminders due, tickets past their due time."""
+    """Your notifications: reminders due, tickets overdue."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(_inbox_list, unread=unread, staff_key=staff_key, as_json=as_json)
 
@@ -61,7 +61,9 @@ def inbox_read(crm: Any, notification_id: int, as_json: bool) -> None:
 def inbox_channel(
     crm: Any, channel: str, to: str | None, staff_key: str | None, as_json: bool
 ) -> None:
-    """Where you are told: inbox (default), or e.g. email --to ADDRESS."""
+    """Where you are told.
+
+    inbox (default), or e.g. email --to ADDRESS."""
     from crmcore.ops.notify import set_channel
 
     emit(

@@ -124,7 +124,9 @@ def scheduler(
 @JSON_OPTION
 @pass_crm
 def worker(crm: Any, concurrency: int, once: bool, poll: int, as_json: bool) -> None:
-    """Deliver the outbox: claim, send, record; retry with backoff.
+    """Deliver the outbox, with retries.
+
+    Claim, send, record; a failed attempt backs off.
 
     With --json, --once prints one JSON document; the long-running worker one
     JSON line per batch and a last one when it stops. Several workers may run at once (on PostgreSQL they claim different
@@ -161,7 +163,9 @@ def _pass_line(d: dict[str, int]) -> str:
 @JSON_OPTION
 @pass_crm
 def jobs_history(crm: Any, job: str | None, limit: int, as_json: bool) -> None:
-    """Scheduled runs, newest first: tick, result, attempts, duration, error."""
+    """Scheduled runs, newest first.
+
+    Each with its tick (UTC), result, attempts, duration and error."""
     from crmcore.cli.output import summary_text, table
     from crmcore.ops.scheduler import history
 
@@ -191,7 +195,7 @@ def jobs_history(crm: Any, job: str | None, limit: int, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def outbox_dead(crm: Any, as_json: bool) -> None:
-    """Messages given up after their last attempt, with the last error."""
+    """Messages given up (dead), with their last error."""
     from crmcore.cli.output import table
     from crmcore.ops.worker import dead_messages
 
@@ -222,11 +226,13 @@ def outbox_dead(crm: Any, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def outbox_retry(crm: Any, message_id: int | None, all_dead: bool, as_json: bool) -> None:
-    """Queue a dead message (ID, or --all-dead) again, with fresh attempts."""
+    """Queue dead messages again.
+
+    Message ID, or --all-dead; with fresh attempts."""
     from crmcore.errors import ValidationError
     from crmcore.ops.worker import retry_messages
 
     if (message_id is None) == (not all_dead):
         raise ValidationError("outbox retry: give a message ID or --all-dead (one of them)")
-    count = retry_messages(crm, None if all_dead else [message_id])
+    count = retry_messages(crm, None if message_id is None else [message_id])
     emit({"queued": count}, as_json, lambda d: f"queued again: {d['queued']}")

@@ -185,7 +185,9 @@ def jobs() -> None:
 @JSON_OPTION
 @pass_crm
 def jobs_list(crm: Any, as_json: bool) -> None:
-    """Every job: plugin, schedule, zone, catch-up policy, next tick, last run."""
+    """Every job, its schedule and last run.
+
+    Plugin, schedule, zone, catch-up policy, next tick, last run."""
     from crmcore.cli.output import table
     from crmcore.ops.scheduler import job_table
 
