@@ -78,7 +78,7 @@ class Scheduler:
         got = conn.execute(
             text("SELECT pg_try_advisory_lock(hashtext('crmcore.scheduler:' || current_schema()))")
         ).scalar()
-        conn.commit()  # a session lock: it outlives the transaction that took it
+        conn.commit()  # a connection-level lock: it outlives the transaction that took it
         if got:
             self._leader = conn
             return True
