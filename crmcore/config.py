@@ -18,6 +18,7 @@ import attrs
 
 from crmcore import dburl, jsonschemas
 from crmcore.errors import ConfigError
+from crmcore.ops import settings as ops_settings
 
 DEFAULT_PATH = "crm.toml"
 # Deeper documents are refused before validation: the deepest real section,
@@ -121,6 +122,9 @@ class Config:
     # [channels.NAME] and [messages], validated (see crmcore.channels.settings)
     channels: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     messages: dict[str, Any] = attrs.field(factory=dict)
+    # [jobs.NAME] overrides by job name, and [outbox] (see crmcore.ops.settings)
+    jobs: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    outbox: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def where(self) -> str:
@@ -222,11 +226,11 @@ def from_dict(
     where = str(path) if path else "configuration"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a table at the top level")
-    unknown = set(raw) - {"crm", "plugins", "channels", "messages"}
+    unknown = set(raw) - {"crm", "plugins", "channels", "messages", *ops_settings.SECTIONS}
     if unknown:
         raise ConfigError(
             f"{where}: unknown top-level table(s) {sorted(unknown)}; use [crm], [plugins.NAME], "
-            "[channels.NAME] and [messages]"
+            "[channels.NAME], [messages], [jobs.NAME] and [outbox]"
         )
     if not isinstance(raw.get("crm", {}), dict):
         raise ConfigError(f"{where}: crm: expected a table")
@@ -263,6 +267,8 @@ def from_dict(
         plugins=dict(plugins),
         channels=channel_settings.validate_channels(raw.get("channels", {}), where),
         messages=channel_settings.validate_messages(raw.get("messages", {}), where),
+        jobs=ops_settings.job_settings(raw.get("jobs"), where),
+        outbox=ops_settings.outbox_settings(raw.get("outbox"), core, where),
     )
 
 

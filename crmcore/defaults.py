@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crmcore.hooks.markers import hookimpl
-from crmcore.registry import Workflow
+from crmcore.registry import Job, Workflow
 
 if TYPE_CHECKING:
     from crmcore.entities import InboundMessage
@@ -32,3 +32,10 @@ def crm_route_inbound(crm: CRM, message: InboundMessage) -> str | None:
     from crmcore.channels.unsubscribe import withdraw_by_reply
 
     return withdraw_by_reply(crm, message)
+
+
+@hookimpl
+def crm_jobs() -> list[Job]:
+    from crmcore.ops.notify import NOTIFY_JOB
+
+    return [NOTIFY_JOB]

@@ -190,10 +190,10 @@ class Reminder:
 class Message:
     """An outbound SMS/email/event in the outbox, delivered after commit.
 
-    ``status`` is ``queued``, ``sending`` (an attempt began), ``sent``,
-    ``failed`` (given up after ``outbox_max_attempts``) or ``cancelled`` (a
-    messaging rule stopped it: consent withdrawn, a frequency cap);
-    ``idempotency_key`` is the same on every attempt."""
+    ``status`` is ``queued``, ``sending`` (an attempt began), ``sent``, ``dead``
+    (given up after ``[outbox] max_attempts``) or ``cancelled`` (a messaging rule
+    stopped it: consent withdrawn, a frequency cap); ``idempotency_key`` is the
+    same on every attempt."""
 
     id: int
     channel: str

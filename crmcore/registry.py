@@ -82,23 +82,45 @@ class Attribute:
     pii: bool = False
 
 
+def _valid_schedule(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    from crmcore.ops.schedules import check_schedule
+
+    check_schedule(value)
+
+
 @attrs.frozen(kw_only=True)
 class Job:
     """A scheduled job. ``run(crm, at)`` does the work as of ``at`` and returns a
     JSON-able summary. Jobs must be idempotent for the same ``at`` (use keys).
 
-    ``crm jobs run --at TIME`` runs every enabled plugin's jobs as of that time.
+    ``crm jobs run --at TIME`` runs every enabled plugin's jobs as of that time;
+    ``crm scheduler`` runs each when its ``schedule`` falls due: a cron
+    expression in the deployment's zone (``"0 2 * * *"``), an interval
+    (``"every 5 minutes"``) or hourly/daily/weekly/monthly. ``catch_up`` says
+    what a tick missed while no scheduler ran does: ``run_once`` (run the latest
+    missed tick once) or ``skip``. A failed run is tried again up to
+    ``attempts`` times in all, after ``backoff_seconds``, doubled each time.
+    crm.toml's ``[jobs.NAME]`` overrides any of them.
 
     >>> def remind(crm, at):
     ...     return {"reminders": 0}
-    >>> Job(name="greeter.remind", run=remind, description="call-backs due today").schedule
-    'daily'
+    >>> Job(name="greeter.remind", run=remind, schedule="30 7 * * *").catch_up
+    'run_once'
+    >>> Job(name="greeter.remind", run=remind, schedule="at dawn")
+    Traceback (most recent call last):
+    ...
+    ValueError: schedule 'at dawn': expected a cron expression such as '0 2 * * *', 'every N minutes|hours|days' or hourly/daily/weekly/monthly
     """
 
     name: str = attrs.field(validator=_valid_name)
     run: Callable[[CRM, dt.datetime], dict[str, Any]]
-    schedule: str = "daily"
+    schedule: str = attrs.field(default="daily", validator=_valid_schedule)
     description: str = ""
+    catch_up: str = attrs.field(
+        default="run_once", validator=attrs.validators.in_(("run_once", "skip"))
+    )
+    attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    backoff_seconds: int = attrs.field(default=60, validator=attrs.validators.ge(0))
 
 
 @attrs.frozen(kw_only=True)

@@ -334,6 +334,11 @@ messages = Table(
     Column("delivery_status", String(16)),  # delivered | failed, from the receipt
     Column("provider_error", String(200)),
     Column("delivered_at", DateTime),
+    # the worker's lease (crmcore.ops.worker): who holds a message in sending, and until
+    # when; an expired lease is claimable again. A failed attempt waits for next_attempt_at.
+    Column("claimed_by", String(128)),
+    Column("lease_until", DateTime),
+    Column("next_attempt_at", DateTime),
     Index("ix_messages_status", "status"),
     Index("ix_messages_provider_id", "provider_id"),
 )
@@ -427,6 +432,62 @@ job_runs = Table(
     Column("as_of", DateTime, nullable=False),
     Column("finished_at", DateTime, nullable=False),
     Column("summary", JSON, nullable=False, default=dict),
+    info={"crm_kind": "internal"},
+)
+
+# One row per (job, tick): claimed before the run, so each tick runs once however
+# many schedulers there are (crmcore.ops.scheduler). Times here are UTC.
+job_ticks = Table(
+    "job_ticks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("job", String(128), nullable=False),
+    Column("tick_at", DateTime, nullable=False),  # UTC
+    # running -> ok | retry -> running ... | failed; skipped: missed, catch-up 'skip'
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_by", String(128)),
+    Column("lease_until", DateTime),  # UTC
+    Column("next_attempt_at", DateTime),  # UTC
+    Column("started_at", DateTime),  # UTC
+    Column("finished_at", DateTime),  # UTC
+    Column("duration_ms", Integer),
+    Column("summary", JSON),
+    Column("error", Text),
+    UniqueConstraint("job", "tick_at", name="uq_job_ticks_job_tick"),
+    Index("ix_job_ticks_status", "status", "next_attempt_at"),
+    info={"crm_kind": "internal"},
+)
+
+# The console inbox: what a member of staff is told (a reminder due, a ticket
+# past its step's due time), once per (subject, due time, member).
+staff_notifications = Table(
+    "staff_notifications",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("staff_id", Id, ForeignKey("staff.id"), nullable=False),
+    Column("about", String(32), nullable=False),  # "reminder" or "ticket"
+    Column("about_id", Id, nullable=False),
+    Column("due_at", DateTime, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("link", String(500)),
+    Column("channel", String(32), nullable=False, default="inbox"),  # where it was sent
+    Column("created_at", DateTime, nullable=False),
+    Column("read_at", DateTime),
+    Column("key", String(200), nullable=False, unique=True),
+    Index("ix_staff_notifications_staff", "staff_id", "read_at"),
+    Index("ix_staff_notifications_about", "about", "about_id", "due_at", "staff_id"),
+    info={"crm_kind": "internal"},
+)
+
+# Where a member of staff wants to be told (no row: the console inbox).
+staff_channels = Table(
+    "staff_channels",
+    metadata,
+    Column("staff_id", Id, ForeignKey("staff.id"), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    Column("address", String(254), info={"pii": "contact"}),
     info={"crm_kind": "internal"},
 )
 

@@ -188,6 +188,9 @@ def _config(
     for table in ("channels", "messages"):
         if extra_config.get(table):
             raw[table] = dict(extra_config[table])
+    for section in ("jobs", "outbox"):
+        if extra_config.get(section):
+            raw[section] = dict(extra_config[section])
     return config_mod.from_dict(raw)
 
 

@@ -108,10 +108,11 @@ def test_a_refused_jobs_run_runs_and_commits_nothing(staffed, crm_cli, who, line
 
 def test_jobs_run_as_an_admin_or_the_system(staffed):
     assert [r["job"] for r in staffed.as_("boss").jobs.run()] == [
+        "core.notify_due",
         "nightly.a_remind",
         "nightly.b_strict",
     ]
-    assert _count(staffed, job_runs) == 2
+    assert _count(staffed, job_runs) == 3
 
 
 def test_the_auditor_may_read_but_not_rebuild_the_aggregates(staffed, crm_cli):

@@ -67,6 +67,8 @@ def test_failed_delivery_is_retried_and_recorded(crm_factory):
     assert m.body == "Hello Ann"
     assert crm.messages.send_outbox() == {"sent": 0, "failed": 1, "held": 0, "cancelled": 0}
     assert crm.messages.outbox(status="queued")[0].attempts == 1
+    assert crm.messages.send_outbox() == {"sent": 0, "failed": 0, "held": 0, "cancelled": 0}  # it waits for its backoff
+    crm.clock.advance(seconds=30)
     assert crm.messages.send_outbox() == {"sent": 1, "failed": 0, "held": 0, "cancelled": 0}
     assert flaky.delivered == [m.idempotency_key]
 
@@ -100,6 +102,7 @@ def test_after_commit_events_run_outside_the_transaction_with_a_stable_key(crm_f
     c = crm.customers.add("Ann")
     assert seen == []  # nothing inside the transaction
     crm.messages.send_outbox()
+    crm.clock.advance(seconds=30)  # the failed attempt's backoff
     crm.messages.send_outbox()
     assert seen == [("customer.created", {"id": c.id}, f"created:{c.id}")] * 2
     assert crm.messages.outbox(status="sent")[0].channel == "event"
@@ -121,8 +124,9 @@ def test_message_given_up_after_max_attempts(crm_factory):
     )
     crm.messages.enqueue("sms", body="x", to="+8613800000001", transactional=True)
     crm.messages.send_outbox()
+    crm.clock.advance(seconds=30)
     crm.messages.send_outbox()
-    failed = crm.messages.outbox(status="failed")
+    failed = crm.messages.outbox(status="dead")
     assert len(failed) == 1 and failed[0].attempts == 2
     assert crm.messages.send_outbox() == {"sent": 0, "failed": 0, "held": 0, "cancelled": 0}
 
@@ -193,7 +197,7 @@ def test_an_interrupted_last_attempt_is_given_up_not_repeated(crm_factory):
     with crm.engine.begin() as conn:
         conn.execute(sa.update(messages).values(status="sending", attempts=2))
     assert crm.messages.send_outbox() == {"sent": 0, "failed": 1, "held": 0, "cancelled": 0}
-    failed = crm.messages.outbox(status="failed")[0]
+    failed = crm.messages.outbox(status="dead")[0]
     assert (failed.attempts, failed.last_error) == (2, "delivery interrupted")
     assert flaky.delivered == [] and flaky.tries == 0
 
@@ -256,6 +260,8 @@ def test_sigkilled_senders_deliver_each_message_exactly_once(crm, tmp_path):
     toml.write_text(
         f'[crm]\ndatabase = "{crm.config.database}"\nplugins = ["slowsink"]\n'
         "outbox_max_attempts = 20\n"
+        # one message per claim, and a lease a killed sender's message outlives quickly
+        "[outbox]\nbatch_size = 1\nlease_seconds = 1\n"
     )
     ids = [
         crm.messages.enqueue(
@@ -289,6 +295,7 @@ def test_sigkilled_senders_deliver_each_message_exactly_once(crm, tmp_path):
         kills += 1
     sending = crm.messages.outbox(status="sending")
     assert len(sending) == 1  # the last kill caught one mid-delivery
+    time.sleep(1.1)  # its lease runs out
     done = subprocess.run(send, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     delivered = [json.loads(line)["id"] for line in log.read_text().splitlines()]

@@ -9,6 +9,8 @@ from crmcore.cli import (  # noqa: F401  (register commands)
     _analytics,
     _customers,
     _import,
+    _inbox,
+    _ops,
     _records,
     _scaffold,
     _staff,

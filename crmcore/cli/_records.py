@@ -186,25 +186,30 @@ def jobs() -> None:
 @JSON_OPTION
 @pass_crm
 def jobs_list(crm: Any, as_json: bool) -> None:
-    """Every job, its plugin and schedule."""
-    data = [
-        {
-            "name": n,
-            "plugin": crm.plugins.owners[("job", n)],
-            "schedule": j.schedule,
-            "description": j.description,
-        }
-        for n, j in crm.jobs.list().items()
-    ]
+    """Every job, its schedule and last run.
+
+    Plugin, schedule, zone, catch-up policy, next tick, last run."""
+    from crmcore.cli.output import table
+    from crmcore.ops.scheduler import job_table
+
     emit(
-        data,
+        job_table(crm),
         as_json,
-        lambda d: (
-            "\n".join(
-                f"{j['name']:<32} {j['plugin']:<12} {j['schedule']:<8} {j['description']}"
+        lambda d: table(
+            [
+                (
+                    j["name"],
+                    j["plugin"],
+                    j["schedule"],
+                    j["zone"],
+                    j["catch_up"],
+                    j["next_tick"].isoformat(timespec="minutes"),
+                    j["last_status"],
+                )
                 for j in d
-            )
-            or "no jobs"
+            ],
+            ["job", "plugin", "schedule", "zone", "catch-up", "next tick", "last run"],
+            empty="no jobs",
         ),
     )
 
@@ -253,7 +258,7 @@ def outbox() -> None:
 
 @outbox.command("list")
 @click.option(
-    "--status", type=click.Choice(["queued", "sending", "sent", "failed", "cancelled"])
+    "--status", type=click.Choice(["queued", "sending", "sent", "dead", "cancelled"])
 )
 @JSON_OPTION
 @pass_crm

@@ -57,13 +57,13 @@ class JobService(Service):
                 "owner": self.plugins.owners[("job", name)],
             }
             try:
-                summary = _plain(_run_job(at_crm, name, available[name], when))
+                summary = plain(_run_job(at_crm, name, available[name], when))
             except Exception as e:  # any failure of one job: rolled back, reported, recorded
-                error = _one_line(e)
+                error = one_line(e)
                 try:
                     _record_job_run(at_crm, name, when, {"failed": True, "error": error})
                 except CRMError as unrecorded:  # the database refused even that: say so
-                    error += f" (not recorded in job_runs: {_one_line(unrecorded)})"
+                    error += f" (not recorded in job_runs: {one_line(unrecorded)})"
                 result |= {"status": "failed", "error": error}
             else:
                 result |= {"status": "ok", "summary": summary}
@@ -101,7 +101,7 @@ def _run_job(crm: Any, name: str, job: Job, when: dt.datetime) -> dict[str, Any]
         summary = job.run(crm, when) or {}
         connection(crm.db).execute(
             job_runs.insert().values(
-                job=name, as_of=when, finished_at=when, summary=_plain(summary)
+                job=name, as_of=when, finished_at=when, summary=plain(summary)
             )
         )
     return summary
@@ -116,7 +116,7 @@ def _record_job_run(crm: Any, name: str, when: dt.datetime, summary: dict[str, A
         )
 
 
-def _one_line(error: Exception) -> str:
+def one_line(error: Exception) -> str:
     """An error as one line: a CRMError's message, else the exception's type and
     first line (a bug in a job, not a user mistake)."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -125,7 +125,7 @@ def _one_line(error: Exception) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     from crmcore.storage.audit import jsonable
 
     return jsonable(value)

@@ -6,19 +6,17 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select, true, update
+from sqlalchemy import select, true
 
 from crmcore import contacts
-from crmcore.channels import build_channels, rules
+from crmcore.channels import rules
 from crmcore.entities import Message
-from crmcore.errors import AccessDenied, ValidationError
+from crmcore.errors import ValidationError
 from crmcore.parse import clean_key, clean_text, parse_int
-from crmcore.registry import Channel
 from crmcore.schema import contact_points, customers, messages
 from crmcore.services import rows as make
 from crmcore.services.base import operation
 from crmcore.services.inbound import InboundOps
-from crmcore.services.logsink import LogSink
 from crmcore.services.refs import customer_row, staff_row
 from crmcore.storage._driver import connection
 
@@ -241,7 +239,7 @@ class MessageService(InboundOps):
 
     @operation(write=False)
     def outbox(self, *, status: str | None = None) -> list[Message]:
-        """The messages in the outbox, oldest first; ``status`` (queued, sending, sent, failed,
+        """The messages in the outbox, oldest first; ``status`` (queued, sending, sent, dead,
         cancelled) keeps one state."""
         stmt = select(messages).order_by(messages.c.id)
         if status is not None:
@@ -249,118 +247,34 @@ class MessageService(InboundOps):
         return [make.message(r) for r in self.db.execute(stmt)]
 
     def send_outbox(self, *, limit: int | None = None) -> dict[str, int]:
-        """Deliver queued messages through their channels, after commit.
+        """Deliver the due messages through their channels, after commit: one
+        pass of the outbox worker (:mod:`crmcore.ops.worker`, ``crm worker``).
 
-        Each message moves queued -> sending -> sent | failed. The attempt is
-        counted and committed (``sending``) *before* the channel is called, the
-        result after, each in its own transaction; the channel gets the
-        message's idempotency key, the same on every attempt. A failed attempt
-        goes back to ``queued`` until ``outbox_max_attempts``, then ``failed``.
-        A message a crash left in ``sending`` is retried, with its key, by the
-        next run, so a channel that dedupes on the key delivers it once. Run
-        one sender at a time: a second one would retry what the first is still
-        delivering.
+        Each message is claimed (``sending``, its attempt counted, a lease
+        taken) in a short committed transaction before its channel is called,
+        and its result recorded after, in a transaction of its own; the channel
+        gets the message's idempotency key, the same on every attempt. A failed
+        attempt goes back to ``queued`` until ``[outbox] max_attempts`` (default
+        ``outbox_max_attempts``), after a backoff, then ``dead``. A message a
+        crash left in ``sending`` is claimed again once its lease expires, with
+        its key, so a channel that dedupes on the key delivers it once. Returns
+        how many were sent, how many attempts failed, and how many the
+        messaging rules held (quiet hours began since it was queued: back to
+        ``queued`` until they end) or cancelled (consent withdrawn, a frequency
+        cap filled) just before delivery. Channels come from ``[channels.NAME]``
+        in crm.toml, each replaced by a plugin's channel of the same name."""
+        from crmcore.ops.worker import Worker, require_sender
 
-        Before each attempt the messaging rules are checked again
-        (:func:`crmcore.channels.rules.recheck`): a message is held when quiet
-        hours began since it was queued, cancelled when consent was withdrawn
-        or a frequency cap filled up. Held messages wait in ``queued`` until
-        their ``not_before``. Channels come from ``[channels.NAME]`` in
-        crm.toml, each replaced by a plugin's channel of the same name."""
         if limit is not None:
             limit = parse_int(limit, field="--limit", min=1)
-        with self.crm.transaction(write=False, command="outbox send"):
-            if not self.db.principal.can("admin"):
-                raise AccessDenied(
-                    f"{self.db.principal.key} may not send the outbox: needs 'admin'"
-                )
-            stmt = (
-                select(messages)
-                .where(messages.c.status.in_(("queued", "sending")), rules.due(self.now()))
-                .order_by(messages.c.id)
-            )
-            if limit:
-                stmt = stmt.limit(limit)
-            pending = [(make.message(r), r.payload) for r in self.db.execute(stmt)]
-        declared: dict[str, Channel] = dict(self.plugins.declared.get("channel", {}))
-        configured = build_channels(self.config, self.crm.clock, replaced=declared)
-        channels = {**configured.by_name, **declared}
-        fallback = LogSink(self.config.core["outbox_path"]).channel()
-        max_attempts = self.config.core["outbox_max_attempts"]
-        sent = failed = held = cancelled = 0
-        for msg, payload in pending:
-            if msg.channel != "event" and msg.status == "queued":
-                with self.crm.transaction(command="outbox send"):
-                    verdict = rules.recheck(self.crm, msg)
-                if verdict is not None:
-                    held += verdict == "held"
-                    cancelled += verdict == "cancelled"
-                    continue
-            if msg.status == "sending" and msg.attempts >= max_attempts:
-                # its last allowed attempt was interrupted: the outcome is unknown
-                self._finish(msg, msg.attempts, "failed", "delivery interrupted")
-                failed += 1
-                continue
-            attempt = self._claim(msg)
-            if attempt is None:
-                continue  # another sender took it
-            provider_id: str | None = None
-            try:
-                if msg.channel == "event":
-                    self.hook.crm_after_commit(event=msg, payload=dict(payload or {}))
-                    for stream in configured.event_streams:
-                        stream.send(msg, msg.idempotency_key)
-                else:
-                    answer = channels.get(msg.channel, fallback).send(msg, msg.idempotency_key)
-                    provider_id = answer[:128] if isinstance(answer, str) else None
-            except Exception as e:  # a channel failure must not stop the others
-                status = "failed" if attempt >= max_attempts else "queued"
-                self._finish(msg, attempt, status, f"{type(e).__name__}: {e}"[:500])
-                failed += 1
-                continue
-            self._finish(msg, attempt, "sent", None, provider_id=provider_id)
-            sent += 1
-        return {"sent": sent, "failed": failed, "held": held, "cancelled": cancelled}
-
-    def _claim(self, msg: Message) -> int | None:
-        """Mark ``msg`` sending and count the attempt, committed before the
-        channel call; the attempt's number, or None if its row moved on (taken
-        by another sender) since it was read."""
-        attempt = msg.attempts + 1
-        with self.crm.transaction(command="outbox send"):
-            claimed = self.db.execute(
-                update(messages)
-                .where(
-                    messages.c.id == msg.id,
-                    messages.c.status == msg.status,
-                    messages.c.attempts == msg.attempts,
-                )
-                .values(status="sending", attempts=attempt, attempted_at=self.now())
-            ).rowcount
-        return attempt if claimed else None
-
-    def _finish(
-        self,
-        msg: Message,
-        attempt: int,
-        status: str,
-        error: str | None,
-        *,
-        provider_id: str | None = None,
-    ) -> None:
-        """Record the outcome of attempt number ``attempt`` of ``msg`` (and the
-        gateway's id for it, when its channel returned one)."""
-        values: dict[str, Any] = {"status": status, "attempts": attempt, "last_error": error}
-        if status == "sent":
-            values["sent_at"] = self.now()
-        if provider_id is not None:
-            values["provider_id"] = provider_id
-        with self.crm.transaction(command="outbox send"):
-            self.db.execute(
-                update(messages)
-                .where(messages.c.id == msg.id, messages.c.attempts == attempt)
-                .values(**values)
-            )
+        require_sender(self.crm)
+        done = Worker(self.crm).drain(limit)
+        return {
+            "sent": done.sent,
+            "failed": done.failed + done.interrupted,
+            "held": done.held,
+            "cancelled": done.cancelled,
+        }
 
 
 def _jsonable_values(values: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "crmcore_0012_channels"
-down_revision = "crmcore_0008"
+down_revision = "crmcore_0011_scheduler"
 branch_labels = None
 depends_on = None
 

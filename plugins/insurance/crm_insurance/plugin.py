@@ -79,7 +79,7 @@ def crm_jobs() -> list[Job]:
         Job(
             name=f"{NAME}.vip_visit_reminders",
             run=vip.remind,
-            schedule="daily",
+            schedule="0 7 * * *",
             description="visit reminders for VIP customers below their guaranteed frequency",
         )
     ]

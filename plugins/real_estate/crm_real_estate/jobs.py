@@ -135,13 +135,13 @@ JOBS = [
     Job(
         name="real_estate.escalate",
         run=escalate,
-        schedule="hourly",
+        schedule="every 15 minutes",
         description="escalate requests past their deadline (level 1 supervisor, 2 management)",
     ),
     Job(
         name="real_estate.buyer_followups",
         run=buyer_followups,
-        schedule="daily",
+        schedule="0 7 * * *",
         description="remind sales staff to follow up buyers before handover",
     ),
 ]

@@ -85,19 +85,19 @@ def crm_jobs() -> list[Job]:
         Job(
             name="utility.advise",
             run=advice.advise_job,
-            schedule="daily",
+            schedule="0 4 * * *",
             description="energy-saving and upgrade advice from key customers' load curves of the day before",
         ),
         Job(
             name="utility.inspections",
             run=equipment.reminders_job,
-            schedule="daily",
+            schedule="0 6 * * *",
             description="reminders for equipment inspections falling due",
         ),
         Job(
             name="utility.dunning",
             run=arrears.dunning_job,
-            schedule="daily",
+            schedule="0 8 * * *",
             description="take the next due step of the arrears dunning ladder for each overdue bill",
         ),
     ]
