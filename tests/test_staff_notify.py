@@ -14,6 +14,7 @@ from crmcore.errors import AccessDenied, NotFound, ValidationError
 from crmcore.ops.notify import inbox, mark_read, set_channel
 from crmcore.ops.worker import Worker
 from crmcore.schema import staff
+from crmcore.storage._driver import connection
 
 NOW = dt.datetime(2026, 1, 5, 9, 0)
 

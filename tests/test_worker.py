@@ -22,6 +22,7 @@ from crmcore.errors import AccessDenied
 from crmcore.ops.worker import Worker, dead_messages, retry_messages, run_workers
 from crmcore.schema import messages
 from crmcore.service import CRM
+from crmcore.storage._driver import connection
 
 
 class Receiver:
@@ -169,8 +170,7 @@ def test_a_rep_may_not_deliver_read_or_retry_the_outbox(crm_factory):
 FILE_SINK = """
 import os, time
 from crmcore import Channel, hookimpl
-from crmcore.service._messages import LogSink
-from crmcore.storage._driver import connection
+from crmcore.services.logsink import LogSink
 
 def _channel():
     sink = LogSink(os.environ["SINK_LOG"])
