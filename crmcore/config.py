@@ -116,6 +116,8 @@ class Config:
     path: Path | None
     core: dict[str, Any]
     plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    # the [web] section as written (validated by crmcore.auth.settings)
+    web: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def where(self) -> str:
@@ -217,10 +219,10 @@ def from_dict(
     where = str(path) if path else "configuration"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a table at the top level")
-    unknown = set(raw) - {"crm", "plugins"}
+    unknown = set(raw) - {"crm", "plugins", "web"}
     if unknown:
         raise ConfigError(
-            f"{where}: unknown top-level table(s) {sorted(unknown)}; use [crm] and [plugins.NAME]"
+            f"{where}: unknown top-level table(s) {sorted(unknown)}; use [crm], [web] and [plugins.NAME]"
         )
     if not isinstance(raw.get("crm", {}), dict):
         raise ConfigError(f"{where}: crm: expected a table")
@@ -249,7 +251,10 @@ def from_dict(
     plugins = raw.get("plugins", {})
     if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
         raise ConfigError(f"{where}: plugins: expected [plugins.NAME] tables")
-    return Config(path=path, core=core, plugins=dict(plugins))
+    web = raw.get("web", {})
+    if not isinstance(web, dict):
+        raise ConfigError(f"{where}: web: expected a table")
+    return Config(path=path, core=core, plugins=dict(plugins), web=dict(web))
 
 
 def require_database_file(cfg: Config) -> None:

@@ -395,4 +395,7 @@ job_runs = Table(
     info={"crm_kind": "internal"},
 )
 
+# the sign-in tables of the HTTP API (crmcore.auth), in this metadata
+from crmcore.auth import tables as _auth_tables  # noqa: E402, F401
+
 CORE_TABLES = tuple(metadata.tables)

@@ -18,8 +18,19 @@ from crmcore import errors
 
 PROBLEM_JSON = "application/problem+json"
 
+
+class PreconditionFailed(errors.CRMError):
+    """``If-Match`` names another version than the current one (412)."""
+
+
+class PreconditionRequired(errors.CRMError):
+    """An update sent without ``If-Match`` (428)."""
+
+
 # most specific first: the first class an error is an instance of decides
 STATUS_OF: tuple[tuple[type[errors.CRMError], int], ...] = (
+    (PreconditionFailed, 412),
+    (PreconditionRequired, 428),
     (errors.NotFound, 404),
     (errors.AccessDenied, 403),
     (errors.Conflict, 409),
@@ -104,6 +115,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return problem(422, validation_detail(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return problem(500, "internal error; the change, if any, was rolled back")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
