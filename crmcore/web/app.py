@@ -37,6 +37,7 @@ def build_app(config: Any = None, **kwargs: Any) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        responses=problems.PROBLEM_RESPONSES,
     )
     app.state.crm = crm
     settings = web_settings(cfg)

@@ -62,6 +62,27 @@ TITLES = {
 }
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+}
+
+# the error answers every operation may give, for the OpenAPI description
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": TITLES[status],
+        "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+    }
+    for status in (400, 401, 403, 404, 409, 412, 413, 422, 428, 429)
+}
+
+
 def problem(
     status: int,
     detail: str,

@@ -8,17 +8,22 @@ import binascii
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
-from pydantic import BaseModel, ConfigDict
+from fastapi import Path, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from crmcore.errors import ValidationError
 from crmcore.schema import customers
 from crmcore.web.problems import PreconditionFailed, PreconditionRequired
 
+MAX_ID = 2**63 - 1  # BIGINT; a larger number cannot name a record
 MAX_LIMIT = 500
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""A record's id in a body or query."""
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+"""A record's id in a path."""
 DEFAULT_LIMIT = 50
 
 
@@ -102,7 +107,9 @@ def decode_cursor(cursor: str | None, *, arity: int = 1) -> list[Any] | None:
     if (
         not isinstance(position, list)
         or len(position) != arity
-        or not all(isinstance(p, int) and not isinstance(p, bool) for p in position)
+        or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= MAX_ID for p in position
+        )
     ):
         raise ValidationError(f"cursor {cursor[:40]!r}: not a cursor this API handed out")
     return position

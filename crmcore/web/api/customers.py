@@ -16,7 +16,9 @@ from crmcore.service import _rows
 from crmcore.web.api.common import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    Id,
     Page,
+    PathId,
     Strict,
     decode_cursor,
     encode_cursor,
@@ -71,7 +73,7 @@ class StageMove(Strict):
 class MergeIn(Strict):
     """The customer merged into this one (it stops existing on its own)."""
 
-    other: int
+    other: Id
 
 
 class ContactPointIn(Strict):
@@ -86,7 +88,7 @@ class RelationshipIn(Strict):
     """A link from this customer to another customer or to a member of staff."""
 
     kind: str = Field(min_length=1, max_length=64)
-    to_customer: int | None = None
+    to_customer: Id | None = None
     to_staff: str | None = Field(default=None, max_length=64)
     note: str | None = Field(default=None, max_length=2000)
 
@@ -168,14 +170,14 @@ def list_customers(
 
 
 @router.get("/{customer_id}", response_model=Customer)
-def get_customer(customer_id: int, response: Response, crm: Any = Crm) -> dict[str, Any]:
+def get_customer(customer_id: PathId, response: Response, crm: Any = Crm) -> dict[str, Any]:
     """One customer (a merged id answers the customer it was merged into)."""
     return with_etag(response, plain(crm, crm.get_customer(customer_id)))
 
 
 @router.patch("/{customer_id}", response_model=Customer)
 def update_customer(
-    customer_id: int, body: CustomerPatch, request: Request, response: Response, crm: Any = Crm
+    customer_id: PathId, body: CustomerPatch, request: Request, response: Response, crm: Any = Crm
 ) -> dict[str, Any]:
     """Change fields; ``If-Match`` with the ETag read is required (428 without,
     412 when the customer changed since)."""
@@ -189,37 +191,37 @@ def update_customer(
 
 
 @router.post("/{customer_id}/stage")
-def move_stage(customer_id: int, body: StageMove, crm: Any = Crm) -> dict[str, Any]:
+def move_stage(customer_id: PathId, body: StageMove, crm: Any = Crm) -> dict[str, Any]:
     """Move the customer to another lifecycle stage (as the workflow allows)."""
     return dict(plain(crm, crm.change_stage(customer_id, body.stage, reason=body.reason)))
 
 
 @router.get("/{customer_id}/stages")
-def stage_history(customer_id: int, crm: Any = Crm) -> list[Any]:
+def stage_history(customer_id: PathId, crm: Any = Crm) -> list[Any]:
     """The customer's stage changes, oldest first."""
     return list(plain(crm, crm.stage_history(customer_id)))
 
 
 @router.post("/{customer_id}/merge", response_model=Customer)
-def merge(customer_id: int, body: MergeIn, response: Response, crm: Any = Crm) -> dict[str, Any]:
+def merge(customer_id: PathId, body: MergeIn, response: Response, crm: Any = Crm) -> dict[str, Any]:
     """Merge customer ``other`` into this one."""
     return with_etag(response, plain(crm, crm.merge_customers(customer_id, body.other)))
 
 
 @router.post("/{customer_id}/forget")
-def forget(customer_id: int, crm: Any = Crm) -> dict[str, Any]:
+def forget(customer_id: PathId, crm: Any = Crm) -> dict[str, Any]:
     """Erase the customer's personal data (needs 'pii')."""
     return dict(plain(crm, crm.forget_customer(customer_id)))
 
 
 @router.get("/{customer_id}/contact-points")
-def contact_points(customer_id: int, crm: Any = Crm) -> list[Any]:
+def contact_points(customer_id: PathId, crm: Any = Crm) -> list[Any]:
     """The customer's extra phone numbers and e-mail addresses."""
     return list(plain(crm, crm.contact_points_of(customer_id)))
 
 
 @router.post("/{customer_id}/contact-points", status_code=201)
-def add_contact_point(customer_id: int, body: ContactPointIn, crm: Any = Crm) -> list[Any]:
+def add_contact_point(customer_id: PathId, body: ContactPointIn, crm: Any = Crm) -> list[Any]:
     """Add a phone number or e-mail address; answers the customer's list."""
     with crm.transaction():
         crm.add_contact_point(customer_id, body.kind, body.value, consent=body.consent)
@@ -227,13 +229,13 @@ def add_contact_point(customer_id: int, body: ContactPointIn, crm: Any = Crm) ->
 
 
 @router.get("/{customer_id}/relationships")
-def relationships(customer_id: int, crm: Any = Crm) -> list[Any]:
+def relationships(customer_id: PathId, crm: Any = Crm) -> list[Any]:
     """The customer's active relationships."""
     return list(plain(crm, crm.relationships_of(customer_id)))
 
 
 @router.post("/{customer_id}/relationships", status_code=201)
-def add_relationship(customer_id: int, body: RelationshipIn, crm: Any = Crm) -> dict[str, Any]:
+def add_relationship(customer_id: PathId, body: RelationshipIn, crm: Any = Crm) -> dict[str, Any]:
     """Link the customer to another customer or to a member of staff."""
     rel = crm.add_relationship(
         body.kind,
@@ -246,13 +248,13 @@ def add_relationship(customer_id: int, body: RelationshipIn, crm: Any = Crm) -> 
 
 
 @router.get("/{customer_id}/labels")
-def labels(customer_id: int, crm: Any = Crm) -> dict[str, Any]:
+def labels(customer_id: PathId, crm: Any = Crm) -> dict[str, Any]:
     """The customer's labels (segments, ABC/RFM classes and the plugins' labels)."""
     return dict(plain(crm, crm.labels(customer_id)))
 
 
 @router.put("/{customer_id}/labels/{name}")
-def set_label(customer_id: int, name: str, body: LabelIn, crm: Any = Crm) -> dict[str, Any]:
+def set_label(customer_id: PathId, name: str, body: LabelIn, crm: Any = Crm) -> dict[str, Any]:
     """Set (or, with null, remove) one label; answers all the customer's labels."""
     with crm.transaction():
         crm.set_label(customer_id, name, body.value)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from crmcore.errors import ValidationError
-from crmcore.web.api.common import Page, Strict, plain, project
+from crmcore.web.api.common import Page, PathId, Strict, plain, project
 from crmcore.web.deps import request_crm
 
 router = APIRouter(tags=["records"])
@@ -66,14 +66,14 @@ def _naive(at: dt.datetime | None) -> dt.datetime | None:
 
 @router.get("/customers/{customer_id}/interactions")
 def interactions(
-    customer_id: int, crm: Any = Crm, kind: str | None = Query(default=None, max_length=64)
+    customer_id: PathId, crm: Any = Crm, kind: str | None = Query(default=None, max_length=64)
 ) -> list[Any]:
     """The customer's interactions, oldest first."""
     return list(plain(crm, crm.interactions_of(customer_id, kind=kind)))
 
 
 @router.post("/customers/{customer_id}/interactions", status_code=201)
-def record_interaction(customer_id: int, body: InteractionIn, crm: Any = Crm) -> dict[str, Any]:
+def record_interaction(customer_id: PathId, body: InteractionIn, crm: Any = Crm) -> dict[str, Any]:
     """Record an interaction, by the caller."""
     me = crm.acting_principal()
     it = crm.record_interaction(
@@ -90,14 +90,14 @@ def record_interaction(customer_id: int, body: InteractionIn, crm: Any = Crm) ->
 
 @router.get("/customers/{customer_id}/transactions")
 def transactions(
-    customer_id: int, crm: Any = Crm, limit: int | None = Query(default=None, ge=1, le=10_000)
+    customer_id: PathId, crm: Any = Crm, limit: int | None = Query(default=None, ge=1, le=10_000)
 ) -> list[Any]:
     """The customer's transactions, newest first."""
     return list(plain(crm, crm.transactions_of(customer_id, limit=limit)))
 
 
 @router.post("/customers/{customer_id}/transactions", status_code=201)
-def record_transaction(customer_id: int, body: TransactionIn, crm: Any = Crm) -> dict[str, Any]:
+def record_transaction(customer_id: PathId, body: TransactionIn, crm: Any = Crm) -> dict[str, Any]:
     """Record one transaction (the same ``external_id`` never counts twice)."""
     tx = crm.record_transaction(
         customer_id,
@@ -128,7 +128,7 @@ def record_batch(body: BatchIn, crm: Any = Crm) -> dict[str, Any]:
 
 @router.get("/customers/{customer_id}/timeline", response_model=Page)
 def timeline(
-    customer_id: int,
+    customer_id: PathId,
     crm: Any = Crm,
     limit: int = Query(default=50, ge=1, le=500),
     cursor: str | None = Query(default=None, max_length=500),

@@ -15,7 +15,9 @@ from crmcore.service import _rows
 from crmcore.web.api.common import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    Id,
     Page,
+    PathId,
     Strict,
     decode_cursor,
     encode_cursor,
@@ -33,7 +35,7 @@ Crm = Depends(request_crm)
 class TicketIn(Strict):
     """A new ticket about a customer."""
 
-    customer: int
+    customer: Id
     subject: str = Field(min_length=1, max_length=500)
     kind: str = Field(default="complaint", max_length=64)
     workflow: str = Field(default="default", max_length=64)
@@ -57,7 +59,7 @@ class ReminderIn(Strict):
     text: str = Field(min_length=1, max_length=2000)
     due_at: dt.datetime
     staff: str | None = Field(default=None, max_length=64)
-    customer: int | None = None
+    customer: Id | None = None
 
 
 class ReminderDone(Strict):
@@ -87,7 +89,7 @@ def list_tickets(
     crm: Any = Crm,
     queue: str | None = Query(default=None, max_length=64, description="a workflow state"),
     kind: str | None = Query(default=None, max_length=64),
-    customer: int | None = None,
+    customer: Id | None = None,
     open_only: bool = False,
     limit: int = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     cursor: str | None = Query(default=None, max_length=200),
@@ -116,14 +118,14 @@ def list_tickets(
 
 
 @router.get("/tickets/{ticket_id}")
-def get_ticket(ticket_id: int, response: Response, crm: Any = Crm) -> dict[str, Any]:
+def get_ticket(ticket_id: PathId, response: Response, crm: Any = Crm) -> dict[str, Any]:
     """One ticket."""
     return with_etag(response, plain(crm, crm.get_ticket(ticket_id)))
 
 
 @router.post("/tickets/{ticket_id}/move")
 def move_ticket(
-    ticket_id: int, body: TicketMoveIn, response: Response, crm: Any = Crm
+    ticket_id: PathId, body: TicketMoveIn, response: Response, crm: Any = Crm
 ) -> dict[str, Any]:
     """Move a ticket to another state (as its workflow allows)."""
     t = crm.move_ticket(
@@ -133,7 +135,7 @@ def move_ticket(
 
 
 @router.get("/tickets/{ticket_id}/history")
-def ticket_history(ticket_id: int, crm: Any = Crm) -> list[Any]:
+def ticket_history(ticket_id: PathId, crm: Any = Crm) -> list[Any]:
     """The ticket's moves, oldest first."""
     return list(plain(crm, crm.ticket_history(ticket_id)))
 
@@ -160,6 +162,6 @@ def due_reminders(
 
 
 @router.post("/reminders/{reminder_id}/done")
-def complete_reminder(reminder_id: int, body: ReminderDone, crm: Any = Crm) -> dict[str, Any]:
+def complete_reminder(reminder_id: PathId, body: ReminderDone, crm: Any = Crm) -> dict[str, Any]:
     """Mark a reminder done."""
     return dict(plain(crm, crm.complete_reminder(reminder_id, outcome=body.outcome)))
