@@ -44,7 +44,7 @@ def test_generated_requests_get_no_5xx_and_match_the_schema(
                     headers=headers, checks=[not_a_server_error, response_schema_conformance]
                 )
             except Exception as e:  # collected: one report names every failing route
-                failures.append(f"{op.method.upper()} {op.path}: {str(e)[:600]}")
+                failures.append(f"{case.method} {case.path}: {str(e)[:600]}")
                 raise
 
         try:

@@ -7,6 +7,6 @@ from typing import Any
 
 def core_routers() -> list[Any]:
     """Every core router, in the order they appear in the OpenAPI description."""
-    from crmcore.web.api import auth, customers, records, tickets
+    from crmcore.web.api import admin, auth, customers, records, tickets
 
-    return [auth.router, customers.router, records.router, tickets.router]
+    return [auth.router, customers.router, records.router, tickets.router, admin.router]
