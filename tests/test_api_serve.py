@@ -119,3 +119,13 @@ def test_serve_without_the_web_extra_says_what_to_install(
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # an import of it fails
     r = crm_cli("serve", "--port", "1")
     assert r.exit_code == 1 and "install crmcore[web]" in r.stderr
+
+
+def test_serve_on_a_taken_port_is_one_error_line(crm: Any, crm_cli: Any) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        r = crm_cli("serve", "--port", str(taken.getsockname()[1]))
+    assert r.exit_code == 1 and r.stderr.strip().splitlines()[-1].startswith(
+        "error: could not serve"
+    )

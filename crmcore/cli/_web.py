@@ -11,7 +11,7 @@ import click
 
 from crmcore.cli._app import JSON_OPTION, AppContext, cli, emit, pass_crm
 from crmcore.cli._customers import staff
-from crmcore.errors import MissingExtra, ValidationError
+from crmcore.errors import CRMError, MissingExtra, ValidationError
 
 
 def _require_web() -> None:
@@ -57,14 +57,20 @@ def serve(crm: Any, host: str, port: int, workers: int, as_json: bool) -> None:
         lambda d: f"serving {d['url']} with {d['workers']} worker(s); Ctrl-C stops",
     )
     sys.stdout.flush()
-    uvicorn.run(
-        "crmcore.web.factory:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    try:
+        uvicorn.run(
+            "crmcore.web.factory:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    except SystemExit as e:  # uvicorn exits when it cannot start (the port is taken ...)
+        if e.code:
+            raise CRMError(
+                f"could not serve on {host}:{port} (see the message above); is the port in use?"
+            ) from None
 
 
 @staff.command("password")
