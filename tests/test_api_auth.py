@@ -211,3 +211,31 @@ def test_rehash_on_login_when_parameters_change(api: Api) -> None:
     with api.crm.transaction() as db:
         stored = db.conn.execute(select(web_credentials.c.password_hash)).scalar_one()
     assert stored != weak and not PasswordHasher().check_needs_rehash(stored)
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["web_credentials", "web_tokens", "web_sessions", "web_login_failures", "web_idempotency"],
+)
+def test_a_restricted_principal_cannot_read_or_write_the_sign_in_tables(
+    api: Api, table: str
+) -> None:
+    from sqlalchemy import delete, select
+
+    from crmcore import schema
+
+    target = getattr(schema, table)
+    api.token("zhang")
+    rep = api.crm.as_("zhang")
+    with rep.transaction() as db:
+        with pytest.raises(AccessDenied, match=f"may not read or write {table}"):
+            db.execute(select(target))
+        with pytest.raises(AccessDenied, match=f"may not read or write {table}"):
+            db.execute(delete(target))
+
+
+def test_an_unknown_web_setting_is_a_config_error(crm: Any, crm_clock: Any) -> None:
+    from crmcore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="web"):
+        make_api(crm, crm_clock, web={"session_hour": 3})

@@ -1,9 +1,8 @@
 """The sign-in tables (migration ``crmcore_0010_web_auth``), in the core's metadata.
 
-Credentials, tokens and sessions decide who a request acts as: they are
-``access`` tables (a restricted principal reads and writes none of them
-through ``crm.db``). Login failures and idempotency records are bookkeeping:
-``internal``. Only :mod:`crmcore.auth` and :mod:`crmcore.web` write them, after
+All five are ``internal``: a restricted principal can neither read nor write
+them through ``crm.db`` (not even another member's token hashes or sessions).
+Only :mod:`crmcore.auth` and :mod:`crmcore.web` write them, after
 their own checks, and they write the audit rows themselves so that no hash of
 a secret reaches the audit trail.
 """
@@ -20,7 +19,7 @@ web_credentials = Table(
     Column("staff_id", Id, ForeignKey("staff.id"), primary_key=True),
     Column("password_hash", String(256), nullable=False),
     Column("updated_at", DateTime, nullable=False),
-    info={"crm_kind": "access"},
+    info={"crm_kind": "internal"},
 )
 
 web_tokens = Table(
@@ -35,7 +34,7 @@ web_tokens = Table(
     Column("expires_at", DateTime),
     Column("last_used_at", DateTime),
     Column("revoked_at", DateTime),
-    info={"crm_kind": "access"},
+    info={"crm_kind": "internal"},
 )
 
 web_sessions = Table(
@@ -48,7 +47,7 @@ web_sessions = Table(
     Column("expires_at", DateTime, nullable=False),
     Column("ended_at", DateTime),
     Column("address", String(64)),
-    info={"crm_kind": "access"},
+    info={"crm_kind": "internal"},
 )
 
 web_login_failures = Table(
