@@ -125,6 +125,8 @@ class Config:
     # [jobs.NAME] overrides by job name, and [outbox] (see crmcore.ops.settings)
     jobs: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     outbox: dict[str, Any] = attrs.field(factory=dict)
+    # the [web] section as written (validated by crmcore.auth.settings)
+    web: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def where(self) -> str:
@@ -226,11 +228,11 @@ def from_dict(
     where = str(path) if path else "configuration"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a table at the top level")
-    unknown = set(raw) - {"crm", "plugins", "channels", "messages", *ops_settings.SECTIONS}
+    unknown = set(raw) - {"crm", "plugins", "web", "channels", "messages", *ops_settings.SECTIONS}
     if unknown:
         raise ConfigError(
-            f"{where}: unknown top-level table(s) {sorted(unknown)}; use [crm], [plugins.NAME], "
-            "[channels.NAME], [messages], [jobs.NAME] and [outbox]"
+            f"{where}: unknown top-level table(s) {sorted(unknown)}; use [crm], [web], "
+            "[plugins.NAME], [channels.NAME], [messages], [jobs.NAME] and [outbox]"
         )
     if not isinstance(raw.get("crm", {}), dict):
         raise ConfigError(f"{where}: crm: expected a table")
@@ -261,6 +263,9 @@ def from_dict(
         raise ConfigError(f"{where}: plugins: expected [plugins.NAME] tables")
     from crmcore.channels import settings as channel_settings
 
+    web = raw.get("web", {})
+    if not isinstance(web, dict):
+        raise ConfigError(f"{where}: web: expected a table")
     return Config(
         path=path,
         core=core,
@@ -269,6 +274,7 @@ def from_dict(
         messages=channel_settings.validate_messages(raw.get("messages", {}), where),
         jobs=ops_settings.job_settings(raw.get("jobs"), where),
         outbox=ops_settings.outbox_settings(raw.get("outbox"), core, where),
+        web=dict(web),
     )
 
 

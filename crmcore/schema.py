@@ -491,4 +491,13 @@ staff_channels = Table(
     info={"crm_kind": "internal"},
 )
 
+# the sign-in tables of the HTTP API (defined in crmcore.auth.tables), in this metadata
+from crmcore.auth.tables import (  # noqa: E402, F401
+    web_credentials,
+    web_idempotency,
+    web_login_failures,
+    web_sessions,
+    web_tokens,
+)
+
 CORE_TABLES = tuple(metadata.tables)

@@ -21,6 +21,7 @@ SKIP = {
     ("plugins", "purge"),
     ("customer", "forget"),
     ("customer", "export"),
+    ("serve",),  # runs until stopped; tests/test_api_serve.py starts it on a free port
 }
 REF_NAMES = {"ref", "customer", "customer_ref", "keep", "other"}
 # Commands that change how a plugin is set up (projects, buildings, units, teams and

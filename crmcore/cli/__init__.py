@@ -14,6 +14,7 @@ from crmcore.cli import (  # noqa: F401  (register commands)
     _records,
     _scaffold,
     _staff,
+    _web,
 )
 from crmcore.cli._app import (
     JSON_OPTION,

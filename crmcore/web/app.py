@@ -8,7 +8,12 @@ from fastapi import FastAPI
 
 from crmcore import __version__
 from crmcore import config as config_mod
+from crmcore.access import SYSTEM
+from crmcore.auth.settings import web_settings
 from crmcore.web import problems, sms_hooks
+from crmcore.web.api import core_routers
+from crmcore.web.authn import make_authenticator
+from crmcore.web.guard import Guard
 
 API_PREFIX = "/api/v1"
 
@@ -32,9 +37,19 @@ def build_app(config: Any = None, **kwargs: Any) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        responses=problems.PROBLEM_RESPONSES,
     )
     app.state.crm = crm
+    settings = web_settings(cfg)
+    system = crm.as_(SYSTEM, command="api")
+    app.state.web_settings = settings
+    app.state.system_crm = system
+    app.state.authenticate = make_authenticator(system)
+    app.add_middleware(Guard, crm=system, settings=settings)
     problems.install(app)
+    for router in core_routers():
+        app.include_router(router, prefix=API_PREFIX)
+    # gateways' receipts and replies: authenticated by their signature, not a token
     app.include_router(sms_hooks.router, prefix=API_PREFIX)
     mount_plugin_routers(app, crm)
     return app

@@ -18,8 +18,19 @@ from crmcore import errors
 
 PROBLEM_JSON = "application/problem+json"
 
+
+class PreconditionFailed(errors.CRMError):
+    """``If-Match`` names another version than the current one (412)."""
+
+
+class PreconditionRequired(errors.CRMError):
+    """An update sent without ``If-Match`` (428)."""
+
+
 # most specific first: the first class an error is an instance of decides
 STATUS_OF: tuple[tuple[type[errors.CRMError], int], ...] = (
+    (PreconditionFailed, 412),
+    (PreconditionRequired, 428),
     (errors.NotFound, 404),
     (errors.AccessDenied, 403),
     (errors.Conflict, 409),
@@ -48,6 +59,27 @@ TITLES = {
     500: "Internal Server Error",
     501: "Not Implemented",
     503: "Service Unavailable",
+}
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+}
+
+# the error answers every operation may give, for the OpenAPI description
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": TITLES[status],
+        "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+    }
+    for status in (400, 401, 403, 404, 409, 412, 413, 422, 428, 429)
 }
 
 
@@ -104,6 +136,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return problem(422, validation_detail(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return problem(500, "internal error; the change, if any, was rolled back")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "crmcore_0011_scheduler"
-down_revision = "crmcore_0008"
+down_revision = "crmcore_0010_web_auth"
 branch_labels = None
 depends_on = None
 
