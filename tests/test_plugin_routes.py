@@ -1,0 +1,129 @@
+"""The bundled plugins' HTTP routes: documented, and bound by the caller's scope.
+
+With the demo data of all four plugins loaded, a rep calls every plugin route
+that names a customer (or a record of one) with another rep's customer: each
+answers 404 with the text a missing one gets, and changes nothing. Lists show
+only what the rep may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the web extra (crmcore[web]) is not installed")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from crmcore.demo import DEMO_AT, load_demo_data  # noqa: E402
+from crmcore.plugins import installed  # noqa: E402
+from crmcore.web import create_app  # noqa: E402
+
+SHIPPED = ["retail", "utility", "insurance", "real_estate"]
+pytestmark = pytest.mark.skipif(
+    not set(SHIPPED) <= set(installed()), reason="the shipped plugins are not installed"
+)
+MISSING = "999999"
+
+
+@pytest.fixture
+def demo_crm(crm_factory: Any) -> Any:
+    crm = crm_factory(plugins=SHIPPED)
+    crm.clock.set(DEMO_AT)
+    load_demo_data(crm, command="test setup")
+    crm.add_staff("audit", "Auditor", roles=["auditor"])
+    return crm
+
+
+@pytest.fixture
+def api(demo_crm: Any, crm_clock: Any) -> TestClient:
+    app = create_app(demo_crm.config, clock=crm_clock)
+    # test-only: the staff key comes from a header (sign-in is the web app's own concern)
+    app.state.authenticate = lambda request: request.headers.get("X-Test-Staff")
+    return TestClient(app)
+
+
+def call(api: TestClient, who: str, method: str, path: str, body: Any = None) -> Any:
+    return api.request(method, path, json=body, headers={"X-Test-Staff": who})
+
+
+def plugin_routes(crm: Any) -> set[tuple[str, str]]:
+    """(METHOD, full path template) of every route the plugins' routers declare."""
+    out = set()
+    for name, routers in crm.plugins.each("crm_api_routers"):
+        for router in routers or ():
+            for route in router.routes:
+                path = f"/api/v1/{name}{route.path}"
+                out |= {(m, path) for m in route.methods if m != "HEAD"}
+    return out
+
+
+def test_the_openapi_documents_every_plugin_route(api: TestClient, demo_crm: Any) -> None:
+    doc = api.get("/api/v1/openapi.json").json()
+    routes = plugin_routes(demo_crm)
+    assert {p.split("/")[3] for _, p in routes} == set(SHIPPED)
+    for method, path in routes:
+        assert method.lower() in doc["paths"].get(path, {}), (method, path)
+
+
+def test_every_plugin_route_refuses_a_caller_without_credentials(
+    api: TestClient, demo_crm: Any
+) -> None:
+    for method, path in plugin_routes(demo_crm):
+        r = api.request(method, path.replace("{", "").replace("}", ""), json={})
+        assert r.status_code == 401, (method, path, r.status_code)
+
+
+# Every route naming a customer or a customer's record, as (METHOD, path, body); the
+# placeholders are filled with another rep's records, then with ids that do not exist.
+REFERRING: dict[str, list[tuple[str, str, Any]]] = {
+    "retail": [
+        ("GET", "/api/v1/retail/members/{customer}", None),
+        ("GET", "/api/v1/retail/members/{customer}/points", None),
+        ("POST", "/api/v1/retail/members/{customer}/redemptions", {"points": 1}),
+        ("POST", "/api/v1/retail/members", {"customer": "{customer}"}),
+    ],
+    "utility": [],
+    "insurance": [],
+    "real_estate": [],
+}
+
+
+def hidden_records(crm: Any) -> dict[str, str]:
+    """A customer (and records of theirs) the rep chen may not see, by placeholder."""
+    seen = {c.id for c in crm.as_("chen").list_customers()}
+    hidden = [c.id for c in crm.list_customers() if c.id not in seen]
+    assert hidden
+    return {"customer": str(min(hidden))}
+
+
+def fill(template: Any, values: dict[str, str]) -> Any:
+    if isinstance(template, str):
+        for k, v in values.items():
+            template = template.replace("{" + k + "}", v)
+        return template
+    if isinstance(template, dict):
+        return {k: fill(v, values) for k, v in template.items()}
+    return template
+
+
+@pytest.mark.parametrize("plugin", SHIPPED)
+def test_a_rep_cannot_reach_another_reps_customer_through_any_route(
+    api: TestClient, demo_crm: Any, plugin: str
+) -> None:
+    specs = REFERRING[plugin]
+    with_params = {(m, p) for m, p in plugin_routes(demo_crm) if "{" in p and f"/{plugin}/" in p}
+    assert with_params <= {(m, p) for m, p, _ in specs}, "a route is not checked"
+    hidden = hidden_records(demo_crm)
+    missing = dict.fromkeys(hidden, MISSING)
+    before = len(demo_crm.audit_trail(limit=100_000))
+    for method, path, body in specs:
+        got = call(api, "chen", method, fill(path, hidden), fill(body, hidden))
+        assert got.status_code == 404, (method, path, got.status_code, got.text)
+        absent = call(api, "chen", method, fill(path, missing), fill(body, missing))
+        assert absent.status_code == 404, (method, path, absent.text)
+        shown = got.json()["detail"]
+        for value in hidden.values():
+            shown = shown.replace(value, MISSING)
+        assert shown == absent.json()["detail"], (method, path)
+    assert len(demo_crm.audit_trail(limit=100_000)) == before  # nothing was written
