@@ -7,6 +7,7 @@ only what the rep may see."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -83,18 +84,53 @@ REFERRING: dict[str, list[tuple[str, str, Any]]] = {
         ("POST", "/api/v1/retail/members/{customer}/redemptions", {"points": 1}),
         ("POST", "/api/v1/retail/members", {"customer": "{customer}"}),
     ],
-    "utility": [],
+    "utility": [
+        (
+            "POST",
+            "/api/v1/utility/meters/{meter_no}/readings",
+            {"readings": [{"at": "2026-06-16T00:00:00", "kwh": "1.5"}]},
+        ),
+        ("GET", "/api/v1/utility/meters/{meter_no}/readings?start=2026-06-01&end=2026-06-15", None),
+        ("GET", "/api/v1/utility/meters/{meter_no}/readings/2026-06-14", None),
+        ("PUT", "/api/v1/utility/meters/{meter_no}/key", {"key": True}),
+        ("GET", "/api/v1/utility/tickets/{ticket_id}", None),
+        ("POST", "/api/v1/utility/tickets/{ticket_id}/moves", {"to_state": "dispatched"}),
+        (
+            "POST",
+            "/api/v1/utility/tickets",
+            {"customer": "{customer}", "type": "enquiry", "subject": "bill"},
+        ),
+        ("GET", "/api/v1/utility/meters?customer={customer}", None),
+    ],
     "insurance": [],
     "real_estate": [],
 }
 
 
 def hidden_records(crm: Any) -> dict[str, str]:
-    """A customer (and records of theirs) the rep chen may not see, by placeholder."""
+    """Records of customers the rep chen may not see, by route placeholder."""
+    from crm_utility import accounts, tickets
+
     seen = {c.id for c in crm.as_("chen").list_customers()}
-    hidden = [c.id for c in crm.list_customers() if c.id not in seen]
+    hidden = {c.id for c in crm.list_customers()} - seen
     assert hidden
-    return {"customer": str(min(hidden))}
+    return {
+        "customer": str(min(hidden)),
+        "meter_no": next(
+            p["meter_no"] for p in accounts.list_points(crm) if p["customer_id"] in hidden
+        ),
+        "ticket_id": next(
+            str(t["ticket_id"])
+            for t in tickets.list_service_tickets(crm)
+            if t["customer_id"] in hidden
+        ),
+    }
+
+
+def covers(spec_path: str, route_path: str) -> bool:
+    """Whether a filled-in path (query left out) is an instance of a route template."""
+    pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(route_path))
+    return re.fullmatch(pattern, spec_path.split("?")[0]) is not None
 
 
 def fill(template: Any, values: dict[str, str]) -> Any:
@@ -113,7 +149,10 @@ def test_a_rep_cannot_reach_another_reps_customer_through_any_route(
 ) -> None:
     specs = REFERRING[plugin]
     with_params = {(m, p) for m, p in plugin_routes(demo_crm) if "{" in p and f"/{plugin}/" in p}
-    assert with_params <= {(m, p) for m, p, _ in specs}, "a route is not checked"
+    unchecked = [
+        (m, p) for m, p in with_params if not any(sm == m and covers(sp, p) for sm, sp, _ in specs)
+    ]
+    assert not unchecked, "routes not checked"
     hidden = hidden_records(demo_crm)
     missing = dict.fromkeys(hidden, MISSING)
     before = len(demo_crm.audit_trail(limit=100_000))
@@ -124,6 +163,6 @@ def test_a_rep_cannot_reach_another_reps_customer_through_any_route(
         assert absent.status_code == 404, (method, path, absent.text)
         shown = got.json()["detail"]
         for value in hidden.values():
-            shown = shown.replace(value, MISSING)
+            shown = re.sub(rf"\b{re.escape(value)}\b", MISSING, shown)
         assert shown == absent.json()["detail"], (method, path)
     assert len(demo_crm.audit_trail(limit=100_000)) == before  # nothing was written

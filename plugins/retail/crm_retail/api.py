@@ -60,9 +60,7 @@ def show_member(customer: str, crm: CRMDep) -> dict[str, Any]:
 
 
 @router.get("/members/{customer}/points", summary="A member's balance and points history")
-def points_history(
-    customer: str, crm: CRMDep, kind: LedgerKind | None = None
-) -> dict[str, Any]:
+def points_history(customer: str, crm: CRMDep, kind: LedgerKind | None = None) -> dict[str, Any]:
     """The balance and the ledger (earned, redeemed, expired, rewarded), oldest first;
     ``kind`` keeps one kind of entry (the balance stays the whole ledger's)."""
     data = points.ledger(crm, customer)
@@ -71,9 +69,7 @@ def points_history(
     return data
 
 
-@router.post(
-    "/members/{customer}/redemptions", status_code=201, summary="Redeem a member's points"
-)
+@router.post("/members/{customer}/redemptions", status_code=201, summary="Redeem a member's points")
 def redeem_points(customer: str, body: RedeemRequest, crm: CRMDep) -> dict[str, Any]:
     """The redemption's ledger entry and the new balance (201); more than the balance
     is refused and nothing changes."""
