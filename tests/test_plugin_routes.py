@@ -102,9 +102,25 @@ REFERRING: dict[str, list[tuple[str, str, Any]]] = {
         ),
         ("GET", "/api/v1/utility/meters?customer={customer}", None),
     ],
-    "insurance": [],
-    "real_estate": [],
+    "insurance": [
+        ("POST", "/api/v1/insurance/visits", {"customer": "{customer}", "agent": "chen"}),
+        ("GET", "/api/v1/insurance/visits?customer={customer}", None),
+        ("GET", "/api/v1/insurance/visits/{visit_id}", None),
+    ],
+    "real_estate": [
+        ("GET", "/api/v1/real_estate/requests/{request_id}", None),
+        ("POST", "/api/v1/real_estate/requests/{request_id}/dispatch", {}),
+        ("GET", "/api/v1/real_estate/requests?customer={customer}", None),
+        (
+            "POST",
+            "/api/v1/real_estate/requests",
+            {"customer": "{customer}", "category": "plumbing", "channel": "phone", "text": "leak"},
+        ),
+    ],
 }
+# An incident is a building's, not a customer's: anyone may see it, and it lists
+# only the requests the caller may see (checked below).
+BUILDING_RECORDS = {("GET", "/api/v1/real_estate/incidents/{incident_id}")}
 
 
 def hidden_records(crm: Any) -> dict[str, str]:
@@ -114,7 +130,16 @@ def hidden_records(crm: Any) -> dict[str, str]:
     seen = {c.id for c in crm.as_("chen").list_customers()}
     hidden = {c.id for c in crm.list_customers()} - seen
     assert hidden
+    from crm_insurance import visits
+    from crm_real_estate import requests
+
     return {
+        "visit_id": next(
+            str(v["id"]) for v in visits.list_visits(crm) if v["customer_id"] in hidden
+        ),
+        "request_id": next(
+            str(r["id"]) for r in requests.list_requests(crm) if r["customer_id"] in hidden
+        ),
         "customer": str(min(hidden)),
         "meter_no": next(
             p["meter_no"] for p in accounts.list_points(crm) if p["customer_id"] in hidden
@@ -148,7 +173,9 @@ def test_a_rep_cannot_reach_another_reps_customer_through_any_route(
     api: TestClient, demo_crm: Any, plugin: str
 ) -> None:
     specs = REFERRING[plugin]
-    with_params = {(m, p) for m, p in plugin_routes(demo_crm) if "{" in p and f"/{plugin}/" in p}
+    with_params = {
+        (m, p) for m, p in plugin_routes(demo_crm) if "{" in p and f"/{plugin}/" in p
+    } - BUILDING_RECORDS
     unchecked = [
         (m, p) for m, p in with_params if not any(sm == m and covers(sp, p) for sm, sp, _ in specs)
     ]
@@ -166,3 +193,32 @@ def test_a_rep_cannot_reach_another_reps_customer_through_any_route(
             shown = re.sub(rf"\b{re.escape(value)}\b", MISSING, shown)
         assert shown == absent.json()["detail"], (method, path)
     assert len(demo_crm.audit_trail(limit=100_000)) == before  # nothing was written
+
+
+def customer_ids(data: Any) -> set[int]:
+    """Every ``customer_id`` anywhere in a JSON answer."""
+    if isinstance(data, dict):
+        found = {data["customer_id"]} if isinstance(data.get("customer_id"), int) else set()
+        return found.union(*(customer_ids(v) for v in data.values()))
+    if isinstance(data, list):
+        return set().union(*(customer_ids(v) for v in data))
+    return set()
+
+
+@pytest.mark.parametrize("who", ["chen", "li", "audit"])
+def test_every_plugin_list_shows_only_customers_the_caller_may_see(
+    api: TestClient, demo_crm: Any, who: str
+) -> None:
+    visible = {c.id for c in demo_crm.as_(who).list_customers()}
+    everyone = {c.id for c in demo_crm.list_customers()}
+    shown: set[int] = set()
+    lists = sorted(p for m, p in plugin_routes(demo_crm) if m == "GET" and "{" not in p)
+    assert len(lists) >= 8
+    for path in lists:
+        r = call(api, who, "GET", path)
+        assert r.status_code in (200, 403, 422), (who, path, r.text)
+        got = customer_ids(r.json())
+        assert got <= visible, (who, path, got - visible)
+        shown |= got
+    if who == "chen":
+        assert shown and everyone - visible  # the rep saw some customers, and not others
