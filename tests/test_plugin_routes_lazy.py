@@ -24,7 +24,7 @@ def test_plugins_list_imports_neither_fastapi_nor_a_plugins_routes(tmp_path: Pat
     proc, modules = imported_by(["plugins", "list", "--json"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert all(f'"{n}"' in proc.stdout for n in installed)
-    assert "crm_retail.plugin" in modules or "retail" not in installed  # plugins were loaded
     tops = {m.split(".")[0] for m in modules}
+    assert any(t.startswith("crm_") for t in tops)  # the plugins were loaded
     assert not tops & {"fastapi", "starlette", "pydantic"}
     assert not [m for m in modules if m.endswith(".api") and m.startswith("crm_")]
