@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from crmcore.hooks.markers import hookimpl
-from crmcore.registry import Workflow
+from crmcore.registry import Channel, Workflow
+
+if TYPE_CHECKING:
+    from crmcore.entities import (
+        Customer,
+        StageChange,
+        Ticket,
+        TicketMove,
+        Transaction,
+        TransactionBatch,
+    )
+    from crmcore.service import CRM
 
 DEFAULT_WORKFLOW = Workflow(
     name="default",
@@ -17,3 +30,46 @@ DEFAULT_WORKFLOW = Workflow(
 @hookimpl(trylast=True)
 def crm_ticket_workflows() -> list[Workflow]:
     return [DEFAULT_WORKFLOW]
+
+
+# -- webhooks: the delivery channel, and the core's events queued for subscribers --------
+@hookimpl
+def crm_delivery_channels() -> list[Channel]:
+    from crmcore.webhooks.delivery import WebhookSender
+
+    return [WebhookSender().channel()]
+
+
+@hookimpl
+def crm_customer_created(crm: CRM, customer: Customer) -> None:
+    from crmcore.webhooks import events
+
+    events.customer_created(crm, customer)
+
+
+@hookimpl
+def crm_stage_changed(crm: CRM, customer: Customer, change: StageChange) -> None:
+    from crmcore.webhooks import events
+
+    events.stage_changed(crm, customer, change)
+
+
+@hookimpl
+def crm_transaction_recorded(crm: CRM, transaction: Transaction) -> None:
+    from crmcore.webhooks import events
+
+    events.transaction_recorded(crm, transaction)
+
+
+@hookimpl
+def crm_transactions_recorded_batch(crm: CRM, batch: TransactionBatch) -> None:
+    from crmcore.webhooks import events
+
+    events.transactions_imported(crm, batch)
+
+
+@hookimpl
+def crm_ticket_moved(crm: CRM, ticket: Ticket, move: TicketMove) -> None:
+    from crmcore.webhooks import events
+
+    events.ticket_moved(crm, ticket, move)
