@@ -37,6 +37,9 @@ PUBLIC_MODULES = frozenset(
         "crmcore.readmewalk",
         "crmcore.schema",
         "crmcore.testing",
+        "crmcore.web",
+        "crmcore.web.routes",
+        "crmcore.webhooks",
     }
 )
 
