@@ -103,3 +103,18 @@ def test_tiers_are_the_configured_ladder(world: dict[str, Any]) -> None:
     tiers = as_(world, "chen", "GET", "/tiers").json()
     assert [t["name"] for t in tiers["tiers"]][0] == "standard"
     assert tiers["window_days"] == 365
+
+
+@RETAIL
+def test_joining_publishes_the_plugin_event_to_its_subscribers(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmcore.webhooks import deliveries, new_secret, subscribe
+
+    crm, mine = world["crm"], world["mine"]
+    monkeypatch.setenv("CRM_WEBHOOK_SECRET", new_secret())
+    subscribe(crm, "https://example.test/hooks", ["retail.member_joined"])
+    as_(world, "chen", "POST", "/members", {"customer": str(mine.id)})
+    [queued] = deliveries(crm.as_("chen"))
+    assert queued["event"] == "retail.member_joined" and queued["customer_id"] == mine.id
+    assert deliveries(crm.as_("zhang")) == []
