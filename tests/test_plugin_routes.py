@@ -222,3 +222,41 @@ def test_every_plugin_list_shows_only_customers_the_caller_may_see(
         shown |= got
     if who == "chen":
         assert shown and everyone - visible  # the rep saw some customers, and not others
+
+
+def test_insurance_visits_and_orphans_over_http(api: TestClient, demo_crm: Any) -> None:
+    r = call(api, "chen", "POST", "/api/v1/insurance/visits", {"customer": "2", "note": "check-up"})
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "pending" and r.json()["agent"] == "chen"
+    shown = call(api, "chen", "GET", f"/api/v1/insurance/visits/{r.json()['id']}").json()
+    assert shown["note"] == "check-up"
+    future = call(
+        api, "chen", "POST", "/api/v1/insurance/visits", {"customer": "2", "at": "2030-01-01T00:00"}
+    )
+    assert future.status_code == 422 and "in the future" in future.json()["detail"]
+    orphans = call(api, "li", "GET", "/api/v1/insurance/orphans").json()
+    assert [o["customer_id"] for o in orphans["items"]] == [5]
+    refused = call(api, "chen", "POST", "/api/v1/insurance/orphans/reassignments", {"all": True})
+    assert refused.status_code == 403 and "team or company scope" in refused.json()["detail"]
+    done = call(api, "li", "POST", "/api/v1/insurance/orphans/reassignments", {"customers": ["5"]})
+    assert done.status_code == 201, done.text
+    assert done.json()["items"][0]["customer_id"] == 5
+    assert call(api, "li", "GET", "/api/v1/insurance/orphans").json()["count"] == 0
+
+
+def test_real_estate_requests_over_http(api: TestClient, demo_crm: Any) -> None:
+    mine = call(api, "chen", "GET", "/api/v1/real_estate/requests").json()["items"]
+    assert [r["customer_id"] for r in mine] == [2]
+    request = mine[0]
+    shown = call(api, "chen", "GET", f"/api/v1/real_estate/requests/{request['id']}").json()
+    assert shown["history"] and shown["state"] == "dispatched"
+    again = call(api, "chen", "POST", f"/api/v1/real_estate/requests/{request['id']}/dispatch", {})
+    assert again.status_code == 409 and "only new requests are dispatched" in again.json()["detail"]
+    body = {"customer": "2", "category": request["category"], "channel": "phone", "text": "again"}
+    opened = call(
+        api, "chen", "POST", "/api/v1/real_estate/requests", body | {"unit": request["place"]}
+    )
+    assert opened.status_code == 201, opened.text
+    listed = call(api, "chen", "GET", "/api/v1/real_estate/requests?open=true").json()
+    assert opened.json()["id"] in [r["id"] for r in listed["items"]]
+    assert call(api, "chen", "GET", "/api/v1/real_estate/incidents").json()["count"] == 0

@@ -14,6 +14,7 @@ down_revision = "crmcore_0008"
 branch_labels = None
 depends_on = None
 
+
 def upgrade() -> None:
     op.create_table(
         "webhook_subscriptions",

@@ -50,8 +50,9 @@ def test_enrol_answers_201_with_the_member_and_show_reads_it_back(world: dict[st
     again = as_(world, "chen", "POST", "/members", {"customer": str(mine.id)})
     assert again.status_code == 409
     assert again.headers["content-type"].startswith("application/problem+json")
-    assert again.json()["detail"] == f"customer {mine.id} (Mine Customer) is already member " + (
-        r.json()["member_no"]
+    assert (
+        again.json()["detail"]
+        == f"customer {mine.id} (Mine Customer) is already member " + (r.json()["member_no"])
     )
 
 
