@@ -230,3 +230,22 @@ def test_a_ticket_move_is_an_event(crm: Any, receiver: Receiver) -> None:
         "at": None,
         "owner_id": None,
     }
+
+
+def test_the_documented_ten_line_verifier_accepts_ours_and_refuses_a_forgery() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    section = doc.split("## Verifying a signature", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(code.strip().splitlines()) <= 10
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), namespace)
+    from crmcore.webhooks import check_secret
+
+    body, stamp = b'{"type": "ticket.moved"}', str(int(time.time()))
+    signature = sign(check_secret(SECRET, "test"), "whk_1_x", stamp, body)
+    headers = {"webhook-id": "whk_1_x", "webhook-timestamp": stamp, "webhook-signature": signature}
+    assert namespace["verify"](SECRET, headers, body)
+    assert not namespace["verify"](OTHER_SECRET, headers, body)
+    assert not namespace["verify"](SECRET, headers, body.replace(b"moved", b"moves"))
