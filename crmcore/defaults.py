@@ -10,6 +10,7 @@ from crmcore.registry import Channel, Workflow
 if TYPE_CHECKING:
     from crmcore.entities import (
         Customer,
+        CustomerBatch,
         StageChange,
         Ticket,
         TicketMove,
@@ -45,6 +46,13 @@ def crm_customer_created(crm: CRM, customer: Customer) -> None:
     from crmcore.webhooks import events
 
     events.customer_created(crm, customer)
+
+
+@hookimpl
+def crm_customers_imported(crm: CRM, batch: CustomerBatch) -> None:
+    from crmcore.webhooks import events
+
+    events.customers_imported(crm, batch)
 
 
 @hookimpl

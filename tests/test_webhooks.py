@@ -249,3 +249,30 @@ def test_the_documented_ten_line_verifier_accepts_ours_and_refuses_a_forgery() -
     assert namespace["verify"](SECRET, headers, body)
     assert not namespace["verify"](OTHER_SECRET, headers, body)
     assert not namespace["verify"](SECRET, headers, body.replace(b"moved", b"moves"))
+
+
+def test_an_import_queues_one_event_per_batch_not_one_per_row(
+    crm: Any, receiver: Receiver, tmp_path: Any
+) -> None:
+    from crmcore.importer import import_customers, import_transactions
+
+    subscribe(crm, receiver.url, ["*"])
+    people = tmp_path / "c.csv"
+    people.write_text(
+        "external_id,name,phone\n" + "".join(f"C{i},P {i},1380000{i:04d}\n" for i in range(30)),
+        encoding="utf-8",
+    )
+    import_customers(crm, str(people))
+    sales = tmp_path / "t.csv"
+    sales.write_text(
+        "customer_external_id,occurred_at,amount,external_id,channel\n"
+        + "".join(f"C{i},2026-01-04T10:00,12.50,T{i},shop\n" for i in range(30)),
+        encoding="utf-8",
+    )
+    import_transactions(crm, str(sales))
+    events = [d["event"] for d in deliveries(crm)]
+    assert events == ["customers.imported", "transactions.imported"]
+    assert crm.send_outbox() == {"sent": 1, "failed": 1}
+    assert crm.send_outbox() == {"sent": 1, "failed": 0}
+    counts = {e["type"]: e["data"]["count"] for e in receiver.accepted}
+    assert counts == {"customers.imported": 30, "transactions.imported": 30}

@@ -28,6 +28,7 @@ from crmcore.schema import messages, webhook_subscriptions
 CHANNEL = "webhook"
 CORE_EVENTS = (
     "customer.created",
+    "customers.imported",
     "customer.stage_changed",
     "transaction.recorded",
     "transactions.imported",

@@ -83,3 +83,12 @@ def ticket_moved(crm: Any, ticket: Any, move: Any) -> None:
         },
         customer_id=ticket.customer_id,
     )
+
+
+def customers_imported(crm: Any, batch: Any) -> None:
+    """One event per import batch (not one per customer): the id range to fetch."""
+    publish(
+        crm,
+        "customers.imported",
+        {"first_id": batch.first_id, "last_id": batch.last_id, "count": batch.count},
+    )
