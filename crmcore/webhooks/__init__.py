@@ -14,8 +14,12 @@ amounts, never personal data: the receiver reads the rest through the API.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import os
 import re
+import secrets
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -78,9 +82,6 @@ def check_events(crm: Any, events: Iterable[str]) -> list[str]:
 
 def check_secret(value: str | None, env: str) -> bytes:
     """The HMAC key of a ``whsec_<base64>`` secret read from ``env``, or a one-line error."""
-    import base64
-    import binascii
-
     if not value:
         raise ValidationError(
             f"webhook secret: environment variable {env} is not set "
@@ -101,9 +102,6 @@ def check_secret(value: str | None, env: str) -> bytes:
 
 def new_secret() -> str:
     """A fresh signing secret, ``whsec_`` and 32 random bytes in base64."""
-    import base64
-    import secrets
-
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
@@ -124,8 +122,6 @@ def subscribe(
     """Add a subscription (needs the ``configure`` permission). The secret is read
     from ``secret_env`` now, to refuse a missing or malformed one early, and again
     by the sender at each delivery; it is never stored."""
-    import os
-
     env = (secret_env or DEFAULT_SECRET_ENV).strip()
     if not _ENV.fullmatch(env):
         raise ValidationError(f"--secret-from-env {secret_env!r}: expected an upper-case name")
