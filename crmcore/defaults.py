@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crmcore.hooks.markers import hookimpl
-from crmcore.registry import Job, Workflow
+from crmcore.registry import Channel, Job, Workflow
 
 if TYPE_CHECKING:
-    from crmcore.entities import InboundMessage
+    from crmcore.entities import (
+        Customer,
+        CustomerBatch,
+        InboundMessage,
+        StageChange,
+        Ticket,
+        TicketMove,
+        Transaction,
+        TransactionBatch,
+    )
     from crmcore.service import CRM
 
 DEFAULT_WORKFLOW = Workflow(
@@ -39,3 +48,53 @@ def crm_jobs() -> list[Job]:
     from crmcore.ops.notify import NOTIFY_JOB
 
     return [NOTIFY_JOB]
+
+
+# -- webhooks: the delivery channel, and the core's events queued for subscribers --------
+@hookimpl
+def crm_delivery_channels() -> list[Channel]:
+    from crmcore.webhooks.delivery import WebhookSender
+
+    return [WebhookSender().channel()]
+
+
+@hookimpl
+def crm_customer_created(crm: CRM, customer: Customer) -> None:
+    from crmcore.webhooks import events
+
+    events.customer_created(crm, customer)
+
+
+@hookimpl
+def crm_customers_imported(crm: CRM, batch: CustomerBatch) -> None:
+    from crmcore.webhooks import events
+
+    events.customers_imported(crm, batch)
+
+
+@hookimpl
+def crm_stage_changed(crm: CRM, customer: Customer, change: StageChange) -> None:
+    from crmcore.webhooks import events
+
+    events.stage_changed(crm, customer, change)
+
+
+@hookimpl
+def crm_transaction_recorded(crm: CRM, transaction: Transaction) -> None:
+    from crmcore.webhooks import events
+
+    events.transaction_recorded(crm, transaction)
+
+
+@hookimpl
+def crm_transactions_recorded_batch(crm: CRM, batch: TransactionBatch) -> None:
+    from crmcore.webhooks import events
+
+    events.transactions_imported(crm, batch)
+
+
+@hookimpl
+def crm_ticket_moved(crm: CRM, ticket: Ticket, move: TicketMove) -> None:
+    from crmcore.webhooks import events
+
+    events.ticket_moved(crm, ticket, move)

@@ -500,4 +500,18 @@ from crmcore.auth.tables import (  # noqa: E402, F401
     web_tokens,
 )
 
+# who is told of which events over HTTP (crm webhook add); the signing secret is
+# never stored: ``secret_env`` names the sender's environment variable holding it
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("url", String(254), nullable=False),
+    Column("events", JSON, nullable=False, default=list),
+    Column("secret_env", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(64)),
+    info={"crm_kind": "configuration"},
+)
+
 CORE_TABLES = tuple(metadata.tables)

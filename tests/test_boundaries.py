@@ -40,6 +40,8 @@ PUBLIC_MODULES = frozenset(
         "crmcore.schema",
         "crmcore.testing",
         "crmcore.web",
+        "crmcore.web.routes",
+        "crmcore.webhooks",
     }
 )
 

@@ -178,7 +178,7 @@ def test_trace_prints_every_hook_call_with_the_plugins_that_answered(
     trace = capsys.readouterr().err.splitlines()
     assert trace == [
         "trace: crm_validate_customer answered by noisy: 0 results",
-        "trace: crm_customer_created answered by no plugin: 0 results",
+        "trace: crm_customer_created answered by core: 0 results",  # its webhook event
         "trace: crm_validate_customer answered by noisy: raised ValidationError: refused by noisy",
     ]
     assert not any("13812345678" in line or "Wu Fang" in line for line in trace)

@@ -88,7 +88,8 @@ def test_required_plugin_hooks_run_before_dependants(crm_factory):
     )
     crm.customers.add("X")
     assert order == ["base", "dependant"]
-    assert crm.plugins.implementers("crm_customer_created") == ["base", "dependant"]
+    # the core's own implementation (its webhook event) runs after every plugin's
+    assert crm.plugins.implementers("crm_customer_created") == ["base", "dependant", "core"]
 
 
 def test_bad_plugin_config_names_file_key_and_expectation():

@@ -15,6 +15,7 @@ from crmcore.cli import (  # noqa: F401  (register commands)
     _scaffold,
     _staff,
     _web,
+    _webhooks,
 )
 from crmcore.cli._app import (
     JSON_OPTION,

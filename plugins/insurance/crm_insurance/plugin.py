@@ -13,6 +13,7 @@ from crmcore.parse import parse_date
 
 if TYPE_CHECKING:
     import click
+    from fastapi import APIRouter
     from sqlalchemy import Table
 
     from crmcore import CRM, Customer, InboundMessage, Staff
@@ -64,6 +65,14 @@ def crm_tables() -> tuple[Table, ...]:
 @hookimpl
 def crm_migrations() -> str:
     return str(Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def crm_api_routers() -> list[APIRouter]:
+    """The HTTP routes (imported here, so the plugin loads without the web extra)."""
+    from crm_insurance.api import router
+
+    return [router]
 
 
 @hookimpl

@@ -28,7 +28,7 @@ from sqlalchemy import desc, select, union, update
 from crm_insurance import NAME, settings
 from crm_insurance.scores import LABELS, parse_score
 from crm_insurance.tables import replies, visits
-from crmcore import ValidationError
+from crmcore import NotFound, ValidationError
 from crmcore.present import show_phone
 from crmcore.schema import contact_points, live_customers
 
@@ -113,6 +113,17 @@ def list_visits(
             settings.check_choice(status, ("pending", "verified", "expired"), "visit status")
             out = [v for v in out if v["status"] == status]
         return out
+
+
+def show_visit(crm: Any, visit_id: int) -> dict[str, Any]:
+    """One visit (of a customer the caller may see) and whether the customer's SMS
+    verified it; another rep's visit is not found, as a missing one."""
+    with crm.transaction(write=False):
+        settings.require(crm, "read", "show a visit")
+        row = crm.db.execute(select(visits).where(visits.c.id == visit_id)).first()
+        if row is None:
+            raise NotFound(f"visit {visit_id} not found")
+        return visit_view(crm, row)
 
 
 def list_replies(crm: Any, *, matched: bool | None = None) -> list[dict[str, Any]]:

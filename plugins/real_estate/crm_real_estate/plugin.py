@@ -18,6 +18,7 @@ from .tables import TABLES, requests, revisits, teams, unit_owners
 
 if TYPE_CHECKING:
     import click
+    from fastapi import APIRouter
     from sqlalchemy import Table
 
     from crmcore import CRM, Customer, Job, Staff, Ticket, TicketMove, Workflow
@@ -52,6 +53,14 @@ def crm_tables() -> tuple[Table, ...]:
 @hookimpl
 def crm_migrations() -> str:
     return str(Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def crm_api_routers() -> list[APIRouter]:
+    """The HTTP routes (imported here, so the plugin loads without the web extra)."""
+    from crm_real_estate.api import router
+
+    return [router]
 
 
 @hookimpl

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from crm_retail import callbacks, dm, feedback, fuel, members, points, waitlist
-from crm_retail.settings import is_member_day, member_day_text, settings
+from crm_retail.settings import is_member_day, member_day_text, settings, tier_ladder
 from crmcore import ValidationError
 from crmcore.cli import JSON_OPTION, Whole, emit, parse_at, pass_crm
 from crmcore.cli.output import table
@@ -128,20 +128,7 @@ def tiers_list(crm: Any, as_json: bool) -> None:
     """Tiers: threshold, multiplier, benefits.
 
     Tiers: threshold of rolling spend, point multiplier, benefits."""
-    s = settings(crm)
-    data = {
-        "window_days": s["tier_window_days"],
-        "review_date": s["tier_review_date"],
-        "tiers": [
-            {
-                "name": t.name,
-                "min_spend_cents": t.min_spend_cents,
-                "multiplier": t.multiplier,
-                "benefits": list(t.benefits),
-            }
-            for t in s.tiers
-        ],
-    }
+    data = tier_ladder(crm)
     emit(
         data,
         as_json,

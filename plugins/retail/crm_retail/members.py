@@ -19,7 +19,7 @@ from crm_retail import _util
 from crm_retail import points as points_mod
 from crm_retail.settings import Settings, is_member_day, settings
 from crm_retail.tables import member_day_benefits, members
-from crmcore import Conflict, ValidationError
+from crmcore import Conflict, ValidationError, webhooks
 from crmcore.parse import clean_text, format_money, parse_date
 from crmcore.schema import (
     customer_labels,
@@ -238,6 +238,13 @@ def join(
             data={"member_no": number, "tier": tier.name, "spend_cents": spend},
         )
         crm.customers.set_label(c.id, TIER_LABEL, tier.name, source=_util.SOURCE)
+        webhooks.publish(
+            crm,
+            "retail.member_joined",
+            {"customer_id": c.id, "member_no": number, "tier": tier.name, "at": when},
+            customer_id=c.id,
+            source=_util.SOURCE,
+        )
     return member_info(crm, c.id)
 
 

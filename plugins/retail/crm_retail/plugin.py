@@ -32,6 +32,7 @@ from crmcore import Job, PluginInfo, TimelineEntry, TimelineSource, hookimpl
 
 if TYPE_CHECKING:
     import click
+    from fastapi import APIRouter
     from sqlalchemy import Table
 
     from crmcore import CRM, Customer, Template, Transaction, TransactionBatch
@@ -76,6 +77,14 @@ def crm_cli_commands() -> list[click.Command]:
     from crm_retail.cli import retail
 
     return [retail]
+
+
+@hookimpl
+def crm_api_routers() -> list[APIRouter]:
+    """The HTTP routes (imported here, so the plugin loads without the web extra)."""
+    from crm_retail.api import router
+
+    return [router]
 
 
 @hookimpl

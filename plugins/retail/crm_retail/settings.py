@@ -279,3 +279,23 @@ def member_day_text(s: Settings) -> str:
     if md["points_multiplier"] != 1:
         parts.append(f"x{md['points_multiplier']:g} points")
     return " and ".join(parts) or "member offers"
+
+
+def tier_ladder(crm: Any) -> dict[str, Any]:
+    """The configured tiers as the CLI (``crm retail tiers list``) and the HTTP API
+    show them: the rolling window, the review date and each tier's threshold,
+    point multiplier and benefits."""
+    s = settings(crm)
+    return {
+        "window_days": s["tier_window_days"],
+        "review_date": s["tier_review_date"],
+        "tiers": [
+            {
+                "name": t.name,
+                "min_spend_cents": t.min_spend_cents,
+                "multiplier": t.multiplier,
+                "benefits": list(t.benefits),
+            }
+            for t in s.tiers
+        ],
+    }

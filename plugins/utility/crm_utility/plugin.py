@@ -25,6 +25,7 @@ from crmcore.i18n import N_
 
 if TYPE_CHECKING:
     import click
+    from fastapi import APIRouter
     from sqlalchemy import Table
 
     from crmcore import CRM, Customer, Ticket, TicketMove, Workflow
@@ -59,6 +60,14 @@ def crm_tables() -> list[Table]:
 @hookimpl
 def crm_migrations() -> str:
     return str(Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def crm_api_routers() -> list[APIRouter]:
+    """The HTTP routes (imported here, so the plugin loads without the web extra)."""
+    from crm_utility.api import router
+
+    return [router]
 
 
 @hookimpl

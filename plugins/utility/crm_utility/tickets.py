@@ -192,6 +192,23 @@ def service_ticket(crm: Any, ticket_id: Any) -> dict[str, Any]:
         }
 
 
+def move_service_ticket(
+    crm: Any,
+    ticket_id: Any,
+    to_state: str,
+    *,
+    note: str | None = None,
+    owner: Any = None,
+    at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Move a service ticket one step (the core's ``crm ticket move``), refusing a
+    ticket of another workflow; the ticket with its deadlines afterwards."""
+    with crm.transaction(command="utility ticket move"):
+        service_ticket(crm, ticket_id)
+        t = crm.tickets.move(ticket_id, to_state, note=note, owner=owner, at=at)
+        return service_ticket(crm, t.id)
+
+
 def list_service_tickets(
     crm: Any, *, open_only: bool = False, type: str | None = None
 ) -> list[dict]:
