@@ -158,3 +158,33 @@ def test_imported_customers_are_indexed_in_the_import(crm, tmp_path):
     import_customers(crm, str(path))
     assert [h["name"] for h in search_customers(crm, "3333 4444")] == ["Wu Lei"]
     assert [h["name"] for h in search_customers(crm, "1111 2222")] == ["吴芳"]
+
+
+def test_a_contact_held_by_two_visible_customers_is_refused_naming_both(shop):
+    from crmcore.schema import contact_points
+
+    crm, who = shop
+    with crm.transaction() as db:  # a duplicate written around the service's checks
+        db.execute(
+            contact_points.insert().values(
+                customer_id=who["chen"].id, kind="phone", value="+8613800001111", consent=True
+            )
+        )
+    with pytest.raises(ValidationError, match=rf"2 customers \({who['zhang'].id}, {who['chen'].id}\)"):
+        find_by_contact(crm, "138 0000 1111")
+    # a rep who sees only one of them gets that one
+    assert find_by_contact(crm.as_("zhang"), "138 0000 1111") == who["zhang"].id
+
+
+def test_cli_search_and_show_by_phone(shop, crm_cli):
+    crm, who = shop
+    found = crm_cli("--as", "zhang", "customer", "search", "1111", "--json")
+    assert found.exit_code == 0 and [h["id"] for h in found.json()] == [who["zhang"].id]
+    shown = crm_cli("customer", "show", "13800001111", "--json")
+    assert shown.exit_code == 0 and shown.json()["id"] == who["zhang"].id
+    hidden = crm_cli("--as", "zhang", "customer", "show", "13900001111")
+    missing = crm_cli("--as", "zhang", "customer", "show", "13999999999")
+    assert hidden.exit_code == missing.exit_code == 1
+    assert hidden.output.replace("13900001111", "N") == missing.output.replace("13999999999", "N")
+    bad = crm_cli("customer", "search", "x", "--limit", "0")
+    assert bad.exit_code != 0 and "Traceback" not in bad.output

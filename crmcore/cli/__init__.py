@@ -11,6 +11,7 @@ from crmcore.cli import (  # noqa: F401  (register commands)
     _import,
     _records,
     _scaffold,
+    _search,
 )
 from crmcore.cli._app import (
     JSON_OPTION,

@@ -115,7 +115,10 @@ def customer_add(
 @JSON_OPTION
 @pass_crm
 def customer_show(crm: Any, ref: str, as_json: bool) -> None:
-    """Show a customer card (REF: id or external id)."""
+    """Show a customer card (REF: id, external id, phone or e-mail)."""
+    from crmcore.search import resolve_ref
+
+    ref = resolve_ref(crm, ref)
     with crm.transaction(write=False):
         card = crm.card(ref, transactions_limit=10)
         data = customer_json(crm, card["customer"]) | {

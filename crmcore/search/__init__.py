@@ -115,6 +115,20 @@ def find_by_contact(crm: Any, ref: str) -> int | None:
     return int(rows[0].id)
 
 
+def resolve_ref(crm: Any, ref: Any) -> Any:
+    """``ref`` itself when it names a customer by id or external id, else the id
+    of the one visible customer with that phone or e-mail (see
+    :func:`find_by_contact`); a REF that is none of these is :class:`NotFound`."""
+    try:
+        crm.get_customer(ref)
+        return ref
+    except NotFound:
+        found = find_by_contact(crm, ref) if isinstance(ref, str) else None
+        if found is None:
+            raise
+        return found
+
+
 def reindex(crm: Any) -> dict[str, int]:
     """Fill the pinyin table (when ``pypinyin`` is installed) and rebuild the
     whole index from the customers and contact points, set-based (admin).
@@ -137,6 +151,7 @@ __all__ = [
     "find_by_contact",
     "query_forms",
     "reindex",
+    "resolve_ref",
     "result",
     "search_customers",
     "search_keys",
