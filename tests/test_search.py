@@ -185,6 +185,6 @@ def test_cli_search_and_show_by_phone(shop, crm_cli):
     hidden = crm_cli("--as", "zhang", "customer", "show", "13900001111")
     missing = crm_cli("--as", "zhang", "customer", "show", "13999999999")
     assert hidden.exit_code == missing.exit_code == 1
-    assert hidden.output.replace("13900001111", "N") == missing.output.replace("13999999999", "N")
+    assert hidden.stderr.replace("13900001111", "N") == missing.stderr.replace("13999999999", "N")
     bad = crm_cli("customer", "search", "x", "--limit", "0")
-    assert bad.exit_code != 0 and "Traceback" not in bad.output
+    assert bad.exit_code != 0 and "Traceback" not in bad.stderr
