@@ -12,6 +12,7 @@ from crmcore.cli import (  # noqa: F401  (register commands)
     _records,
     _scaffold,
     _search,
+    _segments,
 )
 from crmcore.cli._app import (
     JSON_OPTION,

@@ -107,6 +107,8 @@ def _key_hits(key: SearchKey, text: str, dialect: str) -> Any:
         matches.append(func.lower(col).contains(text.lower(), autoescape=True))
     rank = case((exact, 0), (prefix, 1), else_=2)
     stmt = select(key.customer.label("cid"), rank.label("rank")).where(or_(*matches))
+    if key.where is not None:
+        stmt = stmt.where(key.where)
     return stmt.select_from(key.join) if key.join is not None else stmt
 
 

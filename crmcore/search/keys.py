@@ -36,6 +36,7 @@ class SearchKey:
     :param customer: the column holding the customer's id.
     :param join: the join of ``value``'s and ``customer``'s tables when they differ
         (a unit's code and its owners: ``owners.join(units, ...)``).
+    :param where: a condition the rows must meet (current owners only: ``until IS NULL``).
     """
 
     name: str = attrs.field(validator=_valid_name)
@@ -43,3 +44,4 @@ class SearchKey:
     value: Any
     customer: Any
     join: Any = None
+    where: Any = None
