@@ -7,6 +7,7 @@ from __future__ import annotations
 from crmcore.cli import (  # noqa: F401  (register commands)
     _admin,
     _analytics,
+    _campaigns,
     _customers,
     _import,
     _records,
