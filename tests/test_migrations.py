@@ -9,8 +9,8 @@ from crmcore import CRM, hookimpl
 from crmcore.access import SYSTEM
 from crmcore.config import from_dict
 from crmcore.migrate import current_heads
-from crmcore.search import SQLITE_INDEX_TABLES
 from crmcore.schema import metadata
+from crmcore.search import SQLITE_INDEX_TABLES
 from crmcore.testing import (
     assert_migrations_reversible,
     fresh_database,

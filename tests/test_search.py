@@ -170,7 +170,9 @@ def test_a_contact_held_by_two_visible_customers_is_refused_naming_both(shop):
                 customer_id=who["chen"].id, kind="phone", value="+8613800001111", consent=True
             )
         )
-    with pytest.raises(ValidationError, match=rf"2 customers \({who['zhang'].id}, {who['chen'].id}\)"):
+    with pytest.raises(
+        ValidationError, match=rf"2 customers \({who['zhang'].id}, {who['chen'].id}\)"
+    ):
         find_by_contact(crm, "138 0000 1111")
     # a rep who sees only one of them gets that one
     assert find_by_contact(crm.as_("zhang"), "138 0000 1111") == who["zhang"].id

@@ -85,7 +85,10 @@ def test_each_core_condition_on_a_hand_built_case(base):
         "referred": ({"relationship": {"kind": "referral", "role": "to"}}, ["A"]),
         "not": ({"not": {"owner": ["zhang"]}}, ["B"]),
         "any": ({"any": [{"stage": ["new"]}, {"team": ["south"]}]}, ["A", "B"]),
-        "all": ({"all": [{"owner": ["zhang"]}, {"consent": "sms"}, {"stage": ["prospect"]}]}, ["C"]),
+        "all": (
+            {"all": [{"owner": ["zhang"]}, {"consent": "sms"}, {"stage": ["prospect"]}]},
+            ["C"],
+        ),
     }
     for name, (cond, want) in cases.items():
         add_segment(crm, f"s-{name}".replace("_", "-"), cond)
@@ -109,8 +112,14 @@ def test_merged_and_forgotten_customers_are_never_members(base):
         ({}, r"\$: expected an object with exactly one key"),
         ({"stage": ["nope"]}, r"\$.stage: stage\(s\) \['nope'\] not configured"),
         ({"spend": {"least": 1}}, r"\$.spend: Additional properties"),
-        ({"all": [{"stage": ["new"]}, {"colour": "red"}]}, r"\$.all\[1\]: unknown condition 'colour'"),
-        ({"attribute": {"name": "shop.shoe", "equals": 1}}, r"attribute 'shop.shoe' is not declared"),
+        (
+            {"all": [{"stage": ["new"]}, {"colour": "red"}]},
+            r"\$.all\[1\]: unknown condition 'colour'",
+        ),
+        (
+            {"attribute": {"name": "shop.shoe", "equals": 1}},
+            r"attribute 'shop.shoe' is not declared",
+        ),
         ({"owner": ["nobody"]}, r"nobody"),
         ({"consent": "fax"}, r"\$.consent: 'fax' is not one of"),
     ],
@@ -174,7 +183,9 @@ def test_cli_segment_commands(base, crm_cli, tmp_path):
 STAGES = ["prospect", "new", "stable"]
 conditions = st.recursive(
     st.one_of(
-        st.builds(lambda s: {"stage": s}, st.lists(st.sampled_from(STAGES), min_size=1, max_size=2)),
+        st.builds(
+            lambda s: {"stage": s}, st.lists(st.sampled_from(STAGES), min_size=1, max_size=2)
+        ),
         st.builds(lambda o: {"owner": [o]}, st.sampled_from(["zhang", "wang"])),
         st.builds(lambda v: {"label": {"name": "abc", "in": [v]}}, st.sampled_from("ABC")),
         st.builds(lambda n: {"spend": {"min": n}}, st.integers(0, 30_000)),
@@ -242,7 +253,9 @@ def random_base(base):
     return crm, people
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(doc=conditions)
 def test_members_equal_a_brute_force_filter(random_base, doc):
     from sqlalchemy import select

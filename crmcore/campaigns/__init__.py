@@ -246,8 +246,12 @@ def send(crm: Any, name: str, *, at: dt.datetime | None = None) -> dict[str, Any
         for r in plan["held"]:
             db.execute(
                 campaign_recipients.insert().values(
-                    campaign_id=row.id, customer_id=r.id, occurrence=occurrence,
-                    holdout=True, message_id=None, at=when,
+                    campaign_id=row.id,
+                    customer_id=r.id,
+                    occurrence=occurrence,
+                    holdout=True,
+                    message_id=None,
+                    at=when,
                 )
             )
         sent = 0
@@ -261,8 +265,12 @@ def send(crm: Any, name: str, *, at: dt.datetime | None = None) -> dict[str, Any
             sent += message is not None
             db.execute(
                 campaign_recipients.insert().values(
-                    campaign_id=row.id, customer_id=r.id, occurrence=occurrence, holdout=False,
-                    message_id=None if message is None else message.id, at=when,
+                    campaign_id=row.id,
+                    customer_id=r.id,
+                    occurrence=occurrence,
+                    holdout=False,
+                    message_id=None if message is None else message.id,
+                    at=when,
                 )
             )
         return _summary(plan) | {"sent": sent, "held_out": len(plan["held"])}

@@ -76,27 +76,41 @@ def campaign_report(
             ).scalar()
             if occurrence is None:
                 raise NotFound(f"campaign {name!r} has not run yet")
-        window = and_(
-            transactions.c.customer_id == rc.customer_id,
-            transactions.c.kind == "purchase",
-            transactions.c.occurred_at >= rc.at,
-            transactions.c.occurred_at < rc.at + dt.timedelta(days=days),
+        # the runs of the occurrence (a re-run selects the members added since):
+        # few moments, each with its own window
+        starts = (
+            db.execute(
+                select(rc.at)
+                .where(rc.campaign_id == row.id, rc.occurrence == occurrence)
+                .distinct()
+            )
+            .scalars()
+            .all()
         )
-        per_customer = db.execute(
-            select(
-                rc.customer_id,
-                rc.holdout,
-                func.count(transactions.c.id).label("n"),
-                func.coalesce(func.sum(transactions.c.amount_cents), 0).label("spend"),
+        per_customer = []
+        for start in starts:
+            window = and_(
+                transactions.c.customer_id == rc.customer_id,
+                transactions.c.kind == "purchase",
+                transactions.c.occurred_at >= start,
+                transactions.c.occurred_at < start + dt.timedelta(days=days),
             )
-            .select_from(campaign_recipients.outerjoin(transactions, window))
-            .where(
-                rc.campaign_id == row.id,
-                rc.occurrence == occurrence,
-                (rc.holdout.is_(True)) | (rc.message_id.is_not(None)),
-            )
-            .group_by(rc.customer_id, rc.holdout)
-        ).all()
+            per_customer += db.execute(
+                select(
+                    rc.customer_id,
+                    rc.holdout,
+                    func.count(transactions.c.id).label("n"),
+                    func.coalesce(func.sum(transactions.c.amount_cents), 0).label("spend"),
+                )
+                .select_from(campaign_recipients.outerjoin(transactions, window))
+                .where(
+                    rc.campaign_id == row.id,
+                    rc.occurrence == occurrence,
+                    rc.at == start,
+                    (rc.holdout.is_(True)) | (rc.message_id.is_not(None)),
+                )
+                .group_by(rc.customer_id, rc.holdout)
+            ).all()
     held = [r for r in per_customer if r.holdout]
     reached = [r for r in per_customer if not r.holdout]
     spend_r = np.array([r.spend for r in reached], dtype=float)

@@ -31,7 +31,9 @@ def _run_line(d: dict[str, Any]) -> str:
 @click.option("--once", "once_at", metavar="AT", help="Send once, from this moment.")
 @click.option("--holiday", help="Every year on a holiday: spring_festival, dragon_boat, ...")
 @click.option("--date", "month_day", metavar="MM-DD", help="Every year on this day.")
-@click.option("--days-before", type=Whole(0), default=0, help="For yearly: due this many days early.")
+@click.option(
+    "--days-before", type=Whole(0), default=0, help="For yearly: due this many days early."
+)
 @click.option("--daily", is_flag=True, help="Every day (a birthday greeting's segment).")
 @click.option("--holdout", help="A share never messaged, for the report (e.g. 10%).")
 @JSON_OPTION
@@ -56,7 +58,9 @@ def campaign_add(
 
     given = [x for x in (once_at, holiday, month_day, daily or None) if x]
     if len(given) != 1:
-        raise ValidationError("campaign add: give exactly one of --once, --holiday, --date, --daily")
+        raise ValidationError(
+            "campaign add: give exactly one of --once, --holiday, --date, --daily"
+        )
     schedule: dict[str, Any]
     if once_at is not None:
         schedule = {"kind": "once", "at": parse_at(once_at, "--once").isoformat()}
@@ -88,10 +92,10 @@ def campaign_list(crm: Any, as_json: bool) -> None:
     emit(
         rows,
         as_json,
-        lambda r: "\n".join(
-            f"{c['name']}  {c['segment']}  {c['channel']}  {c['schedule']}" for c in r
-        )
-        or "no campaigns",
+        lambda r: (
+            "\n".join(f"{c['name']}  {c['segment']}  {c['channel']}  {c['schedule']}" for c in r)
+            or "no campaigns"
+        ),
     )
 
 
@@ -141,7 +145,9 @@ def campaign_send(crm: Any, name: str, at: str | None, as_json: bool) -> None:
     nothing twice."""
     from crmcore.campaigns import send
 
-    emit(send(crm, name, at=parse_at(at)), as_json, lambda d: _run_line(d) + f", {d['sent']} queued")
+    emit(
+        send(crm, name, at=parse_at(at)), as_json, lambda d: _run_line(d) + f", {d['sent']} queued"
+    )
 
 
 @campaign.command("report")

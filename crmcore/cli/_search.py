@@ -48,6 +48,8 @@ def customer_search_reindex(crm: Any, as_json: bool) -> None:
     emit(
         done,
         as_json,
-        lambda d: f"search index rebuilt: {d['terms']} keys, "
-        f"{d['pinyin_characters']} characters with pinyin",
+        lambda d: (
+            f"search index rebuilt: {d['terms']} keys, "
+            f"{d['pinyin_characters']} characters with pinyin"
+        ),
     )

@@ -21,7 +21,9 @@ def _conditions(where: str | None, file: str | None) -> Any:
     from crmcore.segments import parse_conditions
 
     if (where is None) == (file is None):
-        raise ValidationError("segment add: give the conditions with exactly one of --where, --file")
+        raise ValidationError(
+            "segment add: give the conditions with exactly one of --where, --file"
+        )
     if file is not None:
         try:
             text = Path(file).read_text(encoding="utf-8")

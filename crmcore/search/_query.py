@@ -155,5 +155,3 @@ def exact_contact_statement(crm: Any, forms: list[str]) -> Any:
     )
     visible = visible_customers(crm)
     return select(visible).where(visible.c.id.in_(held)).order_by(visible.c.id).limit(10)
-
-

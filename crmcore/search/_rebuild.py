@@ -58,7 +58,7 @@ def _initials_of(name: Any) -> Any:
         )
         for i in range(1, PINYIN_CHARS + 1)
     ]
-    expr = parts[0]
+    expr: Any = parts[0]
     for part in parts[1:]:
         expr = expr.op("||")(part)
     return expr

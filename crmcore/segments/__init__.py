@@ -35,7 +35,7 @@ def parse_conditions(text: str, *, where: str = "--where") -> Any:
     """A JSON condition document from the command line or a file."""
     try:
         return json.loads(text)
-    except ValueError as e:
+    except json.JSONDecodeError as e:
         raise ValidationError(f"{where}: not JSON ({e.msg} at character {e.pos})") from None
 
 
@@ -58,9 +58,7 @@ def _plain(row: Any) -> dict[str, Any]:
     }
 
 
-def add_segment(
-    crm: Any, name: str, conditions: Any, *, description: str = ""
-) -> dict[str, Any]:
+def add_segment(crm: Any, name: str, conditions: Any, *, description: str = "") -> dict[str, Any]:
     """Save a segment; the conditions are validated and compiled first, so a
     saved segment always runs. A name already used is refused."""
     name = clean_key(name, field="segment name", max_len=64)
@@ -100,9 +98,11 @@ def remove_segment(crm: Any, name: str) -> dict[str, Any]:
     with crm.transaction() as db:
         db.require_write()
         row = _row(crm, name)
-        used = db.conn.execute(
-            select(campaigns.c.name).where(campaigns.c.segment_id == row.id)
-        ).scalars().all()
+        used = (
+            db.conn.execute(select(campaigns.c.name).where(campaigns.c.segment_id == row.id))
+            .scalars()
+            .all()
+        )
         if used:
             raise Conflict(f"segment {row.name!r} is used by campaign(s) {', '.join(used)}")
         db.execute(segments.delete().where(segments.c.id == row.id))
@@ -173,7 +173,9 @@ def export_members(
                 for r in db.execute(stmt):
                     writer.writerow(_member(crm, r))
                     rows += 1
-        db.audit("segments", name, "export", None, {"rows": rows, "path": str(path)}, customer_id=None)
+        db.audit(
+            "segments", name, "export", None, {"rows": rows, "path": str(path)}, customer_id=None
+        )
     return {"segment": name, "rows": rows, "path": str(path)}
 
 

@@ -164,7 +164,9 @@ def _pg_trgm_schema(bind: sa.engine.Connection) -> str:
     has_public = bind.execute(
         sa.text("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")
     ).scalar()
-    schema = "public" if has_public else str(bind.execute(sa.text("SELECT current_schema()")).scalar())
+    schema = (
+        "public" if has_public else str(bind.execute(sa.text("SELECT current_schema()")).scalar())
+    )
     op.execute(f'CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA "{schema}"')
     return schema
 
@@ -267,9 +269,7 @@ def upgrade() -> None:
         "campaign_recipients",
         ["campaign_id", "occurrence", "customer_id"],
     )
-    op.create_index(
-        "ix_campaign_recipients_customer_id", "campaign_recipients", ["customer_id"]
-    )
+    op.create_index("ix_campaign_recipients_customer_id", "campaign_recipients", ["customer_id"])
     if bind.dialect.name == "postgresql":
         op.execute(PG_FUNCTIONS)
         for trigger in PG_TRIGGERS:
