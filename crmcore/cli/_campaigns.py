@@ -12,7 +12,7 @@ from crmcore.cli.params import Whole
 
 @cli.group()
 def campaign() -> None:
-    """Campaigns to a saved segment: add, list, show, dry-run, send, report."""
+    """Messages to a saved segment on a schedule."""
 
 
 def _run_line(d: dict[str, Any]) -> str:
@@ -29,7 +29,10 @@ def _run_line(d: dict[str, Any]) -> str:
 @click.option("--channel", type=click.Choice(["sms", "email"]), default="sms", show_default=True)
 @click.option("--template", required=True, help="The text; placeholders {name}, {external_id}.")
 @click.option("--once", "once_at", metavar="AT", help="Send once, from this moment.")
-@click.option("--holiday", help="Every year on a holiday: spring_festival, dragon_boat, ...")
+@click.option(
+    "--holiday",
+    help="Every year on spring_festival, dragon_boat, mid_autumn or national_day.",
+)
 @click.option("--date", "month_day", metavar="MM-DD", help="Every year on this day.")
 @click.option(
     "--days-before", type=Whole(0), default=0, help="For yearly: due this many days early."
@@ -52,7 +55,9 @@ def campaign_add(
     holdout: str | None,
     as_json: bool,
 ) -> None:
-    """Save campaign NAME with one schedule: --once, --holiday, --date or --daily."""
+    """Save campaign NAME.
+
+    With one schedule: --once, --holiday, --date or --daily."""
     from crmcore.campaigns import add_campaign, parse_holdout
     from crmcore.errors import ValidationError
 
@@ -124,7 +129,7 @@ def campaign_show(crm: Any, name: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def campaign_dry_run(crm: Any, name: str, at: str | None, as_json: bool) -> None:
-    """How many would receive it now, and a sample of the messages."""
+    """Count and sample who would receive it."""
     from crmcore.campaigns import dry_run
 
     def human(d: dict[str, Any]) -> str:
@@ -141,8 +146,9 @@ def campaign_dry_run(crm: Any, name: str, at: str | None, as_json: bool) -> None
 @JSON_OPTION
 @pass_crm
 def campaign_send(crm: Any, name: str, at: str | None, as_json: bool) -> None:
-    """Queue the due occurrence's messages (delivered by `crm outbox send`); a re-run sends
-    nothing twice."""
+    """Queue the due run's messages.
+
+    Delivered by `crm outbox send`; a re-run sends nothing twice."""
     from crmcore.campaigns import send
 
     emit(
@@ -159,7 +165,7 @@ def campaign_send(crm: Any, name: str, at: str | None, as_json: bool) -> None:
 def campaign_report_cmd(
     crm: Any, name: str, occurrence: str | None, days: int, as_json: bool
 ) -> None:
-    """Purchases of reached against held-out customers after the run, and the uplift."""
+    """Reached vs held out: purchases, uplift."""
     from crmcore.campaigns.report import campaign_report
 
     def human(d: dict[str, Any]) -> str:

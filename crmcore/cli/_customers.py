@@ -115,7 +115,9 @@ def customer_add(
 @JSON_OPTION
 @pass_crm
 def customer_show(crm: Any, ref: str, as_json: bool) -> None:
-    """Show a customer card (REF: id, external id, phone or e-mail)."""
+    """Show a customer card.
+
+    REF: an id, an external id, or a phone or e-mail held by one customer."""
     from crmcore.search import resolve_ref
 
     ref = resolve_ref(crm, ref)

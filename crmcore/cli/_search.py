@@ -22,10 +22,12 @@ def _hit_line(h: dict[str, Any]) -> str:
 @JSON_OPTION
 @pass_crm
 def customer_search(crm: Any, text: str, limit: int, as_json: bool) -> None:
-    """Find customers by TEXT: a phone fragment (the last four digits), part of
-    a name, pinyin initials, an external id, an e-mail or a plugin's key
-    (member, policy, meter, unit number). Best matches first: exact, prefix,
-    fragment; only customers you may see."""
+    """Find customers by phone, name or any key.
+
+    TEXT is a phone fragment (the last four digits), part of a name, pinyin
+    initials, an external id, an e-mail or a plugin's key (member, policy,
+    meter, unit number). Best matches first: exact, prefix, fragment; only
+    customers you may see."""
     from crmcore.search import search_customers
 
     hits = search_customers(crm, text, limit=limit)
@@ -40,8 +42,10 @@ def customer_search(crm: Any, text: str, limit: int, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def customer_search_reindex(crm: Any, as_json: bool) -> None:
-    """Rebuild the search index over the whole base (admin): after installing
-    the pinyin extra, or to repair it. Writes keep it current by themselves."""
+    """Rebuild the search index (admin).
+
+    After installing the pinyin extra, or to repair it; writes keep it current
+    by themselves."""
     from crmcore.search import reindex
 
     done = reindex(crm)

@@ -14,7 +14,7 @@ from crmcore.errors import CRMError, ValidationError
 
 @cli.group()
 def segment() -> None:
-    """Saved customer filters: add, list, show, count, members, export, remove."""
+    """Saved customer filters and their members."""
 
 
 def _conditions(where: str | None, file: str | None) -> Any:
@@ -53,7 +53,9 @@ def _member_line(m: dict[str, Any]) -> str:
 def segment_add(
     crm: Any, name: str, where: str | None, file: str | None, description: str, as_json: bool
 ) -> None:
-    """Save segment NAME (see docs/segments.md for the conditions)."""
+    """Save segment NAME.
+
+    The conditions are a JSON document (see docs/segments.md)."""
     from crmcore.segments import add_segment
 
     saved = add_segment(crm, name, _conditions(where, file), description=description)
@@ -88,7 +90,7 @@ def segment_show(crm: Any, name: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def segment_count(crm: Any, name: str, at: str | None, as_json: bool) -> None:
-    """How many of the customers you may see are in the segment."""
+    """Count the members you may see."""
     from crmcore.segments import count_members
 
     n = count_members(crm, name, at=parse_at(at))
@@ -116,7 +118,9 @@ def segment_members_cmd(crm: Any, name: str, limit: int, at: str | None, as_json
 @JSON_OPTION
 @pass_crm
 def segment_export(crm: Any, name: str, path: str, at: str | None, as_json: bool) -> None:
-    """Write the segment's members to PATH (CSV, a new private file; needs 'export')."""
+    """Write the members to PATH (CSV).
+
+    A new private file; needs the 'export' permission."""
     from crmcore.segments import export_members
 
     done = export_members(crm, name, path, at=parse_at(at))

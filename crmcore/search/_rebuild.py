@@ -6,7 +6,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import case, func, literal, select
 
 from crmcore.schema import contact_points, customers, search_pinyin, search_terms
 
@@ -50,11 +50,17 @@ def fill_pinyin(db: Any) -> int:
 
 def _initials_of(name: Any) -> Any:
     parts = [
-        func.coalesce(
-            select(search_pinyin.c.initial)
-            .where(search_pinyin.c.ch == func.substr(name, i, 1))
-            .scalar_subquery(),
-            "",
+        case(
+            (
+                func.length(name) >= i,
+                func.coalesce(
+                    select(search_pinyin.c.initial)
+                    .where(search_pinyin.c.ch == func.substr(name, i, 1))
+                    .scalar_subquery(),
+                    "",
+                ),
+            ),
+            else_="",
         )
         for i in range(1, PINYIN_CHARS + 1)
     ]

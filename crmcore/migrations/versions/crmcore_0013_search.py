@@ -41,8 +41,10 @@ _CHANGED = " OR ".join(
 
 # the pinyin initials of the first PINYIN_CHARS characters of NEW.name
 PINYIN_CHARS = 8
+# (a name's length bounds the lookups: a two-character name makes two)
 PINYIN = " || ".join(
-    f"coalesce((SELECT initial FROM search_pinyin WHERE ch = substr(NEW.name, {i}, 1)), '')"
+    f"CASE WHEN length(NEW.name) >= {i} THEN coalesce((SELECT initial FROM search_pinyin "
+    f"WHERE ch = substr(NEW.name, {i}, 1)), '') ELSE '' END"
     for i in range(1, PINYIN_CHARS + 1)
 )
 
