@@ -57,6 +57,8 @@ if TYPE_CHECKING:
         TimelineSource,
         Workflow,
     )
+    from crmcore.search.keys import SearchKey
+    from crmcore.segments.conditions import SegmentCondition
     from crmcore.service import CRM
 
 __version__ = "0.1.0"
@@ -107,6 +109,8 @@ _EXPORTS: dict[str, str] = {
         "crmcore.registry",
     ),
     "CRM": "crmcore.service",
+    "SearchKey": "crmcore.search.keys",
+    "SegmentCondition": "crmcore.segments.conditions",
 }
 
 __all__ = [
@@ -134,6 +138,8 @@ __all__ = [
     "Relationship",
     "Reminder",
     "RetryableError",
+    "SearchKey",
+    "SegmentCondition",
     "Staff",
     "StageChange",
     "SystemClock",

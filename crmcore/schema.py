@@ -514,4 +514,95 @@ webhook_subscriptions = Table(
     info={"crm_kind": "configuration"},
 )
 
+# Search (crmcore.search): one row per searchable key of a live customer (name,
+# external id, phone, e-mail, contact points, pinyin initials), ``term`` lower-cased.
+# Database triggers (crmcore_0013) keep the rows in step with every write of
+# customers and contact_points, in the writing transaction (a bulk import's
+# set-based insert included); the pinyin initials come from ``search_pinyin``. On PostgreSQL the first index
+# is a pg_trgm GIN index (fragments), the second a pattern index (prefixes); on
+# SQLite both are B-trees and the FTS5 trigram table ``search_fts`` (not declared
+# here: a virtual table) indexes fragments. ``for_customer_id`` is not named
+# ``customer_id``: a merge does not carry these rows over, the triggers rebuild them.
+search_terms = Table(
+    "search_terms",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("for_customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("origin", String(16), nullable=False),  # customer | contact | pinyin
+    Column("kind", String(32), nullable=False),  # name, external_id, phone, email, ...
+    Column("term", String(300), nullable=False, info={"pii": "contact"}),
+    Index(
+        "ix_search_terms_term",
+        "term",
+        postgresql_using="gin",
+        postgresql_ops={"term": "gin_trgm_ops"},
+    ),
+    Index(
+        "ix_search_terms_term_customer",
+        "term",
+        "for_customer_id",
+        postgresql_ops={"term": "text_pattern_ops"},
+    ),
+    Index("ix_search_terms_for_customer_id", "for_customer_id", "origin"),
+)
+
+# The initial letter(s) of each Chinese character's first pinyin reading, for
+# the triggers that index a name's pinyin initials; filled from the optional
+# pypinyin package (empty without it: no pinyin matches).
+search_pinyin = Table(
+    "search_pinyin",
+    metadata,
+    Column("ch", String(1), primary_key=True),
+    Column("initial", String(8), nullable=False),
+    info={"crm_kind": "internal"},
+)
+
+# Segments (crmcore.segments): a saved, named filter; ``conditions`` is the
+# validated JSON document the segment's one statement is compiled from.
+segments = Table(
+    "segments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("conditions", JSON, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(64)),
+    info={"crm_kind": "record"},
+)
+
+# Campaigns (crmcore.campaigns): a segment, a template, a channel and a schedule.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("segment_id", Id, ForeignKey("segments.id"), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("template", Text, nullable=False),
+    Column("schedule", JSON, nullable=False),  # {"kind": "once"|"yearly"|"birthday", ...}
+    Column("holdout_percent", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+    info={"crm_kind": "configuration"},
+)
+
+# Who each occurrence of a campaign selected: reached (``message_id`` set, or
+# NULL when consent stopped it at enqueue) or held out (never messaged). One row
+# per (campaign, customer, occurrence): a re-run selects only the rest.
+campaign_recipients = Table(
+    "campaign_recipients",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("campaign_id", Id, ForeignKey("campaigns.id"), nullable=False),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("occurrence", String(32), nullable=False),
+    Column("holdout", Boolean, nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id")),
+    Column("at", DateTime, nullable=False),
+    # not unique: a merge carries a twin's rows over (the outbox's idempotency
+    # key is what sends each message once)
+    Index("ix_campaign_recipients_occurrence", "campaign_id", "occurrence", "customer_id"),
+    Index("ix_campaign_recipients_customer_id", "customer_id"),
+)
+
 CORE_TABLES = tuple(metadata.tables)

@@ -116,7 +116,12 @@ def customer_add(
 @JSON_OPTION
 @pass_crm
 def customer_show(crm: Any, ref: str, as_json: bool) -> None:
-    """Show a customer card (REF: id or external id)."""
+    """Show a customer card.
+
+    REF: an id, an external id, or a phone or e-mail held by one customer."""
+    from crmcore.search import resolve_ref
+
+    ref = resolve_ref(crm, ref)
     with crm.transaction(write=False):
         card = crm.records.card(ref, transactions_limit=10)
         data = customer_json(crm, card["customer"]) | {

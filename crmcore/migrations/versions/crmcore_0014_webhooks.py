@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "crmcore_0014_webhooks"
-down_revision = "crmcore_0012_channels"
+down_revision = "crmcore_0013"
 branch_labels = None
 depends_on = None
 

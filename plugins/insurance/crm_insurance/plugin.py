@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from sqlalchemy import Table
 
-    from crmcore import CRM, Customer, InboundMessage, Staff
+    from crmcore import CRM, Customer, InboundMessage, SearchKey, SegmentCondition, Staff
 
 ERASED = "[erased]"
 
@@ -158,3 +158,17 @@ def crm_demo(crm: CRM, command_prefix: str) -> str | None:
     from crm_insurance.demo import load
 
     return load(crm, command_prefix)
+
+
+@hookimpl
+def crm_search_keys() -> list[SearchKey]:
+    from crm_insurance.finding import search_keys
+
+    return search_keys()
+
+
+@hookimpl
+def crm_segment_conditions() -> list[SegmentCondition]:
+    from crm_insurance.finding import segment_conditions
+
+    return segment_conditions()

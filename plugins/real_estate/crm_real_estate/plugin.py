@@ -21,7 +21,17 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from sqlalchemy import Table
 
-    from crmcore import CRM, Customer, Job, Staff, Ticket, TicketMove, Workflow
+    from crmcore import (
+        CRM,
+        Customer,
+        Job,
+        SearchKey,
+        SegmentCondition,
+        Staff,
+        Ticket,
+        TicketMove,
+        Workflow,
+    )
 
 
 @hookimpl
@@ -170,3 +180,17 @@ def crm_demo(crm: CRM, command_prefix: str) -> str:
     from .demo import load
 
     return load(crm, command_prefix)
+
+
+@hookimpl
+def crm_search_keys() -> list[SearchKey]:
+    from .finding import search_keys
+
+    return search_keys()
+
+
+@hookimpl
+def crm_segment_conditions() -> list[SegmentCondition]:
+    from .finding import segment_conditions
+
+    return segment_conditions()

@@ -35,7 +35,15 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from sqlalchemy import Table
 
-    from crmcore import CRM, Customer, Template, Transaction, TransactionBatch
+    from crmcore import (
+        CRM,
+        Customer,
+        SearchKey,
+        SegmentCondition,
+        Template,
+        Transaction,
+        TransactionBatch,
+    )
 
 
 @hookimpl
@@ -249,3 +257,17 @@ def crm_demo(crm: CRM, command_prefix: str) -> str | None:
     from crm_retail.demo import load
 
     return load(crm, command_prefix)
+
+
+@hookimpl
+def crm_search_keys() -> list[SearchKey]:
+    from crm_retail.finding import search_keys
+
+    return search_keys()
+
+
+@hookimpl
+def crm_segment_conditions() -> list[SegmentCondition]:
+    from crm_retail.finding import segment_conditions
+
+    return segment_conditions()

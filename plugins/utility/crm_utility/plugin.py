@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from sqlalchemy import Table
 
-    from crmcore import CRM, Customer, Ticket, TicketMove, Workflow
+    from crmcore import CRM, Customer, SearchKey, Ticket, TicketMove, Workflow
 
 
 @hookimpl
@@ -313,3 +313,19 @@ def crm_demo(crm: CRM, command_prefix: str) -> str | None:
     from crm_utility.demo import load
 
     return load(crm, command_prefix)
+
+
+@hookimpl
+def crm_search_keys() -> list[SearchKey]:
+    """The meter number finds the customer of its service point."""
+    from crm_utility.tables import service_points
+    from crmcore import SearchKey
+
+    return [
+        SearchKey(
+            name="utility.meter_no",
+            label="meter number",
+            value=service_points.c.meter_no,
+            customer=service_points.c.customer_id,
+        )
+    ]
