@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 from crmcore.hooks.markers import hookimpl
+
+# lifecycle monitoring and follow-ups (see crmcore.lifecycle_hooks)
+from crmcore.lifecycle_hooks import (  # noqa: F401  (registered as the core's hooks)
+    crm_interaction_recorded,
+    crm_jobs,
+    crm_stage_changed,
+    crm_stages_changed_batch,
+    crm_timeline_sources,
+    crm_transaction_recorded,
+    crm_transactions_recorded_batch,
+)
 from crmcore.registry import Workflow
 
 DEFAULT_WORKFLOW = Workflow(
@@ -17,3 +28,4 @@ DEFAULT_WORKFLOW = Workflow(
 @hookimpl(trylast=True)
 def crm_ticket_workflows() -> list[Workflow]:
     return [DEFAULT_WORKFLOW]
+

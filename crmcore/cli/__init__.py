@@ -9,6 +9,7 @@ from crmcore.cli import (  # noqa: F401  (register commands)
     _analytics,
     _customers,
     _import,
+    _lifecycle,
     _records,
     _scaffold,
 )

@@ -10,6 +10,7 @@
 - :mod:`.timeline` — timeline entries a plugin contributes.
 - :mod:`.analytics` — results of analytics runs.
 - :mod:`.web` — routers a plugin adds to the HTTP API.
+- :mod:`.lifecycle` — stage moves of the lifecycle rules in bulk; follow-up playbooks.
 
 All write-time hooks run inside the caller's open database transaction and get
 ``crm``, the CRM bound to that transaction: whatever they write through it is
@@ -19,9 +20,19 @@ is written.
 
 from __future__ import annotations
 
-from crmcore.hooks import analytics, customers, messages, records, setup, tickets, timeline, web
+from crmcore.hooks import (
+    analytics,
+    customers,
+    lifecycle,
+    messages,
+    records,
+    setup,
+    tickets,
+    timeline,
+    web,
+)
 from crmcore.hooks.markers import PROJECT, hookimpl, hookspec
 
-SPEC_MODULES = (setup, customers, records, tickets, messages, timeline, analytics, web)
+SPEC_MODULES = (setup, customers, records, tickets, messages, timeline, analytics, web, lifecycle)
 
 __all__ = ["PROJECT", "SPEC_MODULES", "hookimpl", "hookspec"]

@@ -12,12 +12,15 @@ from crmcore import config as config_mod
 from crmcore.service._admin import AdminMixin
 from crmcore.service._base import operation
 from crmcore.service._customers import CustomersMixin
+from crmcore.service._lifecycle import LifecycleMixin
 from crmcore.service._messages import MessagesMixin
 from crmcore.service._records import RecordsMixin
 from crmcore.service._tickets import TicketsMixin
 
 
-class CRM(AdminMixin, MessagesMixin, TicketsMixin, RecordsMixin, CustomersMixin):
+class CRM(
+    AdminMixin, MessagesMixin, LifecycleMixin, TicketsMixin, RecordsMixin, CustomersMixin
+):
     """The CRM: customers, relationships, lifecycle, records, tickets, outbox, jobs.
 
     Build one with :meth:`open` (reads crm.toml) or directly from a
