@@ -8,6 +8,7 @@ from crmcore.hooks.markers import hookimpl
 from crmcore.lifecycle_hooks import (  # noqa: F401  (registered as the core's hooks)
     crm_interaction_recorded,
     crm_jobs,
+    crm_route_inbound,
     crm_stage_changed,
     crm_stages_changed_batch,
     crm_timeline_sources,

@@ -12,9 +12,11 @@ start``, or the customer entering a stage named in ``[crm.followups]
 start_on_stage``) records a ``playbook_runs`` row and creates one reminder per
 step for the customer's owner, keyed ``playbook:<run>:<step>``. The customer
 *responding* after the start cancels the steps still open: an interaction of a
-kind in ``response_kinds`` (by default inbound_call, sms_reply, visit,
-complaint, email_reply) or, with ``purchase_is_response`` (the default), a
-purchase. Cancelled steps are closed with the reason in their text; the run
+kind in ``response_kinds`` (by default visit, complaint and survey), any
+interaction recorded with ``{"direction": "in"}`` in its data (a call, SMS or
+e-mail the customer made), an inbound SMS from the customer's phone
+(``crm sms receive``) or, with ``purchase_is_response`` (the default), a
+purchase. Outbound touches (a call the rep made, a note) do not count. Cancelled steps are closed with the reason in their text; the run
 shows on the customer's timeline when it starts and when it is cancelled.
 """
 
@@ -27,7 +29,7 @@ import weakref
 from typing import Any
 
 import attrs
-from sqlalchemy import String, cast, exists, literal, select, update
+from sqlalchemy import String, cast, exists, func, literal, select, update
 
 from crmcore.entities import TimelineEntry
 from crmcore.errors import ConfigError, Conflict, NotFound, PluginError, ValidationError
@@ -122,6 +124,15 @@ def next_due(due_at: dt.datetime, every: str, after: dt.datetime) -> dt.datetime
         if due > after:
             return due
         k += 1
+
+
+def is_response(crm: Any, kind: str, data: Any) -> bool:
+    """Whether an interaction is the customer responding: its kind is one of
+    ``[crm.followups] response_kinds``, or its data says it came in
+    (``{"direction": "in"}``, e.g. a call the customer made)."""
+    if kind in crm.config.core["followups"]["response_kinds"]:
+        return True
+    return isinstance(data, dict) and data.get("direction") == "in"
 
 
 # -- playbooks -----------------------------------------------------------------
@@ -264,6 +275,7 @@ def start_for_moves(crm: Any, batch: Any) -> None:
             staff.c.active.is_(True),
         )
     )
+    before = crm.db.conn.execute(select(func.coalesce(func.max(r.c.id), 0))).scalar_one()
     crm.db.execute(
         r.insert().from_select(
             ["customer_id", "playbook", "started_at", "trigger", "staff_id"], moved
@@ -280,11 +292,7 @@ def start_for_moves(crm: Any, batch: Any) -> None:
                     sc.c.id.between(batch.first_id, batch.last_id), sc.c.reason == batch.reason
                 )
             ),
-            ~exists(
-                select(reminders.c.id).where(
-                    reminders.c.key == literal("playbook:") + cast(r.c.id, String) + ":0"
-                )
-            ),
+            r.c.id > before,
         )
         .subquery("new_runs")
     )

@@ -15,10 +15,17 @@ from crmcore import followups, lifecycle_rules
 from crmcore.entities import TimelineEntry
 from crmcore.hooks.markers import hookimpl
 from crmcore.registry import Job, TimelineSource
-from crmcore.schema import exit_reasons
+from crmcore.schema import customers, exit_reasons
 
 if TYPE_CHECKING:
-    from crmcore.entities import Customer, Interaction, StageChange, Transaction, TransactionBatch
+    from crmcore.entities import (
+        Customer,
+        InboundMessage,
+        Interaction,
+        StageChange,
+        Transaction,
+        TransactionBatch,
+    )
     from crmcore.lifecycle_rules import StageChangeBatch
     from crmcore.service import CRM
 
@@ -52,13 +59,33 @@ def crm_stage_changed(crm: CRM, customer: Customer, change: StageChange) -> None
 
 @hookimpl
 def crm_interaction_recorded(crm: CRM, interaction: Interaction) -> None:
-    if interaction.kind in crm.config.core["followups"]["response_kinds"]:
+    if followups.is_response(crm, interaction.kind, interaction.data):
         followups.cancel_on_response(
             crm,
             interaction.customer_id,
             interaction.at,
             f"the customer responded: {interaction.kind}",
         )
+
+
+@hookimpl
+def crm_route_inbound(crm: CRM, message: InboundMessage) -> str | None:
+    """An SMS from a customer's phone is their response: it cancels their open
+    playbook steps. The message is not claimed (other plugins still route it)."""
+    if not followups.playbooks(crm):
+        return None
+    sender = crm.db.conn.execute(
+        select(customers.c.id).where(
+            customers.c.phone == message.from_address,
+            customers.c.merged_into_id.is_(None),
+            customers.c.forgotten_at.is_(None),
+        )
+    ).first()
+    if sender is not None:
+        followups.cancel_on_response(
+            crm, sender.id, message.received_at, "the customer responded: sms"
+        )
+    return None
 
 
 @hookimpl

@@ -61,8 +61,9 @@ PLAYBOOK_SCHEMA: dict[str, Any] = {
     },
 }
 
-# the interaction kinds that are the customer speaking to the company
-DEFAULT_RESPONSE_KINDS = ["inbound_call", "sms_reply", "visit", "complaint", "email_reply"]
+# the interaction kinds that are the customer turning to the company (a call,
+# an SMS or an e-mail counts when its data says {"direction": "in"})
+DEFAULT_RESPONSE_KINDS = ["visit", "complaint", "survey"]
 
 FOLLOWUPS_SCHEMA: dict[str, Any] = {
     "type": "object",
