@@ -12,7 +12,7 @@ from crmcore.errors import ValidationError
 
 @cli.group()
 def lifecycle() -> None:
-    """Lifecycle monitoring: the rules' moves, the loss rate, exit reasons."""
+    """Lifecycle rules, loss rate and exit reasons."""
 
 
 def _preview_text(data: dict[str, Any]) -> str:
@@ -89,7 +89,7 @@ def lifecycle_exit_reason(crm: Any, customer: str, reason: str, note: str, as_js
 
 @cli.group()
 def playbook() -> None:
-    """Follow-up playbooks: a sequence of reminders, cancelled when the customer responds."""
+    """Follow-up playbooks of reminders."""
 
 
 @playbook.command("list")
@@ -137,7 +137,7 @@ def playbook_start(crm: Any, name: str, customer: str, as_json: bool) -> None:
 
 @cli.group()
 def protect() -> None:
-    """Data protection: retention of inactive customers' personal data."""
+    """Data protection: retention."""
 
 
 @protect.command("retention")
