@@ -97,6 +97,9 @@ PROTECT_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "default": {},
     "properties": {
+        # customer attributes stored encrypted: "customers.attributes.NAME"
+        "encrypted": {"type": "array", "items": {"type": "string"}, "default": []},
+        "key_file": {"type": ["string", "null"], "default": None},
         "retention": {
             "type": "array",
             "default": [],

@@ -166,3 +166,27 @@ def protect_retention(crm: Any, at: str | None, mode: str | None, as_json: bool)
             + [f"  {r['rule']}: {r[key]}" for r in d["rules"]]
         ),
     )
+
+
+@protect.command("new-key")
+@click.argument("key_id")
+@JSON_OPTION
+def protect_new_key(key_id: str, as_json: bool) -> None:
+    """Print a new encryption key line KEY_ID:BASE64 for the key file (put it first
+    to make it current, keep the old lines to read older values)."""
+    from crmcore.protect.crypto import new_key_line
+
+    line = new_key_line(key_id)
+    emit({"key_id": key_id, "line": line}, as_json, lambda d: d["line"])
+
+
+@protect.command("rotate-key")
+@JSON_OPTION
+@pass_crm
+def protect_rotate_key(crm: Any, as_json: bool) -> None:
+    """Re-encrypt the values sealed with older keys with the current key, in batches."""
+    emit(
+        crm.rotate_key(),
+        as_json,
+        lambda d: f"{d['customers']} customers re-encrypted with key {d['key']}",
+    )

@@ -14,12 +14,19 @@ from crmcore.service._base import operation
 from crmcore.service._customers import CustomersMixin
 from crmcore.service._lifecycle import LifecycleMixin
 from crmcore.service._messages import MessagesMixin
+from crmcore.service._protect import ProtectMixin
 from crmcore.service._records import RecordsMixin
 from crmcore.service._tickets import TicketsMixin
 
 
 class CRM(
-    AdminMixin, MessagesMixin, LifecycleMixin, TicketsMixin, RecordsMixin, CustomersMixin
+    AdminMixin,
+    MessagesMixin,
+    LifecycleMixin,
+    TicketsMixin,
+    ProtectMixin,
+    RecordsMixin,
+    CustomersMixin,
 ):
     """The CRM: customers, relationships, lifecycle, records, tickets, outbox, jobs.
 
