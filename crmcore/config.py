@@ -77,8 +77,9 @@ CORE_SCHEMA: dict[str, Any] = {
                     "default": DEFAULT_TRANSITIONS,
                 },
                 "rules": sections.LIFECYCLE_RULES_SCHEMA,
-                # the stage the loss rate counts (crm lifecycle report)
-                "lost_stage": {"type": "string", "default": "lost"},
+                # the stage the loss rate counts (crm lifecycle report); default:
+                # "lost" when it is a stage, else the last stage
+                "lost_stage": {"type": ["string", "null"], "default": None},
             },
         },
         "followups": sections.FOLLOWUPS_SCHEMA,

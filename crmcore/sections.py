@@ -142,6 +142,8 @@ def check(core: dict[str, Any], where: str) -> None:
                     f"{key}: cannot move from {src!r} to {rule['to']!r}; "
                     f"allowed from {src!r}: {transitions.get(src) or 'none'}"
                 )
+    if lc["lost_stage"] is None:
+        lc["lost_stage"] = "lost" if "lost" in stages else stages[-1]
     if lc["lost_stage"] not in stages:
         raise ConfigError(
             f"{where}: crm.lifecycle.lost_stage: {lc['lost_stage']!r} is not one of the stages"

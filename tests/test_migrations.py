@@ -17,7 +17,7 @@ from crmcore.testing import (
     schema_differences,
 )
 
-CORE_HEAD = "crmcore_0008"  # the core branch's newest revision
+CORE_HEAD = "crmcore_0015_lifecycle"  # the core branch's newest revision
 
 REVISION = '''
 """widgets: initial"""

@@ -27,7 +27,7 @@ def _preview_text(data: dict[str, Any]) -> str:
 @JSON_OPTION
 @pass_crm
 def lifecycle_preview(crm: Any, at: str | None, as_json: bool) -> None:
-    """What `crm jobs run core.lifecycle --at` would move, per rule; changes nothing."""
+    """What core.lifecycle would move, per rule (changes nothing)."""
     emit(crm.lifecycle_preview(parse_at(at)), as_json, _preview_text)
 
 
@@ -64,7 +64,9 @@ def _report_text(data: dict[str, Any]) -> str:
 @JSON_OPTION
 @pass_crm
 def lifecycle_report(crm: Any, start: str, end: str, by: str, as_json: bool) -> None:
-    """The loss rate from --from to --to, per owner and team, with exit reasons."""
+    """Loss rate per owner and team, with exit reasons.
+
+    Counts the period from --from up to (not including) --to."""
     emit(
         crm.lifecycle_report(parse_at(start, "--from"), parse_at(end, "--to"), by=by),
         as_json,
@@ -79,7 +81,7 @@ def lifecycle_report(crm: Any, start: str, end: str, by: str, as_json: bool) -> 
 @JSON_OPTION
 @pass_crm
 def lifecycle_exit_reason(crm: Any, customer: str, reason: str, note: str, as_json: bool) -> None:
-    """Record why a lost CUSTOMER left (an exit survey's answer)."""
+    """Record why a lost CUSTOMER left (exit survey)."""
     emit(
         crm.record_exit_reason(customer, reason, note=note),
         as_json,
@@ -147,7 +149,7 @@ def protect() -> None:
 @JSON_OPTION
 @pass_crm
 def protect_retention(crm: Any, at: str | None, mode: str | None, as_json: bool) -> None:
-    """Forget customers inactive for longer than [[crm.protect.retention]] allows."""
+    """Forget customers inactive beyond the retention rules."""
     if mode is None:
         raise ValidationError("protect retention: give --preview or --apply")
     when = parse_at(at)
@@ -172,8 +174,9 @@ def protect_retention(crm: Any, at: str | None, mode: str | None, as_json: bool)
 @click.argument("key_id")
 @JSON_OPTION
 def protect_new_key(key_id: str, as_json: bool) -> None:
-    """Print a new encryption key line KEY_ID:BASE64 for the key file (put it first
-    to make it current, keep the old lines to read older values)."""
+    """Print a new key line KEY_ID:BASE64 for the key file.
+
+    Put it first to make it current; keep the old lines to read older values."""
     from crmcore.protect.crypto import new_key_line
 
     line = new_key_line(key_id)
@@ -184,7 +187,7 @@ def protect_new_key(key_id: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_crm
 def protect_rotate_key(crm: Any, as_json: bool) -> None:
-    """Re-encrypt the values sealed with older keys with the current key, in batches."""
+    """Re-encrypt values of older keys with the current key."""
     emit(
         crm.rotate_key(),
         as_json,

@@ -20,9 +20,9 @@ from crmcore.service._tickets import TicketsMixin
 
 
 class CRM(
+    LifecycleMixin,
     AdminMixin,
     MessagesMixin,
-    LifecycleMixin,
     TicketsMixin,
     ProtectMixin,
     RecordsMixin,

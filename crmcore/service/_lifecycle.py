@@ -14,12 +14,22 @@ from crmcore import followups, lifecycle_report, lifecycle_rules, protect
 from crmcore.entities import Reminder
 from crmcore.errors import ValidationError
 from crmcore.parse import clean_text
+from crmcore.registry import Job
 from crmcore.schema import exit_reasons, reminders
+from crmcore.service._admin import AdminMixin
 from crmcore.service._base import operation
 from crmcore.service._tickets import TicketsMixin
 
 
-class LifecycleMixin(TicketsMixin):
+class LifecycleMixin(AdminMixin, TicketsMixin):
+    def jobs(self) -> dict[str, Job]:
+        """The jobs (see :meth:`AdminMixin.jobs`); the core's ``core.lifecycle`` only
+        when ``[[crm.lifecycle.rules]]`` are configured."""
+        found = super().jobs()
+        if not lifecycle_rules.rules_of(self):
+            found.pop(lifecycle_rules.JOB_NAME, None)
+        return found
+
     # -- lifecycle rules -------------------------------------------------------------
     @operation(write=False)
     def lifecycle_preview(self, at: dt.datetime | None = None) -> dict[str, Any]:
