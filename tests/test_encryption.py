@@ -178,3 +178,15 @@ def test_the_key_file_must_be_private(crm_factory, tmp_path, monkeypatch):
     crm._keys = None
     c = crm.add_customer("Ann", attributes={FIELD: SECRET})
     assert crm.get_customer(c.id).attributes[FIELD] == SECRET
+
+
+def test_the_import_refuses_a_column_of_an_encrypted_attribute(crm, tmp_path):
+    from crmcore import ValidationError
+    from crmcore.importer import import_customers
+
+    path = tmp_path / "c.csv"
+    path.write_text(f"external_id,name,{FIELD}\nK-1,Ann,{SECRET}\n")
+    with pytest.raises(ValidationError, match="is an encrypted attribute"):
+        import_customers(crm, str(path))
+    assert crm.list_customers() == []
+    assert SECRET not in _raw_text_everywhere(crm)

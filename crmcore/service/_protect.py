@@ -6,7 +6,7 @@ principal with 'pii'; any other principal sees the masked form."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -28,6 +28,10 @@ class ProtectMixin(RecordsMixin, CustomersMixin):
         super().__init__(*args, **kwargs)
         self._encrypted = crypto.designated(self)  # a bad designation fails at start-up
         self._keys: crypto.Keyring | None = None
+
+    def encrypted_attributes(self) -> tuple[str, ...]:
+        """The attributes stored encrypted (``[crm.protect] encrypted``)."""
+        return self._encrypted
 
     def _keyring(self) -> crypto.Keyring:
         if self._keys is None:
@@ -133,7 +137,7 @@ class ProtectMixin(RecordsMixin, CustomersMixin):
         return card
 
     # -- key rotation --------------------------------------------------------------
-    def _sealed_batches(self) -> Iterator[list[Any]]:
+    def _sealed_batches(self) -> Iterator[Sequence[Any]]:
         """The customers' (id, attributes) in id order, a batch at a time."""
         last = 0
         while True:
