@@ -29,7 +29,7 @@ import weakref
 from typing import Any
 
 import attrs
-from sqlalchemy import String, cast, exists, func, literal, select, update
+from sqlalchemy import Select, String, cast, exists, func, literal, select, update
 
 from crmcore.entities import TimelineEntry
 from crmcore.errors import ConfigError, Conflict, NotFound, PluginError, ValidationError
@@ -312,10 +312,11 @@ def start_for_moves(crm: Any, batch: Any) -> None:
         )
 
 
-def _cancel(crm: Any, open_runs: Any, at: dt.datetime, why: str) -> None:
-    """Close the open steps of the runs ``open_runs`` selects and mark them cancelled."""
+def _cancel(crm: Any, open_runs: Select[Any], at: dt.datetime, why: str) -> None:
+    """Close the open steps of the runs ``open_runs`` selects (their ids) and mark
+    them cancelled."""
     r = playbook_runs
-    ids = open_runs.scalar_subquery() if hasattr(open_runs, "scalar_subquery") else open_runs
+    ids = open_runs.scalar_subquery()
     note = f" — cancelled: {why}"
     crm.db.execute(
         update(reminders)
