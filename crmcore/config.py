@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from crmcore import dburl, jsonschemas
+from crmcore import dburl, jsonschemas, sections
 from crmcore.errors import ConfigError
 from crmcore.ops import settings as ops_settings
 
@@ -79,8 +79,14 @@ CORE_SCHEMA: dict[str, Any] = {
                     "additionalProperties": {"type": "array", "items": {"type": "string"}},
                     "default": DEFAULT_TRANSITIONS,
                 },
+                "rules": sections.LIFECYCLE_RULES_SCHEMA,
+                # the stage the loss rate counts (crm lifecycle report); default:
+                # "lost" when it is a stage, else the last stage
+                "lost_stage": {"type": ["string", "null"], "default": None},
             },
         },
+        "followups": sections.FOLLOWUPS_SCHEMA,
+        "protect": sections.PROTECT_SCHEMA,
         "roles": {
             "type": "object",
             "default": DEFAULT_ROLES,
@@ -257,6 +263,7 @@ def from_dict(
     # a role defined in the file replaces the default of that name; the others stay
     core["roles"] = {**copy.deepcopy(DEFAULT_ROLES), **core["roles"]}
     _check_lifecycle(core["lifecycle"], where)
+    sections.check(core, where)
     _check_time(core, where)
     plugins = raw.get("plugins", {})
     if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):

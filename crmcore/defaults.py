@@ -12,13 +12,19 @@ if TYPE_CHECKING:
         Customer,
         CustomerBatch,
         InboundMessage,
+        Interaction,
         StageChange,
         Ticket,
         TicketMove,
         Transaction,
         TransactionBatch,
     )
+    from crmcore.lifecycle_rules import StageChangeBatch
+    from crmcore.registry import TimelineSource
     from crmcore.service import CRM
+
+# lifecycle monitoring and follow-ups answer through the hooks below (crmcore.lifecycle_hooks)
+from crmcore import lifecycle_hooks  # noqa: E402
 
 DEFAULT_WORKFLOW = Workflow(
     name="default",
@@ -40,6 +46,7 @@ def crm_route_inbound(crm: CRM, message: InboundMessage) -> str | None:
     (see :mod:`crmcore.channels.unsubscribe`)."""
     from crmcore.channels.unsubscribe import withdraw_by_reply
 
+    lifecycle_hooks.crm_route_inbound(crm, message)  # a reply is a response: playbooks stop
     return withdraw_by_reply(crm, message)
 
 
@@ -47,7 +54,7 @@ def crm_route_inbound(crm: CRM, message: InboundMessage) -> str | None:
 def crm_jobs() -> list[Job]:
     from crmcore.ops.notify import NOTIFY_JOB
 
-    return [NOTIFY_JOB]
+    return [NOTIFY_JOB, *lifecycle_hooks.crm_jobs()]
 
 
 # -- webhooks: the delivery channel, and the core's events queued for subscribers --------
@@ -66,7 +73,7 @@ def crm_customer_created(crm: CRM, customer: Customer) -> None:
 
 
 @hookimpl
-def crm_customers_imported(crm: CRM, batch: CustomerBatch) -> None:
+def crm_customer_created_batch(crm: CRM, batch: CustomerBatch) -> None:
     from crmcore.webhooks import events
 
     events.customers_imported(crm, batch)
@@ -77,6 +84,7 @@ def crm_stage_changed(crm: CRM, customer: Customer, change: StageChange) -> None
     from crmcore.webhooks import events
 
     events.stage_changed(crm, customer, change)
+    lifecycle_hooks.crm_stage_changed(crm, customer, change)
 
 
 @hookimpl
@@ -84,13 +92,15 @@ def crm_transaction_recorded(crm: CRM, transaction: Transaction) -> None:
     from crmcore.webhooks import events
 
     events.transaction_recorded(crm, transaction)
+    lifecycle_hooks.crm_transaction_recorded(crm, transaction)
 
 
 @hookimpl
-def crm_transactions_recorded_batch(crm: CRM, batch: TransactionBatch) -> None:
+def crm_transaction_recorded_batch(crm: CRM, batch: TransactionBatch) -> None:
     from crmcore.webhooks import events
 
     events.transactions_imported(crm, batch)
+    lifecycle_hooks.crm_transactions_recorded_batch(crm, batch)
 
 
 @hookimpl
@@ -98,3 +108,18 @@ def crm_ticket_moved(crm: CRM, ticket: Ticket, move: TicketMove) -> None:
     from crmcore.webhooks import events
 
     events.ticket_moved(crm, ticket, move)
+
+
+@hookimpl
+def crm_stages_changed_batch(crm: CRM, batch: StageChangeBatch) -> None:
+    lifecycle_hooks.crm_stages_changed_batch(crm, batch)
+
+
+@hookimpl
+def crm_interaction_recorded(crm: CRM, interaction: Interaction) -> None:
+    lifecycle_hooks.crm_interaction_recorded(crm, interaction)
+
+
+@hookimpl
+def crm_timeline_sources() -> list[TimelineSource]:
+    return list(lifecycle_hooks.crm_timeline_sources())

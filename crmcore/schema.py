@@ -303,6 +303,8 @@ reminders = Table(
     Column("done_at", DateTime),
     Column("key", String(200), unique=True),
     Column("source", String(64), nullable=False, default="core"),
+    # a recurring reminder: "30d" (days) or "1m" (months); done, the next is made
+    Column("repeat_every", String(16)),
 )
 
 messages = Table(
@@ -603,6 +605,36 @@ campaign_recipients = Table(
     # key is what sends each message once)
     Index("ix_campaign_recipients_occurrence", "campaign_id", "occurrence", "customer_id"),
     Index("ix_campaign_recipients_customer_id", "customer_id"),
+)
+
+# Why a lost customer left (an exit survey's answer), counted by the loss report.
+exit_reasons = Table(
+    "exit_reasons",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("at", DateTime, nullable=False),
+    Column("by_staff_id", Id, ForeignKey("staff.id")),
+    Index("ix_exit_reasons_customer_id", "customer_id"),
+    Index("ix_exit_reasons_at", "at"),
+)
+
+# One follow-up playbook started for a customer: its steps are reminders keyed
+# "playbook:<run id>:<step>"; a response of the customer cancels the open ones.
+playbook_runs = Table(
+    "playbook_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("playbook", String(64), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("trigger", String(100), nullable=False),  # "explicit" or "stage:<stage>"
+    Column("staff_id", Id, ForeignKey("staff.id")),
+    Column("cancelled_at", DateTime),
+    Column("cancel_reason", Text),
+    Index("ix_playbook_runs_customer_id", "customer_id", "cancelled_at"),
 )
 
 CORE_TABLES = tuple(metadata.tables)

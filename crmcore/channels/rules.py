@@ -204,7 +204,7 @@ def _consent_gone(crm: Any, msg: Message) -> str | None:
         if consents is not None and not consents:
             return f"the customer withdrew consent to {medium}"
     if msg.to_address is not None:
-        owners = crm._address_owners(medium, msg.to_address)
+        owners = crm.messages.address_owners(medium, msg.to_address)
         if owners and not all(consent for _, consent in owners):
             return f"a customer at this address withdrew consent to {medium}"
     return None

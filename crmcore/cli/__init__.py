@@ -11,6 +11,7 @@ from crmcore.cli import (  # noqa: F401  (register commands)
     _customers,
     _import,
     _inbox,
+    _lifecycle,
     _ops,
     _records,
     _scaffold,

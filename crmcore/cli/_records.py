@@ -136,14 +136,23 @@ def _reminder_line(r: Any) -> str:
 @click.option("--text", required=True)
 @click.option("--due", required=True, help="ISO date-time.")
 @click.option("--customer", metavar="REF")
+@click.option("--every", help="Repeat: 30d, 2w or 1m; done, the next is created.")
 @JSON_OPTION
 @pass_crm
 def reminder_add(
-    crm: Any, staff_key: str, text: str, due: str, customer: str | None, as_json: bool
+    crm: Any,
+    staff_key: str,
+    text: str,
+    due: str,
+    customer: str | None,
+    every: str | None,
+    as_json: bool,
 ) -> None:
-    """Add a follow-up reminder."""
+    """Add a follow-up reminder (recurring with --every)."""
     emit(
-        crm.tickets.add_reminder(staff_key, text, parse_at(due, "--due"), customer=customer),
+        crm.tickets.add_reminder(
+            staff_key, text, parse_at(due, "--due"), customer=customer, every=every
+        ),
         as_json,
         _reminder_line,
     )

@@ -11,6 +11,7 @@
 - :mod:`.analytics` — results of analytics runs.
 - :mod:`.web` — routers a plugin adds to the HTTP API.
 - :mod:`.search` — keys search finds customers by; conditions segments may use.
+- :mod:`.lifecycle` — stage moves of the lifecycle rules in bulk; follow-up playbooks.
 
 All write-time hooks run inside the caller's open database transaction and get
 ``crm``, the CRM bound to that transaction: whatever they write through it is
@@ -23,6 +24,7 @@ from __future__ import annotations
 from crmcore.hooks import (
     analytics,
     customers,
+    lifecycle,
     messages,
     records,
     search,
@@ -33,6 +35,17 @@ from crmcore.hooks import (
 )
 from crmcore.hooks.markers import PROJECT, hookimpl, hookspec
 
-SPEC_MODULES = (setup, customers, records, tickets, messages, timeline, analytics, web, search)
+SPEC_MODULES = (
+    setup,
+    customers,
+    records,
+    tickets,
+    messages,
+    timeline,
+    analytics,
+    web,
+    search,
+    lifecycle,
+)
 
 __all__ = ["PROJECT", "SPEC_MODULES", "hookimpl", "hookspec"]

@@ -65,6 +65,12 @@ def import_customers(
     summary = c.Summary("customers", path)
     try:
         reader.read_header(set(BASE) | set(declared), ("name",), scalar=BASE)
+        sealed = [n for n in reader.columns if n in crm.protect.encrypted_attributes()]
+        if sealed:  # the bulk path writes attributes as given: never a plain secret
+            raise ValidationError(
+                f"{path}: column {sealed[0]!r} is an encrypted attribute; "
+                "set it with `crm customer update`, not the import"
+            )
         with crm.transaction(command=f"import customers {path}"):
             c.require_import(crm)
             with c.rejects_file(

@@ -33,6 +33,7 @@ from crmcore.schema import (
     staff_notifications,
     tickets,
 )
+from crmcore.services.refs import staff_row
 from crmcore.storage._driver import connection
 
 INBOX = "inbox"
@@ -169,7 +170,7 @@ def _reader(crm: Any, staff_key: str | None) -> int:
     if staff_key is not None and staff_key != p.key:
         if not p.can("admin"):
             raise AccessDenied(f"{p.key} may read only their own inbox")
-        return int(crm._staff_row(staff_key).id)
+        return int(staff_row(crm.db, staff_key).id)
     if p.staff_id is None:
         raise ValidationError(f"{p.key} is not a member of staff: name one with --staff")
     return int(p.staff_id)
@@ -227,7 +228,7 @@ def set_channel(
         if channel != INBOX:
             if not to:
                 raise ValidationError(f"inbox channel {channel}: give your address there with --to")
-            address = crm._address(channel, to)
+            address = crm.messages.address_for(channel, to)
             conn.execute(
                 staff_channels.insert().values(staff_id=sid, channel=channel, address=address)
             )

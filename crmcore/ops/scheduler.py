@@ -98,7 +98,7 @@ class Scheduler:
         latest tick of every job and the retries whose time has come. One result
         per tick handled: job, tick (UTC and local), status, error, summary."""
         if not self._checked:
-            self.crm._require_job_runner()  # the system or an admin; refused before any run
+            self.crm.jobs.require_runner()  # the system or an admin; refused before any run
             self._checked = True
         if not self.is_leader():
             return []

@@ -39,12 +39,11 @@ from crmcore.scope import catalog_of
 from crmcore.service import aliases
 from crmcore.services.admin import AdminService
 from crmcore.services.base import Service
-from crmcore.services.customers import CustomerService
 from crmcore.services.jobs import JobService
 from crmcore.services.messages import MessageService
-from crmcore.services.records import RecordsService
+from crmcore.services.monitoring import LifecycleService, ProtectService, RecurringTickets
+from crmcore.services.sealed import SealedCustomers, SealedRecords, Sealing
 from crmcore.services.staff import StaffService
-from crmcore.services.tickets import TicketService
 
 
 class CRM:
@@ -57,13 +56,15 @@ class CRM:
 
     #: the service of each area, by the attribute that holds it
     SERVICES: ClassVar[Mapping[str, type[Service]]] = {
-        "customers": CustomerService,
-        "records": RecordsService,
-        "tickets": TicketService,
+        "customers": SealedCustomers,
+        "records": SealedRecords,
+        "tickets": RecurringTickets,
         "messages": MessageService,
         "jobs": JobService,
         "staff": StaffService,
         "admin": AdminService,
+        "lifecycle": LifecycleService,
+        "protect": ProtectService,
     }
 
     def __init__(
@@ -92,13 +93,16 @@ class CRM:
         self.command = command or "api"
         self._local = threading.local()  # each thread has its own open transaction
         self._attribute_schema: dict[str, Any] | None = None
-        self.customers = CustomerService(self)
-        self.records = RecordsService(self)
-        self.tickets = TicketService(self)
+        self.sealing = Sealing(self)  # a bad [crm.protect] designation fails at start-up
+        self.customers = SealedCustomers(self)
+        self.records = SealedRecords(self)
+        self.tickets = RecurringTickets(self)
         self.messages = MessageService(self)
         self.jobs = JobService(self)
         self.staff = StaffService(self)
         self.admin = AdminService(self)
+        self.lifecycle = LifecycleService(self)
+        self.protect = ProtectService(self)
 
     @classmethod
     def open(

@@ -311,7 +311,7 @@ class CustomerService(LifecycleOps, RelationshipOps, MergeOps, ForgetOps, Export
         self.hook.crm_customer_updated(crm=self.crm, before=before, after=after)
         return after
 
-    def _listing_filter(self, stage: str | None, owner: Any) -> list[Any]:
+    def listing_filter(self, stage: str | None, owner: Any) -> list[Any]:
         """The conditions on :data:`~crmcore.schema.live_customers` of a customer
         listing (in ``stage``, of ``owner``)."""
         where: list[Any] = []
@@ -327,7 +327,7 @@ class CustomerService(LifecycleOps, RelationshipOps, MergeOps, ForgetOps, Export
     def count(self, *, stage: str | None = None, owner: Any = None) -> int:
         """How many live customers the principal may see (in ``stage``, of ``owner``):
         the total of what :meth:`list_customers` pages through."""
-        where = self._listing_filter(stage, owner)
+        where = self.listing_filter(stage, owner)
         return int(self.db.scalar(select(func.count()).select_from(live_customers).where(*where)))
 
     # -- statistics ---------------------------------------------------------------------
@@ -381,7 +381,7 @@ class CustomerService(LifecycleOps, RelationshipOps, MergeOps, ForgetOps, Export
         page of them (``offset`` rows skipped), read as one paged query."""
         stmt = (
             select(live_customers)
-            .where(*self._listing_filter(stage, owner))
+            .where(*self.listing_filter(stage, owner))
             .order_by(live_customers.c.id)
         )
         if limit is not None:

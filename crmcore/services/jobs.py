@@ -46,7 +46,7 @@ class JobService(Service):
         unknown = [n for n in names if n not in available]
         if unknown:
             raise NotFound(f"unknown job(s) {unknown}; jobs: {sorted(available) or 'none'}")
-        self._require_job_runner()
+        self.require_runner()
         when = at or self.now()
         at_crm = self.crm.at(when)
         results = []
@@ -70,7 +70,7 @@ class JobService(Service):
             results.append(result)
         return results
 
-    def _require_job_runner(self) -> None:
+    def require_runner(self) -> None:
         """Refuse, before any job runs, a principal who may not run jobs: jobs work
         set-based over the whole base and write, so they need an active principal
         with scope 'all' and 'write' (the system, an admin)."""
@@ -90,8 +90,14 @@ class JobService(Service):
 
     def list(self) -> dict[str, Job]:
         """The enabled plugins' jobs by name (sorted), as their :class:`~crmcore.registry.Job`
-        objects."""
-        return dict(sorted(self.plugins.declared.get("job", {}).items()))
+        objects; the core's ``core.lifecycle`` only when ``[[crm.lifecycle.rules]]``
+        are configured."""
+        from crmcore import lifecycle_rules
+
+        found = dict(sorted(self.plugins.declared.get("job", {}).items()))
+        if not lifecycle_rules.rules_of(self.crm):
+            found.pop(lifecycle_rules.JOB_NAME, None)
+        return found
 
 
 

@@ -82,7 +82,7 @@ class MessageService(InboundOps):
                 return make.message(seen)
         channel = clean_key(channel, field="message channel", max_len=32)
         medium = rules.medium_of(self.config, channel)
-        address = self._address(medium, to)
+        address = self.address_for(medium, to)
         cid: int | None = None
         if staff is not None:
             member = staff_row(self.db, staff)
@@ -105,7 +105,7 @@ class MessageService(InboundOps):
             elif address is None:
                 raise ValidationError("message: give a customer, a member of staff or an address")
             if address is not None:
-                owners = self._address_owners(medium, address)
+                owners = self.address_owners(medium, address)
                 if owners:
                     if not all(consent for _, consent in owners):
                         return None  # a customer behind this address said no
@@ -195,7 +195,7 @@ class MessageService(InboundOps):
             ).one()
         )
 
-    def _address(self, channel: str, to: Any) -> str | None:
+    def address_for(self, channel: str, to: Any) -> str | None:
         """``to`` normalised for the channel (E.164 phone, lower-case e-mail)."""
         if to is None:
             return None
@@ -209,7 +209,7 @@ class MessageService(InboundOps):
     def _consents(row: Any, channel: str) -> bool:
         return bool(getattr(row, _ADDRESS[channel][1])) if channel in _ADDRESS else True
 
-    def _address_owners(self, channel: str, address: str) -> list[tuple[int, bool]]:
+    def address_owners(self, channel: str, address: str) -> list[tuple[int, bool]]:
         """The customers holding ``address`` for ``channel`` (their own field or a
         contact point), each with whether they consent to messages there. Read
         over the whole base: consent belongs to whoever holds the address, seen

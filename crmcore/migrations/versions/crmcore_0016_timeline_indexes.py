@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "crmcore_0016"
-down_revision = "crmcore_0014_webhooks"
+down_revision = "crmcore_0015_lifecycle"
 branch_labels = None
 depends_on = None
 

@@ -144,7 +144,7 @@ def list_customers(
         return {"items": project(items, fields), "next_cursor": None}
     after = decode_cursor(cursor)
     with crm.transaction(write=False):
-        where = crm._listing_filter(stage, owner)
+        where = crm.customers.listing_filter(stage, owner)
         if label is not None:
             name, eq, value = label.partition("=")
             if not eq or not name:
