@@ -176,3 +176,17 @@ def test_contact_points_relationships_labels(api: Api) -> None:
     assert c.put(f"/api/v1/customers/{cid}/labels/vip", json={"value": "yes"}).json() == {
         "vip": "yes"
     }
+
+
+def test_a_nul_character_in_a_batch_is_refused_not_a_server_error(api: Api) -> None:
+    api.crm.add_customer("Ext", external_id="E1")
+    r = api.client("boss").post(
+        "/api/v1/transactions/batch",
+        json={
+            "transactions": [
+                {"customer_external_id": "E1", "occurred_at": "2026-01-02", "amount": "1\u0000"}
+            ]
+        },
+    )
+    assert r.status_code == 422 and "NUL" in r.json()["detail"]
+    assert api.crm.transactions_of("E1") == []

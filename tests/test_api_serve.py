@@ -122,6 +122,7 @@ def test_serve_without_the_web_extra_says_what_to_install(
 
 
 def test_serve_on_a_taken_port_is_one_error_line(crm: Any, crm_cli: Any) -> None:
+    before = {k: os.environ.get(k) for k in ("CRM_DATABASE_URL", "CRM_CONFIG")}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -129,3 +130,5 @@ def test_serve_on_a_taken_port_is_one_error_line(crm: Any, crm_cli: Any) -> None
     assert r.exit_code == 1 and r.stderr.strip().splitlines()[-1].startswith(
         "error: could not serve"
     )
+    # serving leaves the caller's environment as it was
+    assert {k: os.environ.get(k) for k in before} == before

@@ -110,7 +110,7 @@ def test_a_stranger_plugin_installs_enables_and_works(tmp_path: Path, greeter_en
     )
     assert too_long.returncode == 1 and "greeter.nickname" in too_long.stderr
     hooks = json.loads(sh([*crm, "plugins", "hooks", "--json"], work, env).stdout)
-    assert hooks["crm_customer_created"] == ["greeter"]
+    assert hooks["crm_customer_created"] == ["greeter", "core"]  # the core's webhook event
 
 
 def test_the_readme_plugin_test_passes_against_the_installed_plugin(

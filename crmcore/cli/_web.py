@@ -48,15 +48,18 @@ def serve(crm: Any, host: str, port: int, workers: int, as_json: bool) -> None:
 
     web_settings(crm.config)  # a bad [web] section fails here, before any worker starts
     app = AppContext.of(click.get_current_context())
+    # what each worker process builds its application from (set only while serving)
+    environment = {"CRM_DATABASE_URL": crm.config.database}
     if app.config_path:
-        os.environ["CRM_CONFIG"] = os.path.abspath(app.config_path)
-    os.environ["CRM_DATABASE_URL"] = crm.config.database
+        environment["CRM_CONFIG"] = os.path.abspath(app.config_path)
     emit(
         {"url": f"http://{host}:{port}/api/v1", "workers": workers},
         as_json,
         lambda d: f"serving {d['url']} with {d['workers']} worker(s); Ctrl-C stops",
     )
     sys.stdout.flush()
+    before = {k: os.environ.get(k) for k in environment}
+    os.environ.update(environment)
     try:
         uvicorn.run(
             "crmcore.web.factory:app_from_environment",
@@ -71,6 +74,12 @@ def serve(crm: Any, host: str, port: int, workers: int, as_json: bool) -> None:
             raise CRMError(
                 f"could not serve on {host}:{port} (see the message above); is the port in use?"
             ) from None
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @staff.command("password")

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CompoundSelect, Delete, Insert, Select, Table, Update, column, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import elements, functions, selectable, visitors
@@ -162,6 +163,12 @@ def check_statement(
             raise AccessDenied(
                 f"{who}: a statement with prefixes, suffixes or hints cannot be scoped by the "
                 "access filter; build the statement from the CRM's tables with SQLAlchemy Core"
+            ) from None
+        except sa_exc.CompileError as e:  # e.g. a hint the dialect does not know
+            first = (str(e).splitlines() or [type(e).__name__])[0]
+            raise AccessDenied(
+                f"{who}: the statement cannot be compiled for {each.name} ({first}), so the "
+                "access filter cannot scope it"
             ) from None
 
 

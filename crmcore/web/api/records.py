@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from crmcore.errors import ValidationError
 from crmcore.web.api.common import Page, PathId, Strict, plain, project
@@ -49,6 +49,14 @@ class BatchLine(Strict):
     external_id: str | None = Field(default=None, max_length=128)
     channel: str | None = Field(default=None, max_length=64)
     kind: str | None = Field(default=None, pattern="^(purchase|refund)$")
+
+    @field_validator("*")
+    @classmethod
+    def no_nul(cls, value: Any) -> Any:
+        """A NUL character is no text (PostgreSQL's bulk load refuses it)."""
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain a NUL character")
+        return value
 
 
 class BatchIn(Strict):
