@@ -111,8 +111,8 @@ def crm_ticket_moved(crm: CRM, ticket: Ticket, move: TicketMove) -> None:
 
 
 @hookimpl
-def crm_stages_changed_batch(crm: CRM, batch: StageChangeBatch) -> None:
-    lifecycle_hooks.crm_stages_changed_batch(crm, batch)
+def crm_stage_changed_batch(crm: CRM, batch: StageChangeBatch) -> None:
+    lifecycle_hooks.crm_stage_changed_batch(crm, batch)
 
 
 @hookimpl

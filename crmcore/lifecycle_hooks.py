@@ -44,7 +44,7 @@ def crm_jobs() -> Iterable[Job]:
     ]
 
 
-def crm_stages_changed_batch(crm: CRM, batch: StageChangeBatch) -> None:
+def crm_stage_changed_batch(crm: CRM, batch: StageChangeBatch) -> None:
     followups.start_for_moves(crm, batch)
 
 

@@ -16,7 +16,7 @@ SELECT into ``stage_changes`` (the rule named in the reason) and one UPDATE of
 ``customers``: a customer moved by one rule may be moved on by a later rule of
 the same run. Each move is audited and on the customer's timeline (as every
 stage change is); hooks see each rule's moves as one
-:class:`StageChangeBatch` (``crm_stages_changed_batch``), and plugins that
+:class:`StageChangeBatch` (``crm_stage_changed_batch``), and plugins that
 only implement ``crm_stage_changed`` are called once per moved customer.
 """
 
@@ -163,9 +163,9 @@ def _apply_rule(
 def _announce(crm: Any, batch: StageChangeBatch) -> None:
     """The hooks of one rule's moves: the batch hook, and ``crm_stage_changed``
     per moved customer for the plugins without the batch hook."""
-    crm.hook.crm_stages_changed_batch(crm=crm, batch=batch)
+    crm.hook.crm_stage_changed_batch(crm=crm, batch=batch)
     plugins = crm.plugins
-    batch_impls = set(plugins.implementers("crm_stages_changed_batch"))
+    batch_impls = set(plugins.implementers("crm_stage_changed_batch"))
     single = plugins.implementers("crm_stage_changed")
     only = [n for n in single if n not in batch_impls]
     if not only:

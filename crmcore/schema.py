@@ -316,7 +316,8 @@ messages = Table(
     Column("to_address", String(254), info={"pii": "contact"}),
     Column("template", String(64)),
     Column("body", Text, nullable=False),
-    Column("payload", JSON),
+    # event data, or a template's values (a gateway sending by template id needs them): personal
+    Column("payload", JSON, info={"pii": True}),
     # one per message, stable across retries: the channel's correlation id
     Column("idempotency_key", String(200), nullable=False, unique=True),
     # queued -> sending -> sent | failed; a failed attempt below the limit goes

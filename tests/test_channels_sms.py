@@ -132,6 +132,7 @@ def test_a_gateway_error_is_retried_with_the_same_key(crm_factory, gateway):
     crm.messages.enqueue("sms", body="hi", customer=c)
     assert crm.messages.send_outbox()["failed"] == 1
     assert "gateway answered 503" in crm.messages.outbox(status="queued")[0].last_error
+    crm.clock.advance(seconds=30)  # retried after its backoff
     assert crm.messages.send_outbox()["sent"] == 1
     keys = [json.loads(r["body"])["id"] for r in g.requests]
     assert len(keys) == 2 and keys[0] == keys[1]

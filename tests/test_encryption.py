@@ -108,7 +108,7 @@ def test_rotate_key_reencrypts_with_the_current_key(crm, monkeypatch, keys, crm_
     crm.customers.add("Plain")
     new = new_key_line("k2")
     monkeypatch.setenv(KEYS_ENV, f"{new},{keys}")
-    crm._keys = None  # the keys are read once per CRM: a new process reads the new ones
+    crm.sealing._keys = None  # the keys are read once per CRM: a new process reads the new ones
     out = crm_cli("protect", "rotate-key", "--json")
     assert out.exit_code == 0, out
     assert out.json() == {"key": "k2", "customers": 3}
@@ -118,7 +118,7 @@ def test_rotate_key_reencrypts_with_the_current_key(crm, monkeypatch, keys, crm_
     assert crm_cli("protect", "rotate-key", "--json").json()["customers"] == 0
     # the old key may go now
     monkeypatch.setenv(KEYS_ENV, new)
-    crm._keys = None
+    crm.sealing._keys = None
     assert crm.customers.get(ids[0]).attributes[FIELD] == f"{SECRET}0"
 
 
@@ -130,7 +130,7 @@ def test_rotate_key_needs_admin_and_pii_over_everyone(crm):
 def test_a_value_sealed_with_an_unknown_key_is_a_clear_error(crm, monkeypatch):
     c = crm.customers.add("Ann", attributes={FIELD: SECRET})
     monkeypatch.setenv(KEYS_ENV, new_key_line("other"))
-    crm._keys = None
+    crm.sealing._keys = None
     with pytest.raises(DecryptionError, match="key 'k1', which is not configured"):
         crm.customers.get(c.id)
 
@@ -175,7 +175,7 @@ def test_the_key_file_must_be_private(crm_factory, tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="readable by others"):
         crm.customers.add("Ann", attributes={FIELD: SECRET})
     key_file.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    crm._keys = None
+    crm.sealing._keys = None
     c = crm.customers.add("Ann", attributes={FIELD: SECRET})
     assert crm.customers.get(c.id).attributes[FIELD] == SECRET
 

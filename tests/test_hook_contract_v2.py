@@ -35,7 +35,11 @@ def _specs() -> dict[str, object]:
 def test_every_batch_hook_has_a_singular_hook_of_the_same_name():
     specs = _specs()
     batch = sorted(n for n in specs if n.endswith("_batch"))
-    assert batch == ["crm_customer_created_batch", "crm_transaction_recorded_batch"]
+    assert batch == [
+        "crm_customer_created_batch",
+        "crm_stage_changed_batch",
+        "crm_transaction_recorded_batch",
+    ]
     assert all(n.removesuffix("_batch") in specs for n in batch)
 
 

@@ -134,7 +134,7 @@ class BatchRecorder(Recorder):
     from crmcore import hookimpl
 
     @hookimpl
-    def crm_stages_changed_batch(self, crm, batch):
+    def crm_stage_changed_batch(self, crm, batch):
         self.calls.append(("batch", (batch.rule, batch.count, batch.customer_ids)))
 
 
@@ -163,7 +163,7 @@ def test_a_raising_hook_rolls_the_whole_run_back(crm_factory):
 
     class Veto:
         @hookimpl
-        def crm_stages_changed_batch(self, crm, batch):
+        def crm_stage_changed_batch(self, crm, batch):
             raise ValidationError("no moves today")
 
     crm = crm_factory(plugins=["veto"], config=CONFIG, extra_plugins={"veto": Veto()})

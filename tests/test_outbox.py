@@ -67,7 +67,12 @@ def test_failed_delivery_is_retried_and_recorded(crm_factory):
     assert m.body == "Hello Ann"
     assert crm.messages.send_outbox() == {"sent": 0, "failed": 1, "held": 0, "cancelled": 0}
     assert crm.messages.outbox(status="queued")[0].attempts == 1
-    assert crm.messages.send_outbox() == {"sent": 0, "failed": 0, "held": 0, "cancelled": 0}  # it waits for its backoff
+    assert crm.messages.send_outbox() == {
+        "sent": 0,
+        "failed": 0,
+        "held": 0,
+        "cancelled": 0,
+    }  # it waits for its backoff
     crm.clock.advance(seconds=30)
     assert crm.messages.send_outbox() == {"sent": 1, "failed": 0, "held": 0, "cancelled": 0}
     assert flaky.delivered == [m.idempotency_key]

@@ -91,8 +91,9 @@ def test_an_event_is_delivered_signed_after_commit_and_a_failed_attempt_retried(
     queued = deliveries(crm)
     assert [d["event"] for d in queued] == ["customer.created", "transaction.recorded"]
     assert receiver.attempts == 0  # nothing is sent inside the transaction
-    assert crm.messages.send_outbox() == {"sent": 1, "failed": 1}  # the first attempt got a 500
-    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0}
+    assert crm.messages.send_outbox() == {"sent": 1, "failed": 1, "held": 0, "cancelled": 0}
+    crm.clock.advance(seconds=30)  # the first attempt got a 500: retried after its backoff
+    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0, "held": 0, "cancelled": 0}
     assert receiver.attempts == 3 and receiver.forged == 0
     got = {d["type"]: d for d in receiver.accepted}
     assert got["customer.created"]["data"]["customer_id"] == c.id
@@ -113,7 +114,7 @@ def test_a_receiver_refuses_a_forged_signature_and_the_attempt_fails(
     with Receiver(SECRET) as r:
         subscribe(crm, r.url, ["*"])
         crm.customers.add("Wu Fang")
-        assert crm.messages.send_outbox() == {"sent": 0, "failed": 1}
+        assert crm.messages.send_outbox() == {"sent": 0, "failed": 1, "held": 0, "cancelled": 0}
         assert r.forged == 1 and r.accepted == []
     [d] = deliveries(crm)
     assert d["status"] == "queued" and "answered 401" in d["last_error"]
@@ -198,7 +199,10 @@ def test_removing_a_subscription_gives_up_its_queued_messages(crm: Any, receiver
     crm.customers.add("Wu Fang")
     removed = unsubscribe(crm, sub["id"])
     assert removed["cancelled"] == 1 and subscriptions(crm) == []
-    assert crm.messages.send_outbox() == {"sent": 0, "failed": 0} and receiver.attempts == 0
+    assert (
+        crm.messages.send_outbox() == {"sent": 0, "failed": 0, "held": 0, "cancelled": 0}
+        and receiver.attempts == 0
+    )
     crm.customers.add("Wu Lei")
     assert len(deliveries(crm)) == 1  # no subscriber: nothing new queued
 
@@ -216,8 +220,9 @@ def test_a_ticket_move_is_an_event(crm: Any, receiver: Receiver) -> None:
     c = crm.customers.add("Wu Fang")
     t = crm.tickets.open(c, "late delivery", kind="complaint")
     crm.tickets.move(t.id, "review")
-    assert crm.messages.send_outbox() == {"sent": 0, "failed": 1}  # the receiver fails the first
-    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0}
+    assert crm.messages.send_outbox() == {"sent": 0, "failed": 1, "held": 0, "cancelled": 0}
+    crm.clock.advance(seconds=30)  # the receiver failed the first: retried after its backoff
+    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0, "held": 0, "cancelled": 0}
     [event] = receiver.accepted
     assert event["type"] == "ticket.moved"
     assert event["data"] | {"at": None} == {
@@ -272,7 +277,8 @@ def test_an_import_queues_one_event_per_batch_not_one_per_row(
     import_transactions(crm, str(sales))
     events = [d["event"] for d in deliveries(crm)]
     assert events == ["customers.imported", "transactions.imported"]
-    assert crm.messages.send_outbox() == {"sent": 1, "failed": 1}
-    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0}
+    assert crm.messages.send_outbox() == {"sent": 1, "failed": 1, "held": 0, "cancelled": 0}
+    crm.clock.advance(seconds=30)  # the failed attempt's backoff
+    assert crm.messages.send_outbox() == {"sent": 1, "failed": 0, "held": 0, "cancelled": 0}
     counts = {e["type"]: e["data"]["count"] for e in receiver.accepted}
     assert counts == {"customers.imported": 30, "transactions.imported": 30}

@@ -46,7 +46,7 @@ web_sessions = Table(
     Column("created_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False),
     Column("ended_at", DateTime),
-    Column("address", String(64)),
+    Column("address", String(64), info={"pii": True}),  # the client address: personal data
     info={"crm_kind": "internal"},
 )
 

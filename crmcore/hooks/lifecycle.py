@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def crm_stages_changed_batch(crm: CRM, batch: StageChangeBatch) -> None:
+def crm_stage_changed_batch(crm: CRM, batch: StageChangeBatch) -> None:
     """Many customers moved stage at once (one lifecycle rule of ``core.lifecycle``).
 
     :param crm: the CRM bound to the job's transaction.
