@@ -179,7 +179,7 @@ def test_contact_points_relationships_labels(api: Api) -> None:
 
 
 def test_a_nul_character_in_a_batch_is_refused_not_a_server_error(api: Api) -> None:
-    api.crm.add_customer("Ext", external_id="E1")
+    api.crm.customers.add("Ext", external_id="E1")
     r = api.client("boss").post(
         "/api/v1/transactions/batch",
         json={
@@ -189,4 +189,4 @@ def test_a_nul_character_in_a_batch_is_refused_not_a_server_error(api: Api) -> N
         },
     )
     assert r.status_code == 422 and "NUL" in r.json()["detail"]
-    assert api.crm.transactions_of("E1") == []
+    assert api.crm.records.transactions("E1") == []

@@ -299,7 +299,9 @@ def test_sigkilled_senders_deliver_each_message_exactly_once(crm, tmp_path):
         proc.wait(timeout=30)
         kills += 1
     sending = crm.messages.outbox(status="sending")
-    assert len(sending) == 1  # the last kill caught one mid-delivery
+    # the last kill caught one mid-delivery; a sender that started before an earlier
+    # kill's lease ran out took the next message instead, leaving that one in sending too
+    assert 1 <= len(sending) <= kills
     time.sleep(1.1)  # its lease runs out
     done = subprocess.run(send, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -154,7 +154,11 @@ PG_TRIGGERS = (
 
 def _pg_trgm_schema(bind: sa.engine.Connection) -> str:
     """The schema holding pg_trgm, created if missing: in ``public`` when there
-    is one (so dropping one CRM's schema never drops the extension of others)."""
+    is one (so dropping one CRM's schema never drops the extension of others).
+    ``CREATE EXTENSION IF NOT EXISTS`` is not safe against a concurrent creation
+    (two databases upgraded at once on one server): an advisory lock held to the
+    end of this transaction makes the second wait and then find it."""
+    bind.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('crmcore.pg_trgm'))"))
     found = bind.execute(
         sa.text(
             "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
