@@ -18,6 +18,9 @@ e-mail the customer made), an inbound SMS from the customer's phone
 (``crm sms receive``) or, with ``purchase_is_response`` (the default), a
 purchase. Outbound touches (a call the rep made, a note) do not count. Cancelled steps are closed with the reason in their text; the run
 shows on the customer's timeline when it starts and when it is cancelled.
+
+Longer than most modules: playbooks and recurring reminders share their step model and
+their response rules.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@ names, order them by ``requires``, validate their config, and record who owns
 every declared name.
 
 Nothing happens at import time: :func:`build` does the work when a CRM is made.
+
+Longer than most modules: start-up is one sequence (find, order, register, validate,
+claim) best read top to bottom.
 """
 
 from __future__ import annotations

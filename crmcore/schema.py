@@ -14,6 +14,9 @@ merged into another customer and not forgotten. List, count and report
 customers from it (``select(live_customers.c.id, live_customers.c.name)``, or
 ``.join(live_customers, live_customers.c.id == mine.c.customer_id)``), so a
 merged twin or an erased person never shows up by accident.
+
+Longer than most modules: every core table is declared here, so the whole schema reads
+in one place.
 """
 
 from __future__ import annotations

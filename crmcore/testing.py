@@ -20,6 +20,9 @@ are :func:`private_crmcore_imports`, :func:`check_migrations`,
 :func:`check_forget_and_merge` and :func:`check_cli_conventions`. For tests of
 migrations: :func:`fresh_database`, :func:`migrate_to`,
 :func:`schema_differences` and :func:`assert_migrations_reversible`.
+
+Longer than most modules: the fixtures and checks plugin authors import are one public
+module.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Everything here is set-based: one query per data source, numpy over the
 result, and labels written only where they changed.
+
+Longer than most modules: the fast fetches are dialect-specific and shared by every
+analysis.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Plugin commands are found lazily: ``crm retail ...`` loads the config and the
 enabled plugins only when a command that is not built in is asked for.
+
+Longer than most modules: the group, its context and the output helpers every command
+uses belong together.
 """
 
 from __future__ import annotations

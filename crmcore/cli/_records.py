@@ -1,4 +1,7 @@
-"""crm interaction / ticket / reminder / jobs / outbox / sms / audit commands."""
+"""crm interaction / ticket / reminder / jobs / outbox / sms / audit commands.
+
+Longer than most modules: one short command per operation of several small groups; each
+command is a few lines."""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """What both imports share: the summary, the rejects file, value parsers, the
-staging-table plumbing per dialect, and the hook fallback rule."""
+staging-table plumbing per dialect, and the hook fallback rule.
+
+Longer than most modules: the pieces both importers share stay in one place, so the two
+never parse a value differently."""
 
 from __future__ import annotations
 

@@ -20,6 +20,9 @@ of a row this transaction wrote, so the per-batch cost grew with the import.
 The import transaction also gets a larger ``work_mem`` and fresh planner
 statistics (``customers`` when stale, ``transactions`` whenever the import has
 doubled it), so the plans of later batches stay right as the table grows.
+
+Longer than most modules: the streaming import is one pipeline whose stages share its
+batch state.
 """
 
 from __future__ import annotations

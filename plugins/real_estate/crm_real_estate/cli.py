@@ -1,4 +1,6 @@
-"""``crm real-estate ...``: every command prints text, or JSON with ``--json``."""
+"""``crm real-estate ...``: every command prints text, or JSON with ``--json``.
+
+Longer than most modules: one short command per operation of the plugin."""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Units are named by path ``PROJECT/BUILDING/UNIT`` (e.g. ``JD/A1/1201``) or by
 number; buildings by ``PROJECT/BUILDING``; projects and teams by code.
+
+Longer than most modules: the places form one hierarchy with shared checks.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ ticket (so ``crm ticket move`` works too) and enforces the rules: a request is
 dispatched only to a team, a reopened request goes back to the same team with a
 new deadline and counts against it, and a request closes only after an owner
 revisit that found it fixed.
+
+Longer than most modules: the request workflow's rules read each other's state.
 """
 
 from __future__ import annotations

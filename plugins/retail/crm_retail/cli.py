@@ -1,4 +1,6 @@
-"""``crm retail ...``: every retail operation, each with ``--json``."""
+"""``crm retail ...``: every retail operation, each with ``--json``.
+
+Longer than most modules: one short command per operation of the plugin."""
 
 from __future__ import annotations
 

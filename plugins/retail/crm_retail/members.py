@@ -5,6 +5,9 @@ when a transaction is recorded (single and batch) and by the nightly job
 ``retail.tiers``. Upgrades apply at once; downgrades only at a tier review
 (``tier_review_date``), i.e. in the first ``retail.tiers`` run on or after the
 review date since the member's last review (or joining).
+
+Longer than most modules: membership, tiers and points change together on every
+purchase.
 """
 
 from __future__ import annotations

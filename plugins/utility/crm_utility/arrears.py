@@ -6,6 +6,9 @@ step's ``days_overdue`` past due, and at least ``min_days_between_steps`` after
 the previous step. A disconnection proposal names a disconnection date no
 earlier than ``legal_notice_days`` after the notice. Paying the bill in full
 stops the ladder at once: no further step, open proposals withdrawn.
+
+Longer than most modules: the dunning ladder is one rule whose steps read each other's
+state.
 """
 
 from __future__ import annotations

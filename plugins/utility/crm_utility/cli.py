@@ -1,4 +1,6 @@
-"""``crm utility ...``: every command takes ``--json``."""
+"""``crm utility ...``: every command takes ``--json``.
+
+Longer than most modules: one short command per operation of the plugin."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Interval meter readings: CSV import (all or nothing) and daily load curves."""
+"""Interval meter readings: CSV import (all or nothing) and daily load curves.
+
+Longer than most modules: the import and the curves read the same interval table, and
+splitting them would split its checks."""
 
 from __future__ import annotations
 
