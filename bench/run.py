@@ -717,7 +717,25 @@ def machine_facts(a: argparse.Namespace) -> dict[str, str]:
         except Exception as e:  # noqa: BLE001
             facts["postgresql"] = f"unreachable ({e})"
     facts["disk"] = disk_of(a.workdir)
+    facts["commit"] = commit_of(HERE.parent)
     return facts
+
+
+def commit_of(checkout: Path) -> str:
+    """The commit the bench measures (``+ local changes`` when the tree differs from it)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=checkout,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head} + local changes" if dirty else head or "unknown"
 
 
 def disk_of(workdir: str) -> str:
