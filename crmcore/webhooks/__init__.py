@@ -28,6 +28,7 @@ from sqlalchemy import delete, select, update
 
 from crmcore.errors import NotFound, ValidationError
 from crmcore.schema import messages, webhook_subscriptions
+from crmcore.storage._driver import connection
 
 CHANNEL = "webhook"
 CORE_EVENTS = (
@@ -176,6 +177,9 @@ def unsubscribe(crm: Any, subscription_id: int) -> dict[str, Any]:
         return _row(row) | {"cancelled": int(cancelled)}
 
 
+_SUBSCRIPTIONS = select(webhook_subscriptions).order_by(webhook_subscriptions.c.id)
+
+
 def envelope(secret_env: str, body: str) -> str:
     """The outbox body of a webhook message: the JSON to POST (signed as is) and the
     name of the variable holding the secret, which the sender reads at delivery."""
@@ -198,9 +202,12 @@ def publish(
     ``customer_id`` ties the message to the customer (a forget redacts it)."""
     if not _EVENT.fullmatch(event):
         raise ValidationError(f"webhook event {event!r}: expected 'area.name' in lower case")
+    # every write of a customer, a purchase or a ticket asks this: the subscriptions
+    # (configuration, no customer data, never shown to the caller) are read on the
+    # transaction's own connection in one cached statement, without the filter's cost
     subs = [
         s
-        for s in crm.db.execute(select(webhook_subscriptions).order_by(webhook_subscriptions.c.id))
+        for s in connection(crm.db).execute(_SUBSCRIPTIONS)
         if event in s.events or ALL_EVENTS in s.events
     ]
     if not subs:
