@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
+
 REPS_PER_TEAM = 10
 CUSTOMERS_PER_REP = 5000
 
@@ -86,8 +88,9 @@ def staff_and_owners(crm: Any, n_customers: int) -> dict[str, Any]:
         crm.staff.add("admin1", "Admin 1", roles=("admin",))
         first = crm.staff.get("rep0")
         with crm.engine.begin() as conn:  # bench data: owners assigned in one statement
-            conn.exec_driver_sql(
-                f"UPDATE customers SET owner_id = {first.id} + (id % {reps})"  # noqa: S608
+            conn.execute(
+                sa.text("UPDATE customers SET owner_id = :first + (id % :reps)"),
+                {"first": first.id, "reps": reps},
             )
     return {"reps": reps, "rep0": first.id}
 
