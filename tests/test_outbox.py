@@ -302,7 +302,7 @@ def test_sigkilled_senders_deliver_each_message_exactly_once(crm, tmp_path):
     # the last kill caught one mid-delivery; a sender that started before an earlier
     # kill's lease ran out took the next message instead, leaving that one in sending too
     assert 1 <= len(sending) <= kills
-    time.sleep(1.1)  # its lease runs out
+    time.sleep(2.1)  # its lease (1 s) runs out; the clock counts whole seconds
     done = subprocess.run(send, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     delivered = [json.loads(line)["id"] for line in log.read_text().splitlines()]
