@@ -76,7 +76,7 @@ def crm_customer_created(crm: CRM, customer: Customer) -> None:
 def crm_customer_created_batch(crm: CRM, batch: CustomerBatch) -> None:
     from crmcore.webhooks import events
 
-    events.customers_imported(crm, batch)
+    events.batch_imported(crm, "customers.imported", batch)
 
 
 @hookimpl
@@ -99,7 +99,7 @@ def crm_transaction_recorded(crm: CRM, transaction: Transaction) -> None:
 def crm_transaction_recorded_batch(crm: CRM, batch: TransactionBatch) -> None:
     from crmcore.webhooks import events
 
-    events.transactions_imported(crm, batch)
+    events.batch_imported(crm, "transactions.imported", batch)
     lifecycle_hooks.crm_transactions_recorded_batch(crm, batch)
 
 

@@ -58,12 +58,11 @@ def transaction_recorded(crm: Any, transaction: Any) -> None:
     )
 
 
-def transactions_imported(crm: Any, batch: Any) -> None:
-    """One event per import batch (not one per row): the id range to fetch."""
+def batch_imported(crm: Any, event: str, batch: Any) -> None:
+    """One event per import batch (``customers.imported``, ``transactions.imported``),
+    not one per row: the id range to fetch."""
     publish(
-        crm,
-        "transactions.imported",
-        {"first_id": batch.first_id, "last_id": batch.last_id, "count": batch.count},
+        crm, event, {"first_id": batch.first_id, "last_id": batch.last_id, "count": batch.count}
     )
 
 
@@ -82,13 +81,4 @@ def ticket_moved(crm: Any, ticket: Any, move: Any) -> None:
             "owner_id": move.owner_id,
         },
         customer_id=ticket.customer_id,
-    )
-
-
-def customers_imported(crm: Any, batch: Any) -> None:
-    """One event per import batch (not one per customer): the id range to fetch."""
-    publish(
-        crm,
-        "customers.imported",
-        {"first_id": batch.first_id, "last_id": batch.last_id, "count": batch.count},
     )
